@@ -1,0 +1,153 @@
+//! Wire types of the jwtd API (SPEC §1–§2): the JSON bodies that cross between jwtd and its
+//! clients. Changing this crate changes the contract.
+#![deny(missing_docs)]
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /api/token/`, `/api/auth/signin/`, `/api/token/sliding/` request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Credentials {
+    /// Case-sensitive username.
+    pub username: String,
+    /// Plain-text password.
+    pub password: String,
+}
+
+/// `POST /api/auth/signup/` request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignUpRequest {
+    /// At most 150 characters.
+    pub username: String,
+    /// At least 8 characters.
+    pub password: String,
+    /// Optional e-mail address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// The user part of a sign-up answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSummary {
+    /// Integer user id (the `user_id` claim).
+    pub id: i64,
+    /// The username.
+    pub username: String,
+}
+
+/// `POST /api/auth/signup/` answer (201).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignUpResponse {
+    /// The new user.
+    pub user: UserSummary,
+    /// Refresh token (absent in cookie mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<String>,
+    /// Access token.
+    pub access: String,
+}
+
+/// A token pair (`POST /api/token/`); also the refresh answer, whose `refresh` is present only
+/// when rotation is on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenPair {
+    /// Refresh token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<String>,
+    /// Access token.
+    pub access: String,
+}
+
+/// `POST /api/token/refresh/` and `/api/token/blacklist/` request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshRequest {
+    /// The refresh token.
+    pub refresh: String,
+}
+
+/// `POST /api/token/verify/` and `/api/token/sliding/refresh/` request; sliding answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenBody {
+    /// Any token.
+    pub token: String,
+}
+
+/// `GET /api/me/` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    /// User id.
+    pub id: i64,
+    /// Username.
+    pub username: String,
+    /// E-mail, `""` when none was given.
+    pub email: String,
+    /// ISO 8601 with offset, as Django writes it.
+    pub date_joined: String,
+    /// ISO 8601 with offset; `null` until a sign-in is recorded (UPDATE_LAST_LOGIN).
+    pub last_login: Option<String>,
+}
+
+/// `POST /api/auth/password/` request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PasswordChange {
+    /// The current password.
+    pub old_password: String,
+    /// The new password, at least 8 characters.
+    pub new_password: String,
+}
+
+/// `GET /healthz`, `/readyz` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// `"ok"`.
+    pub status: String,
+}
+
+/// `{"detail": ...}` with an optional `code`: the shape of most SPEC §2 errors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Human-readable reason, exactly as SimpleJWT/DRF word it.
+    pub detail: String,
+    /// Machine-readable code, e.g. `token_not_valid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Per-token-class reasons of a refused Bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<TokenMessage>>,
+}
+
+/// One entry of `messages` in a refused Bearer token's error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenMessage {
+    /// `"AccessToken"`.
+    pub token_class: String,
+    /// `"access"`.
+    pub token_type: String,
+    /// Why, e.g. `"Token is expired"`.
+    pub message: String,
+}
+
+/// Exact texts of SPEC §2.
+pub mod messages {
+    /// Refresh/verify/blacklist of a bad token.
+    pub const TOKEN_INVALID: &str = "Token is invalid or expired";
+    /// Refresh/verify/blacklist of a blacklisted token.
+    pub const TOKEN_BLACKLISTED: &str = "Token is blacklisted";
+    /// The `code` of token errors.
+    pub const TOKEN_NOT_VALID: &str = "token_not_valid";
+    /// Bad credentials or inactive user on sign-in.
+    pub const NO_ACTIVE_ACCOUNT: &str = "No active account found with the given credentials";
+    /// Protected route without credentials.
+    pub const NOT_PROVIDED: &str = "Authentication credentials were not provided.";
+    /// Protected route with a bad token.
+    pub const GIVEN_TOKEN_NOT_VALID: &str = "Given token not valid for any token type";
+    /// Body over MAX_BODY_BYTES.
+    pub const BODY_TOO_LARGE: &str = "Request body too large.";
+    /// A required field is absent.
+    pub const REQUIRED: &str = "This field is required.";
+    /// A field is an empty string.
+    pub const BLANK: &str = "This field may not be blank.";
+    /// A field is null.
+    pub const NULL: &str = "This field may not be null.";
+    /// A field is a list, object or boolean.
+    pub const NOT_A_STRING: &str = "Not a valid string.";
+}

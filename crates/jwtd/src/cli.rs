@@ -1,0 +1,200 @@
+//! The command line of SPEC §6.
+
+use std::collections::HashMap;
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::app::{self, Application, Deps};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{self, Settings, SettingsFlags, Sources};
+use crate::password::Hasher;
+use crate::store::NewUser;
+
+#[derive(Debug, Parser)]
+#[command(name = "jwtd", version, about = "JWT authentication server, wire-compatible with DRF + SimpleJWT")]
+pub struct Cli {
+    /// TOML file of settings (keys in lower case).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: SettingsFlags,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API.
+    Serve,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage token rows.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Inspect settings.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Create {
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Set a user's password; revokes every token of theirs.
+    SetPassword {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Forbid sign-in and refresh for a user.
+    Deactivate { name: String },
+    /// Allow a deactivated user again.
+    Activate { name: String },
+    /// Delete a user and every token row of theirs.
+    Delete { name: String },
+    /// List users.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Delete expired outstanding and blacklisted token rows.
+    FlushExpired,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective settings, secrets masked.
+    Check,
+}
+
+/// Loads the settings of `cli` from its config file, `env` and flags.
+pub fn settings(cli: &Cli, env: HashMap<String, String>) -> Result<Settings> {
+    let sources = Sources { config_file: cli.config.as_deref(), env, flags: cli.settings.clone() };
+    Ok(config::load(&sources)?)
+}
+
+pub async fn run(cli: Cli, settings: Settings) -> Result<()> {
+    match cli.command {
+        Command::Serve => serve(settings).await,
+        Command::User(cmd) => user(cmd, &settings).await,
+        Command::Token(TokenCommand::FlushExpired) => {
+            let store = app::open_store(&settings.database_url).await.context("cannot open the database")?;
+            let n = app::flush_expired(store.as_ref(), SystemClock.now()).await?;
+            println!("deleted {n} expired token rows");
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check) => {
+            for (name, value) in settings.describe() {
+                println!("{name} = {value}");
+            }
+            println!("ok");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<()> {
+    let app = Application::build(settings, Deps::default()).await?;
+    let addr = app.local_addr();
+    println!("jwtd listening on http://{addr}");
+    println!("sign up:  curl -s -X POST http://{addr}/api/auth/signup/ -H 'Content-Type: application/json' \\");
+    println!("            -d '{{\"username\": \"ada\", \"password\": \"correct horse battery\"}}'");
+    app.run_until_stopped(shutdown_signal()).await.context("server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+fn read_password(from_stdin: bool) -> Result<String> {
+    let password = if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        rpassword::prompt_password("Password: ").context("cannot read the password")?
+    };
+    if password.chars().count() < 8 {
+        bail!("the password needs at least 8 characters");
+    }
+    Ok(password)
+}
+
+async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
+    let store = app::open_store(&settings.database_url).await.context("cannot open the database")?;
+    let hasher = Hasher::owasp();
+    match cmd {
+        UserCommand::Create { name, password_stdin, email } => {
+            let password = read_password(password_stdin)?;
+            let password_hash = tokio::task::spawn_blocking(move || hasher.hash(&password))
+                .await?
+                .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
+            let user = store
+                .create_user(NewUser { username: name, password_hash, email: email.unwrap_or_default(), now: SystemClock.now() })
+                .await?;
+            println!("created user {} (id {})", user.username, user.id);
+        }
+        UserCommand::SetPassword { name, password_stdin } => {
+            let user = store.user_by_name(&name).await?.with_context(|| format!("no user named {name:?}"))?;
+            let password = read_password(password_stdin)?;
+            let hash = tokio::task::spawn_blocking(move || hasher.hash(&password))
+                .await?
+                .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
+            store.change_password(user.id, &hash, SystemClock.now()).await?;
+            println!("password of {name} changed; every token of theirs is revoked");
+        }
+        UserCommand::Deactivate { name } => {
+            if !store.set_active(&name, false).await? {
+                bail!("no user named {name:?}");
+            }
+            println!("deactivated {name}");
+        }
+        UserCommand::Activate { name } => {
+            if !store.set_active(&name, true).await? {
+                bail!("no user named {name:?}");
+            }
+            println!("activated {name}");
+        }
+        UserCommand::Delete { name } => {
+            if !store.delete_user(&name).await? {
+                bail!("no user named {name:?}");
+            }
+            println!("deleted {name} and every token row of theirs");
+        }
+        UserCommand::List => {
+            println!("{:>8}  {:<32} {:<8} email", "id", "username", "active");
+            for u in store.list_users().await? {
+                println!("{:>8}  {:<32} {:<8} {}", u.id, u.username, u.is_active, u.email);
+            }
+        }
+    }
+    Ok(())
+}

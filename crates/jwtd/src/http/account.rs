@@ -1,0 +1,76 @@
+//! Accounts: sign-up, the protected `/api/me/`, password change and logout-all.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use jwtd_proto::{Me, SignUpResponse, UserSummary};
+use serde_json::{json, Value};
+use time::format_description::well_known::Iso8601;
+use time::OffsetDateTime;
+
+use super::{ApiError, AuthUser, Input};
+use crate::clock::Instant;
+use crate::service::AuthService;
+
+pub async fn sign_up(
+    State(auth): State<AuthService>,
+    mut input: Input,
+) -> Result<(StatusCode, Json<SignUpResponse>), ApiError> {
+    let username = input.string("username");
+    let password = input.string("password");
+    let email = input.optional_string("email");
+    let (username, password) = input.finish(username.zip(password))?;
+    let signed_up = auth.sign_up(username, password, email).await?;
+    let user = UserSummary { id: signed_up.user.id, username: signed_up.user.username };
+    Ok((
+        StatusCode::CREATED,
+        Json(SignUpResponse { user, refresh: signed_up.tokens.refresh, access: signed_up.tokens.access }),
+    ))
+}
+
+/// Django's `datetime.isoformat()` of an aware UTC time: `2026-01-02T03:04:05.678000+00:00`.
+fn isoformat(t: Instant) -> String {
+    let nanos = i128::from(t.millis()) * 1_000_000;
+    let Ok(dt) = OffsetDateTime::from_unix_timestamp_nanos(nanos) else { return String::new() };
+    let base = dt.format(&Iso8601::DATE_TIME).unwrap_or_default();
+    let date_time = base.split('.').next().unwrap_or(&base).to_string();
+    format!("{date_time}.{:06}+00:00", dt.microsecond())
+}
+
+pub async fn me(State(auth): State<AuthService>, user: AuthUser) -> Result<Json<Me>, ApiError> {
+    let u = auth.me(user.user_id).await?;
+    Ok(Json(Me {
+        id: u.id,
+        username: u.username,
+        email: u.email,
+        date_joined: isoformat(u.date_joined),
+        last_login: u.last_login.map(isoformat),
+    }))
+}
+
+pub async fn change_password(
+    State(auth): State<AuthService>,
+    user: AuthUser,
+    mut input: Input,
+) -> Result<Json<Value>, ApiError> {
+    let old = input.string("old_password");
+    let new = input.string("new_password");
+    let (old, new) = input.finish(old.zip(new))?;
+    auth.change_password(user.user_id, old, new).await?;
+    Ok(Json(json!({})))
+}
+
+pub async fn logout_all(State(auth): State<AuthService>, user: AuthUser) -> Result<Json<Value>, ApiError> {
+    auth.logout_all(user.user_id).await?;
+    Ok(Json(json!({})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isoformat_matches_django() {
+        assert_eq!(isoformat(Instant::from_millis(1_700_000_000_123)), "2023-11-14T22:13:20.123000+00:00");
+    }
+}

@@ -1,0 +1,172 @@
+//! Request bodies as DRF parses them: JSON or form-encoded, a size limit, and CharField rules
+//! for each field (required, not null, not blank, a string or number, trimmed).
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequest, Request};
+use axum::http::header;
+use jwtd_proto::messages::{BLANK, NOT_A_STRING, NULL, REQUIRED};
+use serde_json::{Map, Value};
+
+use super::ApiError;
+use crate::config::Settings;
+use crate::service::FieldErrors;
+
+/// A parsed request body: the fields of a JSON object or of a form.
+#[derive(Debug, Default)]
+pub struct Input {
+    fields: Map<String, Value>,
+    errors: FieldErrors,
+}
+
+/// Python's name for a JSON value's type, as DRF's "Expected a dictionary, but got …".
+fn python_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}
+
+impl Input {
+    /// Parses `bytes` sent as `content_type` (the media type without parameters, lower case).
+    pub fn parse(content_type: &str, bytes: &[u8]) -> Result<Input, ApiError> {
+        if bytes.is_empty() {
+            // DRF: an empty body is an empty dictionary, whatever its declared type.
+            return Ok(Input::default());
+        }
+        let fields = match content_type {
+            "application/json" => match serde_json::from_slice::<Value>(bytes) {
+                Ok(Value::Object(map)) => map,
+                Ok(other) => return Err(ApiError::NotAnObject(python_type(&other))),
+                Err(e) => return Err(ApiError::JsonParse(e.to_string())),
+            },
+            "application/x-www-form-urlencoded" => {
+                let pairs: Vec<(String, String)> =
+                    serde_urlencoded::from_bytes(bytes).map_err(|_| ApiError::FormParse)?;
+                let mut map = Map::new();
+                for (k, v) in pairs {
+                    map.insert(k, Value::String(v)); // the last value wins, as QueryDict.get
+                }
+                map
+            }
+            other => return Err(ApiError::UnsupportedMediaType(other.to_string())),
+        };
+        Ok(Input { fields, errors: FieldErrors::default() })
+    }
+
+    /// A required CharField.
+    pub fn string(&mut self, name: &str) -> Option<String> {
+        match self.fields.get(name) {
+            None => {
+                self.errors.add(name, REQUIRED);
+                None
+            }
+            Some(_) => self.optional_string(name),
+        }
+    }
+
+    /// An optional CharField: absent is `None`, present is checked like a required one.
+    pub fn optional_string(&mut self, name: &str) -> Option<String> {
+        let text = match self.fields.get(name)? {
+            Value::Null => Err(NULL),
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(_) | Value::Array(_) | Value::Object(_) => Err(NOT_A_STRING),
+        };
+        let trimmed = text.map(|s| s.trim().to_string());
+        match trimmed {
+            Ok(s) if s.is_empty() => self.errors.add(name, BLANK),
+            Ok(s) if s.contains('\0') => self.errors.add(name, "Null characters are not allowed."),
+            Ok(s) => return Some(s),
+            Err(message) => self.errors.add(name, message),
+        }
+        None
+    }
+
+    /// Ends field extraction: the values when every field was fine, else DRF's 400 body.
+    pub fn finish<T>(self, values: Option<T>) -> Result<T, ApiError> {
+        match values {
+            Some(v) if self.errors.is_empty() => Ok(v),
+            _ => Err(ApiError::Fields(self.errors)),
+        }
+    }
+}
+
+impl<S> FromRequest<S> for Input
+where
+    S: Send + Sync,
+    Arc<Settings>: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let limit = Arc::<Settings>::from_ref(state).max_body_bytes;
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(ApiError::BodyTooLarge);
+        }
+        let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|e| {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                ApiError::BodyTooLarge
+            } else {
+                ApiError::BodyRead
+            }
+        })?;
+        Input::parse(&content_type, &bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(body: &str, name: &str) -> Result<String, ApiError> {
+        let mut input = Input::parse("application/json", body.as_bytes())?;
+        let v = input.string(name);
+        input.finish(v)
+    }
+
+    fn message(r: Result<String, ApiError>) -> String {
+        match r {
+            Err(ApiError::Fields(e)) => e.0[0].1[0].clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn char_field_rules() {
+        assert_eq!(field(r#"{"a": " x "}"#, "a").unwrap(), "x");
+        assert_eq!(field(r#"{"a": 12}"#, "a").unwrap(), "12");
+        assert_eq!(message(field(r#"{}"#, "a")), REQUIRED);
+        assert_eq!(message(field(r#"{"a": null}"#, "a")), NULL);
+        assert_eq!(message(field(r#"{"a": "  "}"#, "a")), BLANK);
+        assert_eq!(message(field(r#"{"a": true}"#, "a")), NOT_A_STRING);
+        assert_eq!(message(field(r#"{"a": []}"#, "a")), NOT_A_STRING);
+    }
+
+    #[test]
+    fn non_objects_and_bad_json() {
+        assert!(matches!(Input::parse("application/json", b"[]"), Err(ApiError::NotAnObject("list"))));
+        assert!(matches!(Input::parse("application/json", b"3.5"), Err(ApiError::NotAnObject("float"))));
+        assert!(matches!(Input::parse("application/json", b"{"), Err(ApiError::JsonParse(_))));
+        assert!(matches!(Input::parse("text/plain", b"x"), Err(ApiError::UnsupportedMediaType(t)) if t == "text/plain"));
+        assert!(Input::parse("text/plain", b"").is_ok());
+    }
+}

@@ -1,0 +1,165 @@
+//! `ApiError`, the only `IntoResponse` error: SPEC §2 mapped once, by one exhaustive match.
+
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use jwtd_proto::messages::*;
+use jwtd_proto::{ErrorDetail, TokenMessage};
+use serde_json::{Map, Value};
+
+use crate::service::{AuthError, BearerError, FieldErrors};
+use crate::store::StoreError;
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Bearer(#[from] BearerError),
+    #[error("body is not valid JSON: {0}")]
+    JsonParse(String),
+    #[error("form body could not be parsed")]
+    FormParse,
+    #[error("body is JSON but not an object")]
+    NotAnObject(&'static str),
+    #[error("unsupported media type {0:?}")]
+    UnsupportedMediaType(String),
+    #[error("body too large")]
+    BodyTooLarge,
+    #[error("body could not be read")]
+    BodyRead,
+    #[error("invalid fields")]
+    Fields(FieldErrors),
+    #[error("method not allowed")]
+    MethodNotAllowed(Method),
+    #[error("not found")]
+    NotFound,
+    #[error("database unavailable")]
+    Unavailable,
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Auth(AuthError::Store(e))
+    }
+}
+
+fn detail(text: impl Into<String>) -> ErrorDetail {
+    ErrorDetail { detail: text.into(), code: None, messages: None }
+}
+
+fn coded(text: &str, code: &str) -> ErrorDetail {
+    ErrorDetail { detail: text.into(), code: Some(code.into()), messages: None }
+}
+
+fn bearer_refused(message: &str) -> ErrorDetail {
+    ErrorDetail {
+        detail: GIVEN_TOKEN_NOT_VALID.into(),
+        code: Some(TOKEN_NOT_VALID.into()),
+        messages: Some(vec![TokenMessage {
+            token_class: "AccessToken".into(),
+            token_type: "access".into(),
+            message: message.into(),
+        }]),
+    }
+}
+
+fn fields(errors: &FieldErrors) -> Value {
+    let map: Map<String, Value> =
+        errors.0.iter().map(|(f, msgs)| (f.clone(), Value::from(msgs.clone()))).collect();
+    Value::Object(map)
+}
+
+const SERVER_ERROR: &str = "A server error occurred.";
+const UNAVAILABLE: &str = "Service temporarily unavailable, try again later.";
+
+enum Body {
+    Detail(ErrorDetail),
+    Raw(Value),
+}
+
+fn status_and_body(err: &ApiError) -> (StatusCode, Body) {
+    use ApiError as A;
+    use AuthError as E;
+    use Body::{Detail as D, Raw};
+    use StatusCode as S;
+    match err {
+        A::Auth(E::NoActiveAccount) => (S::UNAUTHORIZED, D(detail(NO_ACTIVE_ACCOUNT))),
+        A::Auth(E::TokenInvalid(_)) => (S::UNAUTHORIZED, D(coded(TOKEN_INVALID, TOKEN_NOT_VALID))),
+        A::Auth(E::Blacklisted) => (S::UNAUTHORIZED, D(coded(TOKEN_BLACKLISTED, TOKEN_NOT_VALID))),
+        A::Auth(E::Validation(errors)) | A::Fields(errors) => (S::BAD_REQUEST, Raw(fields(errors))),
+        A::Auth(E::Throttled(t)) => {
+            let unit = if t.wait_secs == 1 { "second" } else { "seconds" };
+            let text = format!("Request was throttled. Expected available in {} {unit}.", t.wait_secs);
+            (S::TOO_MANY_REQUESTS, D(detail(text)))
+        }
+        A::Auth(E::UserNotFound) => (S::UNAUTHORIZED, D(coded("User not found", "user_not_found"))),
+        A::Auth(E::UserInactive) => (S::UNAUTHORIZED, D(coded("User is inactive", "user_inactive"))),
+        A::Auth(E::Store(StoreError::UsernameTaken)) => {
+            let mut errors = FieldErrors::default();
+            errors.add("username", "A user with that username already exists.");
+            (S::BAD_REQUEST, Raw(fields(&errors)))
+        }
+        A::Auth(E::Store(StoreError::Unavailable(_))) | A::Unavailable => {
+            (S::SERVICE_UNAVAILABLE, D(detail(UNAVAILABLE)))
+        }
+        A::Auth(E::Store(StoreError::Database(_)) | E::Hashing | E::Signing) => {
+            (S::INTERNAL_SERVER_ERROR, D(detail(SERVER_ERROR)))
+        }
+        A::Bearer(BearerError::NotProvided) => (S::UNAUTHORIZED, D(detail(NOT_PROVIDED))),
+        A::Bearer(BearerError::BadHeader) => (
+            S::UNAUTHORIZED,
+            D(coded("Authorization header must contain two space-delimited values", "bad_authorization_header")),
+        ),
+        A::Bearer(BearerError::Token(e)) => (S::UNAUTHORIZED, D(bearer_refused(e.message()))),
+        A::Bearer(BearerError::Revoked) => (S::UNAUTHORIZED, D(bearer_refused(TOKEN_BLACKLISTED))),
+        A::Bearer(BearerError::NoUserId) => {
+            (S::UNAUTHORIZED, D(coded("Token contained no recognizable user identification", TOKEN_NOT_VALID)))
+        }
+        A::JsonParse(msg) => (S::BAD_REQUEST, D(detail(format!("JSON parse error - {msg}")))),
+        A::FormParse | A::BodyRead => (S::BAD_REQUEST, D(detail("Malformed request."))),
+        A::NotAnObject(kind) => (
+            S::BAD_REQUEST,
+            Raw(serde_json::json!({"non_field_errors": [format!("Invalid data. Expected a dictionary, but got {kind}.")]})),
+        ),
+        A::UnsupportedMediaType(t) => {
+            (S::UNSUPPORTED_MEDIA_TYPE, D(detail(format!("Unsupported media type \"{t}\" in request."))))
+        }
+        A::BodyTooLarge => (S::PAYLOAD_TOO_LARGE, D(detail(BODY_TOO_LARGE))),
+        A::MethodNotAllowed(m) => (S::METHOD_NOT_ALLOWED, D(detail(format!("Method \"{m}\" not allowed.")))),
+        A::NotFound => (S::NOT_FOUND, D(detail("Not found."))),
+    }
+}
+
+/// The error of a failed request, left in the response's extensions for the logging layer.
+#[derive(Debug, Clone)]
+pub struct LoggedError(pub std::sync::Arc<String>);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = status_and_body(&self);
+        let mut response = match body {
+            Body::Detail(d) => (status, Json(d)).into_response(),
+            Body::Raw(v) => (status, Json(v)).into_response(),
+        };
+        let headers = response.headers_mut();
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"api\""));
+        }
+        if let ApiError::Auth(AuthError::Throttled(t)) = &self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(t.wait_secs));
+        }
+        if status.is_server_error() {
+            let mut chain = self.to_string();
+            let mut source = std::error::Error::source(&self);
+            while let Some(s) = source {
+                chain.push_str(": ");
+                chain.push_str(&s.to_string());
+                source = s.source();
+            }
+            response.extensions_mut().insert(LoggedError(std::sync::Arc::new(chain)));
+        }
+        response
+    }
+}

@@ -1,0 +1,24 @@
+//! jwtd: a JWT authentication server and library, wire-compatible with Django REST Framework +
+//! SimpleJWT (see SPEC.md).
+//!
+//! Mount the API inside another axum application with [`build_state`] and [`router`], or
+//! authenticate your own routes with the [`AuthUser`] extractor, which verifies a request's
+//! Bearer access token without a database round trip.
+//!
+//! Layers, each using only those before it: `config`, `clock` → `tokens`, `password` →
+//! `store` → `service` → `http` → `app`, `cli`.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod password;
+pub mod service;
+pub mod store;
+pub mod telemetry;
+pub mod tokens;
+
+pub use app::{build_state, Application, Deps};
+pub use config::Settings;
+pub use http::{router, AppState, AuthUser};

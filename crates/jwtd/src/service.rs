@@ -1,0 +1,13 @@
+//! Use cases of SPEC §1 and §4: sign-up, sign-in, refresh with rotation, blacklist, verify,
+//! sliding tokens, password change and logout-all. This layer owns the rules; it knows no
+//! HTTP (status codes and bodies are `http`'s) and no SQL (that is `store`'s).
+
+mod auth;
+mod hashing;
+mod throttle;
+mod verifier;
+
+pub use auth::{AuthError, AuthService, FieldErrors, Issued, SignUp};
+pub use hashing::PasswordPool;
+pub use throttle::{LoginThrottle, Throttled};
+pub use verifier::{AccessClaims, BearerError, Verifier};

@@ -1,0 +1,420 @@
+//! The token lifecycle (SPEC §4) as SimpleJWT's serializers run it, plus jwtd's additions:
+//! rotation as one store step with grace period and reuse detection, session end, and
+//! revocation of every token of a user.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tracing::{info, warn};
+
+use super::{LoginThrottle, PasswordPool, Throttled, Verifier};
+use crate::clock::Instant;
+use crate::config::{RotationPolicy, Settings};
+use crate::store::{NewUser, RefreshRecord, RotateRequest, Rotation, Store, StoreError, User};
+use crate::tokens::{Claims, TokenError, TokenType};
+
+/// DRF validation errors: field name → messages, in field order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldErrors(pub Vec<(String, Vec<String>)>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        match self.0.iter_mut().find(|(f, _)| f == field) {
+            Some((_, msgs)) => msgs.push(message.into()),
+            None => self.0.push((field.to_string(), vec![message.into()])),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn has(&self, field: &str) -> bool {
+        self.0.iter().any(|(f, _)| f == field)
+    }
+}
+
+/// Why a use case refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("no active account found with the given credentials")]
+    NoActiveAccount,
+    #[error("token invalid: {0}")]
+    TokenInvalid(TokenError),
+    #[error("token is blacklisted")]
+    Blacklisted,
+    #[error("validation failed")]
+    Validation(FieldErrors),
+    #[error("sign-in throttled")]
+    Throttled(Throttled),
+    #[error("user not found")]
+    UserNotFound,
+    #[error("user is inactive")]
+    UserInactive,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("password hashing failed")]
+    Hashing,
+    #[error("token signing failed")]
+    Signing,
+}
+
+impl From<TokenError> for AuthError {
+    fn from(e: TokenError) -> Self {
+        AuthError::TokenInvalid(e)
+    }
+}
+
+impl From<super::hashing::HashError> for AuthError {
+    fn from(_: super::hashing::HashError) -> Self {
+        AuthError::Hashing
+    }
+}
+
+/// Tokens handed out by a use case.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub access: String,
+    pub refresh: Option<String>,
+}
+
+/// What sign-up returns.
+#[derive(Debug, Clone)]
+pub struct SignUp {
+    pub user: User,
+    pub tokens: Issued,
+}
+
+/// The use cases, over one store, one key set and one clock.
+#[derive(Debug, Clone)]
+pub struct AuthService {
+    store: Arc<dyn Store>,
+    verifier: Verifier,
+    passwords: PasswordPool,
+    throttle: Arc<LoginThrottle>,
+    settings: Arc<Settings>,
+}
+
+fn new_jti() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn secs(d: Duration) -> i64 {
+    crate::tokens::secs_of(d)
+}
+
+impl AuthService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        verifier: Verifier,
+        passwords: PasswordPool,
+        settings: Arc<Settings>,
+    ) -> Self {
+        let throttle = Arc::new(LoginThrottle::new(settings.login_rate));
+        AuthService { store, verifier, passwords, throttle, settings }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    fn now(&self) -> Instant {
+        self.verifier.now()
+    }
+
+    fn sign(&self, claims: &Claims) -> Result<String, AuthError> {
+        self.verifier.codec().encode(claims).map_err(|_| AuthError::Signing)
+    }
+
+    fn decode(&self, token: &str, now: Instant) -> Result<Claims, AuthError> {
+        Ok(self.verifier.codec().decode(token, now)?)
+    }
+
+    fn user_id_of(&self, claims: &Claims) -> Result<i64, AuthError> {
+        claims.user_id(self.verifier.user_id_claim())?.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))
+    }
+
+    /// A new refresh token (first of a new family) and the access token made from it.
+    async fn issue_pair(&self, user: &User, now: Instant) -> Result<Issued, AuthError> {
+        let s = &self.settings;
+        let lifetime = s.refresh_token_lifetime.min(s.session_max_lifetime);
+        let refresh =
+            Claims::new(TokenType::Refresh, self.verifier.user_id_claim(), user.id, now.secs(), lifetime, new_jti());
+        let access = refresh.derive(TokenType::Access, now.secs(), s.access_token_lifetime, new_jti());
+        let record = RefreshRecord {
+            jti: refresh.jti().to_string(),
+            user_id: user.id,
+            issued_at: now.secs(),
+            expires_at: refresh.exp_secs(),
+        };
+        self.store.record_refresh(&record, &new_jti()).await?;
+        Ok(Issued { access: self.sign(&access)?, refresh: Some(self.sign(&refresh)?) })
+    }
+
+    /// POST /api/auth/signup/. Field checks as the reference's serializer: username at most
+    /// 150 characters and not taken, password at least 8, e-mail well-formed when given.
+    pub async fn sign_up(&self, username: String, password: String, email: Option<String>) -> Result<SignUp, AuthError> {
+        let mut errors = FieldErrors::default();
+        if username.chars().count() > 150 {
+            errors.add("username", "Ensure this field has no more than 150 characters.");
+        } else if self.store.user_by_name(&username).await?.is_some() {
+            errors.add("username", "A user with that username already exists.");
+        }
+        if password.chars().count() < 8 {
+            errors.add("password", "Ensure this field has at least 8 characters.");
+        }
+        let email = email.unwrap_or_default();
+        if !email.is_empty() && !plausible_email(&email) {
+            errors.add("email", "Enter a valid email address.");
+        } else if email.chars().count() > 254 {
+            errors.add("email", "Ensure this field has no more than 254 characters.");
+        }
+        if !errors.is_empty() {
+            return Err(AuthError::Validation(errors));
+        }
+        let password_hash = self.passwords.hash(password).await?;
+        let now = self.now();
+        let user = match self.store.create_user(NewUser { username, password_hash, email, now }).await {
+            Ok(user) => user,
+            Err(StoreError::UsernameTaken) => {
+                let mut errors = FieldErrors::default();
+                errors.add("username", "A user with that username already exists.");
+                return Err(AuthError::Validation(errors));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        info!(user_id = user.id, "user signed up");
+        let tokens = self.issue_pair(&user, now).await?;
+        Ok(SignUp { user, tokens })
+    }
+
+    /// Checks credentials as Django's ModelBackend does (inactive users never sign in), with
+    /// LOGIN_RATE throttling of failures. Unknown users cost the same time as wrong passwords.
+    async fn authenticate(&self, username: &str, password: String, addr: Option<IpAddr>) -> Result<User, AuthError> {
+        self.throttle.check(username, addr, self.now()).map_err(AuthError::Throttled)?;
+        let user = self.store.user_by_name(username).await?;
+        let (matches, rehash) = self.passwords.verify(password.clone(), user.as_ref().map(|u| u.password.clone())).await?;
+        let user = match user {
+            Some(user) if matches && user.is_active => user,
+            _ => {
+                self.throttle.record_failure(username, addr, self.now());
+                info!("sign-in refused");
+                return Err(AuthError::NoActiveAccount);
+            }
+        };
+        if rehash {
+            let hash = self.passwords.hash(password).await?;
+            self.store.update_password_hash(user.id, &hash).await?;
+        }
+        if self.settings.update_last_login {
+            self.store.set_last_login(user.id, self.now()).await?;
+        }
+        Ok(user)
+    }
+
+    /// POST /api/token/ and /api/auth/signin/.
+    pub async fn obtain_pair(&self, username: &str, password: String, addr: Option<IpAddr>) -> Result<Issued, AuthError> {
+        let user = self.authenticate(username, password, addr).await?;
+        self.issue_pair(&user, self.now()).await
+    }
+
+    /// POST /api/token/sliding/.
+    pub async fn obtain_sliding(&self, username: &str, password: String, addr: Option<IpAddr>) -> Result<String, AuthError> {
+        let user = self.authenticate(username, password, addr).await?;
+        let now = self.now();
+        let s = &self.settings;
+        let mut claims = Claims::new(
+            TokenType::Sliding,
+            self.verifier.user_id_claim(),
+            user.id,
+            now.secs(),
+            s.sliding_token_lifetime,
+            new_jti(),
+        );
+        claims.insert("refresh_exp", Value::from(now.secs().saturating_add(secs(s.sliding_token_refresh_lifetime))));
+        self.sign(&claims)
+    }
+
+    /// Checks that the token's user exists, is active (CHECK_USER_IS_ACTIVE) and has not revoked
+    /// the token by a password change or logout-all since it was issued.
+    async fn check_user(&self, claims: &Claims) -> Result<User, AuthError> {
+        let user_id = self.user_id_of(claims)?;
+        let user = self.store.user_by_id(user_id).await?.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))?;
+        if self.settings.check_user_is_active && !user.is_active {
+            return Err(AuthError::TokenInvalid(TokenError::BadClaim));
+        }
+        if claims.iat().unwrap_or(i64::MIN) < user.tokens_valid_after {
+            return Err(AuthError::Blacklisted);
+        }
+        Ok(user)
+    }
+
+    /// POST /api/token/refresh/.
+    pub async fn refresh(&self, token: &str) -> Result<Issued, AuthError> {
+        let now = self.now();
+        let claims = self.decode(token, now)?;
+        claims.expect_type(TokenType::Refresh)?;
+        let user_id = self.user_id_of(&claims)?;
+        let s = &self.settings;
+        let presented = RefreshRecord {
+            jti: claims.jti().to_string(),
+            user_id,
+            issued_at: claims.iat().unwrap_or(now.secs()),
+            expires_at: claims.exp_secs(),
+        };
+        let new_access = |from: &Claims| -> Result<String, AuthError> {
+            self.sign(&from.derive(TokenType::Access, now.secs(), s.access_token_lifetime, new_jti()))
+        };
+        match s.rotation {
+            RotationPolicy::Off => {
+                self.check_user(&claims).await?;
+                let family_started = match self.store.refresh_row(claims.jti()).await? {
+                    Some(row) if row.blacklisted.is_some() => return Err(AuthError::Blacklisted),
+                    Some(row) => row.family_started,
+                    None => presented.issued_at,
+                };
+                if now.secs() >= family_started.saturating_add(secs(s.session_max_lifetime)) {
+                    return Err(AuthError::TokenInvalid(TokenError::Expired));
+                }
+                Ok(Issued { access: new_access(&claims)?, refresh: None })
+            }
+            RotationPolicy::On { blacklist_after, grace } => {
+                let req = RotateRequest {
+                    presented,
+                    successor_jti: new_jti(),
+                    now,
+                    lifetime: s.refresh_token_lifetime,
+                    session_max: s.session_max_lifetime,
+                    blacklist_after,
+                    grace,
+                    require_active: s.check_user_is_active,
+                };
+                let successor = match self.store.rotate(&req).await? {
+                    Rotation::Rotated(row) | Rotation::Grace(row) => {
+                        claims.renew(Some(row.jti), row.issued_at, row.expires_at)
+                    }
+                    Rotation::Reused { family } => {
+                        warn!(user_id, %family, "refresh token reused after rotation; family revoked");
+                        return Err(AuthError::Blacklisted);
+                    }
+                    Rotation::Blacklisted => return Err(AuthError::Blacklisted),
+                    Rotation::Invalid => return Err(AuthError::TokenInvalid(TokenError::Expired)),
+                };
+                Ok(Issued { access: new_access(&successor)?, refresh: Some(self.sign(&successor)?) })
+            }
+        }
+    }
+
+    /// POST /api/token/verify/: any token type. Refresh (and sliding) tokens are looked up in the
+    /// blacklist whatever the settings; access tokens need no database.
+    pub async fn verify(&self, token: &str) -> Result<(), AuthError> {
+        let claims = self.decode(token, self.now())?;
+        if let Ok(Some(user_id)) = claims.user_id(self.verifier.user_id_claim()) {
+            if self.verifier.is_revoked(user_id, claims.iat()) {
+                return Err(AuthError::Blacklisted);
+            }
+        }
+        if claims.token_type().ok() != Some(TokenType::Access) {
+            if let Some(row) = self.store.refresh_row(claims.jti()).await? {
+                if row.blacklisted.is_some() {
+                    return Err(AuthError::Blacklisted);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// POST /api/token/blacklist/: logout. Blacklisting twice is fine (SPEC §4).
+    pub async fn blacklist(&self, token: &str) -> Result<(), AuthError> {
+        let now = self.now();
+        let claims = self.decode(token, now)?;
+        claims.expect_type(TokenType::Refresh)?;
+        let record = RefreshRecord {
+            jti: claims.jti().to_string(),
+            user_id: self.user_id_of(&claims)?,
+            issued_at: claims.iat().unwrap_or(now.secs()),
+            expires_at: claims.exp_secs(),
+        };
+        self.store.blacklist(&record, &new_jti(), now).await?;
+        Ok(())
+    }
+
+    /// POST /api/token/sliding/refresh/: same jti and refresh_exp, new exp and iat.
+    pub async fn refresh_sliding(&self, token: &str) -> Result<String, AuthError> {
+        let now = self.now();
+        let claims = self.decode(token, now)?;
+        claims.expect_type(TokenType::Sliding)?;
+        let refresh_exp = match claims.get("refresh_exp") {
+            Some(Value::Number(n)) => n.as_f64().ok_or(TokenError::BadClaim)?,
+            Some(_) => return Err(TokenError::BadClaim.into()),
+            None => return Err(TokenError::NoExp.into()),
+        };
+        let leeway_ms = self.settings.leeway.as_millis() as f64;
+        if refresh_exp * 1000.0 <= now.millis() as f64 - leeway_ms {
+            return Err(TokenError::Expired.into());
+        }
+        self.check_user(&claims).await?;
+        if self.verifier.is_revoked(self.user_id_of(&claims)?, claims.iat()) {
+            return Err(AuthError::Blacklisted);
+        }
+        let renewed =
+            claims.renew(None, now.secs(), now.secs().saturating_add(secs(self.settings.sliding_token_lifetime)));
+        self.sign(&renewed)
+    }
+
+    /// GET /api/me/: the user of an accepted access token, as DRF's JWTAuthentication loads it.
+    pub async fn me(&self, user_id: i64) -> Result<User, AuthError> {
+        let user = self.store.user_by_id(user_id).await?.ok_or(AuthError::UserNotFound)?;
+        if self.settings.check_user_is_active && !user.is_active {
+            return Err(AuthError::UserInactive);
+        }
+        Ok(user)
+    }
+
+    /// POST /api/auth/password/: checks the old password, sets the new one and revokes every
+    /// token of the user issued before now.
+    pub async fn change_password(&self, user_id: i64, old: String, new: String) -> Result<(), AuthError> {
+        let user = self.me(user_id).await?;
+        let mut errors = FieldErrors::default();
+        let (matches, _) = self.passwords.verify(old, Some(user.password.clone())).await?;
+        if !matches {
+            errors.add("old_password", "Wrong password.");
+        }
+        if new.chars().count() < 8 {
+            errors.add("new_password", "Ensure this field has at least 8 characters.");
+        }
+        if !errors.is_empty() {
+            return Err(AuthError::Validation(errors));
+        }
+        let hash = self.passwords.hash(new).await?;
+        let now = self.now();
+        self.store.change_password(user.id, &hash, now).await?;
+        self.verifier.revoke_before(user.id, now.secs());
+        warn!(user_id = user.id, "password changed; every token of the user revoked");
+        Ok(())
+    }
+
+    /// POST /api/auth/logout-all/.
+    pub async fn logout_all(&self, user_id: i64) -> Result<(), AuthError> {
+        let now = self.now();
+        self.store.revoke_all(user_id, now).await?;
+        self.verifier.revoke_before(user_id, now.secs());
+        info!(user_id, "logout-all; every token of the user revoked");
+        Ok(())
+    }
+}
+
+/// Django's EmailValidator in short: one `@`, a non-empty local part, a dotted domain, no spaces.
+fn plausible_email(s: &str) -> bool {
+    let Some((local, domain)) = s.rsplit_once('@') else { return false };
+    !local.is_empty()
+        && !local.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}

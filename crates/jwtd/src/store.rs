@@ -1,0 +1,209 @@
+//! Storage: users, refresh-token rows and families, revocations, server secrets.
+//!
+//! [`Store`] is the contract every backend implements; only `store` knows SQL. Atomicity of
+//! rotation is a store promise kept in one method, [`Store::rotate`]; the rule it applies
+//! inside its transaction is [`decide_rotation`], shared by all backends.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use std::time::Duration;
+
+use crate::clock::Instant;
+
+/// A stored user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub password: String,
+    pub email: String,
+    pub is_active: bool,
+    pub date_joined: Instant,
+    pub last_login: Option<Instant>,
+    /// Tokens with `iat` before this second are revoked.
+    pub tokens_valid_after: i64,
+}
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub password_hash: String,
+    pub email: String,
+    pub now: Instant,
+}
+
+/// What a refresh token says about itself, for recording it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    pub jti: String,
+    pub user_id: i64,
+    /// `iat`, seconds; the family start of a token first seen here.
+    pub issued_at: i64,
+    /// `exp`, seconds.
+    pub expires_at: i64,
+}
+
+/// A stored refresh-token row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    pub jti: String,
+    pub user_id: i64,
+    pub family: String,
+    pub family_started: i64,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub blacklisted: Option<Instant>,
+    pub replaced_by: Option<String>,
+    pub rotated: Option<Instant>,
+}
+
+/// A revocation of every token of a user issued before `valid_after` (seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revocation {
+    pub cursor: i64,
+    pub user_id: i64,
+    pub valid_after: i64,
+}
+
+/// One refresh with rotation, as asked of [`Store::rotate`].
+#[derive(Debug, Clone)]
+pub struct RotateRequest {
+    pub presented: RefreshRecord,
+    pub successor_jti: String,
+    pub now: Instant,
+    pub lifetime: Duration,
+    pub session_max: Duration,
+    pub blacklist_after: bool,
+    pub grace: Duration,
+    /// CHECK_USER_IS_ACTIVE: an inactive user's token is invalid.
+    pub require_active: bool,
+}
+
+/// What the rotation rule needs to know of the token's user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserGate {
+    pub is_active: bool,
+    pub tokens_valid_after: i64,
+}
+
+/// What [`Store::rotate`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// A new family member was created; the presented token was marked rotated.
+    Rotated(TokenRow),
+    /// The token was rotated within the grace period: here is the same successor again.
+    Grace(TokenRow),
+    /// The token was rotated before the grace period: reuse. The whole family is now revoked.
+    Reused { family: String },
+    /// The token is blacklisted (logged out, revoked, or its successor is gone).
+    Blacklisted,
+    /// The session reached SESSION_MAX_LIFETIME, or the user is gone or inactive.
+    Invalid,
+}
+
+/// The decision [`Store::rotate`] takes inside its transaction, from the presented token's
+/// row (`None` when never recorded, e.g. issued by SimpleJWT) and its successor's row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotationDecision {
+    /// Insert the successor (and the presented token first, when `record_presented`).
+    Rotate { family: String, family_started: i64, expires_at: i64, record_presented: bool },
+    HandBack,
+    Reuse { family: String },
+    Blacklisted,
+    Invalid,
+}
+
+/// SPEC §4: rotation, grace period, reuse detection, session end.
+pub fn decide_rotation(
+    presented: Option<&TokenRow>,
+    successor: Option<&TokenRow>,
+    user: Option<UserGate>,
+    req: &RotateRequest,
+    new_family: impl FnOnce() -> String,
+) -> RotationDecision {
+    let Some(user) = user else { return RotationDecision::Invalid };
+    if req.require_active && !user.is_active {
+        return RotationDecision::Invalid;
+    }
+    if req.presented.issued_at < user.tokens_valid_after {
+        return RotationDecision::Blacklisted;
+    }
+    let (family, family_started, record_presented) = match presented {
+        None => (new_family(), req.presented.issued_at, true),
+        Some(row) => {
+            if let (Some(_), Some(rotated)) = (&row.replaced_by, row.rotated) {
+                if req.blacklist_after {
+                    let within_grace = req.now < rotated.plus(req.grace);
+                    return match successor {
+                        Some(s) if within_grace && s.blacklisted.is_none() => RotationDecision::HandBack,
+                        _ if within_grace => RotationDecision::Blacklisted,
+                        _ => RotationDecision::Reuse { family: row.family.clone() },
+                    };
+                }
+            }
+            if row.blacklisted.is_some() {
+                return RotationDecision::Blacklisted;
+            }
+            (row.family.clone(), row.family_started, false)
+        }
+    };
+    let session_end = family_started.saturating_add(crate::tokens::secs_of(req.session_max));
+    let now = req.now.secs();
+    if now >= session_end {
+        return RotationDecision::Invalid;
+    }
+    let expires_at = now.saturating_add(crate::tokens::secs_of(req.lifetime)).min(session_end);
+    RotationDecision::Rotate { family, family_started, expires_at, record_presented }
+}
+
+/// Storage failures. Anything but `UsernameTaken` is the server's fault (a 5xx).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a user with that username already exists")]
+    UsernameTaken,
+    #[error("database error")]
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("database is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The storage contract. Every method is one atomic step.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The secret named `name`, created from `generate()` if there is none yet.
+    async fn secret_or_insert(&self, name: &str, generate: Vec<u8>) -> Result<Vec<u8>, StoreError>;
+
+    async fn create_user(&self, user: NewUser) -> Result<User, StoreError>;
+    async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError>;
+    async fn user_by_id(&self, id: i64) -> Result<Option<User>, StoreError>;
+    async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+    /// Returns false when there is no such user.
+    async fn set_active(&self, username: &str, active: bool) -> Result<bool, StoreError>;
+    /// Deletes the user and every token row of theirs. Returns false when there is no such user.
+    async fn delete_user(&self, username: &str) -> Result<bool, StoreError>;
+    async fn set_last_login(&self, user_id: i64, now: Instant) -> Result<(), StoreError>;
+    /// Replaces the stored hash without revoking anything (rehash on sign-in).
+    async fn update_password_hash(&self, user_id: i64, hash: &str) -> Result<(), StoreError>;
+    /// Sets a new password and revokes every token of the user, as [`Store::revoke_all`].
+    async fn change_password(&self, user_id: i64, hash: &str, now: Instant) -> Result<(), StoreError>;
+    /// Blacklists every refresh token of the user and records that tokens issued before
+    /// `now` (whole seconds) are revoked.
+    async fn revoke_all(&self, user_id: i64, now: Instant) -> Result<(), StoreError>;
+    /// Revocations recorded after `cursor`, oldest first.
+    async fn revocations_since(&self, cursor: i64, limit: u32) -> Result<Vec<Revocation>, StoreError>;
+
+    /// Records a refresh token issued at sign-in, as the first member of a new family.
+    async fn record_refresh(&self, token: &RefreshRecord, family: &str) -> Result<(), StoreError>;
+    async fn refresh_row(&self, jti: &str) -> Result<Option<TokenRow>, StoreError>;
+    /// Blacklists a refresh token, recording it first if it was never seen. Idempotent.
+    async fn blacklist(&self, token: &RefreshRecord, family: &str, now: Instant) -> Result<(), StoreError>;
+    /// One atomic rotation step, applying [`decide_rotation`].
+    async fn rotate(&self, req: &RotateRequest) -> Result<Rotation, StoreError>;
+    /// Deletes up to `batch` rows that expired before `now`; returns how many went.
+    async fn flush_expired(&self, now: Instant, batch: u32) -> Result<u64, StoreError>;
+}

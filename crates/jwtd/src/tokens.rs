@@ -1,0 +1,65 @@
+//! Tokens as SimpleJWT writes and reads them: claims, signing and verification (SPEC §3).
+//!
+//! PURE: no I/O, no clock. Time arrives as an argument, keys as bytes. jsonwebtoken checks
+//! the signature and the pinned algorithm; the time-based and SimpleJWT-specific checks are
+//! ours, so that they use the injected `now` and yield SimpleJWT's exact failure reasons.
+
+mod claims;
+mod codec;
+
+pub use claims::{Claims, TokenType};
+pub use codec::{Algorithm, Codec, Policy};
+
+use thiserror::Error;
+
+/// Why a presented token was refused. `message()` is SimpleJWT's wording, used in the
+/// `messages` list of a refused Bearer token.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("malformed token")]
+    Malformed,
+    #[error("signature or algorithm mismatch")]
+    BadSignature,
+    #[error("token expired")]
+    Expired,
+    #[error("token not valid yet")]
+    NotYetValid,
+    #[error("audience or issuer mismatch")]
+    WrongAudienceOrIssuer,
+    #[error("a claim has the wrong type")]
+    BadClaim,
+    #[error("token has no exp claim")]
+    NoExp,
+    #[error("token has no jti claim")]
+    NoId,
+    #[error("token has no token_type claim")]
+    NoType,
+    #[error("token has the wrong type")]
+    WrongType,
+    #[error("token could not be encoded")]
+    Encode,
+}
+
+impl TokenError {
+    /// SimpleJWT 5.5's message for this failure.
+    pub fn message(&self) -> &'static str {
+        match self {
+            TokenError::Expired => "Token is expired",
+            TokenError::NoExp => "Token has no 'exp' claim",
+            TokenError::NoId => "Token has no id",
+            TokenError::NoType => "Token has no type",
+            TokenError::WrongType => "Token has wrong type",
+            TokenError::Malformed
+            | TokenError::BadSignature
+            | TokenError::NotYetValid
+            | TokenError::WrongAudienceOrIssuer
+            | TokenError::BadClaim
+            | TokenError::Encode => "Token is invalid",
+        }
+    }
+}
+
+/// Whole seconds of a duration, saturating.
+pub fn secs_of(d: std::time::Duration) -> i64 {
+    claims::secs(d)
+}
