@@ -68,9 +68,7 @@ pub async fn open_store(url: &DatabaseUrl) -> Result<Arc<dyn Store>, StoreError>
                 .map_err(|e| StoreError::Database(Box::new(e)))??;
             Ok(Arc::new(store))
         }
-        DatabaseUrl::Postgres(_) => {
-            Err(StoreError::Unavailable("PostgreSQL is not supported by this version".into()))
-        }
+        DatabaseUrl::Postgres(_) => Err(StoreError::Unavailable("PostgreSQL is not supported by this version".into())),
     }
 }
 
@@ -113,10 +111,7 @@ impl Application {
         let mut cursor = 0;
         sync_revocations(&state, &mut cursor).await.map_err(StartError::Store)?;
         let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
-        let tasks = vec![
-            tokio::spawn(revocation_task(state.clone(), cursor)),
-            tokio::spawn(flush_task(state.clone())),
-        ];
+        let tasks = vec![tokio::spawn(revocation_task(state.clone(), cursor)), tokio::spawn(flush_task(state.clone()))];
         let router = with_layers(http::router(state.clone()), &state.settings);
         Ok(Application { listener, router, tasks })
     }

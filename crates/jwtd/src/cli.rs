@@ -158,7 +158,12 @@ async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
                 .await?
                 .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
             let user = store
-                .create_user(NewUser { username: name, password_hash, email: email.unwrap_or_default(), now: SystemClock.now() })
+                .create_user(NewUser {
+                    username: name,
+                    password_hash,
+                    email: email.unwrap_or_default(),
+                    now: SystemClock.now(),
+                })
                 .await?;
             println!("created user {} (id {})", user.username, user.id);
         }

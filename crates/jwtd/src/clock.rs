@@ -43,9 +43,7 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     #[allow(clippy::disallowed_methods)] // the one sanctioned reader of wall time
     fn now(&self) -> Instant {
-        let since = std::time::SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
+        let since = std::time::SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         Instant(i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
     }
 }

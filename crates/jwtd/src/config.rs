@@ -278,7 +278,8 @@ impl Settings {
             (Some(_), None) => return Err(ConfigError(format!("{}: TLS_KEY must be set too", raw.source("TLS_CERT")))),
             (None, Some(_)) => return Err(ConfigError(format!("{}: TLS_CERT must be set too", raw.source("TLS_KEY")))),
         };
-        let login_rate = raw.parse("LOGIN_RATE", Some(Rate { count: 10, per: Duration::from_secs(60) }), Rate::parse)?;
+        let login_rate =
+            raw.parse("LOGIN_RATE", Some(Rate { count: 10, per: Duration::from_secs(60) }), Rate::parse)?;
         let max_body_bytes = raw.parse("MAX_BODY_BYTES", 65536usize, |s| {
             s.parse::<usize>()
                 .ok()
@@ -299,7 +300,9 @@ impl Settings {
         positive("SESSION_MAX_LIFETIME", session_max_lifetime)?;
         positive("SLIDING_TOKEN_LIFETIME", sliding_token_lifetime)?;
         positive("SLIDING_TOKEN_REFRESH_LIFETIME", sliding_token_refresh_lifetime)?;
-        if user_id_claim.is_empty() || ["token_type", "exp", "iat", "jti", "aud", "iss"].contains(&user_id_claim.as_str()) {
+        if user_id_claim.is_empty()
+            || ["token_type", "exp", "iat", "jti", "aud", "iss"].contains(&user_id_claim.as_str())
+        {
             return Err(ConfigError(format!("{}: {user_id_claim:?} is a reserved claim", raw.source("USER_ID_CLAIM"))));
         }
         if let Some(key) = &signing_key {

@@ -65,18 +65,35 @@ async fn not_found() -> ApiError {
     ApiError::NotFound
 }
 
-/// axum answers a wrong method with an empty 405 and an `Allow` header; DRF adds a body.
+/// axum answers a wrong method with an empty 405 and an `Allow` header; DRF adds a body, and
+/// answers OPTIONS with the view's metadata.
 async fn drf_method_not_allowed(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let response = next.run(req).await;
     if response.status() != StatusCode::METHOD_NOT_ALLOWED {
         return response;
     }
-    let allow = response.headers().get(header::ALLOW).cloned();
-    let mut fresh = ApiError::MethodNotAllowed(method).into_response();
-    if let Some(allow) = allow {
-        fresh.headers_mut().insert(header::ALLOW, allow);
-    }
+    let mut allowed: Vec<String> = response
+        .headers()
+        .get(header::ALLOW)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .split(',')
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty())
+        .collect();
+    allowed.push("OPTIONS".into());
+    let allow = HeaderValue::from_str(&allowed.join(", ")).unwrap_or(HeaderValue::from_static("OPTIONS"));
+    let mut fresh = if method == Method::OPTIONS {
+        let metadata = serde_json::json!({
+            "renders": ["application/json"],
+            "parses": ["application/json", "application/x-www-form-urlencoded", "multipart/form-data"],
+        });
+        (StatusCode::OK, axum::Json(metadata)).into_response()
+    } else {
+        ApiError::MethodNotAllowed(method).into_response()
+    };
+    fresh.headers_mut().insert(header::ALLOW, allow);
     fresh
 }
 

@@ -60,7 +60,9 @@ impl Hasher {
     /// Whether `stored` should be replaced by a hash of the current parameters after a
     /// successful sign-in.
     pub fn needs_rehash(&self, stored: &str) -> bool {
-        let Ok(phc) = Phc::new(stored) else { return true };
+        let Ok(phc) = Phc::new(stored) else {
+            return true;
+        };
         if phc.algorithm != argon2::ARGON2ID_IDENT {
             return true;
         }

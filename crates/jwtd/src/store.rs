@@ -108,9 +108,16 @@ pub enum Rotation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RotationDecision {
     /// Insert the successor (and the presented token first, when `record_presented`).
-    Rotate { family: String, family_started: i64, expires_at: i64, record_presented: bool },
+    Rotate {
+        family: String,
+        family_started: i64,
+        expires_at: i64,
+        record_presented: bool,
+    },
     HandBack,
-    Reuse { family: String },
+    Reuse {
+        family: String,
+    },
     Blacklisted,
     Invalid,
 }
@@ -123,7 +130,9 @@ pub fn decide_rotation(
     req: &RotateRequest,
     new_family: impl FnOnce() -> String,
 ) -> RotationDecision {
-    let Some(user) = user else { return RotationDecision::Invalid };
+    let Some(user) = user else {
+        return RotationDecision::Invalid;
+    };
     if req.require_active && !user.is_active {
         return RotationDecision::Invalid;
     }

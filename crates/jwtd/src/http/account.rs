@@ -31,7 +31,9 @@ pub async fn sign_up(
 /// Django's `datetime.isoformat()` of an aware UTC time: `2026-01-02T03:04:05.678000+00:00`.
 fn isoformat(t: Instant) -> String {
     let nanos = i128::from(t.millis()) * 1_000_000;
-    let Ok(dt) = OffsetDateTime::from_unix_timestamp_nanos(nanos) else { return String::new() };
+    let Ok(dt) = OffsetDateTime::from_unix_timestamp_nanos(nanos) else {
+        return String::new();
+    };
     let base = dt.format(&Iso8601::DATE_TIME).unwrap_or_default();
     let date_time = base.split('.').next().unwrap_or(&base).to_string();
     format!("{date_time}.{:06}+00:00", dt.microsecond())

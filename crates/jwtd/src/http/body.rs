@@ -34,7 +34,7 @@ fn python_type(v: &Value) -> &'static str {
 
 impl Input {
     /// Parses `bytes` sent as `content_type` (the media type without parameters, lower case).
-    pub fn parse(content_type: &str, bytes: &[u8]) -> Result<Input, ApiError> {
+    pub async fn parse(content_type: &str, full_type: &str, bytes: &[u8]) -> Result<Input, ApiError> {
         if bytes.is_empty() {
             // DRF: an empty body is an empty dictionary, whatever its declared type.
             return Ok(Input::default());
@@ -42,6 +42,11 @@ impl Input {
         let fields = match content_type {
             "application/json" => match serde_json::from_slice::<Value>(bytes) {
                 Ok(Value::Object(map)) => map,
+                Ok(Value::Null) => {
+                    let mut errors = FieldErrors::default();
+                    errors.add("non_field_errors", "No data provided");
+                    return Err(ApiError::Fields(errors));
+                }
                 Ok(other) => return Err(ApiError::NotAnObject(python_type(&other))),
                 Err(e) => return Err(ApiError::JsonParse(e.to_string())),
             },
@@ -54,6 +59,7 @@ impl Input {
                 }
                 map
             }
+            "multipart/form-data" => multipart_fields(full_type, bytes).await?,
             other => return Err(ApiError::UnsupportedMediaType(other.to_string())),
         };
         Ok(Input { fields, errors: FieldErrors::default() })
@@ -97,6 +103,26 @@ impl Input {
     }
 }
 
+/// The text fields of a multipart body (DRF's MultiPartParser); file parts are ignored.
+async fn multipart_fields(full_type: &str, bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    let boundary = multer::parse_boundary(full_type).map_err(|_| ApiError::FormParse)?;
+    let body = bytes.to_vec();
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut map = Map::new();
+    while let Some(field) = multipart.next_field().await.map_err(|_| ApiError::FormParse)? {
+        let Some(name) = field.name().map(String::from) else {
+            continue;
+        };
+        if field.file_name().is_some() {
+            continue;
+        }
+        let text = field.text().await.map_err(|_| ApiError::FormParse)?;
+        map.insert(name, Value::String(text));
+    }
+    Ok(map)
+}
+
 impl<S> FromRequest<S> for Input
 where
     S: Send + Sync,
@@ -106,30 +132,23 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let limit = Arc::<Settings>::from_ref(state).max_body_bytes;
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
-            .unwrap_or_default();
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let full_type =
+            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let content_type = full_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let declared =
+            req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(ApiError::BodyTooLarge);
         }
         let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|e| {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
             if too_large {
                 ApiError::BodyTooLarge
             } else {
                 ApiError::BodyRead
             }
         })?;
-        Input::parse(&content_type, &bytes)
+        Input::parse(&content_type, &full_type, &bytes).await
     }
 }
 
@@ -137,8 +156,12 @@ where
 mod tests {
     use super::*;
 
+    fn parse(content_type: &str, body: &[u8]) -> Result<Input, ApiError> {
+        futures::executor::block_on(Input::parse(content_type, content_type, body))
+    }
+
     fn field(body: &str, name: &str) -> Result<String, ApiError> {
-        let mut input = Input::parse("application/json", body.as_bytes())?;
+        let mut input = parse("application/json", body.as_bytes())?;
         let v = input.string(name);
         input.finish(v)
     }
@@ -163,10 +186,10 @@ mod tests {
 
     #[test]
     fn non_objects_and_bad_json() {
-        assert!(matches!(Input::parse("application/json", b"[]"), Err(ApiError::NotAnObject("list"))));
-        assert!(matches!(Input::parse("application/json", b"3.5"), Err(ApiError::NotAnObject("float"))));
-        assert!(matches!(Input::parse("application/json", b"{"), Err(ApiError::JsonParse(_))));
-        assert!(matches!(Input::parse("text/plain", b"x"), Err(ApiError::UnsupportedMediaType(t)) if t == "text/plain"));
-        assert!(Input::parse("text/plain", b"").is_ok());
+        assert!(matches!(parse("application/json", b"[]"), Err(ApiError::NotAnObject("list"))));
+        assert!(matches!(parse("application/json", b"3.5"), Err(ApiError::NotAnObject("float"))));
+        assert!(matches!(parse("application/json", b"{"), Err(ApiError::JsonParse(_))));
+        assert!(matches!(parse("text/plain", b"x"), Err(ApiError::UnsupportedMediaType(t)) if t == "text/plain"));
+        assert!(parse("text/plain", b"").is_ok());
     }
 }

@@ -66,8 +66,7 @@ fn bearer_refused(message: &str) -> ErrorDetail {
 }
 
 fn fields(errors: &FieldErrors) -> Value {
-    let map: Map<String, Value> =
-        errors.0.iter().map(|(f, msgs)| (f.clone(), Value::from(msgs.clone()))).collect();
+    let map: Map<String, Value> = errors.0.iter().map(|(f, msgs)| (f.clone(), Value::from(msgs.clone()))).collect();
     Value::Object(map)
 }
 
@@ -121,7 +120,9 @@ fn status_and_body(err: &ApiError) -> (StatusCode, Body) {
         A::FormParse | A::BodyRead => (S::BAD_REQUEST, D(detail("Malformed request."))),
         A::NotAnObject(kind) => (
             S::BAD_REQUEST,
-            Raw(serde_json::json!({"non_field_errors": [format!("Invalid data. Expected a dictionary, but got {kind}.")]})),
+            Raw(
+                serde_json::json!({"non_field_errors": [format!("Invalid data. Expected a dictionary, but got {kind}.")]}),
+            ),
         ),
         A::UnsupportedMediaType(t) => {
             (S::UNSUPPORTED_MEDIA_TYPE, D(detail(format!("Unsupported media type \"{t}\" in request."))))

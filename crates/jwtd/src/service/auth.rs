@@ -104,12 +104,7 @@ fn secs(d: Duration) -> i64 {
 }
 
 impl AuthService {
-    pub fn new(
-        store: Arc<dyn Store>,
-        verifier: Verifier,
-        passwords: PasswordPool,
-        settings: Arc<Settings>,
-    ) -> Self {
+    pub fn new(store: Arc<dyn Store>, verifier: Verifier, passwords: PasswordPool, settings: Arc<Settings>) -> Self {
         let throttle = Arc::new(LoginThrottle::new(settings.login_rate));
         AuthService { store, verifier, passwords, throttle, settings }
     }
@@ -157,7 +152,12 @@ impl AuthService {
 
     /// POST /api/auth/signup/. Field checks as the reference's serializer: username at most
     /// 150 characters and not taken, password at least 8, e-mail well-formed when given.
-    pub async fn sign_up(&self, username: String, password: String, email: Option<String>) -> Result<SignUp, AuthError> {
+    pub async fn sign_up(
+        &self,
+        username: String,
+        password: String,
+        email: Option<String>,
+    ) -> Result<SignUp, AuthError> {
         let mut errors = FieldErrors::default();
         if username.chars().count() > 150 {
             errors.add("username", "Ensure this field has no more than 150 characters.");
@@ -197,7 +197,8 @@ impl AuthService {
     async fn authenticate(&self, username: &str, password: String, addr: Option<IpAddr>) -> Result<User, AuthError> {
         self.throttle.check(username, addr, self.now()).map_err(AuthError::Throttled)?;
         let user = self.store.user_by_name(username).await?;
-        let (matches, rehash) = self.passwords.verify(password.clone(), user.as_ref().map(|u| u.password.clone())).await?;
+        let (matches, rehash) =
+            self.passwords.verify(password.clone(), user.as_ref().map(|u| u.password.clone())).await?;
         let user = match user {
             Some(user) if matches && user.is_active => user,
             _ => {
@@ -217,13 +218,23 @@ impl AuthService {
     }
 
     /// POST /api/token/ and /api/auth/signin/.
-    pub async fn obtain_pair(&self, username: &str, password: String, addr: Option<IpAddr>) -> Result<Issued, AuthError> {
+    pub async fn obtain_pair(
+        &self,
+        username: &str,
+        password: String,
+        addr: Option<IpAddr>,
+    ) -> Result<Issued, AuthError> {
         let user = self.authenticate(username, password, addr).await?;
         self.issue_pair(&user, self.now()).await
     }
 
     /// POST /api/token/sliding/.
-    pub async fn obtain_sliding(&self, username: &str, password: String, addr: Option<IpAddr>) -> Result<String, AuthError> {
+    pub async fn obtain_sliding(
+        &self,
+        username: &str,
+        password: String,
+        addr: Option<IpAddr>,
+    ) -> Result<String, AuthError> {
         let user = self.authenticate(username, password, addr).await?;
         let now = self.now();
         let s = &self.settings;
@@ -410,7 +421,9 @@ impl AuthService {
 
 /// Django's EmailValidator in short: one `@`, a non-empty local part, a dotted domain, no spaces.
 fn plausible_email(s: &str) -> bool {
-    let Some((local, domain)) = s.rsplit_once('@') else { return false };
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return false;
+    };
     !local.is_empty()
         && !local.contains('@')
         && domain.contains('.')

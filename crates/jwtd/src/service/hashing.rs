@@ -32,10 +32,7 @@ impl PasswordPool {
         let _permit = self.permits.acquire().await.map_err(|_| HashError)?;
         let hasher = self.hasher.clone();
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| f(&hasher)))
-            .in_current_span()
-            .await
-            .map_err(|_| HashError)
+        tokio::task::spawn_blocking(move || span.in_scope(|| f(&hasher))).in_current_span().await.map_err(|_| HashError)
     }
 
     pub async fn hash(&self, password: String) -> Result<String, HashError> {

@@ -48,9 +48,7 @@ struct Inner {
 
 impl Verifier {
     pub fn new(codec: Codec, clock: SharedClock, header_types: Vec<String>, user_id_claim: String) -> Self {
-        Verifier {
-            inner: Arc::new(Inner { codec, clock, header_types, user_id_claim, valid_after: DashMap::new() }),
-        }
+        Verifier { inner: Arc::new(Inner { codec, clock, header_types, user_id_claim, valid_after: DashMap::new() }) }
     }
 
     pub fn codec(&self) -> &Codec {

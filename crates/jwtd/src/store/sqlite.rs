@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 
 use super::{
-    decide_rotation, NewUser, RefreshRecord, Revocation, RotateRequest, Rotation, RotationDecision, Store,
-    StoreError, TokenRow, User, UserGate,
+    decide_rotation, NewUser, RefreshRecord, Revocation, RotateRequest, Rotation, RotationDecision, Store, StoreError,
+    TokenRow, User, UserGate,
 };
 use crate::clock::Instant;
 
@@ -148,9 +148,7 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.exists() {
-                return Err(StoreError::Unavailable(
-                    format!("the folder {} does not exist", dir.display()).into(),
-                ));
+                return Err(StoreError::Unavailable(format!("the folder {} does not exist", dir.display()).into()));
             }
         }
         let mut writer = connect(path).map_err(db_err)?;
@@ -219,9 +217,10 @@ impl Store for SqliteStore {
     async fn secret_or_insert(&self, name: &str, generate: Vec<u8>) -> Result<Vec<u8>, StoreError> {
         let name = name.to_string();
         self.write(move |c| {
-            c.execute("INSERT INTO secrets (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING", params![
-                name, generate
-            ])?;
+            c.execute(
+                "INSERT INTO secrets (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                params![name, generate],
+            )?;
             c.query_row("SELECT value FROM secrets WHERE name = ?1", [name], |r| r.get(0))
         })
         .await
@@ -415,17 +414,20 @@ impl Store for SqliteStore {
                 RotationDecision::Rotate { family, family_started, expires_at, record_presented } => {
                     let now = req.now;
                     if record_presented {
-                        insert_token(&tx, &TokenRow {
-                            jti: p.jti.clone(),
-                            user_id: p.user_id,
-                            family: family.clone(),
-                            family_started,
-                            issued_at: p.issued_at,
-                            expires_at: p.expires_at,
-                            blacklisted: None,
-                            replaced_by: None,
-                            rotated: None,
-                        })?;
+                        insert_token(
+                            &tx,
+                            &TokenRow {
+                                jti: p.jti.clone(),
+                                user_id: p.user_id,
+                                family: family.clone(),
+                                family_started,
+                                issued_at: p.issued_at,
+                                expires_at: p.expires_at,
+                                blacklisted: None,
+                                replaced_by: None,
+                                rotated: None,
+                            },
+                        )?;
                     }
                     let next = TokenRow {
                         jti: req.successor_jti.clone(),

@@ -99,10 +99,7 @@ pub struct Codec {
 
 impl fmt::Debug for Codec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Codec")
-            .field("alg", &self.header.alg)
-            .field("policy", &self.policy)
-            .finish_non_exhaustive()
+        f.debug_struct("Codec").field("alg", &self.header.alg).field("policy", &self.policy).finish_non_exhaustive()
     }
 }
 
@@ -154,8 +151,8 @@ impl Codec {
         if token.len() > 8192 || token.bytes().filter(|&b| b == b'.').count() != 2 {
             return Err(TokenError::Malformed);
         }
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &self.decoding, &self.validation)
-            .map_err(|e| {
+        let data =
+            jsonwebtoken::decode::<Map<String, Value>>(token, &self.decoding, &self.validation).map_err(|e| {
                 use jsonwebtoken::errors::ErrorKind as K;
                 match e.kind() {
                     K::InvalidSignature | K::InvalidAlgorithm | K::InvalidAlgorithmName | K::InvalidKeyFormat => {
@@ -248,8 +245,8 @@ mod tests {
     fn other_key_or_algorithm_is_refused() {
         let c = codec(Policy::default());
         let other = Codec::from_secret(Algorithm::HS256, b"another-secret", Policy::default()).unwrap();
-        let hs512 = Codec::from_secret(Algorithm::HS512, b"test-secret-0123456789abcdef0123456789", Policy::default())
-            .unwrap();
+        let hs512 =
+            Codec::from_secret(Algorithm::HS512, b"test-secret-0123456789abcdef0123456789", Policy::default()).unwrap();
         let now = Instant::from_secs(NOW);
         assert_eq!(c.decode(&other.encode(&access(60)).unwrap(), now), Err(TokenError::BadSignature));
         assert_eq!(c.decode(&hs512.encode(&access(60)).unwrap(), now), Err(TokenError::BadSignature));
@@ -289,9 +286,6 @@ mod tests {
         let token = c.encode(&access(60)).unwrap();
         let claims = c.decode(&token, now).unwrap();
         assert_eq!(claims.get("aud").unwrap(), "aud");
-        assert_eq!(
-            c.decode(&plain.encode(&access(60)).unwrap(), now),
-            Err(TokenError::WrongAudienceOrIssuer)
-        );
+        assert_eq!(c.decode(&plain.encode(&access(60)).unwrap(), now), Err(TokenError::WrongAudienceOrIssuer));
     }
 }
