@@ -154,9 +154,10 @@ async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
     match cmd {
         UserCommand::Create { name, password_stdin, email } => {
             let password = read_password(password_stdin)?;
-            let password_hash = tokio::task::spawn_blocking(move || hasher.hash(&password))
-                .await?
-                .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
+            let password_hash =
+                tokio::task::spawn_blocking(move || hasher.hash(&password, &mut crate::password::Scratch::default()))
+                    .await?
+                    .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
             let user = store
                 .create_user(NewUser {
                     username: name,
@@ -170,9 +171,10 @@ async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
         UserCommand::SetPassword { name, password_stdin } => {
             let user = store.user_by_name(&name).await?.with_context(|| format!("no user named {name:?}"))?;
             let password = read_password(password_stdin)?;
-            let hash = tokio::task::spawn_blocking(move || hasher.hash(&password))
-                .await?
-                .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
+            let hash =
+                tokio::task::spawn_blocking(move || hasher.hash(&password, &mut crate::password::Scratch::default()))
+                    .await?
+                    .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
             store.change_password(user.id, &hash, SystemClock.now()).await?;
             println!("password of {name} changed; every token of theirs is revoked");
         }

@@ -55,6 +55,8 @@ pub enum AuthError {
     Store(#[from] StoreError),
     #[error("password hashing failed")]
     Hashing,
+    #[error("too many sign-ins are waiting")]
+    Overloaded,
     #[error("token signing failed")]
     Signing,
 }
@@ -66,8 +68,11 @@ impl From<TokenError> for AuthError {
 }
 
 impl From<super::hashing::HashError> for AuthError {
-    fn from(_: super::hashing::HashError) -> Self {
-        AuthError::Hashing
+    fn from(e: super::hashing::HashError) -> Self {
+        match e {
+            super::hashing::HashError::Busy => AuthError::Overloaded,
+            super::hashing::HashError::Failed => AuthError::Hashing,
+        }
     }
 }
 

@@ -1,55 +1,100 @@
-//! Password hashing off the async runtime, on a bounded pool: at most one hash per core runs at
-//! a time, the rest wait without holding a thread, so a flood of sign-ins never starves the
-//! request workers that serve refresh and verify.
+//! Password hashing off the async runtime, on a bounded pool of dedicated threads, one per core.
+//! Jobs queue without holding a runtime thread, so a flood of sign-ins never starves the request
+//! workers that serve refresh and verify. Fixed threads also bound memory: each argon2id hash
+//! takes 19 MiB, and the allocator keeps that per thread, so the pool's footprint is
+//! threads × 19 MiB rather than growing with tokio's blocking pool.
 
-use std::sync::Arc;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::Semaphore;
-use tracing::Instrument;
+use tokio::sync::oneshot;
 
-use crate::password::Hasher;
+use crate::password::{Hasher, Scratch};
+
+type Job = Box<dyn FnOnce(&Hasher, &mut Scratch) + Send>;
+
+/// Jobs waiting beyond this many are refused rather than queued without bound.
+const QUEUE: usize = 4096;
 
 #[derive(Debug, Clone)]
 pub struct PasswordPool {
-    hasher: Hasher,
-    permits: Arc<Semaphore>,
+    jobs: SyncSender<Job>,
     /// Checked against when the user does not exist, so that costs the same as a wrong password.
     dummy: Arc<str>,
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("password hashing failed")]
-pub struct HashError;
+pub enum HashError {
+    #[error("password hashing failed")]
+    Failed,
+    #[error("too many password hashes are waiting")]
+    Busy,
+}
+
+fn work(hasher: Hasher, jobs: Arc<Mutex<Receiver<Job>>>) {
+    let mut scratch = Scratch::default();
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        match job {
+            Ok(job) => job(&hasher, &mut scratch),
+            Err(_) => return, // every sender is gone: the application stopped
+        }
+    }
+}
 
 impl PasswordPool {
     pub fn new(hasher: Hasher) -> Result<Self, HashError> {
-        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let dummy = hasher.hash("jwtd-dummy-password").map_err(|_| HashError)?;
-        Ok(PasswordPool { hasher, permits: Arc::new(Semaphore::new(workers)), dummy: dummy.into() })
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let (tx, rx) = sync_channel::<Job>(QUEUE);
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads {
+            let (hasher, rx) = (hasher.clone(), rx.clone());
+            std::thread::Builder::new()
+                .name(format!("jwtd-hash-{i}"))
+                .spawn(move || work(hasher, rx))
+                .map_err(|_| HashError::Failed)?;
+        }
+        // The dummy hash is made on a worker, in the scratch memory it will reuse anyway.
+        let (made, dummy) = std::sync::mpsc::channel();
+        let job: Job = Box::new(move |h, scratch| {
+            let _ = made.send(h.hash("jwtd-dummy-password", scratch));
+        });
+        tx.send(job).map_err(|_| HashError::Failed)?;
+        let dummy = dummy.recv().map_err(|_| HashError::Failed)?.map_err(|_| HashError::Failed)?;
+        Ok(PasswordPool { jobs: tx, dummy: dummy.into() })
     }
 
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce(&Hasher) -> T + Send + 'static) -> Result<T, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|_| HashError)?;
-        let hasher = self.hasher.clone();
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Hasher, &mut Scratch) -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let (done, result) = oneshot::channel();
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| f(&hasher))).in_current_span().await.map_err(|_| HashError)
+        let job: Job = Box::new(move |h, scratch| {
+            let _ = done.send(span.in_scope(|| f(h, scratch)));
+        });
+        self.jobs.try_send(job).map_err(|_| HashError::Busy)?;
+        result.await.map_err(|_| HashError::Failed)
     }
 
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
-        self.run(move |h| h.hash(&password)).await?.map_err(|_| HashError)
+        self.run(move |h, s| h.hash(&password, s)).await?.map_err(|_| HashError::Failed)
     }
 
     /// Checks `password` against `stored`, or against a dummy hash when there is no user, in
     /// the same time. Returns (matches, needs_rehash).
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<(bool, bool), HashError> {
         let dummy = self.dummy.clone();
-        self.run(move |h| match stored {
+        self.run(move |h, s| match stored {
             Some(stored) => {
-                let ok = h.verify(&password, &stored);
+                let ok = h.verify(&password, &stored, s);
                 (ok, ok && h.needs_rehash(&stored))
             }
             None => {
-                let _ = h.verify(&password, &dummy);
+                let _ = h.verify(&password, &dummy, s);
                 (false, false)
             }
         })
