@@ -1,12 +1,18 @@
-//! The SQLite backend: one writer connection (SQLite has a single writer anyway) and a small
-//! pool of reader connections beside it, in WAL mode. Every call runs on tokio's blocking
-//! pool, so the async workers never wait on disk.
+//! The SQLite backend, in WAL mode: one writer thread owning the only write connection (SQLite
+//! has a single writer anyway) and a small pool of reader connections beside it.
+//!
+//! Writes are group-committed: the writer takes every write job waiting, runs each inside its
+//! own SAVEPOINT of one transaction (so a failing job rolls back alone), commits once, and only
+//! then answers each caller. Under load many rotations share one commit; alone, a write commits
+//! at once. Reads run on tokio's blocking pool, so async workers never wait on disk.
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
+use tokio::sync::oneshot;
 
 use super::{
     decide_rotation, NewUser, RefreshRecord, Revocation, RotateRequest, Rotation, RotationDecision, Store, StoreError,
@@ -16,6 +22,8 @@ use crate::clock::Instant;
 
 const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_initial.sql")];
 const MAX_IDLE_READERS: usize = 8;
+/// Most write jobs one transaction takes.
+const MAX_BATCH: usize = 512;
 
 /// SQLite-backed [`Store`].
 #[derive(Clone)]
@@ -25,8 +33,56 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    writer: Mutex<Sender<WriteJob>>,
     readers: Mutex<Vec<Connection>>,
+}
+
+/// A write job: run inside a savepoint with `Some(conn)` (or told it will never run with `None`);
+/// says whether it succeeded, and how to answer its caller once the commit's outcome is known.
+type WriteJob = Box<dyn FnOnce(Option<&Connection>) -> Ran + Send>;
+
+struct Ran {
+    ok: bool,
+    answer: Box<dyn FnOnce(Option<StoreError>) + Send>,
+}
+
+/// The writer thread: group commit of whatever jobs are waiting.
+fn write_loop(conn: Connection, jobs: Receiver<WriteJob>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            for job in batch {
+                (job(None).answer)(Some(db_err_ref(&e)));
+            }
+            continue;
+        }
+        let mut answers = Vec::with_capacity(batch.len());
+        for job in batch {
+            if conn.execute_batch("SAVEPOINT job").is_err() {
+                answers.push(job(None).answer);
+                continue;
+            }
+            let ran = job(Some(&conn));
+            let end = if ran.ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+            let _ = conn.execute_batch(end);
+            answers.push(ran.answer);
+        }
+        match conn.execute_batch("COMMIT") {
+            Ok(()) => answers.into_iter().for_each(|answer| answer(None)),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                answers.into_iter().for_each(|answer| answer(Some(db_err_ref(&e))));
+            }
+        }
+    }
+    let _ = conn.pragma_update(None, "optimize", "");
+    drop(conn.close());
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -47,6 +103,29 @@ fn db_err(e: rusqlite::Error) -> StoreError {
             | ErrorCode::OutOfMemory,
         ) => StoreError::Unavailable(Box::new(e)),
         _ => StoreError::Database(Box::new(e)),
+    }
+}
+
+/// A fresh `StoreError` of the same kind, for every caller of a batch that failed as a whole.
+fn db_err_ref(e: &rusqlite::Error) -> StoreError {
+    let text = e.to_string();
+    match e.sqlite_error_code() {
+        Some(code) => db_err(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code_number(code)), Some(text))),
+        None => StoreError::Database(text.into()),
+    }
+}
+
+fn code_number(code: ErrorCode) -> std::ffi::c_int {
+    use rusqlite::ffi;
+    match code {
+        ErrorCode::DatabaseBusy => ffi::SQLITE_BUSY,
+        ErrorCode::DatabaseLocked => ffi::SQLITE_LOCKED,
+        ErrorCode::ReadOnly => ffi::SQLITE_READONLY,
+        ErrorCode::DiskFull => ffi::SQLITE_FULL,
+        ErrorCode::CannotOpen => ffi::SQLITE_CANTOPEN,
+        ErrorCode::SystemIoFailure => ffi::SQLITE_IOERR,
+        ErrorCode::OutOfMemory => ffi::SQLITE_NOMEM,
+        _ => ffi::SQLITE_ERROR,
     }
 }
 
@@ -153,10 +232,15 @@ impl SqliteStore {
         }
         let mut writer = connect(path).map_err(db_err)?;
         migrate(&mut writer).map_err(db_err)?;
+        let (jobs, queue) = channel();
+        std::thread::Builder::new()
+            .name("jwtd-sqlite-writer".into())
+            .spawn(move || write_loop(writer, queue))
+            .map_err(|e| StoreError::Database(Box::new(e)))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
-                writer: Mutex::new(writer),
+                writer: Mutex::new(jobs),
                 readers: Mutex::new(Vec::new()),
             }),
         })
@@ -184,17 +268,29 @@ impl SqliteStore {
         .await
     }
 
+    /// Runs `f` atomically on the writer thread and answers once its transaction committed.
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let inner = self.inner.clone();
-        run_blocking(move || {
-            let mut conn = inner.writer.lock().map_err(|_| poisoned())?;
-            f(&mut conn).map_err(db_err)
-        })
-        .await
+        let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
+        let job: WriteJob = Box::new(move |conn| {
+            let result = match conn {
+                Some(conn) => f(conn).map_err(db_err),
+                None => Err(StoreError::Unavailable("the write could not start".into())),
+            };
+            let ok = result.is_ok();
+            let answer = Box::new(move |commit_failed: Option<StoreError>| {
+                let _ = reply.send(match (result, commit_failed) {
+                    (Ok(_), Some(e)) => Err(e),
+                    (result, _) => result,
+                });
+            });
+            Ran { ok, answer }
+        });
+        self.inner.writer.lock().map_err(|_| poisoned())?.send(job).map_err(|_| poisoned())?;
+        answer.await.map_err(|_| StoreError::Database("the database writer stopped".into()))?
     }
 }
 
@@ -285,15 +381,13 @@ impl Store for SqliteStore {
 
     async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
         let username = username.to_string();
-        self.write(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(move |tx| {
             let id: Option<i64> =
                 tx.query_row("SELECT id FROM users WHERE username = ?1", [&username], |r| r.get(0)).optional()?;
             let Some(id) = id else { return Ok(false) };
             tx.execute("DELETE FROM refresh_tokens WHERE user_id = ?1", [id])?;
             tx.execute("DELETE FROM revocations WHERE user_id = ?1", [id])?;
             tx.execute("DELETE FROM users WHERE id = ?1", [id])?;
-            tx.commit()?;
             Ok(true)
         })
         .await
@@ -318,22 +412,15 @@ impl Store for SqliteStore {
 
     async fn change_password(&self, user_id: i64, hash: &str, now: Instant) -> Result<(), StoreError> {
         let hash = hash.to_string();
-        self.write(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(move |tx| {
             tx.execute("UPDATE users SET password = ?2 WHERE id = ?1", params![user_id, hash])?;
-            revoke_user(&tx, user_id, now)?;
-            tx.commit()
+            revoke_user(tx, user_id, now)
         })
         .await
     }
 
     async fn revoke_all(&self, user_id: i64, now: Instant) -> Result<(), StoreError> {
-        self.write(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            revoke_user(&tx, user_id, now)?;
-            tx.commit()
-        })
-        .await
+        self.write(move |tx| revoke_user(tx, user_id, now)).await
     }
 
     async fn revocations_since(&self, cursor: i64, limit: u32) -> Result<Vec<Revocation>, StoreError> {
@@ -381,30 +468,28 @@ impl Store for SqliteStore {
             replaced_by: None,
             rotated: None,
         };
-        self.write(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            insert_token(&tx, &row)?;
+        self.write(move |tx| {
+            insert_token(tx, &row)?;
             tx.execute(
                 "UPDATE refresh_tokens SET blacklisted_ms = ?2 WHERE jti = ?1 AND blacklisted_ms IS NULL",
                 params![row.jti, now.millis()],
             )?;
-            tx.commit()
+            Ok(())
         })
         .await
     }
 
     async fn rotate(&self, req: &RotateRequest) -> Result<Rotation, StoreError> {
         let req = req.clone();
-        self.write(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(move |tx| {
             let p = &req.presented;
             let user = tx
                 .prepare_cached("SELECT is_active, tokens_valid_after FROM users WHERE id = ?1")?
                 .query_row([p.user_id], |r| Ok(UserGate { is_active: r.get(0)?, tokens_valid_after: r.get(1)? }))
                 .optional()?;
-            let presented = token_row(&tx, &p.jti)?;
+            let presented = token_row(tx, &p.jti)?;
             let successor = match presented.as_ref().and_then(|r| r.replaced_by.as_deref()) {
-                Some(next) => token_row(&tx, next)?,
+                Some(next) => token_row(tx, next)?,
                 None => None,
             };
             let decision = decide_rotation(presented.as_ref(), successor.as_ref(), user, &req, || {
@@ -440,7 +525,7 @@ impl Store for SqliteStore {
                         replaced_by: None,
                         rotated: None,
                     };
-                    insert_token(&tx, &next)?;
+                    insert_token(tx, &next)?;
                     tx.prepare_cached(
                         "UPDATE refresh_tokens SET replaced_by = ?2, rotated_ms = ?3,
                          blacklisted_ms = CASE WHEN ?4 THEN coalesce(blacklisted_ms, ?3) ELSE blacklisted_ms END
@@ -463,21 +548,18 @@ impl Store for SqliteStore {
                 RotationDecision::Blacklisted => Rotation::Blacklisted,
                 RotationDecision::Invalid => Rotation::Invalid,
             };
-            tx.commit()?;
             Ok(outcome)
         })
         .await
     }
 
     async fn flush_expired(&self, now: Instant, batch: u32) -> Result<u64, StoreError> {
-        self.write(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(move |tx| {
             let tokens = tx.execute(
                 "DELETE FROM refresh_tokens WHERE rowid IN
                  (SELECT rowid FROM refresh_tokens WHERE expires_at < ?1 LIMIT ?2)",
                 params![now.secs(), batch],
             )?;
-            tx.commit()?;
             Ok(tokens as u64)
         })
         .await
