@@ -16,8 +16,12 @@ async fn rotating(grace: Duration) -> TestApp {
     spawn_app_with(|s| s.rotation = RotationPolicy::On { blacklist_after: true, grace }).await
 }
 
-/// Sends `CONCURRENT` refreshes of `token` at once.
+/// Sends `CONCURRENT` refreshes of `token` at once, each on its own open connection, so they
+/// reach the server together rather than one connection set-up after another.
 async fn refresh_concurrently(app: &TestApp, token: &str) -> Vec<Reply> {
+    for warm_up in join_all((0..CONCURRENT).map(|_| app.get("/healthz"))).await {
+        warm_up.expect_status(200);
+    }
     join_all((0..CONCURRENT).map(|_| app.refresh(token))).await
 }
 
