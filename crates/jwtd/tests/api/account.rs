@@ -5,7 +5,9 @@
 use jwtd::config::RotationPolicy;
 use serde_json::json;
 
-use crate::helpers::{secs, spawn_app, spawn_app_with, NOT_PROVIDED, NO_ACTIVE_ACCOUNT, PASSWORD, TOKEN_BLACKLISTED};
+use crate::helpers::{
+    forge, secs, spawn_app, spawn_app_with, DAY, NOT_PROVIDED, NO_ACTIVE_ACCOUNT, PASSWORD, TOKEN_BLACKLISTED,
+};
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
@@ -166,4 +168,24 @@ async fn logout_all_refuses_a_refresh_token_as_bearer() {
     app.logout_all(&ada.refresh).await.expect_bearer_refused("Token has wrong type");
 
     app.refresh(&ada.refresh).await.expect_status(200);
+}
+
+#[tokio::test]
+async fn logout_all_revokes_refresh_tokens_without_iat_too() {
+    // A token without iat cannot show it was issued after the revocation.
+    for rotation in [RotationPolicy::Off, RotationPolicy::on()] {
+        let app = spawn_app_with(|s| s.rotation = rotation).await;
+        let ada = app.sign_up("ada").await;
+        let mut c = app.claims_for("refresh", ada.id, DAY);
+        c.as_object_mut().unwrap().remove("iat");
+        let no_iat = forge(&c);
+        app.advance(secs(2));
+
+        app.logout_all(&ada.access).await.expect(200, "{}");
+        app.advance(secs(2));
+
+        let reply = app.refresh(&no_iat).await;
+        assert_eq!((reply.status, reply.text.as_str()), (401, TOKEN_BLACKLISTED), "{rotation:?}");
+        app.verify(&no_iat).await.expect(401, TOKEN_BLACKLISTED);
+    }
 }

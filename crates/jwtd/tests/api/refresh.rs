@@ -186,3 +186,18 @@ async fn refresh_needs_no_authorization_header_and_ignores_a_bad_one() {
         app.client.post(app.url("/api/token/refresh/")).bearer_auth("garbage").json(&json!({"refresh": ada.refresh}));
     app.send(request).await.expect_status(200);
 }
+
+#[tokio::test]
+async fn refresh_token_without_iat_is_accepted() {
+    // SimpleJWT before 5.3 wrote no iat; nothing was revoked, so nothing refuses it.
+    for rotation in [jwtd::config::RotationPolicy::Off, jwtd::config::RotationPolicy::on()] {
+        let app = crate::helpers::spawn_app_with(|s| s.rotation = rotation).await;
+        let ada = app.sign_up("ada").await;
+        let mut c = app.claims_for("refresh", ada.id, DAY);
+        c.as_object_mut().unwrap().remove("iat");
+
+        let reply = app.refresh(&forge(&c)).await;
+
+        assert_eq!(reply.status, 200, "{rotation:?}: {}", reply.text);
+    }
+}
