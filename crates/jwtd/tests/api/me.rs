@@ -196,3 +196,39 @@ async fn me_answers_are_not_cached() {
     assert_eq!(reply.header("cache-control"), Some("no-store"));
     assert_eq!(reply.header("content-type"), Some("application/json"));
 }
+
+#[tokio::test]
+async fn audience_and_issuer_are_written_and_required() {
+    let app = spawn_app_with(|s| {
+        s.audience = Some("jwtd-tests".into());
+        s.issuer = Some("https://issuer.example".into());
+    })
+    .await;
+    let ada = app.sign_up("ada").await;
+
+    for token in [&ada.access, &ada.refresh] {
+        assert_eq!(claims(token)["aud"], "jwtd-tests");
+        assert_eq!(claims(token)["iss"], "https://issuer.example");
+    }
+    app.me(&ada.access).await.expect_status(200);
+    let access = app.refresh(&ada.refresh).await.expect_status(200).field("access");
+    app.me(&access).await.expect_status(200);
+
+    let mut wrong = claims(&ada.access);
+    wrong["aud"] = json!("someone-else");
+    app.me(&forge(&wrong)).await.expect_bearer_refused("Token is invalid");
+    let unmarked = app.claims_for("access", ada.id, secs(300));
+    app.me(&forge(&unmarked)).await.expect_bearer_refused("Token is invalid");
+}
+
+#[tokio::test]
+async fn user_id_claim_is_a_setting() {
+    let app = spawn_app_with(|s| s.user_id_claim = "uid".into()).await;
+    let ada = app.sign_up("ada").await;
+
+    let c = claims(&ada.access);
+    assert_eq!((c.get("uid"), c.get("user_id")), (Some(&json!(ada.id)), None));
+    app.me(&ada.access).await.expect_status(200);
+    let access = app.refresh(&ada.refresh).await.expect_status(200).field("access");
+    assert_eq!(app.me(&access).await.json()["username"], "ada");
+}

@@ -201,3 +201,20 @@ async fn refresh_token_without_iat_is_accepted() {
         assert_eq!(reply.status, 200, "{rotation:?}: {}", reply.text);
     }
 }
+
+#[tokio::test]
+async fn token_views_send_the_bearer_challenge_with_their_401() {
+    // SimpleJWT's TokenViewBase answers its 401s with WWW-Authenticate, as a protected route.
+    let app = spawn_app().await;
+    app.sign_up("ada").await;
+
+    for reply in [
+        app.refresh("garbage").await,
+        app.verify("garbage").await,
+        app.blacklist("garbage").await,
+        app.obtain_pair("ada", "wrong password").await,
+    ] {
+        reply.expect_status(401);
+        assert_eq!(reply.header("www-authenticate"), Some(r#"Bearer realm="api""#), "{}", reply.text);
+    }
+}

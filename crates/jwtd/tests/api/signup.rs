@@ -141,3 +141,39 @@ async fn form_encoded_sign_up_works() {
     reply.expect_status(201);
     assert_eq!(reply.json()["user"], json!({"id": 1, "username": "ada"}));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sign_ups_of_one_name_create_one_user() {
+    let app = spawn_app().await;
+    let body = json!({"username": "ada", "password": PASSWORD});
+
+    let replies = futures::future::join_all((0..10).map(|_| app.post_sign_up(&body))).await;
+
+    let created = replies.iter().filter(|r| r.status == 201).count();
+    assert_eq!(created, 1);
+    for r in replies.iter().filter(|r| r.status != 201) {
+        r.expect(400, r#"{"username":["A user with that username already exists."]}"#);
+    }
+}
+
+#[tokio::test]
+async fn numbers_are_accepted_as_strings_like_drf_char_fields() {
+    let app = spawn_app().await;
+
+    let reply = app.post_sign_up(&json!({"username": 12345, "password": 123456789})).await;
+
+    reply.expect_status(201);
+    assert_eq!(reply.json()["user"]["username"], "12345");
+    app.obtain_pair("12345", "123456789").await.expect_status(200);
+}
+
+#[tokio::test]
+async fn surrounding_whitespace_is_trimmed_like_drf_char_fields() {
+    let app = spawn_app().await;
+
+    let reply = app.post_sign_up(&json!({"username": "  ada ", "password": PASSWORD})).await;
+
+    reply.expect_status(201);
+    assert_eq!(reply.json()["user"]["username"], "ada");
+    app.obtain_pair(" ada", PASSWORD).await.expect_status(200);
+}
