@@ -11,6 +11,7 @@ mod token;
 use std::sync::Arc;
 
 use axum::extract::{FromRef, Request};
+use axum::handler::Handler;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -35,56 +36,55 @@ pub struct AppState {
 /// The jwtd API (SPEC §1), every path with and without its trailing slash.
 pub fn router(state: AppState) -> Router {
     let routes: [(&str, MethodRouter<AppState>); 14] = [
-        ("/api/auth/signup", post(account::sign_up)),
-        ("/api/auth/signin", post(token::obtain_pair)),
-        ("/api/token", post(token::obtain_pair)),
-        ("/api/token/refresh", post(token::refresh)),
-        ("/api/token/verify", post(token::verify)),
-        ("/api/token/blacklist", post(token::blacklist)),
-        ("/api/token/sliding", post(token::obtain_sliding)),
-        ("/api/token/sliding/refresh", post(token::refresh_sliding)),
-        ("/api/me", get(account::me)),
-        ("/api/auth/password", post(account::change_password)),
-        ("/api/auth/logout-all", post(account::logout_all)),
-        ("/.well-known/jwks.json", get(health::jwks)),
-        ("/healthz", get(health::healthz)),
-        ("/readyz", get(health::readyz)),
+        ("/api/auth/signup", post_view(account::sign_up)),
+        ("/api/auth/signin", post_view(token::obtain_pair)),
+        ("/api/token", post_view(token::obtain_pair)),
+        ("/api/token/refresh", post_view(token::refresh)),
+        ("/api/token/verify", post_view(token::verify)),
+        ("/api/token/blacklist", post_view(token::blacklist)),
+        ("/api/token/sliding", post_view(token::obtain_sliding)),
+        ("/api/token/sliding/refresh", post_view(token::refresh_sliding)),
+        ("/api/me", get_view(account::me)),
+        ("/api/auth/password", post_view(account::change_password)),
+        ("/api/auth/logout-all", post_view(account::logout_all)),
+        ("/.well-known/jwks.json", get_view(health::jwks)),
+        ("/healthz", get_view(health::healthz)),
+        ("/readyz", get_view(health::readyz)),
     ];
     let mut router = Router::new();
     for (path, method_router) in routes {
         router = router.route(path, method_router.clone()).route(&format!("{path}/"), method_router);
     }
-    router
-        .fallback(not_found)
-        .layer(middleware::from_fn(drf_method_not_allowed))
-        .layer(middleware::from_fn(no_store))
-        .with_state(state)
+    router.fallback(not_found).layer(middleware::from_fn(no_store)).with_state(state)
 }
 
 async fn not_found() -> ApiError {
     ApiError::NotFound
 }
 
-/// axum answers a wrong method with an empty 405 and an `Allow` header; DRF adds a body, and
-/// answers OPTIONS with the view's metadata.
-async fn drf_method_not_allowed(req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    let response = next.run(req).await;
-    if response.status() != StatusCode::METHOD_NOT_ALLOWED {
-        return response;
-    }
-    let mut allowed: Vec<String> = response
-        .headers()
-        .get(header::ALLOW)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .split(',')
-        .map(|m| m.trim().to_string())
-        .filter(|m| !m.is_empty())
-        .collect();
-    allowed.push("OPTIONS".into());
-    let allow = HeaderValue::from_str(&allowed.join(", ")).unwrap_or(HeaderValue::from_static("OPTIONS"));
-    let mut fresh = if method == Method::OPTIONS {
+/// A POST view as DRF serves it; see [`other_method`].
+fn post_view<H, T>(handler: H) -> MethodRouter<AppState>
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    post(handler).fallback(|method: Method| other_method(method, "POST, OPTIONS"))
+}
+
+/// A GET (and HEAD) view as DRF serves it; see [`other_method`].
+fn get_view<H, T>(handler: H) -> MethodRouter<AppState>
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    get(handler).fallback(|method: Method| other_method(method, "GET, HEAD, OPTIONS"))
+}
+
+/// Any other method on a view: OPTIONS gets the view's metadata, the rest DRF's 405 body; both
+/// with DRF's `Allow`. (axum's own `Allow` is added outside every layer, too late for a
+/// middleware to read, so each view states its methods here.)
+async fn other_method(method: Method, allow: &'static str) -> Response {
+    let mut response = if method == Method::OPTIONS {
         let metadata = serde_json::json!({
             "renders": ["application/json"],
             "parses": ["application/json", "application/x-www-form-urlencoded", "multipart/form-data"],
@@ -93,8 +93,8 @@ async fn drf_method_not_allowed(req: Request, next: Next) -> Response {
     } else {
         ApiError::MethodNotAllowed(method).into_response()
     };
-    fresh.headers_mut().insert(header::ALLOW, allow);
-    fresh
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
 }
 
 /// Token answers must never be cached (RFC 6749 §5.1); nor sniffed as another type.

@@ -71,6 +71,8 @@ pub struct Revocation {
 #[derive(Debug, Clone)]
 pub struct RotateRequest {
     pub presented: RefreshRecord,
+    /// The presented token's own `iat` (`presented.issued_at` falls back to now without one).
+    pub presented_iat: Option<i64>,
     pub successor_jti: String,
     pub now: Instant,
     pub lifetime: Duration,
@@ -79,6 +81,14 @@ pub struct RotateRequest {
     pub grace: Duration,
     /// CHECK_USER_IS_ACTIVE: an inactive user's token is invalid.
     pub require_active: bool,
+}
+
+/// Whether a token issued at `iat` is revoked by a password change or logout-all that made the
+/// user's tokens valid only from `valid_after` (seconds; 0: never revoked). A token of the
+/// revoking second itself stays valid, so a sign-in right after still works; a token without
+/// `iat` cannot show it came after a revocation, so any revocation covers it.
+pub fn revoked_by_user(iat: Option<i64>, valid_after: i64) -> bool {
+    valid_after > 0 && iat.is_none_or(|iat| iat < valid_after)
 }
 
 /// What the rotation rule needs to know of the token's user.
@@ -136,7 +146,7 @@ pub fn decide_rotation(
     if req.require_active && !user.is_active {
         return RotationDecision::Invalid;
     }
-    if req.presented.issued_at < user.tokens_valid_after {
+    if revoked_by_user(req.presented_iat, user.tokens_valid_after) {
         return RotationDecision::Blacklisted;
     }
     let (family, family_started, record_presented) = match presented {
@@ -215,4 +225,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn rotate(&self, req: &RotateRequest) -> Result<Rotation, StoreError>;
     /// Deletes up to `batch` rows that expired before `now`; returns how many went.
     async fn flush_expired(&self, now: Instant, batch: u32) -> Result<u64, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revocation_covers_earlier_seconds_and_tokens_without_iat() {
+        assert!(!revoked_by_user(Some(100), 0), "never revoked");
+        assert!(!revoked_by_user(None, 0), "never revoked, token without iat");
+        assert!(!revoked_by_user(Some(-5), 0), "never revoked, absurd iat");
+        assert!(revoked_by_user(Some(99), 100));
+        assert!(!revoked_by_user(Some(100), 100), "the revoking second stays valid");
+        assert!(!revoked_by_user(Some(101), 100));
+        assert!(revoked_by_user(None, 100));
+    }
 }

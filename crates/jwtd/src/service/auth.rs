@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use super::{LoginThrottle, PasswordPool, Throttled, Verifier};
 use crate::clock::Instant;
 use crate::config::{RotationPolicy, Settings};
-use crate::store::{NewUser, RefreshRecord, RotateRequest, Rotation, Store, StoreError, User};
+use crate::store::{revoked_by_user, NewUser, RefreshRecord, RotateRequest, Rotation, Store, StoreError, User};
 use crate::tokens::{Claims, TokenError, TokenType};
 
 /// DRF validation errors: field name → messages, in field order.
@@ -263,7 +263,7 @@ impl AuthService {
         if self.settings.check_user_is_active && !user.is_active {
             return Err(AuthError::TokenInvalid(TokenError::BadClaim));
         }
-        if claims.iat().unwrap_or(i64::MIN) < user.tokens_valid_after {
+        if revoked_by_user(claims.iat(), user.tokens_valid_after) {
             return Err(AuthError::Blacklisted);
         }
         Ok(user)
@@ -301,6 +301,7 @@ impl AuthService {
             RotationPolicy::On { blacklist_after, grace } => {
                 let req = RotateRequest {
                     presented,
+                    presented_iat: claims.iat(),
                     successor_jti: new_jti(),
                     now,
                     lifetime: s.refresh_token_lifetime,

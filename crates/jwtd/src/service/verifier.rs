@@ -7,6 +7,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 
 use crate::clock::{Instant, SharedClock};
+use crate::store::revoked_by_user;
 use crate::tokens::{Claims, Codec, TokenError, TokenType};
 
 /// Why a Bearer token was not accepted.
@@ -75,13 +76,10 @@ impl Verifier {
         }
     }
 
-    /// Whether a token of `user_id` issued at `iat` was revoked by a password change or logout-all.
-    /// Tokens of the revoking second itself stay valid, so a sign-in right after still works.
+    /// Whether a token of `user_id` issued at `iat` was revoked by a password change or logout-all
+    /// (the rule is [`revoked_by_user`]'s).
     pub fn is_revoked(&self, user_id: i64, iat: Option<i64>) -> bool {
-        match self.inner.valid_after.get(&user_id) {
-            Some(after) => iat.unwrap_or(i64::MIN) < *after,
-            None => false,
-        }
+        self.inner.valid_after.get(&user_id).is_some_and(|after| revoked_by_user(iat, *after))
     }
 
     /// The token of an `Authorization` header value: `None` when absent or of another scheme

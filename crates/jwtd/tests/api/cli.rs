@@ -1,0 +1,267 @@
+//! The `jwtd` binary (SPEC §6) against a temporary database, often the one a test server is
+//! running on, so each command's effect shows through the API. Settings reach the child
+//! process through its own environment only; the test process's is never touched.
+
+use std::process::Stdio;
+
+use jwtd::clock::Instant;
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+use crate::helpers::{secs, spawn_app, TestApp, NO_ACTIVE_ACCOUNT, PASSWORD, TOKEN_BLACKLISTED, TOKEN_INVALID};
+
+/// What a run of the binary printed, and how it ended.
+#[derive(Debug)]
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    fn expect_success(&self, stdout: &str) {
+        assert_eq!((self.code, self.stdout.as_str()), (Some(0), stdout), "stderr: {}", self.stderr);
+    }
+}
+
+/// Runs `jwtd args…` with exactly `env` as its environment, `stdin` on its standard input.
+async fn jwtd(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_jwtd"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the jwtd binary starts");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).await.expect("stdin written");
+    }
+    drop(input);
+    // A bound, not a sleep: a command that never ends (say, a server that did start) fails.
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("jwtd ends within a minute")
+        .expect("jwtd's output");
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Runs `jwtd args…` on the test server's database.
+async fn jwtd_on(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Run {
+    jwtd(args, &[("JWTD_DATABASE_URL", &app.database_url())], stdin).await
+}
+
+fn list_line(id: i64, username: &str, active: bool, email: &str) -> String {
+    format!("{id:>8}  {username:<32} {active:<8} {email}\n")
+}
+
+const LIST_HEADER: &str = "      id  username                         active   email\n";
+
+#[tokio::test]
+async fn user_create_reads_the_password_from_stdin_and_the_user_can_sign_in() {
+    let app = spawn_app().await;
+
+    let run = jwtd_on(
+        &app,
+        &["user", "create", "ada", "--password-stdin", "--email", "ada@example.com"],
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .await;
+
+    run.expect_success("created user ada (id 1)\n");
+    let pair = app.obtain_pair("ada", PASSWORD).await;
+    pair.expect_status(200);
+    let me = app.me(&pair.field("access")).await.json();
+    assert_eq!(
+        (me["id"].clone(), me["username"].clone(), me["email"].clone()),
+        (json!(1), json!("ada"), json!("ada@example.com"))
+    );
+}
+
+#[tokio::test]
+async fn user_create_refuses_a_short_password_and_a_taken_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("jwtd.db").display());
+    let env = [("JWTD_DATABASE_URL", url.as_str())];
+
+    let short = jwtd(&["user", "create", "ada", "--password-stdin"], &env, Some("short\n")).await;
+    assert_eq!((short.code, short.stderr.as_str()), (Some(1), "jwtd: the password needs at least 8 characters\n"));
+
+    jwtd(&["user", "create", "ada", "--password-stdin"], &env, Some("long enough\n"))
+        .await
+        .expect_success("created user ada (id 1)\n");
+    let taken = jwtd(&["user", "create", "ada", "--password-stdin"], &env, Some("long enough\n")).await;
+    assert_eq!(taken.code, Some(1), "{taken:?}");
+    assert!(taken.stderr.contains("already exists"), "{}", taken.stderr);
+}
+
+#[tokio::test]
+async fn user_list_shows_every_user() {
+    let app = spawn_app().await;
+    app.sign_up("ada").await;
+    app.post_sign_up(&json!({"username": "bob", "password": PASSWORD, "email": "bob@example.com"}))
+        .await
+        .expect_status(201);
+
+    let run = jwtd_on(&app, &["user", "list"], None).await;
+
+    run.expect_success(&format!(
+        "{LIST_HEADER}{}{}",
+        list_line(1, "ada", true, ""),
+        list_line(2, "bob", true, "bob@example.com")
+    ));
+}
+
+#[tokio::test]
+async fn deactivated_user_cannot_sign_in_or_refresh_until_activated() {
+    let app = spawn_app().await;
+    let ada = app.sign_up("ada").await;
+
+    jwtd_on(&app, &["user", "deactivate", "ada"], None).await.expect_success("deactivated ada\n");
+
+    app.obtain_pair("ada", PASSWORD).await.expect(401, NO_ACTIVE_ACCOUNT);
+    app.refresh(&ada.refresh).await.expect(401, TOKEN_INVALID);
+    let list = jwtd_on(&app, &["user", "list"], None).await;
+    list.expect_success(&format!("{LIST_HEADER}{}", list_line(1, "ada", false, "")));
+
+    jwtd_on(&app, &["user", "activate", "ada"], None).await.expect_success("activated ada\n");
+
+    app.obtain_pair("ada", PASSWORD).await.expect_status(200);
+    app.refresh(&ada.refresh).await.expect_status(200);
+}
+
+#[tokio::test]
+async fn user_delete_removes_the_user_and_their_tokens() {
+    let app = spawn_app().await;
+    let ada = app.sign_up("ada").await;
+    let bob = app.sign_up("bob").await;
+
+    jwtd_on(&app, &["user", "delete", "ada"], None).await.expect_success("deleted ada and every token row of theirs\n");
+
+    app.refresh(&ada.refresh).await.expect(401, TOKEN_INVALID);
+    app.me(&ada.access).await.expect(401, r#"{"detail":"User not found","code":"user_not_found"}"#);
+    app.obtain_pair("ada", PASSWORD).await.expect(401, NO_ACTIVE_ACCOUNT);
+    app.refresh(&bob.refresh).await.expect_status(200);
+    let list = jwtd_on(&app, &["user", "list"], None).await;
+    list.expect_success(&format!("{LIST_HEADER}{}", list_line(2, "bob", true, "")));
+}
+
+#[tokio::test]
+async fn user_commands_on_an_unknown_user_fail_naming_it() {
+    let app = spawn_app().await;
+    for command in ["deactivate", "activate", "delete"] {
+        let run = jwtd_on(&app, &["user", command, "ghost"], None).await;
+        assert_eq!((run.code, run.stderr.as_str()), (Some(1), "jwtd: no user named \"ghost\"\n"), "{command}");
+    }
+}
+
+#[tokio::test]
+async fn user_set_password_revokes_the_users_tokens() {
+    let app = spawn_app().await;
+    // Tokens issued a minute "ago": the command revokes at the wall clock's second.
+    app.clock.set(Instant::from_secs(app.now_secs() - 60));
+    let ada = app.sign_up("ada").await;
+    let bob = app.sign_up("bob").await;
+
+    let run = jwtd_on(&app, &["user", "set-password", "ada", "--password-stdin"], Some("a new passphrase\n")).await;
+
+    run.expect_success("password of ada changed; every token of theirs is revoked\n");
+    app.refresh(&ada.refresh).await.expect(401, TOKEN_BLACKLISTED);
+    app.refresh(&bob.refresh).await.expect_status(200);
+    app.obtain_pair("ada", PASSWORD).await.expect(401, NO_ACTIVE_ACCOUNT);
+    app.advance(secs(120)); // back past the wall clock
+    let pair = app.obtain_pair("ada", "a new passphrase").await;
+    pair.expect_status(200);
+    app.refresh(&pair.field("refresh")).await.expect_status(200);
+}
+
+#[tokio::test]
+async fn token_flush_expired_deletes_only_expired_rows() {
+    let app = spawn_app().await;
+    let now = app.now_secs();
+    app.clock.set(Instant::from_secs(now - 30 * 86400));
+    app.sign_up("old").await; // its refresh token expired 23 days ago
+    app.clock.set(Instant::from_secs(now));
+    let fresh = app.sign_up("fresh").await;
+
+    jwtd_on(&app, &["token", "flush-expired"], None).await.expect_success("deleted 1 expired token rows\n");
+    jwtd_on(&app, &["token", "flush-expired"], None).await.expect_success("deleted 0 expired token rows\n");
+
+    app.refresh(&fresh.refresh).await.expect_status(200);
+    // the row of a blacklisted token stays until the token expires
+    app.blacklist(&fresh.refresh).await.expect(200, "{}");
+    jwtd_on(&app, &["token", "flush-expired"], None).await.expect_success("deleted 0 expired token rows\n");
+    app.refresh(&fresh.refresh).await.expect(401, TOKEN_BLACKLISTED);
+}
+
+#[tokio::test]
+async fn config_check_prints_the_settings_with_the_signing_key_masked() {
+    let secret = "a-very-secret-signing-key-0123456789abcdef";
+
+    let run =
+        jwtd(&["config", "check"], &[("JWTD_SIGNING_KEY", secret), ("JWTD_ACCESS_TOKEN_LIFETIME", "5m")], None).await;
+
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret), "{run:?}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(lines.contains(&"SIGNING_KEY = ****"), "{}", run.stdout);
+    assert!(lines.contains(&"ACCESS_TOKEN_LIFETIME = 5m"), "{}", run.stdout);
+    assert!(lines.contains(&"REFRESH_TOKEN_LIFETIME = 7d"), "{}", run.stdout);
+    assert_eq!(lines.last(), Some(&"ok"));
+}
+
+#[tokio::test]
+async fn flags_beat_the_environment() {
+    let run =
+        jwtd(&["config", "check", "--access-token-lifetime", "2m"], &[("JWTD_ACCESS_TOKEN_LIFETIME", "5m")], None)
+            .await;
+    assert!(run.stdout.lines().any(|l| l == "ACCESS_TOKEN_LIFETIME = 2m"), "{run:?}");
+}
+
+#[tokio::test]
+async fn an_invalid_setting_exits_non_zero_naming_the_setting() {
+    let run = jwtd(&["config", "check"], &[("JWTD_ACCESS_TOKEN_LIFETIME", "abc")], None).await;
+
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (
+            Some(2),
+            "",
+            "jwtd: invalid settings: JWTD_ACCESS_TOKEN_LIFETIME: expected a duration like 90, 90s, 15m, 2h or 7d, got \"abc\"\n"
+        )
+    );
+}
+
+#[tokio::test]
+async fn serve_with_an_invalid_setting_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("jwtd.db").display());
+    let cases = [
+        (("JWTD_SIGNING_KEY", "too short"), "JWTD_SIGNING_KEY: "),
+        (("JWTD_ROTATE_REFRESH_TOKENS", "maybe"), "JWTD_ROTATE_REFRESH_TOKENS: "),
+        (("JWTD_LOGIN_RATE", "10"), "JWTD_LOGIN_RATE: "),
+        (("JWTD_ADDR", "nowhere"), "JWTD_ADDR: "),
+    ];
+    for ((name, value), named) in cases {
+        let env = [("JWTD_DATABASE_URL", url.as_str()), ("JWTD_ADDR", "127.0.0.1:0"), (name, value)];
+        let run = jwtd(&["serve"], &env, None).await;
+        assert_eq!(run.code, Some(2), "{name}: {run:?}");
+        assert!(run.stderr.starts_with(&format!("jwtd: invalid settings: {named}")), "{name}: {}", run.stderr);
+    }
+    assert!(!dir.path().join("jwtd.db").exists(), "no database is created by a refused start");
+}
+
+#[tokio::test]
+async fn an_invalid_flag_is_named_as_a_flag() {
+    let run = jwtd(&["config", "check", "--leeway", "soon"], &[], None).await;
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stderr.starts_with("jwtd: invalid settings: --leeway: "), "{}", run.stderr);
+}

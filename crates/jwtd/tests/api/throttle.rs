@@ -1,0 +1,97 @@
+//! LOGIN_RATE (SPEC §5): failed sign-ins per username and per client address; 429 with
+//! Retry-After while throttled; the window moves with the clock.
+
+use jwtd::config::Rate;
+
+use crate::helpers::{secs, spawn_app_with, TestApp, NO_ACTIVE_ACCOUNT, PASSWORD};
+
+async fn limited(count: u32) -> TestApp {
+    spawn_app_with(|s| s.login_rate = Some(Rate { count, per: secs(60) })).await
+}
+
+fn throttled(seconds: u64) -> String {
+    let unit = if seconds == 1 { "second" } else { "seconds" };
+    format!(r#"{{"detail":"Request was throttled. Expected available in {seconds} {unit}."}}"#)
+}
+
+#[tokio::test]
+async fn failed_sign_ins_past_the_rate_are_throttled_with_retry_after() {
+    let app = limited(3).await;
+    app.sign_up("ada").await;
+    for _ in 0..3 {
+        app.obtain_pair("ada", "wrong password").await.expect(401, NO_ACTIVE_ACCOUNT);
+    }
+
+    let reply = app.obtain_pair("ada", "wrong password").await;
+
+    reply.expect(429, &throttled(60));
+    assert_eq!(reply.header("retry-after"), Some("60"));
+    // the right password is throttled too while the window lasts
+    app.obtain_pair("ada", PASSWORD).await.expect(429, &throttled(60));
+}
+
+#[tokio::test]
+async fn the_wait_shrinks_as_time_passes_and_ends_with_the_window() {
+    let app = limited(3).await;
+    app.sign_up("ada").await;
+    for _ in 0..3 {
+        app.obtain_pair("ada", "wrong password").await.expect_status(401);
+    }
+
+    app.advance(secs(45));
+    let reply = app.obtain_pair("ada", PASSWORD).await;
+    reply.expect(429, &throttled(15));
+    assert_eq!(reply.header("retry-after"), Some("15"));
+    app.advance(secs(14));
+    app.obtain_pair("ada", PASSWORD).await.expect(429, &throttled(1));
+
+    app.advance(secs(1));
+
+    app.obtain_pair("ada", PASSWORD).await.expect_status(200);
+}
+
+#[tokio::test]
+async fn successful_sign_ins_do_not_count() {
+    let app = limited(2).await;
+    let ada = app.sign_up("ada").await;
+    for _ in 0..5 {
+        app.sign_in(&ada).await;
+    }
+    app.obtain_pair("ada", "wrong password").await.expect(401, NO_ACTIVE_ACCOUNT);
+    app.sign_in(&ada).await;
+}
+
+#[tokio::test]
+async fn the_client_address_is_limited_across_usernames() {
+    let app = limited(3).await;
+    app.sign_up("ada").await;
+    for name in ["ghost1", "ghost2", "ghost3"] {
+        app.obtain_pair(name, "whatever").await.expect(401, NO_ACTIVE_ACCOUNT);
+    }
+
+    app.obtain_pair("ada", PASSWORD).await.expect(429, &throttled(60));
+}
+
+#[tokio::test]
+async fn sliding_obtain_and_sign_in_share_the_limit() {
+    let app = limited(2).await;
+    app.sign_up("ada").await;
+    app.obtain_sliding("ada", "wrong password").await.expect(401, NO_ACTIVE_ACCOUNT);
+    app.post_json("/api/auth/signin/", &serde_json::json!({"username": "ada", "password": "nope"}))
+        .await
+        .expect(401, NO_ACTIVE_ACCOUNT);
+
+    app.obtain_sliding("ada", PASSWORD).await.expect(429, &throttled(60));
+    app.obtain_pair("ada", PASSWORD).await.expect(429, &throttled(60));
+}
+
+#[tokio::test]
+async fn throttling_does_not_touch_refresh() {
+    let app = limited(1).await;
+    let ada = app.sign_up("ada").await;
+    app.obtain_pair("ada", "wrong password").await.expect_status(401);
+    app.obtain_pair("ada", PASSWORD).await.expect_status(429);
+
+    app.refresh(&ada.refresh).await.expect_status(200);
+    app.me(&ada.access).await.expect_status(200);
+}
