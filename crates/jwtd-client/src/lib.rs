@@ -68,3 +68,28 @@ pub use jwtd_proto as proto;
 pub use request::RequestBuilder;
 pub use reqwest::{self, Method, Response, StatusCode};
 pub use store::{FileStore, MemoryStore, TokenStore, Tokens};
+
+#[cfg(test)]
+mod tests {
+    /// The lines of the first ```-fenced block opening with `fence` after the line `after`.
+    fn block(lines: &[&str], after: &str, fence: &str) -> Vec<String> {
+        let from = lines.iter().position(|l| *l == after).unwrap();
+        let start = from + lines[from..].iter().position(|l| *l == fence).unwrap() + 1;
+        let len = lines[start..].iter().position(|l| l.starts_with("```")).unwrap();
+        lines[start..start + len].iter().map(|l| l.to_string()).collect()
+    }
+
+    #[test]
+    fn readme_shows_the_example_of_the_crate_docs() {
+        let docs: Vec<&str> = include_str!("lib.rs")
+            .lines()
+            .filter_map(|l| l.strip_prefix("//!"))
+            .map(|l| l.strip_prefix(' ').unwrap_or(l))
+            .collect();
+        let readme: Vec<&str> = include_str!("../../../README.md").lines().collect();
+        let docs = block(&docs, "A Rust client for jwtd (SPEC §7) that keeps a session alive.", "```no_run");
+        let readme = block(&readme, "## Rust client", "```rust,no_run");
+        assert!(docs.len() > 20, "{docs:?}");
+        assert_eq!(docs, readme, "README.md's \"Rust client\" example must be the one in the crate docs");
+    }
+}
