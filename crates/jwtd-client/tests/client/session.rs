@@ -76,7 +76,9 @@ async fn fifty_concurrent_401s_cause_one_refresh() {
 
     assert!(statuses.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
     assert_eq!(app.refreshes(), 1);
-    assert_eq!(app.count("/api/me/", 401), 50);
+    // A task that starts after the refresh sends the new token at once.
+    let refused = app.count("/api/me/", 401);
+    assert!((1..=50).contains(&refused), "{refused}");
     assert_eq!(app.count("/api/me/", 200), 50);
 }
 
