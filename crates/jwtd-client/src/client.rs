@@ -15,7 +15,7 @@ use url::Url;
 use crate::clock::{unix_millis, Clock, SystemClock};
 use crate::error::Error;
 use crate::request::RequestBuilder;
-use crate::session::{Current, End, Refresh, Session};
+use crate::session::{Current, End, Refresh, Seen, Session};
 use crate::store::{MemoryStore, TokenStore, Tokens};
 
 const SIGN_UP: &str = "api/auth/signup/";
@@ -228,7 +228,7 @@ impl Client {
             return Ok(response);
         }
         debug!("access token refused; refreshing and retrying once");
-        self.refresh(current.generation).await?;
+        self.refresh(current.seen).await?;
         let retry = self.inner.session.current(self.now_ms())?;
         Ok(self.inner.http.execute(build(retry.authorization)).await?)
     }
@@ -239,7 +239,7 @@ impl Client {
         if !current.refresh_due {
             return Ok(current);
         }
-        match self.refresh(current.generation).await {
+        match self.refresh(current.seen).await {
             Ok(()) => self.inner.session.current(self.now_ms()),
             // Not expired yet: a server or network hiccup need not fail this request.
             Err(e) if e.is_transient() && !current.expired => {
@@ -250,19 +250,18 @@ impl Client {
         }
     }
 
-    /// Single flight: the first caller of a generation refreshes, callers that queued behind it
-    /// find the generation moved on and return at once. Only a 401 from the refresh endpoint
-    /// ends the session.
-    async fn refresh(&self, seen: u64) -> Result<(), Error> {
+    /// Single flight: the first caller of a generation refreshes; callers that queued behind it
+    /// find the generation moved on and return at once, or find a new failure and share it.
+    /// Only a refused refresh token ends the session.
+    async fn refresh(&self, seen: Seen) -> Result<(), Error> {
         let _flight = self.inner.flight.lock().await;
         let refresh = match self.inner.session.refresh_for(seen)? {
             Refresh::AlreadyDone => return Ok(()),
             Refresh::With(refresh) => refresh,
         };
-        let cookie_mode = refresh.is_none();
-        let response = self.send_refresh_token(REFRESH, refresh.clone()).await?;
-        match response.status() {
-            status if refused(status, cookie_mode) => {
+        match self.exchange(refresh).await {
+            Ok(tokens) => self.install(tokens),
+            Err(Error::SessionExpired) => {
                 info!("refresh token refused; session expired");
                 self.inner.session.end(End::Expired);
                 if let Err(e) = self.inner.store.clear() {
@@ -270,13 +269,26 @@ impl Client {
                 }
                 Err(Error::SessionExpired)
             }
+            Err(cause) => {
+                debug!(error = %cause, "refresh failed; session kept");
+                let cause = Arc::new(cause);
+                self.inner.session.record_failure(cause.clone());
+                Err(Error::RefreshFailed(cause))
+            }
+        }
+    }
+
+    /// One refresh request: the new tokens, or `SessionExpired` if the token was refused.
+    async fn exchange(&self, refresh: Option<String>) -> Result<Tokens, Error> {
+        let cookie_mode = refresh.is_none();
+        let response = self.send_refresh_token(REFRESH, refresh.clone()).await?;
+        match response.status() {
+            status if refused(status, cookie_mode) => Err(Error::SessionExpired),
             StatusCode::OK => {
                 let pair: TokenPair = response.json().await?;
                 // With rotation the answer carries the successor; without, keep the one we have.
-                let rotated = pair.refresh.is_some();
-                self.install(Tokens { access: pair.access, refresh: pair.refresh.or(refresh) })?;
-                debug!(rotated, "access token refreshed");
-                Ok(())
+                debug!(rotated = pair.refresh.is_some(), "access token refreshed");
+                Ok(Tokens { access: pair.access, refresh: pair.refresh.or(refresh) })
             }
             _ => Err(rejected(response).await),
         }

@@ -1,6 +1,8 @@
 //! The client's errors. `SessionExpired` means exactly one thing, the server refused the
 //! refresh token; a network failure or a server fault is never reported as it.
 
+use std::sync::Arc;
+
 use reqwest::StatusCode;
 
 /// Why a client call failed.
@@ -12,6 +14,12 @@ pub enum Error {
     /// the session reached its maximum lifetime. The tokens were forgotten; sign in again.
     #[error("the session has expired: sign in again")]
     SessionExpired,
+    /// Refreshing the access token failed for another reason than a refused refresh token: the
+    /// network failed or the server answered with an error (the cause says which). The session
+    /// is kept; the next request tries again. Every request that waited for this refresh gets
+    /// the same cause, so a failing refresh is not repeated by each of them in turn.
+    #[error("refreshing the access token failed")]
+    RefreshFailed(#[source] Arc<Error>),
     /// No session: sign in (or sign up) first, or the client signed out.
     #[error("not signed in")]
     NotSignedIn,
@@ -47,20 +55,23 @@ pub enum Error {
 }
 
 impl Error {
-    /// The HTTP status of a [`Error::Rejected`] answer, or of a reqwest error carrying one.
+    /// The HTTP status of a [`Error::Rejected`] answer (also inside [`Error::RefreshFailed`]),
+    /// or of a reqwest error carrying one.
     pub fn status(&self) -> Option<StatusCode> {
         match self {
             Error::Rejected { status, .. } => Some(*status),
             Error::Http(e) => e.status(),
+            Error::RefreshFailed(cause) => cause.status(),
             _ => None,
         }
     }
 
     /// Worth trying again later: the network or the server failed, the credentials did not.
-    pub(crate) fn is_transient(&self) -> bool {
+    pub fn is_transient(&self) -> bool {
         match self {
             Error::Http(_) => true,
             Error::Rejected { status, .. } => status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS,
+            Error::RefreshFailed(cause) => cause.is_transient(),
             _ => false,
         }
     }

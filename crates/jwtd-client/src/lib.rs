@@ -6,6 +6,8 @@
 //! token expired at once, exactly one refresh request is sent and all of them wait for it. With
 //! rotation on, the new refresh token replaces the old one in the [`TokenStore`]. When the
 //! server refuses the refresh token, calls fail with [`Error::SessionExpired`]: sign in again.
+//! A network error or server fault during a refresh is [`Error::RefreshFailed`] instead, shared
+//! by every request that waited for that refresh; the session is kept.
 //! In the server's cookie mode (`REFRESH_COOKIE`) the refresh token lives in the client's
 //! cookie store instead; that store is in memory, so such a session ends with the process (a
 //! new process resuming it from a [`FileStore`] gets [`Error::SessionExpired`] at its first

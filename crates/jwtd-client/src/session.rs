@@ -1,10 +1,12 @@
 //! The session's state: signed out, active with its tokens, or expired; a generation number
-//! that changes with every new access token; and the rule for refreshing ahead of expiry.
+//! that changes with every new access token, a count of failed refreshes; and the rule for
+//! refreshing ahead of expiry.
 //!
 //! Every change happens while the client holds its refresh lock, so a waiter that finds the
-//! generation moved on knows someone else already refreshed. This module does no I/O.
+//! generation moved on knows someone else already refreshed, and one that finds a new failure
+//! knows the refresh it waited for failed. This module does no I/O.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use reqwest::header::HeaderValue;
@@ -46,11 +48,18 @@ impl Deadline {
     }
 }
 
-/// What a request needs: the header to send and the generation it belongs to.
+/// What a caller saw of the session before it waited for the refresh lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Seen {
+    generation: u64,
+    failures: u64,
+}
+
+/// What a request needs: the header to send and the state it belongs to.
 #[derive(Debug, Clone)]
 pub(crate) struct Current {
     pub(crate) authorization: HeaderValue,
-    pub(crate) generation: u64,
+    pub(crate) seen: Seen,
     /// Within the margin of expiry: refresh before sending.
     pub(crate) refresh_due: bool,
     /// Past expiry by the client's clock: sending it is pointless.
@@ -60,7 +69,7 @@ pub(crate) struct Current {
 /// What the refresh lock holder should do.
 #[derive(Debug)]
 pub(crate) enum Refresh {
-    /// Another task refreshed since the caller read the generation: use the new token.
+    /// Another task refreshed since the caller looked: use the new token.
     AlreadyDone,
     /// Refresh with this refresh token (`None`: the cookie carries it).
     With(Option<String>),
@@ -84,6 +93,8 @@ enum Phase {
 struct State {
     phase: Phase,
     generation: u64,
+    failures: u64,
+    last_failure: Option<Arc<Error>>,
 }
 
 #[derive(Debug)]
@@ -93,7 +104,7 @@ pub(crate) struct Session {
 
 impl Session {
     pub(crate) fn new() -> Self {
-        Session { state: Mutex::new(State { phase: Phase::SignedOut, generation: 0 }) }
+        Session { state: Mutex::new(State { phase: Phase::SignedOut, generation: 0, failures: 0, last_failure: None }) }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -112,22 +123,33 @@ impl Session {
             Phase::Expired => Err(Error::SessionExpired),
             Phase::Active { authorization, deadline, .. } => Ok(Current {
                 authorization: authorization.clone(),
-                generation: state.generation,
+                seen: Seen { generation: state.generation, failures: state.failures },
                 refresh_due: deadline.is_some_and(|d| now_ms >= d.refresh_at_ms),
                 expired: deadline.is_some_and(|d| now_ms >= d.expires_at_ms),
             }),
         }
     }
 
-    /// Whether the caller, which saw generation `seen`, still has to refresh.
-    pub(crate) fn refresh_for(&self, seen: u64) -> Result<Refresh, Error> {
+    /// Whether the caller, which saw `seen`, still has to refresh. A refresh that failed while
+    /// it waited fails it too: waiters share the outcome of the one refresh they waited for.
+    pub(crate) fn refresh_for(&self, seen: Seen) -> Result<Refresh, Error> {
         let state = self.state();
-        match &state.phase {
-            Phase::SignedOut => Err(Error::NotSignedIn),
-            Phase::Expired => Err(Error::SessionExpired),
-            Phase::Active { .. } if state.generation != seen => Ok(Refresh::AlreadyDone),
-            Phase::Active { tokens, .. } => Ok(Refresh::With(tokens.refresh.clone())),
+        match (&state.phase, &state.last_failure) {
+            (Phase::SignedOut, _) => Err(Error::NotSignedIn),
+            (Phase::Expired, _) => Err(Error::SessionExpired),
+            (Phase::Active { .. }, _) if state.generation != seen.generation => Ok(Refresh::AlreadyDone),
+            (Phase::Active { .. }, Some(failure)) if state.failures != seen.failures => {
+                Err(Error::RefreshFailed(failure.clone()))
+            }
+            (Phase::Active { tokens, .. }, _) => Ok(Refresh::With(tokens.refresh.clone())),
         }
+    }
+
+    /// A refresh failed without the server refusing the token; the session stays.
+    pub(crate) fn record_failure(&self, error: Arc<Error>) {
+        let mut state = self.state();
+        state.failures += 1;
+        state.last_failure = Some(error);
     }
 
     /// The refresh token of the session, if it is active.
@@ -147,6 +169,7 @@ impl Session {
         let mut state = self.state();
         state.phase = Phase::Active { tokens, authorization, deadline };
         state.generation += 1;
+        state.last_failure = None;
         Ok(())
     }
 
@@ -157,6 +180,7 @@ impl Session {
             End::Expired => Phase::Expired,
         };
         state.generation += 1;
+        state.last_failure = None;
     }
 }
 
@@ -216,9 +240,19 @@ mod tests {
     }
 
     #[test]
+    fn waiters_share_the_failure_of_the_refresh_they_waited_for() {
+        let session = session_with(access(1000, 1900), None, MIN);
+        let seen = session.current(0).unwrap().seen;
+        session.record_failure(Arc::new(Error::NotSignedIn));
+        assert!(matches!(session.refresh_for(seen), Err(Error::RefreshFailed(_))));
+        let later = session.current(0).unwrap().seen;
+        assert!(matches!(session.refresh_for(later), Ok(Refresh::With(Some(_)))), "a later caller tries again");
+    }
+
+    #[test]
     fn a_waiter_of_an_older_generation_finds_the_refresh_done() {
         let session = session_with(access(1000, 1900), None, MIN);
-        let seen = session.current(0).unwrap().generation;
+        let seen = session.current(0).unwrap().seen;
         assert!(matches!(session.refresh_for(seen), Ok(Refresh::With(Some(_)))));
         session.install(Tokens { access: access(1001, 1901), refresh: None }, None, MIN).unwrap();
         assert!(matches!(session.refresh_for(seen), Ok(Refresh::AlreadyDone)));

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use futures::future::join_all;
+
 use jwtd_client::proto::messages::{NO_ACTIVE_ACCOUNT, TOKEN_BLACKLISTED};
 use jwtd_client::{Error, MemoryStore, Method, StatusCode, TokenStore};
 
@@ -59,7 +61,9 @@ async fn a_network_error_is_not_session_expired() {
 
     let err = client.request(Method::GET, "/api/me/").send().await.unwrap_err();
 
-    assert!(matches!(err, Error::Http(_)), "{err:?}");
+    let Error::RefreshFailed(cause) = &err else { panic!("{err:?}") };
+    assert!(matches!(**cause, Error::Http(_)), "{cause:?}");
+    assert!(err.is_transient());
     assert!(client.is_signed_in());
     assert!(store.load().unwrap().is_some());
 }
@@ -73,6 +77,7 @@ async fn a_server_error_on_refresh_is_not_session_expired() {
     app.fail_refreshes(1);
 
     let err = client.request(Method::GET, "/api/me/").send().await.unwrap_err();
+    assert!(matches!(err, Error::RefreshFailed(_)), "{err:?}");
     assert_eq!(err.status(), Some(StatusCode::SERVICE_UNAVAILABLE), "{err:?}");
     assert!(client.is_signed_in());
 
@@ -113,4 +118,28 @@ async fn bad_credentials_are_the_servers_answer() {
     assert!(!client.is_signed_in());
     client.sign_in("ada", PASSWORD).await.unwrap();
     assert!(client.is_signed_in());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_requests_waiting_for_a_failed_refresh_share_its_failure() {
+    let app = TestServer::spawn().await;
+    let client = app.reactive_client().build().unwrap();
+    client.sign_up("ada", PASSWORD, None).await.unwrap();
+    app.expire_access();
+    app.fail_refreshes(50);
+    // Every request has been sent with the expired token before the refresh fails.
+    app.hold_refreshes_until_refused(50);
+
+    let tasks = (0..50).map(|_| {
+        let client = client.clone();
+        tokio::spawn(async move { client.request(Method::GET, "/api/me/").send().await.unwrap_err() })
+    });
+    let errors: Vec<_> = join_all(tasks).await.into_iter().map(Result::unwrap).collect();
+
+    assert!(errors.iter().all(|e| e.status() == Some(StatusCode::SERVICE_UNAVAILABLE)), "{errors:?}");
+    assert_eq!(app.refreshes(), 1, "waiters are not sent one by one after a failure");
+    app.fail_refreshes(0);
+    let response = client.request(Method::GET, "/api/me/").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.count("/api/token/refresh/", 200), 1);
 }

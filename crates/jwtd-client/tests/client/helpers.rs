@@ -16,7 +16,7 @@ use jwtd::config::{DatabaseUrl, Secret};
 use jwtd::{Deps, Settings};
 use jwtd_client::{Client, ClientBuilder};
 use tempfile::TempDir;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
 pub const ACCESS_LIFETIME: Duration = Duration::from_secs(2);
@@ -33,12 +33,30 @@ pub struct Seen {
 struct Layer {
     seen: Arc<Mutex<Vec<Seen>>>,
     fail_refreshes: Arc<AtomicUsize>,
+    /// Refreshes are answered only once this many requests got a 401.
+    hold_refreshes_until: Arc<AtomicUsize>,
+    progress: Arc<Notify>,
+}
+
+impl Layer {
+    fn refused(&self) -> usize {
+        self.seen.lock().unwrap().iter().filter(|s| s.status == 401).count()
+    }
 }
 
 async fn record(State(layer): State<Layer>, req: Request, next: Next) -> Response {
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
     let refresh = path.starts_with("/api/token/refresh");
+    if refresh {
+        loop {
+            let progress = layer.progress.notified();
+            if layer.refused() >= layer.hold_refreshes_until.load(Ordering::SeqCst) {
+                break;
+            }
+            progress.await;
+        }
+    }
     let injected =
         refresh && layer.fail_refreshes.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
     let response = if injected {
@@ -48,6 +66,7 @@ async fn record(State(layer): State<Layer>, req: Request, next: Next) -> Respons
         next.run(req).await
     };
     layer.seen.lock().unwrap().push(Seen { method, path, status: response.status().as_u16() });
+    layer.progress.notify_waiters();
     response
 }
 
@@ -129,6 +148,11 @@ impl TestServer {
     /// The next `n` refreshes get a 503 without reaching jwtd.
     pub fn fail_refreshes(&self, n: usize) {
         self.layer.fail_refreshes.store(n, Ordering::SeqCst);
+    }
+
+    /// Refreshes wait until `n` requests in all have been answered 401.
+    pub fn hold_refreshes_until_refused(&self, n: usize) {
+        self.layer.hold_refreshes_until.store(n, Ordering::SeqCst);
     }
 
     pub async fn post(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
