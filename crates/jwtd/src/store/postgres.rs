@@ -301,6 +301,8 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_err)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(pg_err)?;
+        // Not a NOTICE on every start that the table already exists.
+        tx.batch_execute("SET LOCAL client_min_messages TO warning").await.map_err(pg_err)?;
         tx.batch_execute("CREATE TABLE IF NOT EXISTS jwtd_migrations (version INTEGER PRIMARY KEY, applied_ms BIGINT)")
             .await
             .map_err(pg_err)?;
