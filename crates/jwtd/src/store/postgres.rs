@@ -36,7 +36,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a request waits for a free pooled connection before answering 503.
 const POOL_WAIT: Duration = Duration::from_secs(10);
 /// Rotation is retried this often when PostgreSQL reports a deadlock or serialization failure,
-/// or when another instance recorded the same never-seen token first.
+/// or when the never-seen token it was about to record got recorded first.
 const ROTATE_ATTEMPTS: usize = 3;
 
 /// How to open a [`PgStore`].
@@ -235,7 +235,8 @@ async fn revoke_user<C: GenericClient>(c: &C, user_id: i64, now: Instant) -> Res
 /// What one rotation attempt came to.
 enum Attempt {
     Done(Rotation),
-    /// Another instance recorded the same never-seen token meanwhile: decide again on its row.
+    /// The never-seen token was recorded meanwhile (rotations of one user take turns on the user's
+    /// row, but a concurrent logout of the same token does not): decide again on its row.
     Raced,
 }
 
