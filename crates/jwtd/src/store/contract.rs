@@ -243,6 +243,24 @@ async fn concurrent_rotations_of_an_unseen_token_create_one_successor(s: &dyn St
     assert_one_successor(s, &outcomes).await;
 }
 
+/// A never-seen token rotated and logged out at the same moment: either order is fine, but the
+/// token ends blacklisted, and a successor exists only if the rotation came first.
+async fn a_never_seen_token_rotated_and_logged_out_at_once_ends_blacklisted(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    for i in 0..10 {
+        let (presented, successor) = (jti(1000 + i), jti(2000 + i));
+        let req = rotate_req(record(&presented, ada.id, T0), &successor, at(T0 + 1));
+        let logout = record(&presented, ada.id, T0);
+        let (rotated, blacklisted) = futures::join!(s.rotate(&req), s.blacklist(&logout, "fam", at(T0 + 1)));
+        blacklisted.unwrap();
+        let rotated = rotated.unwrap();
+        assert!(matches!(rotated, Rotation::Rotated(_) | Rotation::Blacklisted), "{rotated:?}");
+        assert!(s.refresh_row(&presented).await.unwrap().unwrap().blacklisted.is_some());
+        let successor_row = s.refresh_row(&successor).await.unwrap();
+        assert_eq!(successor_row.is_some(), matches!(rotated, Rotation::Rotated(_)));
+    }
+}
+
 async fn assert_one_successor(s: &dyn Store, outcomes: &[Rotation]) {
     let rotated: Vec<&TokenRow> =
         outcomes.iter().filter_map(|o| if let Rotation::Rotated(r) = o { Some(r) } else { None }).collect();
@@ -356,6 +374,7 @@ contract! {
     an_unseen_token_is_recorded_when_rotated,
     concurrent_rotations_create_one_successor,
     concurrent_rotations_of_an_unseen_token_create_one_successor,
+    a_never_seen_token_rotated_and_logged_out_at_once_ends_blacklisted,
     revoke_all_blacklists_every_token_and_logs_in_order,
     a_password_change_revokes_every_token,
     expired_rows_are_flushed_in_batches,
