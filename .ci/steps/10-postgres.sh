@@ -17,7 +17,7 @@ step() { printf -- '--- postgres: %s (%ss)\n' "$*" "$((SECONDS - STARTED))"; }
 # Debian keeps the server binaries off PATH, under /usr/lib/postgresql/VERSION/bin.
 pg_bin_dir() {
   if command -v initdb >/dev/null && command -v pg_ctl >/dev/null; then
-    dirname "$(command -v initdb)"
+    dirname "$(readlink -f "$(command -v initdb)")"
     return
   fi
   ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
