@@ -21,6 +21,7 @@ use crate::config::{DatabaseUrl, Settings};
 use crate::http::{self, AppState};
 use crate::password::Hasher;
 use crate::service::{AuthService, PasswordPool, Verifier};
+use crate::store::postgres::{PgOptions, PgStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
 use crate::tokens::{Codec, Policy};
@@ -31,6 +32,9 @@ const REVOCATION_POLL: Duration = Duration::from_secs(1);
 const FLUSH_EVERY: Duration = Duration::from_secs(600);
 const FLUSH_BATCH: u32 = 1000;
 const HMAC_KEY_NAME: &str = "hmac_signing_key";
+/// How long start-up (and every command that opens the store) waits for PostgreSQL to answer,
+/// e.g. while it starts beside jwtd, before giving up with a message naming the database.
+pub const DATABASE_STARTUP_WAIT: Duration = Duration::from_secs(30);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -58,9 +62,10 @@ impl Default for Deps {
     }
 }
 
-/// Opens the store named by DATABASE_URL, creating and migrating it as needed.
-pub async fn open_store(url: &DatabaseUrl) -> Result<Arc<dyn Store>, StoreError> {
-    match url {
+/// Opens the store named by DATABASE_URL, creating and migrating it as needed. PostgreSQL is
+/// waited for up to [`DATABASE_STARTUP_WAIT`] while it does not answer.
+pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StoreError> {
+    match &settings.database_url {
         DatabaseUrl::Sqlite(path) => {
             let path = path.clone();
             let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
@@ -68,7 +73,11 @@ pub async fn open_store(url: &DatabaseUrl) -> Result<Arc<dyn Store>, StoreError>
                 .map_err(|e| StoreError::Database(Box::new(e)))??;
             Ok(Arc::new(store))
         }
-        DatabaseUrl::Postgres(_) => Err(StoreError::Unavailable("PostgreSQL is not supported by this version".into())),
+        DatabaseUrl::Postgres(url) => {
+            let options =
+                PgOptions { max_connections: settings.database_max_connections, startup_wait: DATABASE_STARTUP_WAIT };
+            Ok(Arc::new(PgStore::connect(url, options).await?))
+        }
     }
 }
 
@@ -85,7 +94,7 @@ async fn signing_secret(settings: &Settings, store: &dyn Store) -> Result<Vec<u8
 /// The state of a built application, for mounting its router elsewhere (SPEC §7).
 pub async fn build_state(settings: Settings, deps: Deps) -> Result<AppState, StartError> {
     let settings = Arc::new(settings);
-    let store = open_store(&settings.database_url).await.map_err(StartError::Store)?;
+    let store = open_store(&settings).await.map_err(StartError::Store)?;
     let secret = signing_secret(&settings, store.as_ref()).await?;
     let policy =
         Policy { audience: settings.audience.clone(), issuer: settings.issuer.clone(), leeway: settings.leeway };

@@ -90,7 +90,7 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<()> {
         Command::Serve => serve(settings).await,
         Command::User(cmd) => user(cmd, &settings).await,
         Command::Token(TokenCommand::FlushExpired) => {
-            let store = app::open_store(&settings.database_url).await.context("cannot open the database")?;
+            let store = app::open_store(&settings).await.context("cannot open the database")?;
             let n = app::flush_expired(store.as_ref(), SystemClock.now()).await?;
             println!("deleted {n} expired token rows");
             Ok(())
@@ -149,7 +149,7 @@ fn read_password(from_stdin: bool) -> Result<String> {
 }
 
 async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
-    let store = app::open_store(&settings.database_url).await.context("cannot open the database")?;
+    let store = app::open_store(settings).await.context("cannot open the database")?;
     let hasher = Hasher::owasp();
     match cmd {
         UserCommand::Create { name, password_stdin, email } => {

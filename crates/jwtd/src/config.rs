@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use values::{parse_bool, parse_duration, DatabaseUrl, LogFormat, Rate};
+pub use values::{mask_url, parse_bool, parse_duration, DatabaseUrl, LogFormat, Rate};
 
 use crate::tokens::Algorithm;
 
@@ -40,6 +40,7 @@ macro_rules! settings {
 settings! {
     addr => "ADDR": "address to listen on [default: 127.0.0.1:8000]",
     database_url => "DATABASE_URL": "sqlite://PATH or postgres://… [default: sqlite://jwtd.db]",
+    database_max_connections => "DATABASE_MAX_CONNECTIONS": "PostgreSQL connections per instance [default: 10]",
     access_token_lifetime => "ACCESS_TOKEN_LIFETIME": "e.g. 90, 90s, 15m, 7d [default: 15m]",
     refresh_token_lifetime => "REFRESH_TOKEN_LIFETIME": "[default: 7d]",
     rotate_refresh_tokens => "ROTATE_REFRESH_TOKENS": "[default: false]",
@@ -110,6 +111,8 @@ impl RotationPolicy {
 pub struct Settings {
     pub addr: SocketAddr,
     pub database_url: DatabaseUrl,
+    /// PostgreSQL: most pooled connections of this instance (SQLite ignores it).
+    pub database_max_connections: usize,
     pub access_token_lifetime: Duration,
     pub refresh_token_lifetime: Duration,
     pub rotation: RotationPolicy,
@@ -248,6 +251,12 @@ impl Settings {
             s.parse::<SocketAddr>().map_err(|_| format!("expected an address like 127.0.0.1:8000, got {s:?}"))
         })?;
         let database_url = raw.parse("DATABASE_URL", DatabaseUrl::default(), DatabaseUrl::parse)?;
+        let database_max_connections = raw.parse("DATABASE_MAX_CONNECTIONS", 10usize, |s| {
+            s.parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| format!("expected a number of connections from 1 to 1000, got {s:?}"))
+        })?;
         let access_token_lifetime = raw.parse("ACCESS_TOKEN_LIFETIME", Duration::from_secs(15 * 60), d)?;
         let refresh_token_lifetime = raw.parse("REFRESH_TOKEN_LIFETIME", Duration::from_secs(7 * 86400), d)?;
         let rotate = raw.parse("ROTATE_REFRESH_TOKENS", false, parse_bool)?;
@@ -343,6 +352,7 @@ impl Settings {
         Ok(Settings {
             addr,
             database_url,
+            database_max_connections,
             access_token_lifetime,
             refresh_token_lifetime,
             rotation: if rotate { RotationPolicy::On { blacklist_after, grace } } else { RotationPolicy::Off },
@@ -379,6 +389,7 @@ impl Settings {
         vec![
             ("ADDR", self.addr.to_string()),
             ("DATABASE_URL", self.database_url.masked()),
+            ("DATABASE_MAX_CONNECTIONS", self.database_max_connections.to_string()),
             ("ACCESS_TOKEN_LIFETIME", dur(self.access_token_lifetime)),
             ("REFRESH_TOKEN_LIFETIME", dur(self.refresh_token_lifetime)),
             ("ROTATE_REFRESH_TOKENS", rotate.to_string()),
@@ -428,6 +439,7 @@ mod tests {
         assert_eq!(s.rotation, RotationPolicy::Off);
         assert_eq!(s.login_rate, Some(Rate { count: 10, per: Duration::from_secs(60) }));
         assert_eq!(s.max_body_bytes, 65536);
+        assert_eq!(s.database_max_connections, 10);
     }
 
     #[test]

@@ -6,6 +6,8 @@ mod body;
 mod error;
 mod extract;
 mod health;
+#[cfg(test)]
+mod store_down;
 mod token;
 
 use std::sync::Arc;

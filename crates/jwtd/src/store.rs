@@ -4,7 +4,11 @@
 //! rotation is a store promise kept in one method, [`Store::rotate`]; the rule it applies
 //! inside its transaction is [`decide_rotation`], shared by all backends.
 
+pub mod postgres;
 pub mod sqlite;
+
+#[cfg(test)]
+mod contract;
 
 use async_trait::async_trait;
 use std::time::Duration;

@@ -84,17 +84,27 @@ impl fmt::Display for Rate {
 }
 
 /// Where the data lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     /// An SQLite file, created if missing.
     Sqlite(PathBuf),
-    /// A PostgreSQL connection URL.
+    /// A PostgreSQL connection URL (`postgres://` or `postgresql://`); may hold a password.
     Postgres(String),
 }
 
 impl Default for DatabaseUrl {
     fn default() -> Self {
         DatabaseUrl::Sqlite(PathBuf::from("jwtd.db"))
+    }
+}
+
+/// Never prints a password: settings are logged and printed with `{:?}`.
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(p) => f.debug_tuple("Sqlite").field(p).finish(),
+            DatabaseUrl::Postgres(url) => f.debug_tuple("Postgres").field(&mask_url(url)).finish(),
+        }
     }
 }
 
@@ -106,26 +116,60 @@ impl DatabaseUrl {
             }
             return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
         }
-        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
-            return Err("PostgreSQL is not supported by this version yet; use sqlite://PATH".into());
+        if let Some(rest) = s.strip_prefix("postgres://").or_else(|| s.strip_prefix("postgresql://")) {
+            if rest.is_empty() {
+                return Err("postgres:// needs a server, e.g. postgres://jwtd@localhost/jwtd".into());
+            }
+            return Ok(DatabaseUrl::Postgres(s.to_string()));
         }
-        Err(format!("expected sqlite://PATH or postgres://…, got {s:?}"))
+        Err(format!("expected sqlite://PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, got {:?}", mask_url(s)))
     }
 
     /// For display: no password.
     pub fn masked(&self) -> String {
         match self {
             DatabaseUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
-            DatabaseUrl::Postgres(url) => match (url.find("://"), url.rfind('@')) {
-                (Some(s), Some(at)) if at > s => {
-                    let creds = &url[s + 3..at];
-                    let user = creds.split(':').next().unwrap_or("");
-                    format!("{}{user}:****{}", &url[..s + 3], &url[at..])
-                }
-                _ => url.clone(),
-            },
+            DatabaseUrl::Postgres(url) => mask_url(url),
         }
     }
+}
+
+/// `url` with the password of its user part, and any `password=` query parameter, as `****`.
+pub fn mask_url(url: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match head.find("://") {
+        Some(s) => {
+            let (scheme, rest) = head.split_at(s + 3);
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            match authority.rfind('@') {
+                Some(at) => {
+                    let (userinfo, host) = authority.split_at(at);
+                    match userinfo.split_once(':') {
+                        Some((user, _)) => format!("{scheme}{user}:****{host}{path}"),
+                        None => head.to_string(),
+                    }
+                }
+                None => head.to_string(),
+            }
+        }
+        None => head.to_string(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=****"),
+                _ => kv.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
 }
 
 /// Log line format.
@@ -185,5 +229,21 @@ mod tests {
         assert_eq!(DatabaseUrl::parse("sqlite://jwtd.db"), Ok(DatabaseUrl::Sqlite("jwtd.db".into())));
         assert_eq!(DatabaseUrl::parse("sqlite:///tmp/x.db"), Ok(DatabaseUrl::Sqlite("/tmp/x.db".into())));
         assert!(DatabaseUrl::parse("mysql://x").is_err());
+        let pg = DatabaseUrl::parse("postgres://jwtd:s3cret@db:5432/jwtd").unwrap();
+        assert_eq!(pg, DatabaseUrl::Postgres("postgres://jwtd:s3cret@db:5432/jwtd".into()));
+        assert!(DatabaseUrl::parse("postgresql://db/jwtd").is_ok());
+        assert!(DatabaseUrl::parse("postgres://").is_err());
+    }
+
+    #[test]
+    fn database_urls_never_show_a_password() {
+        let pg = DatabaseUrl::parse("postgres://jwtd:s3cret@db:5432/jwtd?sslmode=disable&password=other").unwrap();
+        assert_eq!(pg.masked(), "postgres://jwtd:****@db:5432/jwtd?sslmode=disable&password=****");
+        assert!(!format!("{pg:?}").contains("s3cret"));
+        assert!(!format!("{pg:?}").contains("other"));
+        assert_eq!(mask_url("postgres://jwtd@db/jwtd"), "postgres://jwtd@db/jwtd");
+        assert_eq!(mask_url("postgres://u:p@ss@db/x"), "postgres://u:****@db/x");
+        let err = DatabaseUrl::parse("mysql://root:hunter2@db/x").unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
     }
 }

@@ -1,0 +1,452 @@
+//! The [`Store`] contract as tests: one generic async fn per behaviour, run against every
+//! backend. SQLite always runs; PostgreSQL runs when `JWTD_TEST_DATABASE_URL` names a server
+//! (e.g. `postgres://postgres@127.0.0.1:5432/postgres`), each test in a fresh database on it.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+
+use super::postgres::{PgOptions, PgStore};
+use super::sqlite::SqliteStore;
+use super::*;
+use crate::clock::Instant;
+
+const T0: i64 = 1_800_000_000;
+
+fn at(secs: i64) -> Instant {
+    Instant::from_secs(secs)
+}
+
+fn jti(n: u32) -> String {
+    format!("{n:032x}")
+}
+
+async fn user(s: &dyn Store, name: &str) -> User {
+    let new = NewUser { username: name.into(), password_hash: "hash".into(), email: String::new(), now: at(T0) };
+    s.create_user(new).await.unwrap()
+}
+
+fn record(jti: &str, user_id: i64, issued_at: i64) -> RefreshRecord {
+    RefreshRecord { jti: jti.into(), user_id, issued_at, expires_at: issued_at + 86400 }
+}
+
+fn rotate_req(presented: RefreshRecord, successor: &str, now: Instant) -> RotateRequest {
+    RotateRequest {
+        presented,
+        successor_jti: successor.into(),
+        now,
+        lifetime: Duration::from_secs(86400),
+        session_max: Duration::from_secs(30 * 86400),
+        blacklist_after: true,
+        grace: Duration::from_secs(10),
+        require_active: true,
+    }
+}
+
+async fn ping_answers(s: &dyn Store) {
+    s.ping().await.unwrap();
+}
+
+async fn users_are_created_found_and_listed(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    let bob = user(s, "bob").await;
+    assert!(ada.id < bob.id);
+    assert!(ada.is_active);
+    assert_eq!(ada.date_joined, at(T0));
+    assert_eq!(ada.last_login, None);
+    assert_eq!(ada.tokens_valid_after, 0);
+    assert_eq!(s.user_by_name("ada").await.unwrap(), Some(ada.clone()));
+    assert_eq!(s.user_by_id(bob.id).await.unwrap(), Some(bob.clone()));
+    assert_eq!(s.user_by_name("nobody").await.unwrap(), None);
+    assert_eq!(s.user_by_id(bob.id + 1000).await.unwrap(), None);
+    assert_eq!(s.list_users().await.unwrap(), vec![ada, bob]);
+}
+
+async fn a_taken_username_is_refused(s: &dyn Store) {
+    user(s, "ada").await;
+    let again = NewUser { username: "ada".into(), password_hash: "h".into(), email: String::new(), now: at(T0) };
+    assert!(matches!(s.create_user(again).await, Err(StoreError::UsernameTaken)));
+    assert_eq!(s.list_users().await.unwrap().len(), 1);
+}
+
+async fn users_are_deactivated_and_deleted_with_their_tokens(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    let bob = user(s, "bob").await;
+    s.record_refresh(&record(&jti(1), ada.id, T0), "fam-a").await.unwrap();
+    s.record_refresh(&record(&jti(2), bob.id, T0), "fam-b").await.unwrap();
+    assert!(s.set_active("ada", false).await.unwrap());
+    assert!(!s.user_by_name("ada").await.unwrap().unwrap().is_active);
+    assert!(s.set_active("ada", true).await.unwrap());
+    assert!(!s.set_active("nobody", false).await.unwrap());
+    assert!(s.delete_user("ada").await.unwrap());
+    assert!(!s.delete_user("ada").await.unwrap());
+    assert_eq!(s.user_by_id(ada.id).await.unwrap(), None);
+    assert_eq!(s.refresh_row(&jti(1)).await.unwrap(), None);
+    assert!(s.refresh_row(&jti(2)).await.unwrap().is_some());
+}
+
+async fn last_login_and_password_hash_are_updated(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    s.set_last_login(ada.id, Instant::from_millis(T0 * 1000 + 123)).await.unwrap();
+    s.update_password_hash(ada.id, "new-hash").await.unwrap();
+    let ada = s.user_by_id(ada.id).await.unwrap().unwrap();
+    assert_eq!(ada.last_login, Some(Instant::from_millis(T0 * 1000 + 123)));
+    assert_eq!(ada.password, "new-hash");
+    assert_eq!(ada.tokens_valid_after, 0, "a rehash revokes nothing");
+}
+
+async fn a_secret_is_generated_once(s: &dyn Store) {
+    let first = s.secret_or_insert("key", vec![1, 2, 3]).await.unwrap();
+    let second = s.secret_or_insert("key", vec![9, 9]).await.unwrap();
+    assert_eq!(first, vec![1, 2, 3]);
+    assert_eq!(second, vec![1, 2, 3]);
+    let raced = join_all((0..8u8).map(|i| s.secret_or_insert("raced", vec![i]))).await;
+    let values: Vec<Vec<u8>> = raced.into_iter().map(Result::unwrap).collect();
+    assert!(values.iter().all(|v| *v == values[0]), "{values:?}");
+}
+
+async fn a_recorded_refresh_token_reads_back(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    s.record_refresh(&record(&jti(1), ada.id, T0), "fam").await.unwrap();
+    // Recording twice changes nothing.
+    s.record_refresh(&record(&jti(1), ada.id, T0 + 5), "other").await.unwrap();
+    let row = s.refresh_row(&jti(1)).await.unwrap().unwrap();
+    assert_eq!(
+        row,
+        TokenRow {
+            jti: jti(1),
+            user_id: ada.id,
+            family: "fam".into(),
+            family_started: T0,
+            issued_at: T0,
+            expires_at: T0 + 86400,
+            blacklisted: None,
+            replaced_by: None,
+            rotated: None,
+        }
+    );
+    assert_eq!(s.refresh_row(&jti(2)).await.unwrap(), None);
+}
+
+async fn blacklisting_is_idempotent_and_records_unseen_tokens(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    s.record_refresh(&record(&jti(1), ada.id, T0), "fam").await.unwrap();
+    s.blacklist(&record(&jti(1), ada.id, T0), "ignored", at(T0 + 1)).await.unwrap();
+    s.blacklist(&record(&jti(1), ada.id, T0), "ignored", at(T0 + 2)).await.unwrap();
+    let row = s.refresh_row(&jti(1)).await.unwrap().unwrap();
+    assert_eq!(row.blacklisted, Some(at(T0 + 1)), "the first blacklisting time stays");
+    assert_eq!(row.family, "fam");
+    s.blacklist(&record(&jti(2), ada.id, T0), "fam-2", at(T0 + 3)).await.unwrap();
+    let row = s.refresh_row(&jti(2)).await.unwrap().unwrap();
+    assert_eq!((row.family.as_str(), row.blacklisted), ("fam-2", Some(at(T0 + 3))));
+}
+
+async fn rotation_creates_one_successor_and_hands_it_back_in_grace(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    s.record_refresh(&record(&jti(1), ada.id, T0), "fam").await.unwrap();
+    let first = s.rotate(&rotate_req(record(&jti(1), ada.id, T0), &jti(2), at(T0 + 60))).await.unwrap();
+    let Rotation::Rotated(next) = first else { panic!("expected Rotated, got {first:?}") };
+    assert_eq!((next.jti.as_str(), next.family.as_str(), next.family_started), (jti(2).as_str(), "fam", T0));
+    assert_eq!((next.issued_at, next.expires_at), (T0 + 60, T0 + 60 + 86400));
+    let old = s.refresh_row(&jti(1)).await.unwrap().unwrap();
+    assert_eq!(old.replaced_by, Some(jti(2)));
+    assert_eq!(old.rotated, Some(at(T0 + 60)));
+    assert_eq!(old.blacklisted, Some(at(T0 + 60)));
+    let again = s.rotate(&rotate_req(record(&jti(1), ada.id, T0), &jti(3), at(T0 + 65))).await.unwrap();
+    assert_eq!(again, Rotation::Grace(next));
+    assert_eq!(s.refresh_row(&jti(3)).await.unwrap(), None);
+}
+
+async fn reuse_after_grace_revokes_the_family(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    s.record_refresh(&record(&jti(1), ada.id, T0), "fam").await.unwrap();
+    s.record_refresh(&record(&jti(9), ada.id, T0), "other-session").await.unwrap();
+    s.rotate(&rotate_req(record(&jti(1), ada.id, T0), &jti(2), at(T0 + 60))).await.unwrap();
+    let reuse = s.rotate(&rotate_req(record(&jti(1), ada.id, T0), &jti(3), at(T0 + 71))).await.unwrap();
+    assert_eq!(reuse, Rotation::Reused { family: "fam".into() });
+    assert_eq!(s.refresh_row(&jti(2)).await.unwrap().unwrap().blacklisted, Some(at(T0 + 71)));
+    assert_eq!(s.refresh_row(&jti(9)).await.unwrap().unwrap().blacklisted, None, "other families stay");
+    let successor = s.rotate(&rotate_req(record(&jti(2), ada.id, T0 + 60), &jti(4), at(T0 + 72))).await.unwrap();
+    assert_eq!(successor, Rotation::Blacklisted);
+}
+
+async fn rotation_without_blacklisting_leaves_the_presented_token_usable(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    s.record_refresh(&record(&jti(1), ada.id, T0), "fam").await.unwrap();
+    let req = |successor: u32, now| RotateRequest {
+        blacklist_after: false,
+        ..rotate_req(record(&jti(1), ada.id, T0), &jti(successor), at(now))
+    };
+    assert!(matches!(s.rotate(&req(2, T0 + 1)).await.unwrap(), Rotation::Rotated(_)));
+    assert!(matches!(s.rotate(&req(3, T0 + 100)).await.unwrap(), Rotation::Rotated(_)));
+    let row = s.refresh_row(&jti(1)).await.unwrap().unwrap();
+    assert_eq!((row.blacklisted, row.replaced_by), (None, Some(jti(3))));
+}
+
+async fn rotation_is_refused_after_session_end_and_for_inactive_or_missing_users(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    s.record_refresh(&record(&jti(1), ada.id, T0), "fam").await.unwrap();
+    let late = s.rotate(&rotate_req(record(&jti(1), ada.id, T0), &jti(2), at(T0 + 30 * 86400))).await.unwrap();
+    assert_eq!(late, Rotation::Invalid);
+    let near_end = s.rotate(&rotate_req(record(&jti(1), ada.id, T0), &jti(2), at(T0 + 30 * 86400 - 10))).await;
+    let Ok(Rotation::Rotated(next)) = near_end else { panic!("{near_end:?}") };
+    assert_eq!(next.expires_at, T0 + 30 * 86400, "never past the session's end");
+    s.set_active("ada", false).await.unwrap();
+    s.record_refresh(&record(&jti(5), ada.id, T0), "fam-5").await.unwrap();
+    let inactive = s.rotate(&rotate_req(record(&jti(5), ada.id, T0), &jti(6), at(T0 + 1))).await.unwrap();
+    assert_eq!(inactive, Rotation::Invalid);
+    let allowed =
+        RotateRequest { require_active: false, ..rotate_req(record(&jti(5), ada.id, T0), &jti(6), at(T0 + 1)) };
+    assert!(matches!(s.rotate(&allowed).await.unwrap(), Rotation::Rotated(_)));
+    let ghost = s.rotate(&rotate_req(record(&jti(7), ada.id + 1000, T0), &jti(8), at(T0 + 1))).await.unwrap();
+    assert_eq!(ghost, Rotation::Invalid);
+    assert_eq!(s.refresh_row(&jti(8)).await.unwrap(), None);
+}
+
+async fn rotation_of_a_blacklisted_or_revoked_token_is_refused(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    s.blacklist(&record(&jti(1), ada.id, T0), "fam", at(T0 + 1)).await.unwrap();
+    let out = s.rotate(&rotate_req(record(&jti(1), ada.id, T0), &jti(2), at(T0 + 2))).await.unwrap();
+    assert_eq!(out, Rotation::Blacklisted);
+    s.revoke_all(ada.id, at(T0 + 10)).await.unwrap();
+    // Never recorded, but issued before the revocation.
+    let out = s.rotate(&rotate_req(record(&jti(3), ada.id, T0 + 5), &jti(4), at(T0 + 11))).await.unwrap();
+    assert_eq!(out, Rotation::Blacklisted);
+    assert_eq!(s.refresh_row(&jti(4)).await.unwrap(), None);
+}
+
+async fn an_unseen_token_is_recorded_when_rotated(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    let out = s.rotate(&rotate_req(record(&jti(1), ada.id, T0), &jti(2), at(T0 + 5))).await.unwrap();
+    let Rotation::Rotated(next) = out else { panic!("{out:?}") };
+    let first = s.refresh_row(&jti(1)).await.unwrap().unwrap();
+    assert_eq!(first.family, next.family);
+    assert_eq!((first.family_started, next.family_started), (T0, T0));
+    assert_eq!(first.replaced_by, Some(jti(2)));
+}
+
+/// SPEC §4: of any number of concurrent refreshes of one token, at most one successor.
+async fn concurrent_rotations_create_one_successor(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    s.record_refresh(&record(&jti(1), ada.id, T0), "fam").await.unwrap();
+    let reqs: Vec<_> = (0..40).map(|i| rotate_req(record(&jti(1), ada.id, T0), &jti(100 + i), at(T0 + 1))).collect();
+    let outcomes: Vec<Rotation> =
+        join_all(reqs.iter().map(|r| s.rotate(r))).await.into_iter().map(Result::unwrap).collect();
+    assert_one_successor(s, &outcomes).await;
+}
+
+async fn concurrent_rotations_of_an_unseen_token_create_one_successor(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    let reqs: Vec<_> = (0..40).map(|i| rotate_req(record(&jti(1), ada.id, T0), &jti(100 + i), at(T0 + 1))).collect();
+    let outcomes: Vec<Rotation> =
+        join_all(reqs.iter().map(|r| s.rotate(r))).await.into_iter().map(Result::unwrap).collect();
+    assert_one_successor(s, &outcomes).await;
+}
+
+/// A never-seen token rotated and logged out at the same moment: either order is fine, but the
+/// token ends blacklisted, and a successor exists only if the rotation came first.
+async fn a_never_seen_token_rotated_and_logged_out_at_once_ends_blacklisted(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    for i in 0..10 {
+        let (presented, successor) = (jti(1000 + i), jti(2000 + i));
+        let req = rotate_req(record(&presented, ada.id, T0), &successor, at(T0 + 1));
+        let logout = record(&presented, ada.id, T0);
+        let (rotated, blacklisted) = futures::join!(s.rotate(&req), s.blacklist(&logout, "fam", at(T0 + 1)));
+        blacklisted.unwrap();
+        let rotated = rotated.unwrap();
+        assert!(matches!(rotated, Rotation::Rotated(_) | Rotation::Blacklisted), "{rotated:?}");
+        assert!(s.refresh_row(&presented).await.unwrap().unwrap().blacklisted.is_some());
+        let successor_row = s.refresh_row(&successor).await.unwrap();
+        assert_eq!(successor_row.is_some(), matches!(rotated, Rotation::Rotated(_)));
+    }
+}
+
+async fn assert_one_successor(s: &dyn Store, outcomes: &[Rotation]) {
+    let rotated: Vec<&TokenRow> =
+        outcomes.iter().filter_map(|o| if let Rotation::Rotated(r) = o { Some(r) } else { None }).collect();
+    assert_eq!(rotated.len(), 1, "{outcomes:?}");
+    let winner = rotated[0];
+    for o in outcomes {
+        assert!(matches!(o, Rotation::Rotated(r) | Rotation::Grace(r) if r == winner), "{o:?}");
+    }
+    let family = s.refresh_row(&jti(1)).await.unwrap().unwrap().family;
+    let mut members = 0;
+    for i in 100..140 {
+        if let Some(row) = s.refresh_row(&jti(i)).await.unwrap() {
+            assert_eq!(row.family, family);
+            members += 1;
+        }
+    }
+    assert_eq!(members, 1, "exactly one successor row");
+}
+
+async fn revoke_all_blacklists_every_token_and_logs_in_order(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    let bob = user(s, "bob").await;
+    s.record_refresh(&record(&jti(1), ada.id, T0), "a1").await.unwrap();
+    s.record_refresh(&record(&jti(2), ada.id, T0), "a2").await.unwrap();
+    s.record_refresh(&record(&jti(3), bob.id, T0), "b1").await.unwrap();
+    let start = s.revocations_since(0, 100).await.unwrap().last().map_or(0, |r| r.cursor);
+    s.revoke_all(ada.id, Instant::from_millis((T0 + 10) * 1000 + 500)).await.unwrap();
+    s.revoke_all(bob.id, at(T0 + 20)).await.unwrap();
+    s.revoke_all(ada.id, at(T0 + 5)).await.unwrap();
+    for j in [1, 2] {
+        assert_eq!(
+            s.refresh_row(&jti(j)).await.unwrap().unwrap().blacklisted,
+            Some(Instant::from_millis((T0 + 10) * 1000 + 500))
+        );
+    }
+    assert_eq!(s.user_by_id(ada.id).await.unwrap().unwrap().tokens_valid_after, T0 + 10, "never moves back");
+    let log = s.revocations_since(start, 100).await.unwrap();
+    let seen: Vec<(i64, i64)> = log.iter().map(|r| (r.user_id, r.valid_after)).collect();
+    assert_eq!(seen, vec![(ada.id, T0 + 10), (bob.id, T0 + 20), (ada.id, T0 + 5)]);
+    assert!(log.windows(2).all(|w| w[0].cursor < w[1].cursor));
+    let rest = s.revocations_since(log[0].cursor, 1).await.unwrap();
+    assert_eq!(rest, vec![log[1]]);
+}
+
+async fn a_password_change_revokes_every_token(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    s.record_refresh(&record(&jti(1), ada.id, T0), "a1").await.unwrap();
+    s.change_password(ada.id, "new-hash", at(T0 + 30)).await.unwrap();
+    let ada = s.user_by_id(ada.id).await.unwrap().unwrap();
+    assert_eq!((ada.password.as_str(), ada.tokens_valid_after), ("new-hash", T0 + 30));
+    assert!(s.refresh_row(&jti(1)).await.unwrap().unwrap().blacklisted.is_some());
+    let log = s.revocations_since(0, 100).await.unwrap();
+    assert_eq!(log.last().map(|r| (r.user_id, r.valid_after)), Some((ada.id, T0 + 30)));
+}
+
+async fn expired_rows_are_flushed_in_batches(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    for i in 0..5 {
+        let r = RefreshRecord { jti: jti(i), user_id: ada.id, issued_at: T0, expires_at: T0 + 10 };
+        s.record_refresh(&r, "old").await.unwrap();
+    }
+    s.record_refresh(&record(&jti(50), ada.id, T0), "live").await.unwrap();
+    assert_eq!(s.flush_expired(at(T0 + 10), 100).await.unwrap(), 0, "exp == now is not yet past");
+    assert_eq!(s.flush_expired(at(T0 + 11), 2).await.unwrap(), 2);
+    assert_eq!(s.flush_expired(at(T0 + 11), 100).await.unwrap(), 3);
+    assert_eq!(s.flush_expired(at(T0 + 11), 100).await.unwrap(), 0);
+    assert!(s.refresh_row(&jti(50)).await.unwrap().is_some());
+}
+
+/// A test per behaviour and backend: `sqlite::name` always, `postgres::name` when
+/// JWTD_TEST_DATABASE_URL is set (otherwise it passes without running).
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = super::SqliteStore::open(&dir.path().join("jwtd.db")).unwrap();
+                    super::$name(&store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = super::TestDatabase::create().await else { return };
+                    super::$name(&db.store).await;
+                    db.drop_database().await;
+                }
+            )*
+        }
+    };
+}
+
+contract! {
+    ping_answers,
+    users_are_created_found_and_listed,
+    a_taken_username_is_refused,
+    users_are_deactivated_and_deleted_with_their_tokens,
+    last_login_and_password_hash_are_updated,
+    a_secret_is_generated_once,
+    a_recorded_refresh_token_reads_back,
+    blacklisting_is_idempotent_and_records_unseen_tokens,
+    rotation_creates_one_successor_and_hands_it_back_in_grace,
+    reuse_after_grace_revokes_the_family,
+    rotation_without_blacklisting_leaves_the_presented_token_usable,
+    rotation_is_refused_after_session_end_and_for_inactive_or_missing_users,
+    rotation_of_a_blacklisted_or_revoked_token_is_refused,
+    an_unseen_token_is_recorded_when_rotated,
+    concurrent_rotations_create_one_successor,
+    concurrent_rotations_of_an_unseen_token_create_one_successor,
+    a_never_seen_token_rotated_and_logged_out_at_once_ends_blacklisted,
+    revoke_all_blacklists_every_token_and_logs_in_order,
+    a_password_change_revokes_every_token,
+    expired_rows_are_flushed_in_batches,
+}
+
+/// A fresh database on the server named by JWTD_TEST_DATABASE_URL.
+struct TestDatabase {
+    store: PgStore,
+    admin: tokio_postgres::Client,
+    name: String,
+}
+
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (head, query) = url.split_once('?').map_or((url, None), |(h, q)| (h, Some(q)));
+    let authority_start = head.find("://").map_or(0, |i| i + 3);
+    let base = match head[authority_start..].find('/') {
+        Some(slash) => &head[..authority_start + slash],
+        None => head,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+impl TestDatabase {
+    async fn create() -> Option<TestDatabase> {
+        let admin_url = std::env::var("JWTD_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
+        let (admin, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("JWTD_TEST_DATABASE_URL does not answer: {e}"));
+        tokio::spawn(connection);
+        let name = format!("jwtd_test_{}", uuid::Uuid::new_v4().simple());
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+        let options = PgOptions { max_connections: 16, startup_wait: Duration::from_secs(5) };
+        let store = PgStore::connect(&with_database(&admin_url, &name), options).await.unwrap();
+        Some(TestDatabase { store, admin, name })
+    }
+
+    async fn drop_database(self) {
+        self.store.close();
+        self.admin.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name)).await.unwrap();
+    }
+}
+
+#[test]
+fn test_urls_name_the_fresh_database() {
+    assert_eq!(with_database("postgres://u@h:5/postgres", "x"), "postgres://u@h:5/x");
+    assert_eq!(with_database("postgres://u@h/postgres?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+    assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+}
+
+/// Start-up against a server that is not there gives up after the wait, as "unavailable",
+/// naming the database without its password.
+#[tokio::test]
+async fn an_unreachable_postgres_is_unavailable_after_the_startup_wait() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("postgres://jwtd:s3cret@127.0.0.1:{port}/jwtd");
+    let started = std::time::Instant::now();
+    let options = PgOptions { max_connections: 2, startup_wait: Duration::from_millis(700) };
+    let err = PgStore::connect(&url, options).await.unwrap_err();
+    let waited = started.elapsed();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(5), "{waited:?}");
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    assert!(text.contains(&format!("postgres://jwtd:****@127.0.0.1:{port}/jwtd")), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+}

@@ -1,0 +1,611 @@
+//! The PostgreSQL backend, for several jwtd instances sharing one database: a pool of
+//! DATABASE_MAX_CONNECTIONS connections, embedded migrations, and row locks where SQLite relies
+//! on its single writer. Losing the server is [`StoreError::Unavailable`] (a 503), never a
+//! panic or a half-written row; the pool opens fresh connections once the server is back.
+//!
+//! Lock order, the same in every transaction so that none waits on another in a cycle: the
+//! user's row first (`FOR UPDATE`, or the `UPDATE` itself), then refresh-token rows, then the
+//! revocation-log advisory lock.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+use tracing::{info, warn};
+
+use super::{
+    decide_rotation, NewUser, RefreshRecord, Revocation, RotateRequest, Rotation, RotationDecision, Store, StoreError,
+    TokenRow, User, UserGate,
+};
+use crate::clock::Instant;
+
+type PgError = tokio_postgres::Error;
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_initial.sql")];
+/// Transaction-scoped advisory locks: "jwtd" in ASCII, then a number per purpose.
+const MIGRATION_LOCK: i64 = 0x6a77_7464_0001;
+const REVOCATION_LOCK: i64 = 0x6a77_7464_0002;
+/// A connection attempt that gets no answer in this time counts as "database unavailable".
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request waits for a free pooled connection before answering 503.
+const POOL_WAIT: Duration = Duration::from_secs(10);
+/// Rotation is retried this often when PostgreSQL reports a deadlock or serialization failure,
+/// or when the never-seen token it was about to record got recorded first.
+const ROTATE_ATTEMPTS: usize = 3;
+
+/// How to open a [`PgStore`].
+#[derive(Debug, Clone, Copy)]
+pub struct PgOptions {
+    /// Most connections held at once (DATABASE_MAX_CONNECTIONS).
+    pub max_connections: usize,
+    /// How long [`PgStore::connect`] retries while the server does not answer.
+    pub startup_wait: Duration,
+}
+
+/// PostgreSQL-backed [`Store`].
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+    /// The URL without its password, for messages.
+    database: Arc<str>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").field("database", &self.database).finish_non_exhaustive()
+    }
+}
+
+/// The server did not answer within the startup wait.
+#[derive(Debug, thiserror::Error)]
+#[error("PostgreSQL at {database} did not answer within {waited_secs}s")]
+struct NotReachable {
+    database: String,
+    waited_secs: u64,
+    #[source]
+    source: Box<dyn StdError + Send + Sync>,
+}
+
+/// Whether an error means "the database is not there right now" (try again later) rather than
+/// a fault in what was asked of it.
+fn is_transient(e: &PgError) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(code) = e.code() {
+        let code = code.code();
+        // 08: connection exception; 53: insufficient resources (too many connections, disk
+        // full); 57P0x: shutdown, crash, starting up; 40001/40P01: serialization failure and
+        // deadlock, which a retry resolves.
+        return code.starts_with("08")
+            || code.starts_with("53")
+            || code.starts_with("57P")
+            || code == SqlState::T_R_SERIALIZATION_FAILURE.code()
+            || code == SqlState::T_R_DEADLOCK_DETECTED.code();
+    }
+    // No server error: refused, reset or timed-out connections carry an I/O error.
+    let mut source = e.source();
+    while let Some(s) = source {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+fn pg_err(e: PgError) -> StoreError {
+    if is_transient(&e) {
+        StoreError::Unavailable(Box::new(e))
+    } else {
+        StoreError::Database(Box::new(e))
+    }
+}
+
+fn pool_err(e: PoolError) -> StoreError {
+    match e {
+        PoolError::Backend(e) => pg_err(e),
+        PoolError::Timeout(_) => StoreError::Unavailable(Box::new(e)),
+        other => StoreError::Database(Box::new(other)),
+    }
+}
+
+/// The error and its causes on one line, for log fields.
+fn chain(e: &(dyn StdError + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+async fn opt<C: GenericClient>(c: &C, sql: &str, params: Params<'_>) -> Result<Option<Row>, PgError> {
+    let stmt = c.prepare_cached(sql).await?;
+    c.query_opt(&stmt, params).await
+}
+
+async fn all<C: GenericClient>(c: &C, sql: &str, params: Params<'_>) -> Result<Vec<Row>, PgError> {
+    let stmt = c.prepare_cached(sql).await?;
+    c.query(&stmt, params).await
+}
+
+async fn exec<C: GenericClient>(c: &C, sql: &str, params: Params<'_>) -> Result<u64, PgError> {
+    let stmt = c.prepare_cached(sql).await?;
+    c.execute(&stmt, params).await
+}
+
+const USER_COLUMNS: &str =
+    "id, username, password, email, is_active, date_joined_ms, last_login_ms, tokens_valid_after";
+
+fn user_from(r: &Row) -> Result<User, PgError> {
+    Ok(User {
+        id: r.try_get(0)?,
+        username: r.try_get(1)?,
+        password: r.try_get(2)?,
+        email: r.try_get(3)?,
+        is_active: r.try_get(4)?,
+        date_joined: Instant::from_millis(r.try_get(5)?),
+        last_login: r.try_get::<_, Option<i64>>(6)?.map(Instant::from_millis),
+        tokens_valid_after: r.try_get(7)?,
+    })
+}
+
+const TOKEN_COLUMNS: &str =
+    "jti, user_id, family, family_started, issued_at, expires_at, blacklisted_ms, replaced_by, rotated_ms";
+
+fn token_from(r: &Row) -> Result<TokenRow, PgError> {
+    Ok(TokenRow {
+        jti: r.try_get(0)?,
+        user_id: r.try_get(1)?,
+        family: r.try_get(2)?,
+        family_started: r.try_get(3)?,
+        issued_at: r.try_get(4)?,
+        expires_at: r.try_get(5)?,
+        blacklisted: r.try_get::<_, Option<i64>>(6)?.map(Instant::from_millis),
+        replaced_by: r.try_get(7)?,
+        rotated: r.try_get::<_, Option<i64>>(8)?.map(Instant::from_millis),
+    })
+}
+
+async fn token_row<C: GenericClient>(c: &C, jti: &str, lock: bool) -> Result<Option<TokenRow>, PgError> {
+    let sql = if lock {
+        format!("SELECT {TOKEN_COLUMNS} FROM refresh_tokens WHERE jti = $1 FOR UPDATE")
+    } else {
+        format!("SELECT {TOKEN_COLUMNS} FROM refresh_tokens WHERE jti = $1")
+    };
+    opt(c, &sql, &[&jti]).await?.as_ref().map(token_from).transpose()
+}
+
+/// Inserts the row unless its jti is already there; returns whether it was inserted. Two
+/// transactions inserting the same jti: the second waits for the first, then inserts nothing.
+async fn insert_token<C: GenericClient>(c: &C, row: &TokenRow) -> Result<bool, PgError> {
+    let n = exec(
+        c,
+        "INSERT INTO refresh_tokens (jti, user_id, family, family_started, issued_at, expires_at, blacklisted_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (jti) DO NOTHING",
+        &[
+            &row.jti,
+            &row.user_id,
+            &row.family,
+            &row.family_started,
+            &row.issued_at,
+            &row.expires_at,
+            &row.blacklisted.map(Instant::millis),
+        ],
+    )
+    .await?;
+    Ok(n > 0)
+}
+
+/// Revokes every token of the user. The caller's transaction holds (or now takes) the user's row.
+async fn revoke_user<C: GenericClient>(c: &C, user_id: i64, now: Instant) -> Result<(), PgError> {
+    exec(
+        c,
+        "UPDATE users SET tokens_valid_after = GREATEST(tokens_valid_after, $2) WHERE id = $1",
+        &[&user_id, &now.secs()],
+    )
+    .await?;
+    exec(
+        c,
+        "UPDATE refresh_tokens SET blacklisted_ms = $2 WHERE user_id = $1 AND blacklisted_ms IS NULL",
+        &[&user_id, &now.millis()],
+    )
+    .await?;
+    // Identity values are handed out in insert order but become visible in commit order; one
+    // writer at a time keeps the two the same, so pollers reading "id > cursor" miss nothing.
+    exec(c, "SELECT pg_advisory_xact_lock($1)", &[&REVOCATION_LOCK]).await?;
+    exec(
+        c,
+        "INSERT INTO revocations (user_id, valid_after, created_ms) VALUES ($1, $2, $3)",
+        &[&user_id, &now.secs(), &now.millis()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// What one rotation attempt came to.
+enum Attempt {
+    Done(Rotation),
+    /// The never-seen token was recorded meanwhile (rotations of one user take turns on the user's
+    /// row, but a concurrent logout of the same token does not): decide again on its row.
+    Raced,
+}
+
+impl PgStore {
+    /// Connects to the server at `url` and brings the schema up to date, retrying for up to
+    /// `options.startup_wait` while the server does not answer (it may still be starting).
+    /// Wrong credentials, a missing database and other refusals fail at once.
+    pub async fn connect(url: &str, options: PgOptions) -> Result<Self, StoreError> {
+        let database: Arc<str> = crate::config::mask_url(url).into();
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Database(Box::new(e)))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("jwtd");
+        }
+        // A peer that vanished without closing the socket is noticed within about a minute.
+        config.keepalives(true).keepalives_idle(Duration::from_secs(30));
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(options.max_connections.max(1))
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Database(Box::new(e)))?;
+        let store = PgStore { pool, database };
+
+        let started = tokio::time::Instant::now();
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match store.migrate().await {
+                Ok(()) => return Ok(store),
+                Err(StoreError::Unavailable(e)) if started.elapsed() + delay < options.startup_wait => {
+                    warn!(database = %store.database, error = %chain(e.as_ref()), "PostgreSQL does not answer yet; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                Err(StoreError::Unavailable(source)) => {
+                    return Err(StoreError::Unavailable(Box::new(NotReachable {
+                        database: store.database.to_string(),
+                        waited_secs: options.startup_wait.as_secs(),
+                        source,
+                    })))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Closes every pooled connection; later calls fail.
+    pub fn close(&self) {
+        self.pool.close();
+    }
+
+    async fn client(&self) -> Result<Object, StoreError> {
+        self.pool.get().await.map_err(pool_err)
+    }
+
+    /// Applies the embedded migrations not applied yet, one instance at a time.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(pg_err)?;
+        // Not a NOTICE on every start that the table already exists.
+        tx.batch_execute("SET LOCAL client_min_messages TO warning").await.map_err(pg_err)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS jwtd_migrations (version INTEGER PRIMARY KEY, applied_ms BIGINT)")
+            .await
+            .map_err(pg_err)?;
+        let row = tx.query_one("SELECT coalesce(max(version), 0) FROM jwtd_migrations", &[]).await.map_err(pg_err)?;
+        let applied: i32 = row.try_get(0).map_err(pg_err)?;
+        let applied = usize::try_from(applied).unwrap_or(0);
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+            tx.batch_execute(sql).await.map_err(pg_err)?;
+            let version = i32::try_from(i + 1).unwrap_or(i32::MAX);
+            tx.execute(
+                "INSERT INTO jwtd_migrations (version, applied_ms) VALUES ($1, (extract(epoch FROM now()) * 1000)::bigint)",
+                &[&version],
+            )
+            .await
+            .map_err(pg_err)?;
+            info!(version, "applied PostgreSQL migration");
+        }
+        tx.commit().await.map_err(pg_err)
+    }
+
+    /// One rotation transaction on `client`. Dropping the transaction on an error rolls it back.
+    async fn rotate_once(client: &mut Object, req: &RotateRequest) -> Result<Attempt, PgError> {
+        let tx = client.transaction().await?;
+        let p = &req.presented;
+        // The user's row first: rotations, revocations and deletions of one user take turns,
+        // so a successor is never created beside a concurrent logout-all that misses it.
+        let user = opt(&tx, "SELECT is_active, tokens_valid_after FROM users WHERE id = $1 FOR UPDATE", &[&p.user_id])
+            .await?
+            .map(|r| Ok::<_, PgError>(UserGate { is_active: r.try_get(0)?, tokens_valid_after: r.try_get(1)? }))
+            .transpose()?;
+        let presented = token_row(&tx, &p.jti, true).await?;
+        let successor = match presented.as_ref().and_then(|r| r.replaced_by.as_deref()) {
+            Some(next) => token_row(&tx, next, false).await?,
+            None => None,
+        };
+        let decision = decide_rotation(presented.as_ref(), successor.as_ref(), user, req, || {
+            uuid::Uuid::new_v4().simple().to_string()
+        });
+        let outcome = match decision {
+            RotationDecision::Rotate { family, family_started, expires_at, record_presented } => {
+                let now = req.now;
+                if record_presented {
+                    let first = TokenRow {
+                        jti: p.jti.clone(),
+                        user_id: p.user_id,
+                        family: family.clone(),
+                        family_started,
+                        issued_at: p.issued_at,
+                        expires_at: p.expires_at,
+                        blacklisted: None,
+                        replaced_by: None,
+                        rotated: None,
+                    };
+                    if !insert_token(&tx, &first).await? {
+                        tx.rollback().await?;
+                        return Ok(Attempt::Raced);
+                    }
+                }
+                let next = TokenRow {
+                    jti: req.successor_jti.clone(),
+                    user_id: p.user_id,
+                    family,
+                    family_started,
+                    issued_at: now.secs(),
+                    expires_at,
+                    blacklisted: None,
+                    replaced_by: None,
+                    rotated: None,
+                };
+                insert_token(&tx, &next).await?;
+                exec(
+                    &tx,
+                    "UPDATE refresh_tokens SET replaced_by = $2, rotated_ms = $3,
+                     blacklisted_ms = CASE WHEN $4 THEN coalesce(blacklisted_ms, $3) ELSE blacklisted_ms END
+                     WHERE jti = $1",
+                    &[&p.jti, &next.jti, &now.millis(), &req.blacklist_after],
+                )
+                .await?;
+                Rotation::Rotated(next)
+            }
+            RotationDecision::HandBack => match successor {
+                Some(s) => Rotation::Grace(s),
+                None => Rotation::Blacklisted,
+            },
+            RotationDecision::Reuse { family } => {
+                exec(
+                    &tx,
+                    "UPDATE refresh_tokens SET blacklisted_ms = $2 WHERE family = $1 AND blacklisted_ms IS NULL",
+                    &[&family, &req.now.millis()],
+                )
+                .await?;
+                Rotation::Reused { family }
+            }
+            RotationDecision::Blacklisted => Rotation::Blacklisted,
+            RotationDecision::Invalid => Rotation::Invalid,
+        };
+        tx.commit().await?;
+        Ok(Attempt::Done(outcome))
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client.simple_query("SELECT 1").await.map_err(pg_err)?;
+        Ok(())
+    }
+
+    async fn secret_or_insert(&self, name: &str, generate: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        let client = self.client().await?;
+        // Two statements, each with a fresh snapshot: if another instance inserted first, the
+        // INSERT waits for its commit, and the SELECT then sees its value.
+        exec(
+            &client,
+            "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            &[&name, &generate],
+        )
+        .await
+        .map_err(pg_err)?;
+        let row = opt(&client, "SELECT value FROM secrets WHERE name = $1", &[&name]).await.map_err(pg_err)?;
+        match row {
+            Some(r) => r.try_get(0).map_err(pg_err),
+            None => Err(StoreError::Database(format!("secret {name:?} vanished after insert").into())),
+        }
+    }
+
+    async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
+        let client = self.client().await?;
+        let sql = format!(
+            "INSERT INTO users (username, password, email, date_joined_ms) VALUES ($1, $2, $3, $4)
+             RETURNING {USER_COLUMNS}"
+        );
+        let inserted =
+            opt(&client, &sql, &[&user.username, &user.password_hash, &user.email, &user.now.millis()]).await;
+        match inserted {
+            Ok(Some(row)) => user_from(&row).map_err(pg_err),
+            Ok(None) => Err(StoreError::Database("INSERT … RETURNING returned no row".into())),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(StoreError::UsernameTaken),
+            Err(e) => Err(pg_err(e)),
+        }
+    }
+
+    async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+        let row = opt(&client, &sql, &[&username]).await.map_err(pg_err)?;
+        row.as_ref().map(user_from).transpose().map_err(pg_err)
+    }
+
+    async fn user_by_id(&self, id: i64) -> Result<Option<User>, StoreError> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let row = opt(&client, &sql, &[&id]).await.map_err(pg_err)?;
+        row.as_ref().map(user_from).transpose().map_err(pg_err)
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        let client = self.client().await?;
+        let rows = all(&client, &format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"), &[]).await.map_err(pg_err)?;
+        rows.iter().map(user_from).collect::<Result<_, _>>().map_err(pg_err)
+    }
+
+    async fn set_active(&self, username: &str, active: bool) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let n = exec(&client, "UPDATE users SET is_active = $2 WHERE username = $1", &[&username, &active])
+            .await
+            .map_err(pg_err)?;
+        Ok(n > 0)
+    }
+
+    async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        let row =
+            opt(&tx, "SELECT id FROM users WHERE username = $1 FOR UPDATE", &[&username]).await.map_err(pg_err)?;
+        let Some(row) = row else { return Ok(false) };
+        let id: i64 = row.try_get(0).map_err(pg_err)?;
+        exec(&tx, "DELETE FROM refresh_tokens WHERE user_id = $1", &[&id]).await.map_err(pg_err)?;
+        exec(&tx, "DELETE FROM revocations WHERE user_id = $1", &[&id]).await.map_err(pg_err)?;
+        exec(&tx, "DELETE FROM users WHERE id = $1", &[&id]).await.map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(true)
+    }
+
+    async fn set_last_login(&self, user_id: i64, now: Instant) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        exec(&client, "UPDATE users SET last_login_ms = $2 WHERE id = $1", &[&user_id, &now.millis()])
+            .await
+            .map_err(pg_err)?;
+        Ok(())
+    }
+
+    async fn update_password_hash(&self, user_id: i64, hash: &str) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        exec(&client, "UPDATE users SET password = $2 WHERE id = $1", &[&user_id, &hash]).await.map_err(pg_err)?;
+        Ok(())
+    }
+
+    async fn change_password(&self, user_id: i64, hash: &str, now: Instant) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        exec(&tx, "UPDATE users SET password = $2 WHERE id = $1", &[&user_id, &hash]).await.map_err(pg_err)?;
+        revoke_user(&tx, user_id, now).await.map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)
+    }
+
+    async fn revoke_all(&self, user_id: i64, now: Instant) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        revoke_user(&tx, user_id, now).await.map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)
+    }
+
+    async fn revocations_since(&self, cursor: i64, limit: u32) -> Result<Vec<Revocation>, StoreError> {
+        let client = self.client().await?;
+        let rows = all(
+            &client,
+            "SELECT id, user_id, valid_after FROM revocations WHERE id > $1 ORDER BY id LIMIT $2",
+            &[&cursor, &i64::from(limit)],
+        )
+        .await
+        .map_err(pg_err)?;
+        rows.iter()
+            .map(|r| Ok(Revocation { cursor: r.try_get(0)?, user_id: r.try_get(1)?, valid_after: r.try_get(2)? }))
+            .collect::<Result<_, PgError>>()
+            .map_err(pg_err)
+    }
+
+    async fn record_refresh(&self, token: &RefreshRecord, family: &str) -> Result<(), StoreError> {
+        let row = TokenRow {
+            jti: token.jti.clone(),
+            user_id: token.user_id,
+            family: family.to_string(),
+            family_started: token.issued_at,
+            issued_at: token.issued_at,
+            expires_at: token.expires_at,
+            blacklisted: None,
+            replaced_by: None,
+            rotated: None,
+        };
+        let client = self.client().await?;
+        insert_token(&client, &row).await.map_err(pg_err)?;
+        Ok(())
+    }
+
+    async fn refresh_row(&self, jti: &str) -> Result<Option<TokenRow>, StoreError> {
+        let client = self.client().await?;
+        token_row(&client, jti, false).await.map_err(pg_err)
+    }
+
+    async fn blacklist(&self, token: &RefreshRecord, family: &str, now: Instant) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        // One statement: records a never-seen token already blacklisted, or blacklists the
+        // recorded one, keeping the first blacklisting time.
+        exec(
+            &client,
+            "INSERT INTO refresh_tokens (jti, user_id, family, family_started, issued_at, expires_at, blacklisted_ms)
+             VALUES ($1, $2, $3, $4, $4, $5, $6)
+             ON CONFLICT (jti) DO UPDATE SET blacklisted_ms = coalesce(refresh_tokens.blacklisted_ms, EXCLUDED.blacklisted_ms)",
+            &[&token.jti, &token.user_id, &family, &token.issued_at, &token.expires_at, &now.millis()],
+        )
+        .await
+        .map_err(pg_err)?;
+        Ok(())
+    }
+
+    async fn rotate(&self, req: &RotateRequest) -> Result<Rotation, StoreError> {
+        let mut client = self.client().await?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Self::rotate_once(&mut client, req).await {
+                Ok(Attempt::Done(outcome)) => return Ok(outcome),
+                Ok(Attempt::Raced) if attempt < ROTATE_ATTEMPTS => {}
+                Ok(Attempt::Raced) => {
+                    return Err(StoreError::Unavailable("rotation kept racing with another instance".into()))
+                }
+                Err(e)
+                    if attempt < ROTATE_ATTEMPTS
+                        && matches!(
+                            e.code(),
+                            Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+                        ) =>
+                {
+                    warn!(attempt, error = %chain(&e), "rotation retried");
+                }
+                Err(e) => return Err(pg_err(e)),
+            }
+        }
+    }
+
+    async fn flush_expired(&self, now: Instant, batch: u32) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        // SKIP LOCKED: rows a rotation holds are left for the next pass rather than waited on.
+        exec(
+            &client,
+            "DELETE FROM refresh_tokens WHERE jti IN
+             (SELECT jti FROM refresh_tokens WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            &[&now.secs(), &i64::from(batch)],
+        )
+        .await
+        .map_err(pg_err)
+    }
+}
