@@ -32,6 +32,7 @@ fn record(jti: &str, user_id: i64, issued_at: i64) -> RefreshRecord {
 
 fn rotate_req(presented: RefreshRecord, successor: &str, now: Instant) -> RotateRequest {
     RotateRequest {
+        presented_iat: Some(presented.issued_at),
         presented,
         successor_jti: successor.into(),
         now,

@@ -202,7 +202,8 @@ impl TestApp {
 
     /// A second connection to the server's database, to change what no endpoint changes.
     pub async fn store(&self) -> Arc<dyn Store> {
-        jwtd::app::open_store(&DatabaseUrl::Sqlite(self.db_path.clone())).await.expect("the database opens")
+        let settings = Settings { database_url: DatabaseUrl::Sqlite(self.db_path.clone()), ..Settings::default() };
+        jwtd::app::open_store(&settings).await.expect("the database opens")
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
