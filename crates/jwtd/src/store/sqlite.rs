@@ -500,7 +500,7 @@ impl Store for SqliteStore {
                     let now = req.now;
                     if record_presented {
                         insert_token(
-                            &tx,
+                            tx,
                             &TokenRow {
                                 jti: p.jti.clone(),
                                 user_id: p.user_id,
