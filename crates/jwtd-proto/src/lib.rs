@@ -4,29 +4,42 @@
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "openapi")]
+mod schema;
+
 /// `POST /api/token/`, `/api/auth/signin/`, `/api/token/sliding/` request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"username": "ada", "password": "correct horse battery"})))]
 pub struct Credentials {
     /// Case-sensitive username.
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::char_field))]
     pub username: String,
     /// Plain-text password.
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::char_field))]
     pub password: String,
 }
 
 /// `POST /api/auth/signup/` request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"username": "ada", "password": "correct horse battery", "email": "ada@example.com"})))]
 pub struct SignUpRequest {
     /// At most 150 characters.
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::new_username))]
     pub username: String,
     /// At least 8 characters.
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::new_password))]
     pub password: String,
     /// Optional e-mail address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::email))]
     pub email: Option<String>,
 }
 
 /// The user part of a sign-up answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserSummary {
     /// Integer user id (the `user_id` claim).
     pub id: i64,
@@ -36,43 +49,54 @@ pub struct UserSummary {
 
 /// `POST /api/auth/signup/` answer (201).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignUpResponse {
     /// The new user.
     pub user: UserSummary,
     /// Refresh token (absent in cookie mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::token))]
     pub refresh: Option<String>,
     /// Access token.
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::token))]
     pub access: String,
 }
 
 /// A token pair (`POST /api/token/`); also the refresh answer, whose `refresh` is present only
 /// when rotation is on.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenPair {
     /// Refresh token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::token))]
     pub refresh: Option<String>,
     /// Access token.
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::token))]
     pub access: String,
 }
 
 /// `POST /api/token/refresh/` and `/api/token/blacklist/` request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefreshRequest {
     /// The refresh token.
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::char_field))]
     pub refresh: String,
 }
 
 /// `POST /api/token/verify/` and `/api/token/sliding/refresh/` request; sliding answers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenBody {
     /// Any token.
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::char_field))]
     pub token: String,
 }
 
 /// `GET /api/me/` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Me {
     /// User id.
     pub id: i64,
@@ -81,22 +105,29 @@ pub struct Me {
     /// E-mail, `""` when none was given.
     pub email: String,
     /// ISO 8601 with offset, as Django writes it.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub date_joined: String,
     /// ISO 8601 with offset; `null` until a sign-in is recorded (UPDATE_LAST_LOGIN).
+    #[cfg_attr(feature = "openapi", schema(format = DateTime, required = true))]
     pub last_login: Option<String>,
 }
 
 /// `POST /api/auth/password/` request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"old_password": "correct horse battery", "new_password": "staple battery horse"})))]
 pub struct PasswordChange {
     /// The current password.
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::char_field))]
     pub old_password: String,
     /// The new password, at least 8 characters.
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::new_password))]
     pub new_password: String,
 }
 
 /// `GET /healthz`, `/readyz` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Status {
     /// `"ok"`.
     pub status: String,
@@ -104,19 +135,23 @@ pub struct Status {
 
 /// `{"detail": ...}` with an optional `code`: the shape of most SPEC §2 errors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// Human-readable reason, exactly as SimpleJWT/DRF word it.
     pub detail: String,
     /// Machine-readable code, e.g. `token_not_valid`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub code: Option<String>,
     /// Per-token-class reasons of a refused Bearer token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub messages: Option<Vec<TokenMessage>>,
 }
 
 /// One entry of `messages` in a refused Bearer token's error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenMessage {
     /// `"AccessToken"`.
     pub token_class: String,
