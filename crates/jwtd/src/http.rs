@@ -6,6 +6,7 @@ mod body;
 mod error;
 mod extract;
 mod health;
+mod openapi;
 #[cfg(test)]
 mod store_down;
 mod token;
@@ -37,7 +38,7 @@ pub struct AppState {
 
 /// The jwtd API (SPEC §1), every path with and without its trailing slash.
 pub fn router(state: AppState) -> Router {
-    let routes: [(&str, MethodRouter<AppState>); 14] = [
+    let routes: [(&str, MethodRouter<AppState>); 15] = [
         ("/api/auth/signup", post_view(account::sign_up)),
         ("/api/auth/signin", post_view(token::obtain_pair)),
         ("/api/token", post_view(token::obtain_pair)),
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         ("/.well-known/jwks.json", get_view(health::jwks)),
         ("/healthz", get_view(health::healthz)),
         ("/readyz", get_view(health::readyz)),
+        ("/api/schema", get_view(openapi::schema)),
     ];
     let mut router = Router::new();
     for (path, method_router) in routes {

@@ -3,15 +3,28 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use jwtd_proto::{Me, SignUpResponse, UserSummary};
+use jwtd_proto::{Me, PasswordChange, SignUpRequest, SignUpResponse, UserSummary};
 use serde_json::{json, Value};
 use time::format_description::well_known::Iso8601;
 use time::OffsetDateTime;
 
+use super::openapi::{BearerRefused, BodyErrors, Empty, ServerFaults};
 use super::{ApiError, AuthUser, Input};
 use crate::clock::Instant;
 use crate::service::AuthService;
 
+/// Create an account; answers with the user and a token pair.
+#[utoipa::path(
+    post,
+    path = "/api/auth/signup/",
+    tag = "auth",
+    request_body = SignUpRequest,
+    responses(
+        (status = 201, description = "The new user and a token pair.", body = SignUpResponse),
+        BodyErrors,
+        ServerFaults,
+    )
+)]
 pub async fn sign_up(
     State(auth): State<AuthService>,
     mut input: Input,
@@ -39,6 +52,14 @@ fn isoformat(t: Instant) -> String {
     format!("{date_time}.{:06}+00:00", dt.microsecond())
 }
 
+/// The signed-in user.
+#[utoipa::path(
+    get,
+    path = "/api/me/",
+    tag = "account",
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "The user of the access token.", body = Me), BearerRefused, ServerFaults)
+)]
 pub async fn me(State(auth): State<AuthService>, user: AuthUser) -> Result<Json<Me>, ApiError> {
     let u = auth.me(user.user_id).await?;
     Ok(Json(Me {
@@ -50,6 +71,20 @@ pub async fn me(State(auth): State<AuthService>, user: AuthUser) -> Result<Json<
     }))
 }
 
+/// Change the password; revokes every refresh token of the user and the access tokens issued before.
+#[utoipa::path(
+    post,
+    path = "/api/auth/password/",
+    tag = "account",
+    security(("bearerAuth" = [])),
+    request_body = PasswordChange,
+    responses(
+        (status = 200, description = "Changed: `{}`.", body = Empty),
+        BodyErrors,
+        BearerRefused,
+        ServerFaults,
+    )
+)]
 pub async fn change_password(
     State(auth): State<AuthService>,
     user: AuthUser,
@@ -62,6 +97,14 @@ pub async fn change_password(
     Ok(Json(json!({})))
 }
 
+/// Log out everywhere: revokes every refresh token of the user and the access tokens issued before.
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout-all/",
+    tag = "account",
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "Done: `{}`.", body = Empty), BearerRefused, ServerFaults)
+)]
 pub async fn logout_all(State(auth): State<AuthService>, user: AuthUser) -> Result<Json<Value>, ApiError> {
     auth.logout_all(user.user_id).await?;
     Ok(Json(json!({})))

@@ -70,8 +70,8 @@ fn fields(errors: &FieldErrors) -> Value {
     Value::Object(map)
 }
 
-const SERVER_ERROR: &str = "A server error occurred.";
-const UNAVAILABLE: &str = "Service temporarily unavailable, try again later.";
+pub(super) const SERVER_ERROR: &str = "A server error occurred.";
+pub(super) const UNAVAILABLE: &str = "Service temporarily unavailable, try again later.";
 
 enum Body {
     Detail(ErrorDetail),

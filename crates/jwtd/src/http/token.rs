@@ -2,9 +2,10 @@
 
 use axum::extract::State;
 use axum::Json;
-use jwtd_proto::{TokenBody, TokenPair};
+use jwtd_proto::{Credentials, RefreshRequest, TokenBody, TokenPair};
 use serde_json::{json, Value};
 
+use super::openapi::{BodyErrors, CredentialsRefused, Empty, ServerFaults, TokenRefused};
 use super::{ApiError, ClientAddr, Input};
 use crate::service::AuthService;
 
@@ -19,6 +20,19 @@ fn one(mut input: Input, name: &str) -> Result<String, ApiError> {
     input.finish(value)
 }
 
+/// Obtain a token pair (SimpleJWT's TokenObtainPairView).
+#[utoipa::path(
+    post,
+    path = "/api/token/",
+    tag = "token",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "A new refresh token and its access token.", body = TokenPair),
+        BodyErrors,
+        CredentialsRefused,
+        ServerFaults,
+    )
+)]
 pub async fn obtain_pair(
     State(auth): State<AuthService>,
     ClientAddr(addr): ClientAddr,
@@ -29,24 +43,76 @@ pub async fn obtain_pair(
     Ok(Json(TokenPair { refresh: issued.refresh, access: issued.access }))
 }
 
+/// A new access token from a refresh token; with rotation on, also a new refresh token.
+#[utoipa::path(
+    post,
+    path = "/api/token/refresh/",
+    tag = "token",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "`access`, and `refresh` when ROTATE_REFRESH_TOKENS is on.", body = TokenPair),
+        BodyErrors,
+        TokenRefused,
+        ServerFaults,
+    )
+)]
 pub async fn refresh(State(auth): State<AuthService>, input: Input) -> Result<Json<TokenPair>, ApiError> {
     let token = one(input, "refresh")?;
     let issued = auth.refresh(&token).await?;
     Ok(Json(TokenPair { refresh: issued.refresh, access: issued.access }))
 }
 
+/// Verify a token of any type; a blacklisted refresh token is refused.
+#[utoipa::path(
+    post,
+    path = "/api/token/verify/",
+    tag = "token",
+    request_body = TokenBody,
+    responses(
+        (status = 200, description = "The token is valid: `{}`.", body = Empty),
+        BodyErrors,
+        TokenRefused,
+        ServerFaults,
+    )
+)]
 pub async fn verify(State(auth): State<AuthService>, input: Input) -> Result<Json<Value>, ApiError> {
     let token = one(input, "token")?;
     auth.verify(&token).await?;
     Ok(Json(json!({})))
 }
 
+/// Log out: blacklist a refresh token (again: still `{}`).
+#[utoipa::path(
+    post,
+    path = "/api/token/blacklist/",
+    tag = "token",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "The token is blacklisted: `{}`.", body = Empty),
+        BodyErrors,
+        TokenRefused,
+        ServerFaults,
+    )
+)]
 pub async fn blacklist(State(auth): State<AuthService>, input: Input) -> Result<Json<Value>, ApiError> {
     let token = one(input, "refresh")?;
     auth.blacklist(&token).await?;
     Ok(Json(json!({})))
 }
 
+/// Obtain a sliding token (SimpleJWT's TokenObtainSlidingView).
+#[utoipa::path(
+    post,
+    path = "/api/token/sliding/",
+    tag = "token",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "A new sliding token.", body = TokenBody),
+        BodyErrors,
+        CredentialsRefused,
+        ServerFaults,
+    )
+)]
 pub async fn obtain_sliding(
     State(auth): State<AuthService>,
     ClientAddr(addr): ClientAddr,
@@ -57,6 +123,19 @@ pub async fn obtain_sliding(
     Ok(Json(TokenBody { token }))
 }
 
+/// Renew a sliding token within its `refresh_exp`.
+#[utoipa::path(
+    post,
+    path = "/api/token/sliding/refresh/",
+    tag = "token",
+    request_body = TokenBody,
+    responses(
+        (status = 200, description = "The sliding token, renewed.", body = TokenBody),
+        BodyErrors,
+        TokenRefused,
+        ServerFaults,
+    )
+)]
 pub async fn refresh_sliding(State(auth): State<AuthService>, input: Input) -> Result<Json<TokenBody>, ApiError> {
     let token = one(input, "token")?;
     Ok(Json(TokenBody { token: auth.refresh_sliding(&token).await? }))

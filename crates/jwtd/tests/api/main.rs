@@ -17,6 +17,7 @@ mod obtain;
 mod race;
 mod refresh;
 mod rotation;
+mod schema;
 mod signup;
 mod sliding;
 mod throttle;
