@@ -14,6 +14,7 @@ mod expiry;
 mod health;
 mod me;
 mod obtain;
+mod properties;
 mod race;
 mod refresh;
 mod rotation;
