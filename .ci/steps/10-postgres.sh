@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${SHARED:?}" "${PYENV:?}" "${JWTD_BIN:?}"
-CONFORMANCE_FILTER=${CONFORMANCE_FILTER:-"not keys and not production and not schema"}
+CONFORMANCE_FILTER=${CONFORMANCE_FILTER:-"not keys and not production"}
 STARTED=$SECONDS
 step() { printf -- '--- postgres: %s (%ss)\n' "$*" "$((SECONDS - STARTED))"; }
 
