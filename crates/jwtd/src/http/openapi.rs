@@ -36,7 +36,7 @@ use super::error::{SERVER_ERROR, UNAVAILABLE};
 use super::{account, health, token};
 
 /// The security scheme of the protected routes.
-pub const BEARER: &str = "bearerAuth";
+const BEARER: &str = "bearerAuth";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -92,7 +92,7 @@ pub const BEARER: &str = "bearerAuth";
 struct ApiDoc;
 
 /// The document as served: JSON, built once.
-pub fn document() -> &'static serde_json::Value {
+fn document() -> &'static serde_json::Value {
     static DOCUMENT: OnceLock<serde_json::Value> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
         let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
