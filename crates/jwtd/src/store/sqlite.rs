@@ -8,9 +8,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use crossbeam_queue::ArrayQueue;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 use tokio::sync::oneshot;
 
@@ -33,8 +34,9 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
-    writer: Mutex<Sender<WriteJob>>,
-    readers: Mutex<Vec<Connection>>,
+    writer: Sender<WriteJob>,
+    /// Idle reader connections; lock-free, so concurrent reads never queue on a mutex.
+    readers: ArrayQueue<Connection>,
 }
 
 /// A write job: run inside a savepoint with `Some(conn)` (or told it will never run with `None`);
@@ -240,8 +242,8 @@ impl SqliteStore {
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
-                writer: Mutex::new(jobs),
-                readers: Mutex::new(Vec::new()),
+                writer: jobs,
+                readers: ArrayQueue::new(MAX_IDLE_READERS),
             }),
         })
     }
@@ -253,16 +255,12 @@ impl SqliteStore {
     {
         let inner = self.inner.clone();
         run_blocking(move || {
-            let idle = inner.readers.lock().map_err(|_| poisoned())?.pop();
-            let conn = match idle {
+            let conn = match inner.readers.pop() {
                 Some(c) => c,
                 None => connect(&inner.path).map_err(db_err)?,
             };
             let out = f(&conn).map_err(db_err);
-            let mut readers = inner.readers.lock().map_err(|_| poisoned())?;
-            if readers.len() < MAX_IDLE_READERS {
-                readers.push(conn);
-            }
+            let _ = inner.readers.push(conn); // a full queue drops (closes) the extra connection
             out
         })
         .await
@@ -289,13 +287,9 @@ impl SqliteStore {
             });
             Ran { ok, answer }
         });
-        self.inner.writer.lock().map_err(|_| poisoned())?.send(job).map_err(|_| poisoned())?;
+        self.inner.writer.send(job).map_err(|_| StoreError::Database("the database writer stopped".into()))?;
         answer.await.map_err(|_| StoreError::Database("the database writer stopped".into()))?
     }
-}
-
-fn poisoned() -> StoreError {
-    StoreError::Database("a database connection was poisoned by a panic".into())
 }
 
 async fn run_blocking<T: Send + 'static>(
