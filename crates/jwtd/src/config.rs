@@ -550,6 +550,63 @@ mod tests {
     }
 
     #[test]
+    fn asymmetric_keys_are_read_from_files_or_taken_as_pem_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIBwq\n-----END PRIVATE KEY-----\n";
+        let private = dir.path().join("private.pem");
+        let old = dir.path().join("old.pem");
+        std::fs::write(&private, pem).unwrap();
+        std::fs::write(&old, "-----BEGIN PUBLIC KEY-----\nold\n-----END PUBLIC KEY-----\n").unwrap();
+        let path = |p: &Path| p.to_str().unwrap().to_string();
+        let previous = format!("{}, -----BEGIN PUBLIC KEY-----\\ninline\\n-----END PUBLIC KEY-----", path(&old));
+        let sources = Sources {
+            env: env(&[
+                ("JWTD_ALGORITHM", "EdDSA"),
+                ("JWTD_SIGNING_KEY", &path(&private)),
+                ("JWTD_PREVIOUS_VERIFYING_KEYS", &previous),
+            ]),
+            ..Default::default()
+        };
+        let s = load(&sources).unwrap();
+        assert_eq!(s.signing_key.as_ref().unwrap().expose(), pem);
+        assert_eq!(s.verifying_key, None);
+        assert_eq!(s.previous_verifying_keys.len(), 2);
+        assert_eq!(s.previous_verifying_keys[0].path.as_deref(), Some(old.as_path()));
+        assert_eq!(s.previous_verifying_keys[1].pem, "-----BEGIN PUBLIC KEY-----\ninline\n-----END PUBLIC KEY-----");
+        let described = format!("{:?} {:?}", s, s.describe());
+        assert!(!described.contains("MC4CAQ") && !described.contains("inline"), "{described}");
+
+        let inline =
+            Sources { env: env(&[("JWTD_ALGORITHM", "EdDSA"), ("JWTD_SIGNING_KEY", pem)]), ..Default::default() };
+        assert_eq!(load(&inline).unwrap().signing_key.unwrap().expose(), pem.trim_end());
+    }
+
+    #[test]
+    fn key_setting_errors_name_the_setting_and_never_echo_a_secret() {
+        let secret = "an-hmac-secret-of-more-than-32-bytes-0123";
+        let hmac_secret_with_rs256 =
+            Sources { env: env(&[("JWTD_ALGORITHM", "RS256"), ("JWTD_SIGNING_KEY", secret)]), ..Default::default() };
+        let err = load(&hmac_secret_with_rs256).unwrap_err().to_string();
+        assert!(err.starts_with("JWTD_SIGNING_KEY: is neither PEM text"), "{err}");
+        assert!(!err.contains(secret), "{err}");
+        // An HMAC secret that happens to name a file is still the secret itself, as in SimpleJWT.
+        let hmac =
+            Sources { env: env(&[("JWTD_SIGNING_KEY", "/etc/hostname-and-more-than-32-bytes")]), ..Default::default() };
+        assert_eq!(load(&hmac).unwrap().signing_key.unwrap().expose(), "/etc/hostname-and-more-than-32-bytes");
+        for name in ["JWTD_VERIFYING_KEY", "JWTD_PREVIOUS_VERIFYING_KEYS"] {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("public.pem");
+            std::fs::write(&file, "-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n").unwrap();
+            let with_hmac = Sources { env: env(&[(name, file.to_str().unwrap())]), ..Default::default() };
+            let err = load(&with_hmac).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("{name}: only for asymmetric algorithms")), "{err}");
+            let missing =
+                Sources { env: env(&[("JWTD_ALGORITHM", "ES256"), (name, "/no/such.pem")]), ..Default::default() };
+            assert!(load(&missing).unwrap_err().to_string().starts_with(&format!("{name}: \"/no/such.pem\"")));
+        }
+    }
+
+    #[test]
     fn unknown_toml_key_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("jwtd.toml");
