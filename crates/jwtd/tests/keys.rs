@@ -4,6 +4,9 @@
 //! `jwtd keys generate`; and a separate axum service authenticating jwtd's tokens through the
 //! JWKS URL alone.
 
+// A test binary: panicking on an unexpected error is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

@@ -232,7 +232,12 @@ impl AnyPrivate {
             AnyPrivate::Rsa(k) => k.to_pkcs8_pem(PEM_LINE_ENDING),
             AnyPrivate::P256(k) => k.to_pkcs8_pem(PEM_LINE_ENDING),
             AnyPrivate::P384(k) => k.to_pkcs8_pem(PEM_LINE_ENDING),
-            AnyPrivate::Ed25519(k) => k.to_pkcs8_pem(PEM_LINE_ENDING),
+            // Version 1, without the optional public key, as OpenSSL and Python's cryptography
+            // write it; cryptography does not read the version 2 form ed25519-dalek writes.
+            AnyPrivate::Ed25519(k) => {
+                ed25519_dalek::pkcs8::KeypairBytes { secret_key: k.to_bytes(), public_key: None }
+                    .to_pkcs8_pem(PEM_LINE_ENDING)
+            }
         };
         doc.map(|pem| pem.to_string()).map_err(|_| KeyError::Generate)
     }
@@ -693,6 +698,15 @@ pub(crate) mod tests {
         assert_eq!(PublicKey::from_jwk(&jwk, None).unwrap().algorithm(), Algorithm::ES256);
         jwk.insert("x".into(), "AAAA".into());
         assert!(PublicKey::from_jwk(&jwk, None).is_err(), "not a point on the curve");
+    }
+
+    #[test]
+    fn generated_ed25519_key_is_pkcs8_version_1_as_openssl_writes_it() {
+        // 48 bytes of DER: the key alone, no public key (which OpenSSL 3 and cryptography omit).
+        let pem = &test_key(Algorithm::EdDSA).private_pem;
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        assert!(body.starts_with("MC4CAQAwBQYDK2VwBCIEI"), "{body}");
+        assert_eq!(body.len(), 64);
     }
 
     #[test]
