@@ -102,9 +102,7 @@ fn status_and_body(err: &ApiError) -> (StatusCode, Body) {
         }
         A::Auth(E::Store(StoreError::Unavailable(_)) | E::Overloaded)
         | A::Unavailable
-        | A::Bearer(BearerError::KeysUnavailable) => {
-            (S::SERVICE_UNAVAILABLE, D(detail(UNAVAILABLE)))
-        }
+        | A::Bearer(BearerError::KeysUnavailable) => (S::SERVICE_UNAVAILABLE, D(detail(UNAVAILABLE))),
         A::Auth(E::Store(StoreError::Database(_)) | E::Hashing | E::Signing) => {
             (S::INTERNAL_SERVER_ERROR, D(detail(SERVER_ERROR)))
         }

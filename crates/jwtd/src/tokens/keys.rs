@@ -234,10 +234,8 @@ impl AnyPrivate {
             AnyPrivate::P384(k) => k.to_pkcs8_pem(PEM_LINE_ENDING),
             // Version 1, without the optional public key, as OpenSSL and Python's cryptography
             // write it; cryptography does not read the version 2 form ed25519-dalek writes.
-            AnyPrivate::Ed25519(k) => {
-                ed25519_dalek::pkcs8::KeypairBytes { secret_key: k.to_bytes(), public_key: None }
-                    .to_pkcs8_pem(PEM_LINE_ENDING)
-            }
+            AnyPrivate::Ed25519(k) => ed25519_dalek::pkcs8::KeypairBytes { secret_key: k.to_bytes(), public_key: None }
+                .to_pkcs8_pem(PEM_LINE_ENDING),
         };
         doc.map(|pem| pem.to_string()).map_err(|_| KeyError::Generate)
     }
