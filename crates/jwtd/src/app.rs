@@ -2,6 +2,8 @@
 //! listener (port 0 works) and starts the background tasks; `run_until_stopped` serves until
 //! the given shutdown future resolves.
 
+pub mod keys;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,14 +26,12 @@ use crate::service::{AuthService, PasswordPool, Verifier};
 use crate::store::postgres::{PgOptions, PgStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
-use crate::tokens::{Codec, Policy};
 
 /// How often each instance reads the revocation log to keep its "valid after" map in step.
 const REVOCATION_POLL: Duration = Duration::from_secs(1);
 /// How often `serve` purges expired token rows, and how many rows one statement deletes.
 const FLUSH_EVERY: Duration = Duration::from_secs(600);
 const FLUSH_BATCH: u32 = 1000;
-const HMAC_KEY_NAME: &str = "hmac_signing_key";
 /// How long start-up (and every command that opens the store) waits for PostgreSQL to answer,
 /// e.g. while it starts beside jwtd, before giving up with a message naming the database.
 pub const DATABASE_STARTUP_WAIT: Duration = Duration::from_secs(30);
@@ -43,7 +43,8 @@ pub enum StartError {
     Store(#[source] StoreError),
     #[error("ADDR: cannot listen on {addr}")]
     Bind { addr: SocketAddr, source: std::io::Error },
-    #[error("SIGNING_KEY: {0}")]
+    /// A key setting is wrong; the message names the setting.
+    #[error("{0}")]
     Key(String),
     #[error("password hashing could not be initialised")]
     Hashing,
@@ -81,24 +82,11 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StoreErro
     }
 }
 
-/// The HMAC secret: SIGNING_KEY when set, else a random key generated once and kept in the database.
-async fn signing_secret(settings: &Settings, store: &dyn Store) -> Result<Vec<u8>, StartError> {
-    if let Some(key) = &settings.signing_key {
-        return Ok(key.expose().as_bytes().to_vec());
-    }
-    let mut fresh = vec![0u8; 64];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut fresh);
-    store.secret_or_insert(HMAC_KEY_NAME, fresh).await.map_err(StartError::Store)
-}
-
 /// The state of a built application, for mounting its router elsewhere (SPEC §7).
 pub async fn build_state(settings: Settings, deps: Deps) -> Result<AppState, StartError> {
     let settings = Arc::new(settings);
     let store = open_store(&settings).await.map_err(StartError::Store)?;
-    let secret = signing_secret(&settings, store.as_ref()).await?;
-    let policy =
-        Policy { audience: settings.audience.clone(), issuer: settings.issuer.clone(), leeway: settings.leeway };
-    let codec = Codec::from_secret(settings.algorithm, &secret, policy).map_err(StartError::Key)?;
+    let codec = keys::codec(&settings, store.as_ref()).await?;
     let verifier =
         Verifier::new(codec, deps.clock.clone(), settings.auth_header_types.clone(), settings.user_id_claim.clone());
     let passwords = PasswordPool::new(deps.hasher).map_err(|_| StartError::Hashing)?;

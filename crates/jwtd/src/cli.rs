@@ -1,8 +1,8 @@
 //! The command line of SPEC §6.
 
 use std::collections::HashMap;
-use std::io::{BufRead, IsTerminal};
-use std::path::PathBuf;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -12,6 +12,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Settings, SettingsFlags, Sources};
 use crate::password::Hasher;
 use crate::store::NewUser;
+use crate::tokens::{self, Algorithm};
 
 #[derive(Debug, Parser)]
 #[command(name = "jwtd", version, about = "JWT authentication server, wire-compatible with DRF + SimpleJWT")]
@@ -35,9 +36,24 @@ pub enum Command {
     /// Manage token rows.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Inspect settings.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Write a new key pair for --algorithm (RS256, RS384, RS512, PS256, PS384, PS512, ES256,
+    /// ES384 or EdDSA) to DIR: private.pem (PKCS#8, file mode 0600) and public.pem. Existing files
+    /// are never overwritten.
+    Generate {
+        /// The folder to write to; created if missing.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,9 +111,15 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<()> {
             println!("deleted {n} expired token rows");
             Ok(())
         }
+        // --algorithm is the ALGORITHM setting's flag, shared by every command.
+        Command::Keys(KeysCommand::Generate { out }) => generate_keys(settings.algorithm, &out),
         Command::Config(ConfigCommand::Check) => {
+            let kid = app::keys::check(&settings)?;
             for (name, value) in settings.describe() {
                 println!("{name} = {value}");
+            }
+            if let Some(kid) = kid {
+                println!("# kid of SIGNING_KEY: {kid}");
             }
             println!("ok");
             Ok(())
@@ -132,6 +154,43 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// `jwtd keys generate`: a new key pair in `dir`, the private key readable by its owner only.
+fn generate_keys(alg: Algorithm, dir: &Path) -> Result<()> {
+    if alg.is_hmac() {
+        bail!("--algorithm {alg} takes a secret, not a key pair; choose RS256, ES256, EdDSA, ... (or set SIGNING_KEY to 32+ random bytes)");
+    }
+    let key = tokens::keys::generate(alg, &mut rand::rngs::OsRng)?;
+    let kid = tokens::PrivateKey::from_pem(alg, key.private_pem.as_bytes())?.public().kid().to_string();
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let private = dir.join("private.pem");
+    let public = dir.join("public.pem");
+    for path in [&private, &public] {
+        if path.exists() {
+            bail!("{} exists already; choose another --out folder", path.display());
+        }
+    }
+    write_new(&private, key.private_pem.as_bytes(), 0o600)?;
+    write_new(&public, key.public_pem.as_bytes(), 0o644)?;
+    println!("wrote {} (private, mode 0600) and {}", private.display(), public.display());
+    println!("kid {kid}");
+    println!("use: JWTD_ALGORITHM={alg} JWTD_SIGNING_KEY={} jwtd serve", private.display());
+    Ok(())
+}
+
+/// Writes a file that must not exist yet, created with `mode` (on Unix) so it is never readable by others.
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut file = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    file.sync_all().with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
 
 fn read_password(from_stdin: bool) -> Result<String> {

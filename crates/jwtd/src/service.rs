@@ -4,10 +4,12 @@
 
 mod auth;
 mod hashing;
+mod remote_keys;
 mod throttle;
 mod verifier;
 
 pub use auth::{AuthError, AuthService, FieldErrors, Issued, SignUp};
 pub use hashing::PasswordPool;
+pub use remote_keys::{RemoteKeys, RemoteKeysError, RemoteOptions};
 pub use throttle::{LoginThrottle, Throttled};
 pub use verifier::{AccessClaims, BearerError, Verifier};

@@ -100,9 +100,9 @@ fn status_and_body(err: &ApiError) -> (StatusCode, Body) {
             errors.add("username", "A user with that username already exists.");
             (S::BAD_REQUEST, Raw(fields(&errors)))
         }
-        A::Auth(E::Store(StoreError::Unavailable(_)) | E::Overloaded) | A::Unavailable => {
-            (S::SERVICE_UNAVAILABLE, D(detail(UNAVAILABLE)))
-        }
+        A::Auth(E::Store(StoreError::Unavailable(_)) | E::Overloaded)
+        | A::Unavailable
+        | A::Bearer(BearerError::KeysUnavailable) => (S::SERVICE_UNAVAILABLE, D(detail(UNAVAILABLE))),
         A::Auth(E::Store(StoreError::Database(_)) | E::Hashing | E::Signing) => {
             (S::INTERNAL_SERVER_ERROR, D(detail(SERVER_ERROR)))
         }

@@ -127,11 +127,13 @@ impl AuthService {
     }
 
     fn sign(&self, claims: &Claims) -> Result<String, AuthError> {
-        self.verifier.codec().encode(claims).map_err(|_| AuthError::Signing)
+        // A verifier built for remote keys has no signing key; the server never builds one.
+        let codec = self.verifier.codec().ok_or(AuthError::Signing)?;
+        codec.encode(claims).map_err(|_| AuthError::Signing)
     }
 
     fn decode(&self, token: &str, now: Instant) -> Result<Claims, AuthError> {
-        Ok(self.verifier.codec().decode(token, now)?)
+        Ok(self.verifier.decode(token, now)?)
     }
 
     fn user_id_of(&self, claims: &Claims) -> Result<i64, AuthError> {
