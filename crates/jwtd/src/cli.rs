@@ -11,6 +11,8 @@ use crate::app::{self, Application, Deps};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Settings, SettingsFlags, Sources};
 use crate::password::Hasher;
+use crate::service::import::import_django;
+use crate::store::django::{self, DjangoUrl, ReadOptions};
 use crate::store::NewUser;
 use crate::tokens::{self, Algorithm};
 
@@ -39,6 +41,19 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Import a Django project's users (with their password hashes) and SimpleJWT's outstanding
+    /// and blacklisted tokens into jwtd's database, keeping user ids. Safe to run again.
+    ImportDjango {
+        /// The Django database: sqlite:///path/to/db.sqlite3 or postgres://user:pass@host/db.
+        #[arg(long = "from", value_name = "URL")]
+        from: String,
+        /// The user model's table, for a custom AUTH_USER_MODEL (e.g. accounts_user).
+        #[arg(long, value_name = "TABLE", default_value = django::DEFAULT_USER_TABLE)]
+        user_table: String,
+        /// Import the users alone, for a project without SimpleJWT's token_blacklist app.
+        #[arg(long)]
+        users_only: bool,
+    },
     /// Inspect settings.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -113,6 +128,9 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<()> {
         }
         // --algorithm is the ALGORITHM setting's flag, shared by every command.
         Command::Keys(KeysCommand::Generate { out }) => generate_keys(settings.algorithm, &out),
+        Command::ImportDjango { from, user_table, users_only } => {
+            import(&from, user_table, users_only, &settings).await
+        }
         Command::Config(ConfigCommand::Check) => {
             let kid = app::keys::check(&settings)?;
             for (name, value) in settings.describe() {
@@ -125,6 +143,20 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `jwtd import-django`: read the whole Django database first (one snapshot), then import user
+/// by user. The URL is never printed: it may hold a password.
+async fn import(from: &str, user_table: String, users_only: bool, settings: &Settings) -> Result<()> {
+    let url = DjangoUrl::parse(from).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+    let now = SystemClock.now();
+    let data = django::read(&url, &ReadOptions { user_table, users_only, now })
+        .await
+        .context("cannot import from the Django database")?;
+    let store = app::open_store(settings).await.context("cannot open jwtd's database")?;
+    let report = import_django(data, store.as_ref(), now).await.context("import failed")?;
+    println!("{report}");
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> Result<()> {

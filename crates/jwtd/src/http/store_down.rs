@@ -19,7 +19,9 @@ use crate::clock::{Clock, FakeClock, Instant};
 use crate::config::Settings;
 use crate::password::Hasher;
 use crate::service::{AuthService, PasswordPool, Verifier};
-use crate::store::{NewUser, RefreshRecord, Revocation, RotateRequest, Rotation, Store, StoreError, TokenRow, User};
+use crate::store::{
+    ImportOutcome, NewUser, RefreshRecord, Revocation, RotateRequest, Rotation, Store, StoreError, TokenRow, User,
+};
 use crate::tokens::{Algorithm, Claims, Codec, Policy, TokenType};
 
 #[derive(Debug)]
@@ -80,6 +82,9 @@ impl Store for DownStore {
         down()
     }
     async fn rotate(&self, _: &RotateRequest) -> Result<Rotation, StoreError> {
+        down()
+    }
+    async fn import_user(&self, _: &User, _: &[TokenRow]) -> Result<ImportOutcome, StoreError> {
         down()
     }
     async fn flush_expired(&self, _: Instant, _: u32) -> Result<u64, StoreError> {

@@ -16,8 +16,8 @@ use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, Transactio
 use tokio::sync::oneshot;
 
 use super::{
-    decide_rotation, NewUser, RefreshRecord, Revocation, RotateRequest, Rotation, RotationDecision, Store, StoreError,
-    TokenRow, User, UserGate,
+    decide_rotation, decide_token_import, decide_user_import, ImportOutcome, NewUser, RefreshRecord, Revocation,
+    RotateRequest, Rotation, RotationDecision, Store, StoreError, TokenImport, TokenRow, User, UserGate, UserImport,
 };
 use crate::clock::Instant;
 
@@ -543,6 +543,60 @@ impl Store for SqliteStore {
                 RotationDecision::Invalid => Rotation::Invalid,
             };
             Ok(outcome)
+        })
+        .await
+    }
+
+    async fn import_user(&self, user: &User, tokens: &[TokenRow]) -> Result<ImportOutcome, StoreError> {
+        let (user, tokens) = (user.clone(), tokens.to_vec());
+        // One write job: the writer runs it atomically (in its own savepoint).
+        self.write(move |tx| {
+            let id_owner: Option<String> =
+                tx.query_row("SELECT username FROM users WHERE id = ?1", [user.id], |r| r.get(0)).optional()?;
+            let name_owner: Option<i64> =
+                tx.query_row("SELECT id FROM users WHERE username = ?1", [&user.username], |r| r.get(0)).optional()?;
+            let decision = decide_user_import(&user, id_owner.as_deref(), name_owner);
+            match decision {
+                UserImport::IdTaken { .. } | UserImport::UsernameTaken { .. } => {
+                    return Ok(ImportOutcome { user: decision, tokens: Vec::new() });
+                }
+                UserImport::Present => {}
+                // An explicit id above sqlite_sequence's value moves it up (AUTOINCREMENT), so
+                // later sign-ups continue after the imported ids.
+                UserImport::Inserted => {
+                    tx.execute(
+                        "INSERT INTO users
+                         (id, username, password, email, is_active, date_joined_ms, last_login_ms, tokens_valid_after)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        params![
+                            user.id,
+                            user.username,
+                            user.password,
+                            user.email,
+                            user.is_active,
+                            user.date_joined.millis(),
+                            user.last_login.map(Instant::millis),
+                            user.tokens_valid_after
+                        ],
+                    )?;
+                }
+            }
+            let mut outcomes = Vec::with_capacity(tokens.len());
+            for row in &tokens {
+                let step = decide_token_import(token_row(tx, &row.jti)?.as_ref(), row);
+                match step {
+                    TokenImport::Insert => insert_token(tx, row)?,
+                    TokenImport::Blacklist => {
+                        tx.execute(
+                            "UPDATE refresh_tokens SET blacklisted_ms = ?2 WHERE jti = ?1 AND blacklisted_ms IS NULL",
+                            params![row.jti, row.blacklisted.map(Instant::millis)],
+                        )?;
+                    }
+                    TokenImport::Present | TokenImport::Conflict => {}
+                }
+                outcomes.push(step);
+            }
+            Ok(ImportOutcome { user: decision, tokens: outcomes })
         })
         .await
     }
