@@ -273,7 +273,7 @@ impl fmt::Display for ImportReport {
         if self.unusable > 0 {
             writeln!(f, "note: {} imported user(s) have no usable password, as in Django", self.unusable)?;
         }
-        write!(f, "{} new", self.changes())
+        write!(f, "import done: {} new", self.changes())
     }
 }
 
@@ -475,7 +475,7 @@ mod tests {
         assert_eq!((second.users_new, second.users_present, second.users_skipped), (0, 5, 3));
         let tokens = second.tokens.unwrap();
         assert_eq!((tokens.new, tokens.blacklisted, tokens.present, tokens.expired, tokens.skipped), (0, 0, 3, 1, 4));
-        assert!(second.to_string().ends_with("\n0 new"), "{second}");
+        assert!(second.to_string().ends_with("\nimport done: 0 new"), "{second}");
         assert_eq!(store.list_users().await.unwrap(), users_before);
 
         // Logged out in Django after the first run: the next run carries the blacklisting over.
