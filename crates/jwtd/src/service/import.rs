@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
-use tracing::info;
+use tracing::debug;
 
 use crate::clock::Instant;
 use crate::password::PasswordHash;
@@ -143,7 +143,7 @@ pub async fn import_django(data: DjangoData, store: &dyn Store, now: Instant) ->
         }
     }
     report.tokens = read_tokens.then_some(counts);
-    info!(
+    debug!(
         users_new = report.users_new,
         users_skipped = report.users_skipped,
         tokens_new = counts.new,
