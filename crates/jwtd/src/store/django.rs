@@ -381,7 +381,7 @@ mod sqlite {
         let mut stmt = conn.prepare(&format!(
             "SELECT o.id, o.jti, o.user_id, o.created_at, o.expires_at,
                     (SELECT min(b.blacklisted_at) FROM {BLACKLISTED} b WHERE b.token_id = o.id)
-             FROM {OUTSTANDING} o WHERE NOT (o.expires_at <= ?1) ORDER BY o.id"
+             FROM {OUTSTANDING} o WHERE o.expires_at IS NULL OR NOT (o.expires_at <= ?1) ORDER BY o.id"
         ))?;
         let mut rows = stmt.query([&cutoff])?;
         let mut live = Vec::new();
