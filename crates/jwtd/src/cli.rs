@@ -160,10 +160,17 @@ async fn import(from: &str, user_table: String, users_only: bool, settings: &Set
 }
 
 async fn serve(settings: Settings) -> Result<()> {
+    if settings.refresh_cookie && settings.tls.is_none() && !settings.addr.ip().is_loopback() {
+        tracing::warn!(
+            "REFRESH_COOKIE without TLS_CERT: browsers only keep its Secure cookie over HTTPS (or on localhost), \
+             so serve HTTPS here or behind a proxy"
+        );
+    }
     let app = Application::build(settings, Deps::default()).await?;
     let addr = app.local_addr();
-    println!("jwtd listening on http://{addr}");
-    println!("sign up:  curl -s -X POST http://{addr}/api/auth/signup/ -H 'Content-Type: application/json' \\");
+    let scheme = if app.is_https() { "https" } else { "http" };
+    println!("jwtd listening on {scheme}://{addr}");
+    println!("sign up:  curl -s -X POST {scheme}://{addr}/api/auth/signup/ -H 'Content-Type: application/json' \\");
     println!("            -d '{{\"username\": \"ada\", \"password\": \"correct horse battery\"}}'");
     app.run_until_stopped(shutdown_signal()).await.context("server failed")?;
     tracing::info!("stopped");
@@ -186,6 +193,7 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
 }
 
 /// `jwtd keys generate`: a new key pair in `dir`, the private key readable by its owner only.

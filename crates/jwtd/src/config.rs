@@ -396,12 +396,6 @@ impl Settings {
                 }
             }
         }
-        if refresh_cookie {
-            return Err(ConfigError(format!("{}: cookie mode is not available yet", raw.source("REFRESH_COOKIE"))));
-        }
-        if tls.is_some() {
-            return Err(ConfigError(format!("{}: TLS is not available yet", raw.source("TLS_CERT"))));
-        }
         for origin in &cors_allowed_origins {
             if origin == "*" {
                 return Err(ConfigError(format!(

@@ -292,6 +292,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn import_user(&self, user: &User, tokens: &[TokenRow]) -> Result<ImportOutcome, StoreError>;
     /// Deletes up to `batch` rows that expired before `now`; returns how many went.
     async fn flush_expired(&self, now: Instant, batch: u32) -> Result<u64, StoreError>;
+
+    /// Called once at shutdown, after the last request: leaves the database clean (connections
+    /// closed or pooled ones released, logs checkpointed). Later calls may still work.
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

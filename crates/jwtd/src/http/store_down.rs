@@ -114,7 +114,8 @@ fn fixture() -> Fixture {
     let settings = Arc::new(Settings::default());
     let passwords = PasswordPool::new(Hasher::with_params(8, 1, 1)).unwrap();
     let auth = AuthService::new(Arc::new(DownStore), verifier.clone(), passwords, settings.clone());
-    let state = AppState { auth, verifier, settings };
+    let metrics = Arc::new(crate::telemetry::Metrics::new(&[]));
+    let state = AppState { auth, verifier, settings, metrics };
     let app = Router::new().route("/hello", get(hello)).with_state(state.clone()).merge(router(state));
     Fixture { app, access, refresh }
 }

@@ -81,6 +81,8 @@ impl From<super::hashing::HashError> for AuthError {
 pub struct Issued {
     pub access: String,
     pub refresh: Option<String>,
+    /// The `exp` of `refresh` (seconds since the epoch), for transports that store it, such as a cookie.
+    pub refresh_expires_at: Option<i64>,
 }
 
 /// What sign-up returns.
@@ -154,7 +156,11 @@ impl AuthService {
             expires_at: refresh.exp_secs(),
         };
         self.store.record_refresh(&record, &new_jti()).await?;
-        Ok(Issued { access: self.sign(&access)?, refresh: Some(self.sign(&refresh)?) })
+        Ok(Issued {
+            access: self.sign(&access)?,
+            refresh: Some(self.sign(&refresh)?),
+            refresh_expires_at: Some(refresh.exp_secs()),
+        })
     }
 
     /// POST /api/auth/signup/. Field checks as the reference's serializer: username at most
@@ -298,7 +304,7 @@ impl AuthService {
                 if now.secs() >= family_started.saturating_add(secs(s.session_max_lifetime)) {
                     return Err(AuthError::TokenInvalid(TokenError::Expired));
                 }
-                Ok(Issued { access: new_access(&claims)?, refresh: None })
+                Ok(Issued { access: new_access(&claims)?, refresh: None, refresh_expires_at: None })
             }
             RotationPolicy::On { blacklist_after, grace } => {
                 let req = RotateRequest {
@@ -323,7 +329,11 @@ impl AuthService {
                     Rotation::Blacklisted => return Err(AuthError::Blacklisted),
                     Rotation::Invalid => return Err(AuthError::TokenInvalid(TokenError::Expired)),
                 };
-                Ok(Issued { access: new_access(&successor)?, refresh: Some(self.sign(&successor)?) })
+                Ok(Issued {
+                    access: new_access(&successor)?,
+                    refresh: Some(self.sign(&successor)?),
+                    refresh_expires_at: Some(successor.exp_secs()),
+                })
             }
         }
     }

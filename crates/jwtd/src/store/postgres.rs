@@ -498,6 +498,12 @@ impl PgStore {
 
 #[async_trait]
 impl Store for PgStore {
+    /// At shutdown: closes every pooled connection (the server ends each session cleanly).
+    async fn close(&self) -> Result<(), StoreError> {
+        PgStore::close(self);
+        Ok(())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let client = self.client().await?;
         client.simple_query("SELECT 1").await.map_err(pg_err)?;

@@ -300,6 +300,19 @@ async fn run_blocking<T: Send + 'static>(
 
 #[async_trait]
 impl Store for SqliteStore {
+    /// Closes the idle reader connections and checkpoints the write-ahead log into the database
+    /// file, truncating it: the file alone then holds every committed transaction. The writer
+    /// thread and its connection end when the store is dropped.
+    async fn close(&self) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            while inner.readers.pop().is_some() {}
+            let conn = connect(&inner.path).map_err(db_err)?;
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(db_err)
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.read(|c| c.query_row("SELECT count(*) FROM secrets", [], |_| Ok(()))).await
     }
