@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # PostgreSQL, the second storage backend: starts a throwaway server (initdb + pg_ctl in a temporary
 # folder, on a free loopback port, trust authentication), then runs on it
-#   1. the store contract suite (the same tests the SQLite backend passes),
+#   1. the store contract suite (the same tests the SQLite backend passes), and the reader of
+#      `jwtd import-django --from postgres://…`,
 #   2. the shared conformance suite against the release binary,
 #   3. the two-instance rotation race, 10 runs with the grace period off and 10 with it on,
 #   4. the outage test (PostgreSQL stopped under load, then started again),
@@ -10,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${SHARED:?}" "${PYENV:?}" "${JWTD_BIN:?}"
-CONFORMANCE_FILTER=${CONFORMANCE_FILTER:-"not keys and not production"}
+CONFORMANCE_FILTER=${CONFORMANCE_FILTER-}
 STARTED=$SECONDS
 step() { printf -- '--- postgres: %s (%ss)\n' "$*" "$((SECONDS - STARTED))"; }
 
@@ -73,6 +74,9 @@ psql "$URL" -XAtqc 'SELECT version()'
 
 step "store contract suite on PostgreSQL (and SQLite)"
 JWTD_TEST_DATABASE_URL=$URL cargo test -q -p jwtd --locked --lib store::contract
+
+step "import-django's reader on a Django-shaped PostgreSQL database"
+JWTD_TEST_DATABASE_URL=$URL cargo test -q -p jwtd --locked --lib store::django
 
 step "shared conformance suite against jwtd on PostgreSQL"
 # Same selection as the SQLite run in .ci/run (see the comment there for the deselected test). pytest

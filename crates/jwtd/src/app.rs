@@ -1,37 +1,42 @@
-//! Start-up as a value: [`Application::build`] opens the store, loads the keys, binds the
-//! listener (port 0 works) and starts the background tasks; `run_until_stopped` serves until
-//! the given shutdown future resolves.
+//! Start-up as a value: [`Application::build`] opens the store, loads the keys and the TLS
+//! certificate, binds the listener (port 0 works) and starts the background tasks;
+//! `run_until_stopped` serves until the given shutdown future resolves, drains, and closes
+//! the store.
+
+pub mod keys;
+mod serve;
+mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tracing::{debug, error, info, warn};
+use tracing::{error, info, warn};
 
 use crate::clock::SharedClock;
 use crate::config::{DatabaseUrl, Settings};
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Limits};
 use crate::password::Hasher;
 use crate::service::{AuthService, PasswordPool, Verifier};
 use crate::store::postgres::{PgOptions, PgStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
-use crate::tokens::{Codec, Policy};
+use crate::telemetry::{Metrics, Rejection};
 
 /// How often each instance reads the revocation log to keep its "valid after" map in step.
 const REVOCATION_POLL: Duration = Duration::from_secs(1);
 /// How often `serve` purges expired token rows, and how many rows one statement deletes.
 const FLUSH_EVERY: Duration = Duration::from_secs(600);
 const FLUSH_BATCH: u32 = 1000;
-const HMAC_KEY_NAME: &str = "hmac_signing_key";
 /// How long start-up (and every command that opens the store) waits for PostgreSQL to answer,
 /// e.g. while it starts beside jwtd, before giving up with a message naming the database.
 pub const DATABASE_STARTUP_WAIT: Duration = Duration::from_secs(30);
@@ -43,10 +48,13 @@ pub enum StartError {
     Store(#[source] StoreError),
     #[error("ADDR: cannot listen on {addr}")]
     Bind { addr: SocketAddr, source: std::io::Error },
-    #[error("SIGNING_KEY: {0}")]
+    /// A key setting is wrong; the message names the setting.
+    #[error("{0}")]
     Key(String),
     #[error("password hashing could not be initialised")]
     Hashing,
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// What the application runs on besides its settings; tests swap these.
@@ -81,48 +89,52 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StoreErro
     }
 }
 
-/// The HMAC secret: SIGNING_KEY when set, else a random key generated once and kept in the database.
-async fn signing_secret(settings: &Settings, store: &dyn Store) -> Result<Vec<u8>, StartError> {
-    if let Some(key) = &settings.signing_key {
-        return Ok(key.expose().as_bytes().to_vec());
-    }
-    let mut fresh = vec![0u8; 64];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut fresh);
-    store.secret_or_insert(HMAC_KEY_NAME, fresh).await.map_err(StartError::Store)
-}
-
 /// The state of a built application, for mounting its router elsewhere (SPEC §7).
 pub async fn build_state(settings: Settings, deps: Deps) -> Result<AppState, StartError> {
     let settings = Arc::new(settings);
     let store = open_store(&settings).await.map_err(StartError::Store)?;
-    let secret = signing_secret(&settings, store.as_ref()).await?;
-    let policy =
-        Policy { audience: settings.audience.clone(), issuer: settings.issuer.clone(), leeway: settings.leeway };
-    let codec = Codec::from_secret(settings.algorithm, &secret, policy).map_err(StartError::Key)?;
+    let codec = keys::codec(&settings, store.as_ref()).await?;
     let verifier =
         Verifier::new(codec, deps.clock.clone(), settings.auth_header_types.clone(), settings.user_id_claim.clone());
     let passwords = PasswordPool::new(deps.hasher).map_err(|_| StartError::Hashing)?;
     let auth = AuthService::new(store, verifier.clone(), passwords, settings.clone());
-    Ok(AppState { auth, verifier, settings })
+    let metrics = Arc::new(Metrics::new(&http::route_paths()));
+    Ok(AppState { auth, verifier, settings, metrics })
 }
 
 /// A bound, ready-to-run server.
 pub struct Application {
     listener: TcpListener,
-    router: Router,
+    state: AppState,
+    tls: Option<TlsAcceptor>,
+    limits: Limits,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Application {
     pub async fn build(settings: Settings, deps: Deps) -> Result<Self, StartError> {
         let addr = settings.addr;
+        let tls = match &settings.tls {
+            Some((cert, key)) => Some(tls::acceptor(cert, key).map_err(StartError::Tls)?),
+            None => None,
+        };
         let state = build_state(settings, deps).await?;
         let mut cursor = 0;
         sync_revocations(&state, &mut cursor).await.map_err(StartError::Store)?;
         let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
         let tasks = vec![tokio::spawn(revocation_task(state.clone(), cursor)), tokio::spawn(flush_task(state.clone()))];
-        let router = with_layers(http::router(state.clone()), &state.settings);
-        Ok(Application { listener, router, tasks })
+        Ok(Application { listener, state, tls, limits: Limits::default(), tasks })
+    }
+
+    /// Replaces the transport limits (timeouts, header size, shutdown bound).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Whether the server speaks HTTPS (TLS_CERT and TLS_KEY set).
+    pub fn is_https(&self) -> bool {
+        self.tls.is_some()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -133,45 +145,67 @@ impl Application {
         self.local_addr().port()
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    /// Serves until `shutdown` resolves; then stops accepting, lets requests in flight finish
+    /// within the limits' drain bound, stops the background tasks and closes the store.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        let result = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
-        for task in self.tasks {
+        let Application { listener, state, tls, limits, tasks } = self;
+        let router = with_layers(http::router(state.clone()), &state, limits);
+        serve::serve(listener, router, tls, limits, shutdown).await;
+        for task in tasks {
             task.abort();
         }
-        result
+        match state.auth.store().close().await {
+            Ok(()) => info!("database closed"),
+            Err(e) => warn!(error = %e, "could not close the database cleanly"),
+        }
+        Ok(())
     }
 }
 
-fn with_layers(router: Router, settings: &Settings) -> Router {
-    let router = router.layer(middleware::from_fn(log_request));
-    if settings.cors_allowed_origins.is_empty() {
-        return router;
+/// The transport layers around the API, innermost first: limits (header size, body deadline,
+/// request timeout), CORS, the request log and metrics, security headers on every answer.
+fn with_layers(router: Router, state: &AppState, limits: Limits) -> Router {
+    let mut router = router.layer(middleware::from_fn_with_state(limits, http::limits::enforce));
+    let settings = &state.settings;
+    if !settings.cors_allowed_origins.is_empty() {
+        let origins: Vec<_> = settings.cors_allowed_origins.iter().filter_map(|o| o.parse().ok()).collect();
+        let cors = CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+            .allow_headers([axum::http::header::AUTHORIZATION, axum::http::header::CONTENT_TYPE])
+            .expose_headers([axum::http::header::RETRY_AFTER])
+            .allow_credentials(true)
+            .max_age(Duration::from_secs(600));
+        router = router.layer(cors);
     }
-    let origins: Vec<_> = settings.cors_allowed_origins.iter().filter_map(|o| o.parse().ok()).collect();
-    let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
-        .allow_headers([axum::http::header::AUTHORIZATION, axum::http::header::CONTENT_TYPE])
-        .allow_credentials(true)
-        .max_age(Duration::from_secs(600));
-    router.layer(cors)
+    router
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), observe))
+        .layer(middleware::from_fn(http::security_headers))
 }
 
-/// One debug line per request; server faults at error level with their cause chain.
-async fn log_request(req: Request, next: Next) -> Response {
+/// One info line per request (method, route, status, latency) and its metrics; server faults
+/// at error level with their cause chain. Never the path's query, a header or a body: those
+/// may carry tokens, passwords or cookies.
+async fn observe(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    let path = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_string());
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let started = std::time::Instant::now();
+    let in_flight = metrics.in_flight();
     let response = next.run(req).await;
+    drop(in_flight);
+    let latency = started.elapsed();
     let status = response.status().as_u16();
-    let latency_us = started.elapsed().as_micros() as u64;
-    let route = path.as_deref().unwrap_or("-");
+    let route = route.as_ref().map(MatchedPath::as_str);
+    metrics.request(route, status, latency);
+    if let Some(reason) = response.extensions().get::<Rejection>() {
+        metrics.rejected(*reason);
+    }
+    let route = route.unwrap_or("-");
+    let latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3;
     if let Some(err) = response.extensions().get::<http::LoggedErrorRef>() {
-        error!(%method, route, status, latency_us, error = %err.0, "request failed");
+        error!(%method, route, status, latency_ms, error = %err.0, "request failed");
     } else {
-        debug!(%method, route, status, latency_us, "request");
+        info!(%method, route, status, latency_ms, "request");
     }
     response
 }

@@ -1,8 +1,8 @@
 //! The command line of SPEC §6.
 
 use std::collections::HashMap;
-use std::io::{BufRead, IsTerminal};
-use std::path::PathBuf;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -11,7 +11,10 @@ use crate::app::{self, Application, Deps};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Settings, SettingsFlags, Sources};
 use crate::password::Hasher;
+use crate::service::import::import_django;
+use crate::store::django::{self, DjangoUrl, ReadOptions};
 use crate::store::NewUser;
+use crate::tokens::{self, Algorithm};
 
 #[derive(Debug, Parser)]
 #[command(name = "jwtd", version, about = "JWT authentication server, wire-compatible with DRF + SimpleJWT")]
@@ -35,9 +38,37 @@ pub enum Command {
     /// Manage token rows.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Import a Django project's users (with their password hashes) and SimpleJWT's outstanding
+    /// and blacklisted tokens into jwtd's database, keeping user ids. Safe to run again.
+    ImportDjango {
+        /// The Django database: sqlite:///path/to/db.sqlite3 or postgres://user:pass@host/db.
+        #[arg(long = "from", value_name = "URL")]
+        from: String,
+        /// The user model's table, for a custom AUTH_USER_MODEL (e.g. accounts_user).
+        #[arg(long, value_name = "TABLE", default_value = django::DEFAULT_USER_TABLE)]
+        user_table: String,
+        /// Import the users alone, for a project without SimpleJWT's token_blacklist app.
+        #[arg(long)]
+        users_only: bool,
+    },
     /// Inspect settings.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Write a new key pair for --algorithm (RS256, RS384, RS512, PS256, PS384, PS512, ES256,
+    /// ES384 or EdDSA) to DIR: private.pem (PKCS#8, file mode 0600) and public.pem. Existing files
+    /// are never overwritten.
+    Generate {
+        /// The folder to write to; created if missing.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,9 +126,18 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<()> {
             println!("deleted {n} expired token rows");
             Ok(())
         }
+        // --algorithm is the ALGORITHM setting's flag, shared by every command.
+        Command::Keys(KeysCommand::Generate { out }) => generate_keys(settings.algorithm, &out),
+        Command::ImportDjango { from, user_table, users_only } => {
+            import(&from, user_table, users_only, &settings).await
+        }
         Command::Config(ConfigCommand::Check) => {
+            let kid = app::keys::check(&settings)?;
             for (name, value) in settings.describe() {
                 println!("{name} = {value}");
+            }
+            if let Some(kid) = kid {
+                println!("# kid of SIGNING_KEY: {kid}");
             }
             println!("ok");
             Ok(())
@@ -105,11 +145,32 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<()> {
     }
 }
 
+/// `jwtd import-django`: read the whole Django database first (one snapshot), then import user
+/// by user. The URL is never printed: it may hold a password.
+async fn import(from: &str, user_table: String, users_only: bool, settings: &Settings) -> Result<()> {
+    let url = DjangoUrl::parse(from).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+    let now = SystemClock.now();
+    let data = django::read(&url, &ReadOptions { user_table, users_only, now })
+        .await
+        .context("cannot import from the Django database")?;
+    let store = app::open_store(settings).await.context("cannot open jwtd's database")?;
+    let report = import_django(data, store.as_ref(), now).await.context("import failed")?;
+    println!("{report}");
+    Ok(())
+}
+
 async fn serve(settings: Settings) -> Result<()> {
+    if settings.refresh_cookie && settings.tls.is_none() && !settings.addr.ip().is_loopback() {
+        tracing::warn!(
+            "REFRESH_COOKIE without TLS_CERT: browsers only keep its Secure cookie over HTTPS (or on localhost), \
+             so serve HTTPS here or behind a proxy"
+        );
+    }
     let app = Application::build(settings, Deps::default()).await?;
     let addr = app.local_addr();
-    println!("jwtd listening on http://{addr}");
-    println!("sign up:  curl -s -X POST http://{addr}/api/auth/signup/ -H 'Content-Type: application/json' \\");
+    let scheme = if app.is_https() { "https" } else { "http" };
+    println!("jwtd listening on {scheme}://{addr}");
+    println!("sign up:  curl -s -X POST {scheme}://{addr}/api/auth/signup/ -H 'Content-Type: application/json' \\");
     println!("            -d '{{\"username\": \"ada\", \"password\": \"correct horse battery\"}}'");
     app.run_until_stopped(shutdown_signal()).await.context("server failed")?;
     tracing::info!("stopped");
@@ -132,6 +193,44 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+/// `jwtd keys generate`: a new key pair in `dir`, the private key readable by its owner only.
+fn generate_keys(alg: Algorithm, dir: &Path) -> Result<()> {
+    if alg.is_hmac() {
+        bail!("--algorithm {alg} takes a secret, not a key pair; choose RS256, ES256, EdDSA, ... (or set SIGNING_KEY to 32+ random bytes)");
+    }
+    let key = tokens::keys::generate(alg, &mut rand::rngs::OsRng)?;
+    let kid = tokens::PrivateKey::from_pem(alg, key.private_pem.as_bytes())?.public().kid().to_string();
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let private = dir.join("private.pem");
+    let public = dir.join("public.pem");
+    for path in [&private, &public] {
+        if path.exists() {
+            bail!("{} exists already; choose another --out folder", path.display());
+        }
+    }
+    write_new(&private, key.private_pem.as_bytes(), 0o600)?;
+    write_new(&public, key.public_pem.as_bytes(), 0o644)?;
+    println!("wrote {} (private, mode 0600) and {}", private.display(), public.display());
+    println!("kid {kid}");
+    println!("use: JWTD_ALGORITHM={alg} JWTD_SIGNING_KEY={} jwtd serve", private.display());
+    Ok(())
+}
+
+/// Writes a file that must not exist yet, created with `mode` (on Unix) so it is never readable by others.
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut file = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    file.sync_all().with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
 
 fn read_password(from_stdin: bool) -> Result<String> {

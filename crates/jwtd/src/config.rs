@@ -50,8 +50,9 @@ settings! {
     sliding_token_lifetime => "SLIDING_TOKEN_LIFETIME": "[default: 5m]",
     sliding_token_refresh_lifetime => "SLIDING_TOKEN_REFRESH_LIFETIME": "[default: 1d]",
     algorithm => "ALGORITHM": "[default: HS256]",
-    signing_key => "SIGNING_KEY": "HMAC secret [default: generated once, kept in the database]",
-    verifying_key => "VERIFYING_KEY": "public key (asymmetric algorithms)",
+    signing_key => "SIGNING_KEY": "HMAC secret, or PEM text or path of a private key [default: generated once, kept in the database]",
+    verifying_key => "VERIFYING_KEY": "PEM text or path of the public key [default: derived from SIGNING_KEY]",
+    previous_verifying_keys => "PREVIOUS_VERIFYING_KEYS": "comma list of PEM paths of earlier public keys that still verify tokens",
     audience => "AUDIENCE": "aud claim written and required",
     issuer => "ISSUER": "iss claim written and required",
     leeway => "LEEWAY": "clock skew allowed on exp/iat/nbf [default: 0s]",
@@ -92,6 +93,46 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A PEM key as configured: its text and, when it was read from a file, the file's path.
+/// `Debug` shows the path only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyPem {
+    pub path: Option<PathBuf>,
+    pub pem: String,
+}
+
+impl KeyPem {
+    /// PEM text as given; `\n` escapes (a PEM squeezed onto one line) become line breaks.
+    pub fn text(pem: &str) -> KeyPem {
+        let pem = if pem.contains('\n') { pem.to_string() } else { pem.replace("\\n", "\n") };
+        KeyPem { path: None, pem }
+    }
+
+    /// Where the key came from, for messages: its path, or "PEM text".
+    pub fn origin(&self) -> String {
+        self.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "PEM text".into())
+    }
+
+    /// `value` is PEM text when it starts with `-----BEGIN`, else the path of a PEM file.
+    fn load(value: &str) -> Result<KeyPem, String> {
+        let value = value.trim();
+        if value.starts_with("-----BEGIN") {
+            return Ok(KeyPem::text(value));
+        }
+        let path = PathBuf::from(value);
+        match std::fs::read_to_string(&path) {
+            Ok(pem) => Ok(KeyPem { path: Some(path), pem }),
+            Err(e) => Err(format!("is neither PEM text (-----BEGIN ...) nor the path of a readable PEM file ({e})")),
+        }
+    }
+}
+
+impl fmt::Debug for KeyPem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyPem({})", self.origin())
+    }
+}
+
 /// What rotation does on refresh (ROTATE_REFRESH_TOKENS and the settings that only matter with it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RotationPolicy {
@@ -120,9 +161,13 @@ pub struct Settings {
     pub sliding_token_lifetime: Duration,
     pub sliding_token_refresh_lifetime: Duration,
     pub algorithm: Algorithm,
-    /// The HMAC secret; `None`: generated once and kept in the database.
+    /// The HMAC secret, or for asymmetric algorithms the private key's PEM text (read from its
+    /// file at load); `None`: generated once and kept in the database.
     pub signing_key: Option<Secret>,
-    pub verifying_key: Option<String>,
+    /// The public key; `None`: derived from the signing key.
+    pub verifying_key: Option<KeyPem>,
+    /// Public keys of earlier signing keys, still accepted until their tokens expire.
+    pub previous_verifying_keys: Vec<KeyPem>,
     pub audience: Option<String>,
     pub issuer: Option<String>,
     pub leeway: Duration,
@@ -267,8 +312,26 @@ impl Settings {
         let sliding_token_refresh_lifetime =
             raw.parse("SLIDING_TOKEN_REFRESH_LIFETIME", Duration::from_secs(86400), d)?;
         let algorithm = raw.parse("ALGORITHM", Algorithm::HS256, |s| s.parse())?;
-        let signing_key = raw.text("SIGNING_KEY").map(Secret::new);
-        let verifying_key = raw.text("VERIFYING_KEY").map(String::from);
+        let signing_key = match raw.text("SIGNING_KEY") {
+            // SimpleJWT takes an HMAC secret literally, whatever it looks like.
+            Some(secret) if algorithm.is_hmac() => Some(Secret::new(secret)),
+            Some(value) => Some(Secret::new(
+                KeyPem::load(value).map_err(|e| ConfigError(format!("{}: {e}", raw.source("SIGNING_KEY"))))?.pem,
+            )),
+            None => None,
+        };
+        let verifying_key = raw
+            .text("VERIFYING_KEY")
+            .map(|v| KeyPem::load(v).map_err(|e| ConfigError(format!("{}: {v:?} {e}", raw.source("VERIFYING_KEY")))))
+            .transpose()?;
+        let previous_verifying_keys = raw
+            .list("PREVIOUS_VERIFYING_KEYS")
+            .iter()
+            .map(|v| {
+                KeyPem::load(v)
+                    .map_err(|e| ConfigError(format!("{}: {v:?} {e}", raw.source("PREVIOUS_VERIFYING_KEYS"))))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let audience = raw.text("AUDIENCE").map(String::from);
         let issuer = raw.text("ISSUER").map(String::from);
         let leeway = raw.parse("LEEWAY", Duration::ZERO, d)?;
@@ -322,17 +385,16 @@ impl Settings {
                 )));
             }
         }
-        if !algorithm.is_hmac() {
-            return Err(ConfigError(format!(
-                "{}: {algorithm} needs asymmetric keys, which this version does not support yet",
-                raw.source("ALGORITHM")
-            )));
-        }
-        if refresh_cookie {
-            return Err(ConfigError(format!("{}: cookie mode is not available yet", raw.source("REFRESH_COOKIE"))));
-        }
-        if tls.is_some() {
-            return Err(ConfigError(format!("{}: TLS is not available yet", raw.source("TLS_CERT"))));
+        if algorithm.is_hmac() {
+            // SimpleJWT verifies HMAC tokens with SIGNING_KEY; a public key here means a mistake.
+            for name in ["VERIFYING_KEY", "PREVIOUS_VERIFYING_KEYS"] {
+                if raw.text(name).is_some() {
+                    return Err(ConfigError(format!(
+                        "{}: only for asymmetric algorithms; {algorithm} verifies with SIGNING_KEY",
+                        raw.source(name)
+                    )));
+                }
+            }
         }
         for origin in &cors_allowed_origins {
             if origin == "*" {
@@ -362,6 +424,7 @@ impl Settings {
             algorithm,
             signing_key,
             verifying_key,
+            previous_verifying_keys,
             audience,
             issuer,
             leeway,
@@ -403,7 +466,18 @@ impl Settings {
                 "SIGNING_KEY",
                 if self.signing_key.is_some() { "****".into() } else { "(generated, kept in the database)".into() },
             ),
-            ("VERIFYING_KEY", opt(&self.verifying_key)),
+            (
+                "VERIFYING_KEY",
+                match &self.verifying_key {
+                    Some(key) => key.origin(),
+                    None if self.algorithm.is_hmac() => "(unset)".into(),
+                    None => "(derived from SIGNING_KEY)".into(),
+                },
+            ),
+            (
+                "PREVIOUS_VERIFYING_KEYS",
+                self.previous_verifying_keys.iter().map(KeyPem::origin).collect::<Vec<_>>().join(","),
+            ),
             ("AUDIENCE", opt(&self.audience)),
             ("ISSUER", opt(&self.issuer)),
             ("LEEWAY", dur(self.leeway)),
@@ -467,6 +541,63 @@ mod tests {
         assert!(load(&sources).unwrap_err().to_string().starts_with("JWTD_SIGNING_KEY: "));
         let sources = Sources { env: env(&[("JWTD_CORS_ALLOWED_ORIGINS", "*")]), ..Default::default() };
         assert!(load(&sources).unwrap_err().to_string().starts_with("JWTD_CORS_ALLOWED_ORIGINS: "));
+    }
+
+    #[test]
+    fn asymmetric_keys_are_read_from_files_or_taken_as_pem_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIBwq\n-----END PRIVATE KEY-----\n";
+        let private = dir.path().join("private.pem");
+        let old = dir.path().join("old.pem");
+        std::fs::write(&private, pem).unwrap();
+        std::fs::write(&old, "-----BEGIN PUBLIC KEY-----\nold\n-----END PUBLIC KEY-----\n").unwrap();
+        let path = |p: &Path| p.to_str().unwrap().to_string();
+        let previous = format!("{}, -----BEGIN PUBLIC KEY-----\\ninline\\n-----END PUBLIC KEY-----", path(&old));
+        let sources = Sources {
+            env: env(&[
+                ("JWTD_ALGORITHM", "EdDSA"),
+                ("JWTD_SIGNING_KEY", &path(&private)),
+                ("JWTD_PREVIOUS_VERIFYING_KEYS", &previous),
+            ]),
+            ..Default::default()
+        };
+        let s = load(&sources).unwrap();
+        assert_eq!(s.signing_key.as_ref().unwrap().expose(), pem);
+        assert_eq!(s.verifying_key, None);
+        assert_eq!(s.previous_verifying_keys.len(), 2);
+        assert_eq!(s.previous_verifying_keys[0].path.as_deref(), Some(old.as_path()));
+        assert_eq!(s.previous_verifying_keys[1].pem, "-----BEGIN PUBLIC KEY-----\ninline\n-----END PUBLIC KEY-----");
+        let described = format!("{:?} {:?}", s, s.describe());
+        assert!(!described.contains("MC4CAQ") && !described.contains("inline"), "{described}");
+
+        let inline =
+            Sources { env: env(&[("JWTD_ALGORITHM", "EdDSA"), ("JWTD_SIGNING_KEY", pem)]), ..Default::default() };
+        assert_eq!(load(&inline).unwrap().signing_key.unwrap().expose(), pem.trim_end());
+    }
+
+    #[test]
+    fn key_setting_errors_name_the_setting_and_never_echo_a_secret() {
+        let secret = "an-hmac-secret-of-more-than-32-bytes-0123";
+        let hmac_secret_with_rs256 =
+            Sources { env: env(&[("JWTD_ALGORITHM", "RS256"), ("JWTD_SIGNING_KEY", secret)]), ..Default::default() };
+        let err = load(&hmac_secret_with_rs256).unwrap_err().to_string();
+        assert!(err.starts_with("JWTD_SIGNING_KEY: is neither PEM text"), "{err}");
+        assert!(!err.contains(secret), "{err}");
+        // An HMAC secret that happens to name a file is still the secret itself, as in SimpleJWT.
+        let hmac =
+            Sources { env: env(&[("JWTD_SIGNING_KEY", "/etc/hostname-and-more-than-32-bytes")]), ..Default::default() };
+        assert_eq!(load(&hmac).unwrap().signing_key.unwrap().expose(), "/etc/hostname-and-more-than-32-bytes");
+        for name in ["JWTD_VERIFYING_KEY", "JWTD_PREVIOUS_VERIFYING_KEYS"] {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("public.pem");
+            std::fs::write(&file, "-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n").unwrap();
+            let with_hmac = Sources { env: env(&[(name, file.to_str().unwrap())]), ..Default::default() };
+            let err = load(&with_hmac).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("{name}: only for asymmetric algorithms")), "{err}");
+            let missing =
+                Sources { env: env(&[("JWTD_ALGORITHM", "ES256"), (name, "/no/such.pem")]), ..Default::default() };
+            assert!(load(&missing).unwrap_err().to_string().starts_with(&format!("{name}: \"/no/such.pem\"")));
+        }
     }
 
     #[test]

@@ -3,9 +3,12 @@
 
 mod account;
 mod body;
+mod cookie;
 mod error;
 mod extract;
 mod health;
+pub mod limits;
+mod metrics;
 mod openapi;
 #[cfg(test)]
 mod store_down;
@@ -22,11 +25,14 @@ use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 
 pub use body::Input;
+pub use cookie::{Https, COOKIE_NAME, COOKIE_PATH};
 pub use error::{ApiError, LoggedError as LoggedErrorRef};
 pub use extract::{AuthUser, ClientAddr};
+pub use limits::Limits;
 
 use crate::config::Settings;
 use crate::service::{AuthService, Verifier};
+use crate::telemetry::Metrics;
 
 /// Everything the handlers need; each takes the narrowest part through `FromRef`.
 #[derive(Debug, Clone, FromRef)]
@@ -34,11 +40,12 @@ pub struct AppState {
     pub auth: AuthService,
     pub verifier: Verifier,
     pub settings: Arc<Settings>,
+    pub metrics: Arc<Metrics>,
 }
 
-/// The jwtd API (SPEC §1), every path with and without its trailing slash.
-pub fn router(state: AppState) -> Router {
-    let routes: [(&str, MethodRouter<AppState>); 15] = [
+/// The route table of SPEC §1, each path without its trailing slash.
+fn routes() -> [(&'static str, MethodRouter<AppState>); 16] {
+    [
         ("/api/auth/signup", post_view(account::sign_up)),
         ("/api/auth/signin", post_view(token::obtain_pair)),
         ("/api/token", post_view(token::obtain_pair)),
@@ -53,13 +60,23 @@ pub fn router(state: AppState) -> Router {
         ("/.well-known/jwks.json", get_view(health::jwks)),
         ("/healthz", get_view(health::healthz)),
         ("/readyz", get_view(health::readyz)),
+        ("/metrics", get_view(metrics::metrics)),
         ("/api/schema", get_view(openapi::schema)),
-    ];
+    ]
+}
+
+/// The paths of the route table (without their trailing slash), for per-route metrics.
+pub fn route_paths() -> Vec<&'static str> {
+    routes().into_iter().map(|(path, _)| path).collect()
+}
+
+/// The jwtd API (SPEC §1), every path with and without its trailing slash.
+pub fn router(state: AppState) -> Router {
     let mut router = Router::new();
-    for (path, method_router) in routes {
+    for (path, method_router) in routes() {
         router = router.route(path, method_router.clone()).route(&format!("{path}/"), method_router);
     }
-    router.fallback(not_found).layer(middleware::from_fn(no_store)).with_state(state)
+    router.fallback(not_found).layer(middleware::from_fn(security_headers)).with_state(state)
 }
 
 async fn not_found() -> ApiError {
@@ -101,12 +118,19 @@ async fn other_method(method: Method, allow: &'static str) -> Response {
     response
 }
 
-/// Token answers must never be cached (RFC 6749 §5.1); nor sniffed as another type.
-async fn no_store(req: Request, next: Next) -> Response {
+/// Token answers must never be cached (RFC 6749 §5.1); nor sniffed as another type. Nothing
+/// here is a page: no framing, no referrer, no loading of anything (OWASP REST security headers).
+pub async fn security_headers(req: Request, next: Next) -> Response {
     let is_head_or_get = matches!(*req.method(), Method::GET | Method::HEAD);
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
     if !is_head_or_get || !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

@@ -3,7 +3,9 @@
 //!
 //! Mount the API inside another axum application with [`build_state`] and [`router`], or
 //! authenticate your own routes with the [`AuthUser`] extractor, which verifies a request's
-//! Bearer access token without a database round trip.
+//! Bearer access token without a database round trip. A service that is not jwtd verifies
+//! jwtd's asymmetric tokens with [`service::Verifier::remote`], from the public keys at jwtd's
+//! JWKS URL, holding no secret.
 //!
 //! Layers, each using only those before it: `config`, `clock` → `tokens`, `password` →
 //! `store` → `service` → `http` → `app`, `cli`.

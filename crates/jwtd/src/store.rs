@@ -2,8 +2,10 @@
 //!
 //! [`Store`] is the contract every backend implements; only `store` knows SQL. Atomicity of
 //! rotation is a store promise kept in one method, [`Store::rotate`]; the rule it applies
-//! inside its transaction is [`decide_rotation`], shared by all backends.
+//! inside its transaction is [`decide_rotation`], shared by all backends. [`django`] reads
+//! the database of a Django project to import (`jwtd import-django`).
 
+pub mod django;
 pub mod postgres;
 pub mod sqlite;
 
@@ -181,6 +183,62 @@ pub fn decide_rotation(
     RotationDecision::Rotate { family, family_started, expires_at, record_presented }
 }
 
+/// What [`Store::import_user`] found for the user (the same rule in every backend).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserImport {
+    /// Inserted with the id it had.
+    Inserted,
+    /// A user with this id and username is already here: left as it is (a second import run,
+    /// or a user whose password jwtd has upgraded since).
+    Present,
+    /// The id belongs to another username here; nothing was written.
+    IdTaken { username: String },
+    /// The username belongs to another id here; nothing was written.
+    UsernameTaken { id: i64 },
+}
+
+/// What [`Store::import_user`] did with one refresh-token row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenImport {
+    Insert,
+    /// Already here, not blacklisted, and blacklisted in the source: blacklist it.
+    Blacklist,
+    /// Already here as it should be.
+    Present,
+    /// The jti is here for another user; left alone.
+    Conflict,
+}
+
+/// The outcome of one [`Store::import_user`] call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub user: UserImport,
+    /// One entry per token row given, in order; empty when the user was not imported.
+    pub tokens: Vec<TokenImport>,
+}
+
+/// The user rule of [`Store::import_user`]: `id_owner` is the username holding the incoming
+/// id here, `name_owner` the id holding the incoming username.
+pub fn decide_user_import(incoming: &User, id_owner: Option<&str>, name_owner: Option<i64>) -> UserImport {
+    match (id_owner, name_owner) {
+        (Some(name), _) if name == incoming.username => UserImport::Present,
+        (Some(name), _) => UserImport::IdTaken { username: name.to_string() },
+        (None, Some(id)) => UserImport::UsernameTaken { id },
+        (None, None) => UserImport::Inserted,
+    }
+}
+
+/// The token rule of [`Store::import_user`]: an import adds rows and blacklistings, and never
+/// lifts a blacklisting or touches another user's row.
+pub fn decide_token_import(existing: Option<&TokenRow>, incoming: &TokenRow) -> TokenImport {
+    match existing {
+        None => TokenImport::Insert,
+        Some(row) if row.user_id != incoming.user_id => TokenImport::Conflict,
+        Some(row) if row.blacklisted.is_none() && incoming.blacklisted.is_some() => TokenImport::Blacklist,
+        Some(_) => TokenImport::Present,
+    }
+}
+
 /// Storage failures. Anything but `UsernameTaken` is the server's fault (a 5xx).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -227,8 +285,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn blacklist(&self, token: &RefreshRecord, family: &str, now: Instant) -> Result<(), StoreError>;
     /// One atomic rotation step, applying [`decide_rotation`].
     async fn rotate(&self, req: &RotateRequest) -> Result<Rotation, StoreError>;
+    /// Brings in a user from another system keeping its id (`jwtd import-django`), with its
+    /// refresh-token rows, in one transaction, applying [`decide_user_import`] and, unless the
+    /// user is refused, [`decide_token_import`] to each row. An inserted user's id is taken
+    /// as used: users created later get higher ids.
+    async fn import_user(&self, user: &User, tokens: &[TokenRow]) -> Result<ImportOutcome, StoreError>;
     /// Deletes up to `batch` rows that expired before `now`; returns how many went.
     async fn flush_expired(&self, now: Instant, batch: u32) -> Result<u64, StoreError>;
+
+    /// Called once at shutdown, after the last request: leaves the database clean (connections
+    /// closed or pooled ones released, logs checkpointed). Later calls may still work.
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,13 @@
 //! Logging: a tracing subscriber writing text or JSON lines to stderr, filtered by RUST_LOG
 //! (default `info`). Nothing here ever sees a token, password or key: callers log fields, and
-//! the request layer logs method, route, status and latency only.
+//! the request layer logs method, route, status and latency only. Prometheus counters live in
+//! [`Metrics`].
+
+mod metrics;
 
 use tracing_subscriber::EnvFilter;
+
+pub use metrics::{Metrics, Rejection, TokenKind};
 
 use crate::config::LogFormat;
 

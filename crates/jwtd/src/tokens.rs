@@ -3,12 +3,15 @@
 //! PURE: no I/O, no clock. Time arrives as an argument, keys as bytes. jsonwebtoken checks
 //! the signature and the pinned algorithm; the time-based and SimpleJWT-specific checks are
 //! ours, so that they use the injected `now` and yield SimpleJWT's exact failure reasons.
+//! Asymmetric keys (PEM, JWK, thumbprints, generation) are in [`keys`].
 
 mod claims;
 mod codec;
+pub mod keys;
 
 pub use claims::{Claims, TokenType};
-pub use codec::{Algorithm, Codec, Policy};
+pub use codec::{verify, Algorithm, Codec, KeySet, Policy};
+pub use keys::{KeyError, KeyKind, PrivateKey, PublicKey};
 
 use thiserror::Error;
 
@@ -20,6 +23,8 @@ pub enum TokenError {
     Malformed,
     #[error("signature or algorithm mismatch")]
     BadSignature,
+    #[error("no known key has the token's kid")]
+    UnknownKey,
     #[error("token expired")]
     Expired,
     #[error("token not valid yet")]
@@ -51,6 +56,7 @@ impl TokenError {
             TokenError::WrongType => "Token has wrong type",
             TokenError::Malformed
             | TokenError::BadSignature
+            | TokenError::UnknownKey
             | TokenError::NotYetValid
             | TokenError::WrongAudienceOrIssuer
             | TokenError::BadClaim

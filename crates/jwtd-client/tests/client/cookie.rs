@@ -7,7 +7,6 @@ use jwtd_client::{MemoryStore, Method, StatusCode, TokenStore};
 use crate::helpers::{TestServer, PASSWORD};
 
 #[tokio::test]
-#[ignore = "the server's cookie mode (REFRESH_COOKIE) is not implemented yet; run with --ignored once it is"]
 async fn in_cookie_mode_the_session_survives_rotation_and_signs_out() {
     let app = TestServer::spawn_with(|s| {
         s.refresh_cookie = true;

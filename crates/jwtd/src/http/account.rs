@@ -1,17 +1,23 @@
 //! Accounts: sign-up, the protected `/api/me/`, password change and logout-all.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use jwtd_proto::{Me, PasswordChange, SignUpRequest, SignUpResponse, UserSummary};
 use serde_json::{json, Value};
 use time::format_description::well_known::Iso8601;
 use time::OffsetDateTime;
 
-use super::openapi::{BearerRefused, BodyErrors, Empty, ServerFaults};
+use super::cookie::{with_cookie, RefreshCookie};
+use super::openapi::{BearerRefused, BodyErrors, CookieOriginRefused, Empty, ServerFaults};
+use super::token::hand_out_pair;
 use super::{ApiError, AuthUser, Input};
 use crate::clock::Instant;
 use crate::service::AuthService;
+use crate::telemetry::Metrics;
 
 /// Create an account; answers with the user and a token pair.
 #[utoipa::path(
@@ -22,23 +28,25 @@ use crate::service::AuthService;
     responses(
         (status = 201, description = "The new user and a token pair.", body = SignUpResponse),
         BodyErrors,
+        CookieOriginRefused,
         ServerFaults,
     )
 )]
 pub async fn sign_up(
     State(auth): State<AuthService>,
+    State(metrics): State<Arc<Metrics>>,
+    cookie: RefreshCookie,
     mut input: Input,
-) -> Result<(StatusCode, Json<SignUpResponse>), ApiError> {
+) -> Result<Response, ApiError> {
     let username = input.string("username");
     let password = input.string("password");
     let email = input.optional_string("email");
     let (username, password) = input.finish(username.zip(password))?;
     let signed_up = auth.sign_up(username, password, email).await?;
     let user = UserSummary { id: signed_up.user.id, username: signed_up.user.username };
-    Ok((
-        StatusCode::CREATED,
-        Json(SignUpResponse { user, refresh: signed_up.tokens.refresh, access: signed_up.tokens.access }),
-    ))
+    let (set_cookie, pair) = hand_out_pair(&auth, &metrics, &cookie, signed_up.tokens)?;
+    let body = Json(SignUpResponse { user, refresh: pair.refresh, access: pair.access });
+    Ok(with_cookie(set_cookie, (StatusCode::CREATED, body)))
 }
 
 /// Django's `datetime.isoformat()` of an aware UTC time: `2026-01-02T03:04:05.678000+00:00`.

@@ -12,6 +12,11 @@ use super::ApiError;
 use crate::config::Settings;
 use crate::service::FieldErrors;
 
+/// When the request body must have arrived; set per request by the transport's limits layer.
+/// A client still sending at that point gets 408 (its fault), never the 503 of a slow server.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadline(pub tokio::time::Instant);
+
 /// A parsed request body: the fields of a JSON object or of a form.
 #[derive(Debug, Default)]
 pub struct Input {
@@ -63,6 +68,15 @@ impl Input {
             other => return Err(ApiError::UnsupportedMediaType(other.to_string())),
         };
         Ok(Input { fields, errors: FieldErrors::default() })
+    }
+
+    /// Whether the body has a non-empty value for `name` (absent, `null` and `""` are empty).
+    pub fn has_value(&self, name: &str) -> bool {
+        match self.fields.get(name) {
+            None | Some(Value::Null) => false,
+            Some(Value::String(s)) => !s.trim().is_empty(),
+            Some(_) => true,
+        }
     }
 
     /// A required CharField.
@@ -140,7 +154,13 @@ where
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(ApiError::BodyTooLarge);
         }
-        let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|e| {
+        let deadline = req.extensions().get::<BodyDeadline>().copied();
+        let read = axum::body::to_bytes(req.into_body(), limit);
+        let read = match deadline {
+            Some(BodyDeadline(at)) => tokio::time::timeout_at(at, read).await.map_err(|_| ApiError::BodyTimeout)?,
+            None => read.await,
+        };
+        let bytes = read.map_err(|e| {
             let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
             if too_large {
                 ApiError::BodyTooLarge

@@ -9,6 +9,8 @@ use serde_json::{Map, Value};
 
 use crate::service::{AuthError, BearerError, FieldErrors};
 use crate::store::StoreError;
+use crate::telemetry::Rejection;
+use crate::tokens::TokenError;
 
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,14 @@ pub enum ApiError {
     NotFound,
     #[error("database unavailable")]
     Unavailable,
+    #[error("cookie request from origin {0:?}, which is not allowed")]
+    CrossOrigin(String),
+    #[error("request headers too large")]
+    HeadersTooLarge,
+    #[error("timed out reading the request body")]
+    BodyTimeout,
+    #[error("request took longer than the request timeout")]
+    Timeout,
 }
 
 impl From<StoreError> for ApiError {
@@ -100,9 +110,9 @@ fn status_and_body(err: &ApiError) -> (StatusCode, Body) {
             errors.add("username", "A user with that username already exists.");
             (S::BAD_REQUEST, Raw(fields(&errors)))
         }
-        A::Auth(E::Store(StoreError::Unavailable(_)) | E::Overloaded) | A::Unavailable => {
-            (S::SERVICE_UNAVAILABLE, D(detail(UNAVAILABLE)))
-        }
+        A::Auth(E::Store(StoreError::Unavailable(_)) | E::Overloaded)
+        | A::Unavailable
+        | A::Bearer(BearerError::KeysUnavailable) => (S::SERVICE_UNAVAILABLE, D(detail(UNAVAILABLE))),
         A::Auth(E::Store(StoreError::Database(_)) | E::Hashing | E::Signing) => {
             (S::INTERNAL_SERVER_ERROR, D(detail(SERVER_ERROR)))
         }
@@ -130,6 +140,34 @@ fn status_and_body(err: &ApiError) -> (StatusCode, Body) {
         A::BodyTooLarge => (S::PAYLOAD_TOO_LARGE, D(detail(BODY_TOO_LARGE))),
         A::MethodNotAllowed(m) => (S::METHOD_NOT_ALLOWED, D(detail(format!("Method \"{m}\" not allowed.")))),
         A::NotFound => (S::NOT_FOUND, D(detail("Not found."))),
+        // Django's CSRF failure as DRF words it (`CSRF Failed: ` + Django's REASON_BAD_ORIGIN).
+        A::CrossOrigin(origin) => (
+            S::FORBIDDEN,
+            D(detail(format!("CSRF Failed: Origin checking failed - {origin} does not match any trusted origins."))),
+        ),
+        A::HeadersTooLarge => (S::REQUEST_HEADER_FIELDS_TOO_LARGE, D(detail("Request header fields too large."))),
+        A::BodyTimeout => (S::REQUEST_TIMEOUT, D(detail("Timed out reading the request body."))),
+        A::Timeout => (S::SERVICE_UNAVAILABLE, D(detail("Request timed out, try again later."))),
+    }
+}
+
+/// The reason a refusal counts under in `jwtd_tokens_rejected_total`, if it is one.
+fn rejection(err: &ApiError) -> Option<Rejection> {
+    let token = |e: &TokenError| match e {
+        TokenError::Expired => Rejection::Expired,
+        _ => Rejection::Invalid,
+    };
+    match err {
+        ApiError::Auth(AuthError::NoActiveAccount) => Some(Rejection::BadCredentials),
+        ApiError::Auth(AuthError::TokenInvalid(e)) | ApiError::Bearer(BearerError::Token(e)) => Some(token(e)),
+        ApiError::Auth(AuthError::Blacklisted) => Some(Rejection::Blacklisted),
+        ApiError::Auth(AuthError::Throttled(_)) => Some(Rejection::Throttled),
+        ApiError::Auth(AuthError::UserNotFound | AuthError::UserInactive)
+        | ApiError::Bearer(BearerError::BadHeader | BearerError::NoUserId) => Some(Rejection::Invalid),
+        ApiError::Bearer(BearerError::Revoked) => Some(Rejection::Revoked),
+        ApiError::Bearer(BearerError::NotProvided) => Some(Rejection::NotProvided),
+        ApiError::CrossOrigin(_) => Some(Rejection::Origin),
+        _ => None,
     }
 }
 
@@ -150,6 +188,9 @@ impl IntoResponse for ApiError {
         }
         if let ApiError::Auth(AuthError::Throttled(t)) = &self {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(t.wait_secs));
+        }
+        if let Some(reason) = rejection(&self) {
+            response.extensions_mut().insert(reason);
         }
         if status.is_server_error() {
             let mut chain = self.to_string();

@@ -12,7 +12,8 @@ use crate::tokens::Claims;
 
 /// The user of a request's valid access token (`Authorization: Bearer …`), checked without a
 /// database round trip: signature, `alg`, expiry, type, and revocation by password change or
-/// logout-all. Generic over the outer state, so it works in any axum app holding a [`Verifier`].
+/// logout-all. Generic over the outer state, so it works in any axum app holding a [`Verifier`],
+/// including one that verifies against jwtd's JWKS URL ([`Verifier::remote`]).
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub user_id: i64,
@@ -31,7 +32,7 @@ where
         let verifier = Verifier::from_ref(state);
         let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let raw = verifier.bearer(header)?;
-        let AccessClaims { user_id, claims } = verifier.access(raw)?;
+        let AccessClaims { user_id, claims } = verifier.authenticate(raw).await?;
         Ok(AuthUser { user_id, claims })
     }
 }

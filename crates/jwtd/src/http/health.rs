@@ -1,14 +1,18 @@
 //! Health, readiness and the JWKS document.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue};
 use axum::Json;
 use jwtd_proto::Status;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::openapi::{Jwks, ServerFaults};
 use super::ApiError;
-use crate::service::AuthService;
+use crate::service::{AuthService, Verifier};
+
+/// How long verifiers may cache the JWKS. A verifier that meets an unknown `kid` fetches again
+/// anyway, so a key rotation does not wait for this.
+const JWKS_MAX_AGE: &str = "public, max-age=300";
 
 fn ok() -> Json<Status> {
     Json(Status { status: "ok".into() })
@@ -37,13 +41,14 @@ pub async fn readyz(State(auth): State<AuthService>) -> Result<Json<Status>, Api
     Ok(ok())
 }
 
-/// Public keys for asymmetric algorithms; HMAC keys are secret, so the set is empty.
+/// The public keys (current, then previous ones still verifying) as a JWK Set; HMAC keys are
+/// secret, so the set is empty then.
 #[utoipa::path(
     get,
     path = "/.well-known/jwks.json",
     tag = "operations",
     responses((status = 200, description = "A JSON Web Key Set (RFC 7517).", body = Jwks))
 )]
-pub async fn jwks() -> (StatusCode, Json<Value>) {
-    (StatusCode::OK, Json(json!({"keys": []})))
+pub async fn jwks(State(verifier): State<Verifier>) -> ([(header::HeaderName, HeaderValue); 1], Json<Value>) {
+    ([(header::CACHE_CONTROL, HeaderValue::from_static(JWKS_MAX_AGE))], Json(verifier.jwks()))
 }

@@ -33,7 +33,12 @@ use utoipa::openapi::{Components, OpenApi as Document, Ref, RefOr};
 use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema, ToSchema};
 
 use super::error::{SERVER_ERROR, UNAVAILABLE};
-use super::{account, health, token};
+
+/// The transport limits' answers (`http/limits.rs`), on every route.
+const BODY_TIMED_OUT: &str = "Timed out reading the request body.";
+const HEADERS_TOO_LARGE: &str = "Request header fields too large.";
+const REQUEST_TIMED_OUT: &str = "Request timed out, try again later.";
+use super::{account, health, metrics, token};
 
 /// The security scheme of the protected routes.
 const BEARER: &str = "bearerAuth";
@@ -62,7 +67,7 @@ const BEARER: &str = "bearerAuth";
         health::jwks,
         health::healthz,
         health::readyz,
-        metrics,
+        metrics::metrics,
         schema,
     ),
     components(schemas(
@@ -142,16 +147,6 @@ fn camel_case_links(doc: &mut serde_json::Value) {
     }
 }
 
-/// Prometheus metrics: request counts and latency per route, tokens issued, refreshed and rejected.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition format.", content_type = "text/plain", body = String))
-)]
-#[allow(dead_code)] // documents the /metrics route of the operations work; its handler lives there
-fn metrics() {}
-
 // --- Responses shared by many operations (SPEC §2), referenced from the handlers' attributes.
 
 fn refs(entries: &[(&str, &str)]) -> BTreeMap<String, RefOr<ApiResponse>> {
@@ -191,6 +186,15 @@ pub struct BearerRefused;
 impl IntoResponses for BearerRefused {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
         refs(&[("401", "NotAuthenticated")])
+    }
+}
+
+/// 403 in cookie mode (REFRESH_COOKIE): a browser request from an origin not allowed.
+pub struct CookieOriginRefused;
+
+impl IntoResponses for CookieOriginRefused {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        refs(&[("403", "CrossOrigin")])
     }
 }
 
@@ -418,9 +422,38 @@ fn error_responses() -> Vec<(&'static str, ApiResponse)> {
         (
             "Unavailable",
             json_response(
-                "The database is unavailable, or too many sign-ins are waiting.",
-                detail(text(&[UNAVAILABLE]), None),
+                "The database is unavailable, too many sign-ins are waiting, or the answer took longer \
+                 than the request timeout.",
+                detail(text(&[UNAVAILABLE, REQUEST_TIMED_OUT]), None),
                 json!({"detail": UNAVAILABLE}),
+            )
+            .build(),
+        ),
+        (
+            "RequestTimeout",
+            json_response(
+                "The body did not arrive within the body deadline.",
+                detail(text(&[BODY_TIMED_OUT]), None),
+                json!({"detail": BODY_TIMED_OUT}),
+            )
+            .build(),
+        ),
+        (
+            "HeadersTooLarge",
+            json_response(
+                "The request line and headers are over the header size limit.",
+                detail(text(&[HEADERS_TOO_LARGE]), None),
+                json!({"detail": HEADERS_TOO_LARGE}),
+            )
+            .build(),
+        ),
+        (
+            "CrossOrigin",
+            json_response(
+                "Cookie mode: a browser request from an origin that is neither the server's own nor in \
+                 CORS_ALLOWED_ORIGINS (Django's CSRF origin check).",
+                detail(text_matching(r"^CSRF Failed: Origin checking failed - .* does not match any trusted origins\.$"), None),
+                json!({"detail": "CSRF Failed: Origin checking failed - https://evil.test does not match any trusted origins."}),
             )
             .build(),
         ),
@@ -473,6 +506,7 @@ impl Modify for Contract {
         for item in doc.paths.paths.values_mut() {
             for operation in operations(item) {
                 accept_forms(operation);
+                transport_limits(operation);
             }
         }
         add_links(doc);
@@ -524,6 +558,14 @@ fn accept_forms(operation: &mut Operation) {
     body.content
         .entry("multipart/form-data".into())
         .or_insert_with(|| ContentBuilder::new().schema(Some(Schema::AllOf(multipart))).build());
+}
+
+/// The transport limits hold for every route: headers too large (431), a body too slow (408), an
+/// answer too slow (503).
+fn transport_limits(operation: &mut Operation) {
+    for (status, name) in [("408", "RequestTimeout"), ("431", "HeadersTooLarge"), ("503", "Unavailable")] {
+        operation.responses.responses.entry(status.into()).or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+    }
 }
 
 fn operation_mut<'a>(doc: &'a mut Document, id: &str) -> Option<&'a mut Operation> {

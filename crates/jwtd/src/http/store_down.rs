@@ -19,7 +19,9 @@ use crate::clock::{Clock, FakeClock, Instant};
 use crate::config::Settings;
 use crate::password::Hasher;
 use crate::service::{AuthService, PasswordPool, Verifier};
-use crate::store::{NewUser, RefreshRecord, Revocation, RotateRequest, Rotation, Store, StoreError, TokenRow, User};
+use crate::store::{
+    ImportOutcome, NewUser, RefreshRecord, Revocation, RotateRequest, Rotation, Store, StoreError, TokenRow, User,
+};
 use crate::tokens::{Algorithm, Claims, Codec, Policy, TokenType};
 
 #[derive(Debug)]
@@ -82,6 +84,9 @@ impl Store for DownStore {
     async fn rotate(&self, _: &RotateRequest) -> Result<Rotation, StoreError> {
         down()
     }
+    async fn import_user(&self, _: &User, _: &[TokenRow]) -> Result<ImportOutcome, StoreError> {
+        down()
+    }
     async fn flush_expired(&self, _: Instant, _: u32) -> Result<u64, StoreError> {
         down()
     }
@@ -109,7 +114,8 @@ fn fixture() -> Fixture {
     let settings = Arc::new(Settings::default());
     let passwords = PasswordPool::new(Hasher::with_params(8, 1, 1)).unwrap();
     let auth = AuthService::new(Arc::new(DownStore), verifier.clone(), passwords, settings.clone());
-    let state = AppState { auth, verifier, settings };
+    let metrics = Arc::new(crate::telemetry::Metrics::new(&[]));
+    let state = AppState { auth, verifier, settings, metrics };
     let app = Router::new().route("/hello", get(hello)).with_state(state.clone()).merge(router(state));
     Fixture { app, access, refresh }
 }

@@ -1,13 +1,19 @@
-//! The SimpleJWT token views: obtain pair, refresh, verify, blacklist, sliding.
+//! The SimpleJWT token views: obtain pair, refresh, verify, blacklist, sliding. In cookie mode
+//! (REFRESH_COOKIE) the refresh token goes out as a cookie and comes back from it; see `cookie`.
+
+use std::sync::Arc;
 
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use jwtd_proto::{Credentials, RefreshRequest, TokenBody, TokenPair};
 use serde_json::{json, Value};
 
-use super::openapi::{BodyErrors, CredentialsRefused, Empty, ServerFaults, TokenRefused};
+use super::cookie::{with_cookie, RefreshCookie};
+use super::openapi::{BodyErrors, CookieOriginRefused, CredentialsRefused, Empty, ServerFaults, TokenRefused};
 use super::{ApiError, ClientAddr, Input};
-use crate::service::AuthService;
+use crate::service::{AuthService, Issued};
+use crate::telemetry::{Metrics, TokenKind};
 
 fn credentials(mut input: Input) -> Result<(String, String), ApiError> {
     let username = input.string("username");
@@ -20,6 +26,23 @@ fn one(mut input: Input, name: &str) -> Result<String, ApiError> {
     input.finish(value)
 }
 
+/// Counts the tokens of `issued` and answers with them, the refresh token in the body or, in
+/// cookie mode, in a cookie.
+pub(super) fn hand_out_pair(
+    auth: &AuthService,
+    metrics: &Metrics,
+    cookie: &RefreshCookie,
+    issued: Issued,
+) -> Result<(Option<axum::http::HeaderValue>, TokenPair), ApiError> {
+    metrics.issued(TokenKind::Access);
+    if issued.refresh.is_some() {
+        metrics.issued(TokenKind::Refresh);
+    }
+    let now = auth.verifier().now().secs();
+    let (set_cookie, refresh) = cookie.hand_out(issued.refresh, issued.refresh_expires_at, now)?;
+    Ok((set_cookie, TokenPair { refresh, access: issued.access }))
+}
+
 /// Obtain a token pair (SimpleJWT's TokenObtainPairView).
 #[utoipa::path(
     post,
@@ -27,39 +50,52 @@ fn one(mut input: Input, name: &str) -> Result<String, ApiError> {
     tag = "token",
     request_body = Credentials,
     responses(
-        (status = 200, description = "A new refresh token and its access token.", body = TokenPair),
+        (status = 200, description = "A new refresh token (in cookie mode, in a cookie instead) and its access token.", body = TokenPair),
         BodyErrors,
         CredentialsRefused,
+        CookieOriginRefused,
         ServerFaults,
     )
 )]
 pub async fn obtain_pair(
     State(auth): State<AuthService>,
+    State(metrics): State<Arc<Metrics>>,
     ClientAddr(addr): ClientAddr,
+    cookie: RefreshCookie,
     input: Input,
-) -> Result<Json<TokenPair>, ApiError> {
+) -> Result<Response, ApiError> {
     let (username, password) = credentials(input)?;
     let issued = auth.obtain_pair(&username, password, addr).await?;
-    Ok(Json(TokenPair { refresh: issued.refresh, access: issued.access }))
+    let (set_cookie, pair) = hand_out_pair(&auth, &metrics, &cookie, issued)?;
+    Ok(with_cookie(set_cookie, Json(pair)))
 }
 
-/// A new access token from a refresh token; with rotation on, also a new refresh token.
+/// A new access token from a refresh token (in cookie mode, from the cookie when the body has none);
+/// with rotation on, also a new refresh token.
 #[utoipa::path(
     post,
     path = "/api/token/refresh/",
     tag = "token",
     request_body = RefreshRequest,
     responses(
-        (status = 200, description = "`access`, and `refresh` when ROTATE_REFRESH_TOKENS is on.", body = TokenPair),
+        (status = 200, description = "`access`, and `refresh` when ROTATE_REFRESH_TOKENS is on (in cookie mode, in a cookie instead).", body = TokenPair),
         BodyErrors,
         TokenRefused,
+        CookieOriginRefused,
         ServerFaults,
     )
 )]
-pub async fn refresh(State(auth): State<AuthService>, input: Input) -> Result<Json<TokenPair>, ApiError> {
-    let token = one(input, "refresh")?;
+pub async fn refresh(
+    State(auth): State<AuthService>,
+    State(metrics): State<Arc<Metrics>>,
+    cookie: RefreshCookie,
+    input: Input,
+) -> Result<Response, ApiError> {
+    let token = cookie.token(input, "refresh")?;
     let issued = auth.refresh(&token).await?;
-    Ok(Json(TokenPair { refresh: issued.refresh, access: issued.access }))
+    metrics.refreshed(TokenKind::Refresh);
+    let (set_cookie, pair) = hand_out_pair(&auth, &metrics, &cookie, issued)?;
+    Ok(with_cookie(set_cookie, Json(pair)))
 }
 
 /// Verify a token of any type; a blacklisted refresh token is refused.
@@ -81,23 +117,32 @@ pub async fn verify(State(auth): State<AuthService>, input: Input) -> Result<Jso
     Ok(Json(json!({})))
 }
 
-/// Log out: blacklist a refresh token (again: still `{}`).
+/// Logout. In cookie mode the cookie is cleared whatever the outcome: a token that cannot be
+/// blacklisted (expired, invalid) is of no use to keep either.
 #[utoipa::path(
     post,
     path = "/api/token/blacklist/",
     tag = "token",
     request_body = RefreshRequest,
     responses(
-        (status = 200, description = "The token is blacklisted: `{}`.", body = Empty),
+        (status = 200, description = "The token is blacklisted (again: still `{}`).", body = Empty),
         BodyErrors,
         TokenRefused,
+        CookieOriginRefused,
         ServerFaults,
     )
 )]
-pub async fn blacklist(State(auth): State<AuthService>, input: Input) -> Result<Json<Value>, ApiError> {
-    let token = one(input, "refresh")?;
-    auth.blacklist(&token).await?;
-    Ok(Json(json!({})))
+pub async fn blacklist(
+    State(auth): State<AuthService>,
+    cookie: RefreshCookie,
+    input: Input,
+) -> Result<Response, ApiError> {
+    let token = cookie.token(input, "refresh")?;
+    let response = match auth.blacklist(&token).await {
+        Ok(()) => Json(json!({})).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    };
+    Ok(with_cookie(cookie.clear(), response))
 }
 
 /// Obtain a sliding token (SimpleJWT's TokenObtainSlidingView).
@@ -115,11 +160,13 @@ pub async fn blacklist(State(auth): State<AuthService>, input: Input) -> Result<
 )]
 pub async fn obtain_sliding(
     State(auth): State<AuthService>,
+    State(metrics): State<Arc<Metrics>>,
     ClientAddr(addr): ClientAddr,
     input: Input,
 ) -> Result<Json<TokenBody>, ApiError> {
     let (username, password) = credentials(input)?;
     let token = auth.obtain_sliding(&username, password, addr).await?;
+    metrics.issued(TokenKind::Sliding);
     Ok(Json(TokenBody { token }))
 }
 
@@ -136,7 +183,14 @@ pub async fn obtain_sliding(
         ServerFaults,
     )
 )]
-pub async fn refresh_sliding(State(auth): State<AuthService>, input: Input) -> Result<Json<TokenBody>, ApiError> {
+pub async fn refresh_sliding(
+    State(auth): State<AuthService>,
+    State(metrics): State<Arc<Metrics>>,
+    input: Input,
+) -> Result<Json<TokenBody>, ApiError> {
     let token = one(input, "token")?;
-    Ok(Json(TokenBody { token: auth.refresh_sliding(&token).await? }))
+    let token = auth.refresh_sliding(&token).await?;
+    metrics.refreshed(TokenKind::Sliding);
+    metrics.issued(TokenKind::Sliding);
+    Ok(Json(TokenBody { token }))
 }

@@ -81,6 +81,8 @@ impl From<super::hashing::HashError> for AuthError {
 pub struct Issued {
     pub access: String,
     pub refresh: Option<String>,
+    /// The `exp` of `refresh` (seconds since the epoch), for transports that store it, such as a cookie.
+    pub refresh_expires_at: Option<i64>,
 }
 
 /// What sign-up returns.
@@ -127,11 +129,13 @@ impl AuthService {
     }
 
     fn sign(&self, claims: &Claims) -> Result<String, AuthError> {
-        self.verifier.codec().encode(claims).map_err(|_| AuthError::Signing)
+        // A verifier built for remote keys has no signing key; the server never builds one.
+        let codec = self.verifier.codec().ok_or(AuthError::Signing)?;
+        codec.encode(claims).map_err(|_| AuthError::Signing)
     }
 
     fn decode(&self, token: &str, now: Instant) -> Result<Claims, AuthError> {
-        Ok(self.verifier.codec().decode(token, now)?)
+        Ok(self.verifier.decode(token, now)?)
     }
 
     fn user_id_of(&self, claims: &Claims) -> Result<i64, AuthError> {
@@ -152,7 +156,11 @@ impl AuthService {
             expires_at: refresh.exp_secs(),
         };
         self.store.record_refresh(&record, &new_jti()).await?;
-        Ok(Issued { access: self.sign(&access)?, refresh: Some(self.sign(&refresh)?) })
+        Ok(Issued {
+            access: self.sign(&access)?,
+            refresh: Some(self.sign(&refresh)?),
+            refresh_expires_at: Some(refresh.exp_secs()),
+        })
     }
 
     /// POST /api/auth/signup/. Field checks as the reference's serializer: username at most
@@ -296,7 +304,7 @@ impl AuthService {
                 if now.secs() >= family_started.saturating_add(secs(s.session_max_lifetime)) {
                     return Err(AuthError::TokenInvalid(TokenError::Expired));
                 }
-                Ok(Issued { access: new_access(&claims)?, refresh: None })
+                Ok(Issued { access: new_access(&claims)?, refresh: None, refresh_expires_at: None })
             }
             RotationPolicy::On { blacklist_after, grace } => {
                 let req = RotateRequest {
@@ -321,7 +329,11 @@ impl AuthService {
                     Rotation::Blacklisted => return Err(AuthError::Blacklisted),
                     Rotation::Invalid => return Err(AuthError::TokenInvalid(TokenError::Expired)),
                 };
-                Ok(Issued { access: new_access(&successor)?, refresh: Some(self.sign(&successor)?) })
+                Ok(Issued {
+                    access: new_access(&successor)?,
+                    refresh: Some(self.sign(&successor)?),
+                    refresh_expires_at: Some(successor.exp_secs()),
+                })
             }
         }
     }

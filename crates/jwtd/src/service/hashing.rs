@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-use crate::password::{Hasher, Scratch};
+use crate::password::{Hasher, PasswordHash, Scratch};
 
 type Job = Box<dyn FnOnce(&Hasher, &mut Scratch) + Send>;
 
@@ -84,18 +84,23 @@ impl PasswordPool {
         self.run(move |h, s| h.hash(&password, s)).await?.map_err(|_| HashError::Failed)
     }
 
-    /// Checks `password` against `stored`, or against a dummy hash when there is no user, in
-    /// the same time. Returns (matches, needs_rehash).
+    /// Checks `password` against `stored` (jwtd's argon2id or a Django hash), or against a dummy
+    /// hash when there is no user or no usable hash, in the same time. Returns (matches, needs_rehash).
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<(bool, bool), HashError> {
         let dummy = self.dummy.clone();
-        self.run(move |h, s| match stored {
-            Some(stored) => {
-                let ok = h.verify(&password, &stored, s);
-                (ok, ok && h.needs_rehash(&stored))
-            }
-            None => {
-                let _ = h.verify(&password, &dummy, s);
-                (false, false)
+        self.run(move |h, s| {
+            // An unusable or unknown stored hash costs a dummy check too, as Django's
+            // verify_password does, so it cannot be told apart from a wrong password.
+            let usable = stored.filter(|stored| PasswordHash::parse(stored).is_ok_and(|p| p.is_usable()));
+            match usable {
+                Some(stored) => {
+                    let ok = h.verify(&password, &stored, s);
+                    (ok, ok && h.needs_rehash(&stored))
+                }
+                None => {
+                    let _ = h.verify(&password, &dummy, s);
+                    (false, false)
+                }
             }
         })
         .await

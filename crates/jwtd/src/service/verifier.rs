@@ -1,14 +1,18 @@
 //! Access-token verification without a database round trip: signature, times, type, and the
 //! per-user "valid after" time that password change and logout-all move forward (SPEC §4).
 //! The map is filled from the store's revocation log and kept in step by `app`'s sync task.
+//! The keys are the server's own [`Codec`], or, in another service, [`RemoteKeys`] fetched from
+//! jwtd's JWKS URL.
 
 use std::sync::Arc;
 
 use dashmap::DashMap;
+use tracing::warn;
 
+use super::remote_keys::RemoteKeys;
 use crate::clock::{Instant, SharedClock};
 use crate::store::revoked_by_user;
-use crate::tokens::{Claims, Codec, TokenError, TokenType};
+use crate::tokens::{self, Claims, Codec, Policy, TokenError, TokenType};
 
 /// Why a Bearer token was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,6 +27,8 @@ pub enum BearerError {
     Revoked,
     #[error("token has no user id")]
     NoUserId,
+    #[error("the verification keys could not be fetched")]
+    KeysUnavailable,
 }
 
 /// The claims of an accepted access token.
@@ -39,8 +45,16 @@ pub struct Verifier {
 }
 
 #[derive(Debug)]
+enum Keys {
+    /// The server's own keys, which also sign.
+    Local(Box<Codec>),
+    /// Public keys of a JWKS URL (verification only).
+    Remote { keys: RemoteKeys, policy: Policy },
+}
+
+#[derive(Debug)]
 struct Inner {
-    codec: Codec,
+    keys: Keys,
     clock: SharedClock,
     header_types: Vec<String>,
     user_id_claim: String,
@@ -49,11 +63,49 @@ struct Inner {
 
 impl Verifier {
     pub fn new(codec: Codec, clock: SharedClock, header_types: Vec<String>, user_id_claim: String) -> Self {
-        Verifier { inner: Arc::new(Inner { codec, clock, header_types, user_id_claim, valid_after: DashMap::new() }) }
+        Self::with_keys(Keys::Local(Box::new(codec)), clock, header_types, user_id_claim)
     }
 
-    pub fn codec(&self) -> &Codec {
-        &self.inner.codec
+    /// A verifier for another service: access tokens are checked against the public keys published
+    /// at a JWKS URL (jwtd's `/.well-known/jwks.json`), with `policy`'s audience, issuer and
+    /// leeway. It holds no secret and cannot sign. It does not see revocations by password change
+    /// or logout-all (those live in jwtd's database); keep access tokens short-lived.
+    pub fn remote(
+        keys: RemoteKeys,
+        policy: Policy,
+        clock: SharedClock,
+        header_types: Vec<String>,
+        user_id_claim: String,
+    ) -> Self {
+        Self::with_keys(Keys::Remote { keys, policy }, clock, header_types, user_id_claim)
+    }
+
+    fn with_keys(keys: Keys, clock: SharedClock, header_types: Vec<String>, user_id_claim: String) -> Self {
+        Verifier { inner: Arc::new(Inner { keys, clock, header_types, user_id_claim, valid_after: DashMap::new() }) }
+    }
+
+    /// The signing codec; `None` for a [`Verifier::remote`].
+    pub fn codec(&self) -> Option<&Codec> {
+        match &self.inner.keys {
+            Keys::Local(codec) => Some(codec),
+            Keys::Remote { .. } => None,
+        }
+    }
+
+    /// The public keys as a JWK Set document (`{"keys":[]}` for HMAC).
+    pub fn jwks(&self) -> serde_json::Value {
+        match &self.inner.keys {
+            Keys::Local(codec) => codec.jwks(),
+            Keys::Remote { keys, .. } => keys.keys().jwks(),
+        }
+    }
+
+    /// Verifies any token (signature, `alg`, times, audience, issuer) with the current keys.
+    pub fn decode(&self, raw: &str, now: Instant) -> Result<Claims, TokenError> {
+        match &self.inner.keys {
+            Keys::Local(codec) => codec.decode(raw, now),
+            Keys::Remote { keys, policy } => tokens::verify(raw, &keys.keys(), policy, now),
+        }
     }
 
     pub fn now(&self) -> Instant {
@@ -100,7 +152,7 @@ impl Verifier {
     /// Verifies an access token at the current time: signature, `alg`, times, type, user id,
     /// revocation. No database round trip.
     pub fn access(&self, raw: &str) -> Result<AccessClaims, BearerError> {
-        let claims = self.inner.codec.decode(raw, self.now()).map_err(BearerError::Token)?;
+        let claims = self.decode(raw, self.now()).map_err(BearerError::Token)?;
         claims.expect_type(TokenType::Access).map_err(BearerError::Token)?;
         let user_id = match claims.user_id(&self.inner.user_id_claim) {
             Ok(Some(id)) => id,
@@ -111,5 +163,36 @@ impl Verifier {
             return Err(BearerError::Revoked);
         }
         Ok(AccessClaims { user_id, claims })
+    }
+
+    /// [`Verifier::access`], first fetching remote keys when they are stale, and again when the
+    /// token names a `kid` they lack (a key rotation at the issuer). Local keys never wait.
+    pub async fn authenticate(&self, raw: &str) -> Result<AccessClaims, BearerError> {
+        let Keys::Remote { keys, .. } = &self.inner.keys else {
+            return self.access(raw);
+        };
+        let now = self.now();
+        if keys.is_stale(now) {
+            if let Err(e) = keys.refresh(now).await {
+                warn!(error = %e, "could not fetch the JWKS; using the keys fetched before");
+            }
+        }
+        match self.access(raw) {
+            Err(BearerError::Token(TokenError::UnknownKey)) => {
+                match keys.refresh(now).await {
+                    Ok(true) => {}
+                    Ok(false) if keys.is_loaded() => {}
+                    Ok(false) => return Err(BearerError::KeysUnavailable),
+                    Err(e) => {
+                        warn!(error = %e, "could not fetch the JWKS");
+                        if !keys.is_loaded() {
+                            return Err(BearerError::KeysUnavailable);
+                        }
+                    }
+                }
+                self.access(raw)
+            }
+            other => other,
+        }
     }
 }

@@ -331,6 +331,67 @@ async fn expired_rows_are_flushed_in_batches(s: &dyn Store) {
     assert!(s.refresh_row(&jti(50)).await.unwrap().is_some());
 }
 
+fn imported(id: i64, name: &str) -> User {
+    User {
+        id,
+        username: name.into(),
+        password: "pbkdf2_sha256$1000$salt$hash".into(),
+        email: format!("{name}@example.com"),
+        is_active: true,
+        date_joined: Instant::from_millis(T0 * 1000 - 1234),
+        last_login: Some(at(T0 - 60)),
+        tokens_valid_after: 0,
+    }
+}
+
+fn imported_token(n: u32, user_id: i64, blacklisted: Option<Instant>) -> TokenRow {
+    TokenRow {
+        jti: jti(n),
+        user_id,
+        family: jti(n),
+        family_started: T0,
+        issued_at: T0,
+        expires_at: T0 + 86400,
+        blacklisted,
+        replaced_by: None,
+        rotated: None,
+    }
+}
+
+async fn an_import_keeps_ids_and_only_adds(s: &dyn Store) {
+    use TokenImport::{Blacklist, Conflict, Insert, Present};
+    let mallory = user(s, "mallory").await;
+    let ada = imported(40, "ada");
+    let tokens = [imported_token(1, 40, None), imported_token(2, 40, Some(at(T0 + 5)))];
+    let first = s.import_user(&ada, &tokens).await.unwrap();
+    assert_eq!(first, ImportOutcome { user: UserImport::Inserted, tokens: vec![Insert, Insert] });
+    assert_eq!(s.user_by_id(40).await.unwrap(), Some(ada.clone()));
+    assert_eq!(s.refresh_row(&jti(2)).await.unwrap(), Some(tokens[1].clone()));
+    assert!(user(s, "bob").await.id > 40, "sign-ups continue after imported ids");
+
+    let again = s.import_user(&ada, &tokens).await.unwrap();
+    assert_eq!(again, ImportOutcome { user: UserImport::Present, tokens: vec![Present, Present] });
+    let mut changed = ada.clone();
+    changed.password = "changed in Django since".into();
+    let logged_out = [imported_token(1, 40, Some(at(T0 + 9))), imported_token(2, 40, None)];
+    let later = s.import_user(&changed, &logged_out).await.unwrap();
+    assert_eq!(later, ImportOutcome { user: UserImport::Present, tokens: vec![Blacklist, Present] });
+    assert_eq!(s.user_by_id(40).await.unwrap(), Some(ada), "a user already here is left as it is");
+    assert_eq!(s.refresh_row(&jti(1)).await.unwrap().unwrap().blacklisted, Some(at(T0 + 9)));
+    assert!(s.refresh_row(&jti(2)).await.unwrap().unwrap().blacklisted.is_some(), "never lifted");
+
+    let eve = s.import_user(&imported(40, "eve"), &[imported_token(9, 40, None)]).await.unwrap();
+    assert_eq!(eve, ImportOutcome { user: UserImport::IdTaken { username: "ada".into() }, tokens: vec![] });
+    let other = s.import_user(&imported(99, "mallory"), &[imported_token(9, 99, None)]).await.unwrap();
+    assert_eq!(other, ImportOutcome { user: UserImport::UsernameTaken { id: mallory.id }, tokens: vec![] });
+    assert_eq!(s.user_by_id(99).await.unwrap(), None);
+    assert_eq!(s.refresh_row(&jti(9)).await.unwrap(), None, "a refused user's tokens are not written");
+
+    let zoe = s.import_user(&imported(50, "zoe"), &[imported_token(1, 50, None)]).await.unwrap();
+    assert_eq!(zoe, ImportOutcome { user: UserImport::Inserted, tokens: vec![Conflict] });
+    assert_eq!(s.refresh_row(&jti(1)).await.unwrap().unwrap().user_id, 40);
+}
+
 /// A test per behaviour and backend: `sqlite::name` always, `postgres::name` when
 /// JWTD_TEST_DATABASE_URL is set (otherwise it passes without running).
 macro_rules! contract {
@@ -379,6 +440,7 @@ contract! {
     revoke_all_blacklists_every_token_and_logs_in_order,
     a_password_change_revokes_every_token,
     expired_rows_are_flushed_in_batches,
+    an_import_keeps_ids_and_only_adds,
 }
 
 /// A fresh database on the server named by JWTD_TEST_DATABASE_URL.

@@ -19,8 +19,8 @@ use tokio_postgres::{NoTls, Row};
 use tracing::{info, warn};
 
 use super::{
-    decide_rotation, NewUser, RefreshRecord, Revocation, RotateRequest, Rotation, RotationDecision, Store, StoreError,
-    TokenRow, User, UserGate,
+    decide_rotation, decide_token_import, decide_user_import, ImportOutcome, NewUser, RefreshRecord, Revocation,
+    RotateRequest, Rotation, RotationDecision, Store, StoreError, TokenImport, TokenRow, User, UserGate, UserImport,
 };
 use crate::clock::Instant;
 
@@ -232,6 +232,10 @@ async fn revoke_user<C: GenericClient>(c: &C, user_id: i64, now: Instant) -> Res
     Ok(())
 }
 
+/// Import is retried this often when a sign-up takes the id or username between the check and
+/// the insert.
+const IMPORT_ATTEMPTS: usize = 3;
+
 /// What one rotation attempt came to.
 enum Attempt {
     Done(Rotation),
@@ -405,8 +409,101 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// One import transaction on `client`; `None` when a concurrent sign-up took the id or the
+    /// username after the check (the caller decides again).
+    async fn import_once(
+        client: &mut Object,
+        user: &User,
+        tokens: &[TokenRow],
+    ) -> Result<Option<ImportOutcome>, PgError> {
+        let tx = client.transaction().await?;
+        // The user's row first (lock order), then its token rows.
+        let id_owner = opt(&tx, "SELECT username FROM users WHERE id = $1 FOR UPDATE", &[&user.id])
+            .await?
+            .map(|r| r.try_get::<_, String>(0))
+            .transpose()?;
+        let name_owner = opt(&tx, "SELECT id FROM users WHERE username = $1", &[&user.username])
+            .await?
+            .map(|r| r.try_get::<_, i64>(0))
+            .transpose()?;
+        let decision = decide_user_import(user, id_owner.as_deref(), name_owner);
+        match decision {
+            UserImport::IdTaken { .. } | UserImport::UsernameTaken { .. } => {
+                tx.rollback().await?;
+                return Ok(Some(ImportOutcome { user: decision, tokens: Vec::new() }));
+            }
+            UserImport::Present => {}
+            UserImport::Inserted => {
+                let inserted = exec(
+                    &tx,
+                    "INSERT INTO users
+                     (id, username, password, email, is_active, date_joined_ms, last_login_ms, tokens_valid_after)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                    &[
+                        &user.id,
+                        &user.username,
+                        &user.password,
+                        &user.email,
+                        &user.is_active,
+                        &user.date_joined.millis(),
+                        &user.last_login.map(Instant::millis),
+                        &user.tokens_valid_after,
+                    ],
+                )
+                .await?;
+                if inserted == 0 {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                // Sign-ups draw ids from the identity sequence: move it past the imported id. The
+                // nextval is a value no one else holds, so the sequence never moves back below an
+                // id already handed out (setval is not transactional).
+                exec(
+                    &tx,
+                    "SELECT setval(pg_get_serial_sequence('users', 'id'),
+                                   GREATEST($1::bigint, nextval(pg_get_serial_sequence('users', 'id'))))",
+                    &[&user.id],
+                )
+                .await?;
+            }
+        }
+        let mut outcomes = Vec::with_capacity(tokens.len());
+        for row in tokens {
+            let step = decide_token_import(token_row(&tx, &row.jti, true).await?.as_ref(), row);
+            match step {
+                // A row inserted meanwhile by a rotation or logout of the same token wins.
+                TokenImport::Insert => {
+                    if !insert_token(&tx, row).await? {
+                        outcomes.push(TokenImport::Present);
+                        continue;
+                    }
+                }
+                TokenImport::Blacklist => {
+                    exec(
+                        &tx,
+                        "UPDATE refresh_tokens SET blacklisted_ms = $2 WHERE jti = $1 AND blacklisted_ms IS NULL",
+                        &[&row.jti, &row.blacklisted.map(Instant::millis)],
+                    )
+                    .await?;
+                }
+                TokenImport::Present | TokenImport::Conflict => {}
+            }
+            outcomes.push(step);
+        }
+        tx.commit().await?;
+        Ok(Some(ImportOutcome { user: decision, tokens: outcomes }))
+    }
+}
+
 #[async_trait]
 impl Store for PgStore {
+    /// At shutdown: closes every pooled connection (the server ends each session cleanly).
+    async fn close(&self) -> Result<(), StoreError> {
+        PgStore::close(self);
+        Ok(())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let client = self.client().await?;
         client.simple_query("SELECT 1").await.map_err(pg_err)?;
@@ -594,6 +691,16 @@ impl Store for PgStore {
                 Err(e) => return Err(pg_err(e)),
             }
         }
+    }
+
+    async fn import_user(&self, user: &User, tokens: &[TokenRow]) -> Result<ImportOutcome, StoreError> {
+        let mut client = self.client().await?;
+        for _ in 0..IMPORT_ATTEMPTS {
+            if let Some(outcome) = Self::import_once(&mut client, user, tokens).await.map_err(pg_err)? {
+                return Ok(outcome);
+            }
+        }
+        Err(StoreError::Unavailable("importing a user kept racing with sign-ups".into()))
     }
 
     async fn flush_expired(&self, now: Instant, batch: u32) -> Result<u64, StoreError> {

@@ -8,15 +8,16 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use crossbeam_queue::ArrayQueue;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::{
-    decide_rotation, NewUser, RefreshRecord, Revocation, RotateRequest, Rotation, RotationDecision, Store, StoreError,
-    TokenRow, User, UserGate,
+    decide_rotation, decide_token_import, decide_user_import, ImportOutcome, NewUser, RefreshRecord, Revocation,
+    RotateRequest, Rotation, RotationDecision, Store, StoreError, TokenImport, TokenRow, User, UserGate, UserImport,
 };
 use crate::clock::Instant;
 
@@ -33,8 +34,9 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
-    writer: Mutex<Sender<WriteJob>>,
-    readers: Mutex<Vec<Connection>>,
+    writer: Sender<WriteJob>,
+    /// Idle reader connections; lock-free, so concurrent reads never queue on a mutex.
+    readers: ArrayQueue<Connection>,
 }
 
 /// A write job: run inside a savepoint with `Some(conn)` (or told it will never run with `None`);
@@ -240,8 +242,8 @@ impl SqliteStore {
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
-                writer: Mutex::new(jobs),
-                readers: Mutex::new(Vec::new()),
+                writer: jobs,
+                readers: ArrayQueue::new(MAX_IDLE_READERS),
             }),
         })
     }
@@ -253,16 +255,12 @@ impl SqliteStore {
     {
         let inner = self.inner.clone();
         run_blocking(move || {
-            let idle = inner.readers.lock().map_err(|_| poisoned())?.pop();
-            let conn = match idle {
+            let conn = match inner.readers.pop() {
                 Some(c) => c,
                 None => connect(&inner.path).map_err(db_err)?,
             };
             let out = f(&conn).map_err(db_err);
-            let mut readers = inner.readers.lock().map_err(|_| poisoned())?;
-            if readers.len() < MAX_IDLE_READERS {
-                readers.push(conn);
-            }
+            let _ = inner.readers.push(conn); // a full queue drops (closes) the extra connection
             out
         })
         .await
@@ -289,13 +287,9 @@ impl SqliteStore {
             });
             Ran { ok, answer }
         });
-        self.inner.writer.lock().map_err(|_| poisoned())?.send(job).map_err(|_| poisoned())?;
+        self.inner.writer.send(job).map_err(|_| StoreError::Database("the database writer stopped".into()))?;
         answer.await.map_err(|_| StoreError::Database("the database writer stopped".into()))?
     }
-}
-
-fn poisoned() -> StoreError {
-    StoreError::Database("a database connection was poisoned by a panic".into())
 }
 
 async fn run_blocking<T: Send + 'static>(
@@ -306,6 +300,19 @@ async fn run_blocking<T: Send + 'static>(
 
 #[async_trait]
 impl Store for SqliteStore {
+    /// Closes the idle reader connections and checkpoints the write-ahead log into the database
+    /// file, truncating it: the file alone then holds every committed transaction. The writer
+    /// thread and its connection end when the store is dropped.
+    async fn close(&self) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            while inner.readers.pop().is_some() {}
+            let conn = connect(&inner.path).map_err(db_err)?;
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(db_err)
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.read(|c| c.query_row("SELECT count(*) FROM secrets", [], |_| Ok(()))).await
     }
@@ -549,6 +556,60 @@ impl Store for SqliteStore {
                 RotationDecision::Invalid => Rotation::Invalid,
             };
             Ok(outcome)
+        })
+        .await
+    }
+
+    async fn import_user(&self, user: &User, tokens: &[TokenRow]) -> Result<ImportOutcome, StoreError> {
+        let (user, tokens) = (user.clone(), tokens.to_vec());
+        // One write job: the writer runs it atomically (in its own savepoint).
+        self.write(move |tx| {
+            let id_owner: Option<String> =
+                tx.query_row("SELECT username FROM users WHERE id = ?1", [user.id], |r| r.get(0)).optional()?;
+            let name_owner: Option<i64> =
+                tx.query_row("SELECT id FROM users WHERE username = ?1", [&user.username], |r| r.get(0)).optional()?;
+            let decision = decide_user_import(&user, id_owner.as_deref(), name_owner);
+            match decision {
+                UserImport::IdTaken { .. } | UserImport::UsernameTaken { .. } => {
+                    return Ok(ImportOutcome { user: decision, tokens: Vec::new() });
+                }
+                UserImport::Present => {}
+                // An explicit id above sqlite_sequence's value moves it up (AUTOINCREMENT), so
+                // later sign-ups continue after the imported ids.
+                UserImport::Inserted => {
+                    tx.execute(
+                        "INSERT INTO users
+                         (id, username, password, email, is_active, date_joined_ms, last_login_ms, tokens_valid_after)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        params![
+                            user.id,
+                            user.username,
+                            user.password,
+                            user.email,
+                            user.is_active,
+                            user.date_joined.millis(),
+                            user.last_login.map(Instant::millis),
+                            user.tokens_valid_after
+                        ],
+                    )?;
+                }
+            }
+            let mut outcomes = Vec::with_capacity(tokens.len());
+            for row in &tokens {
+                let step = decide_token_import(token_row(tx, &row.jti)?.as_ref(), row);
+                match step {
+                    TokenImport::Insert => insert_token(tx, row)?,
+                    TokenImport::Blacklist => {
+                        tx.execute(
+                            "UPDATE refresh_tokens SET blacklisted_ms = ?2 WHERE jti = ?1 AND blacklisted_ms IS NULL",
+                            params![row.jti, row.blacklisted.map(Instant::millis)],
+                        )?;
+                    }
+                    TokenImport::Present | TokenImport::Conflict => {}
+                }
+                outcomes.push(step);
+            }
+            Ok(ImportOutcome { user: decision, tokens: outcomes })
         })
         .await
     }

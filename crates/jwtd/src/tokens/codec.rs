@@ -1,4 +1,5 @@
-//! Signing and verifying compact JWS tokens with one pinned algorithm and key.
+//! Signing compact JWS tokens with one pinned algorithm and key, and verifying them with a
+//! [`KeySet`]: the HMAC secret, or the current and previous public keys, chosen by `kid`.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Map, Value};
 
+use super::keys::{KeyError, PrivateKey, PublicKey};
 use super::{Claims, TokenError};
 use crate::clock::Instant;
 
@@ -33,7 +35,7 @@ impl Algorithm {
         matches!(self, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
     }
 
-    fn jsonwebtoken(self) -> jsonwebtoken::Algorithm {
+    pub(crate) fn jsonwebtoken(self) -> jsonwebtoken::Algorithm {
         use jsonwebtoken::Algorithm as J;
         match self {
             Algorithm::HS256 => J::HS256,
@@ -87,49 +89,244 @@ pub struct Policy {
     pub leeway: Duration,
 }
 
-/// Signs and verifies tokens with one key and one pinned algorithm.
+/// One key tokens may be verified with.
+#[derive(Clone)]
+struct Key {
+    /// `None` for the HMAC secret: SimpleJWT writes no `kid`, and PyJWT ignores one.
+    kid: Option<String>,
+    decoding: DecodingKey,
+    /// Pins the key's algorithm; times, audience and issuer are checked in [`verify`].
+    validation: Validation,
+    /// The key as a JWK Set member; `None` for the HMAC secret, which is never published.
+    jwk: Option<Value>,
+}
+
+fn validation(alg: Algorithm) -> Validation {
+    let mut validation = Validation::new(alg.jsonwebtoken());
+    // Times, audience and issuer are checked in `verify` against the injected `now`.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims = HashSet::new();
+    validation.leeway = 0;
+    validation
+}
+
+/// The keys presented tokens are verified with: the HMAC secret, or public keys known by `kid`
+/// (the current one first, then previous ones kept through a key rotation).
+#[derive(Clone, Default)]
+pub struct KeySet {
+    keys: Vec<Key>,
+}
+
+impl fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.keys.iter().map(|k| (k.validation.algorithms.first(), &k.kid))).finish()
+    }
+}
+
+impl KeySet {
+    /// The shared secret of an HMAC algorithm.
+    pub fn hmac(alg: Algorithm, secret: &[u8]) -> Result<KeySet, String> {
+        if !alg.is_hmac() {
+            return Err(format!("{alg} needs a PEM key pair, not a secret"));
+        }
+        if secret.is_empty() {
+            return Err("the secret is empty".into());
+        }
+        let key = Key { kid: None, decoding: DecodingKey::from_secret(secret), validation: validation(alg), jwk: None };
+        Ok(KeySet { keys: vec![key] })
+    }
+
+    /// Public keys, in order of preference; a key listed twice counts once.
+    pub fn public(keys: impl IntoIterator<Item = PublicKey>) -> KeySet {
+        let mut set = KeySet::default();
+        for key in keys {
+            if !set.knows(key.kid()) {
+                set.keys.push(Key {
+                    kid: Some(key.kid().to_string()),
+                    decoding: key.decoding().clone(),
+                    validation: validation(key.algorithm()),
+                    jwk: Some(key.jwk()),
+                });
+            }
+        }
+        set
+    }
+
+    /// The usable signing keys of a JWK Set document (`{"keys":[...]}`), each with the algorithm
+    /// `pinned` or, unpinned, its own `alg`; the others are returned with the reason they were skipped.
+    pub fn from_jwks(jwks: &Value, pinned: Option<Algorithm>) -> (KeySet, Vec<KeyError>) {
+        let mut skipped = Vec::new();
+        let mut keys = Vec::new();
+        match jwks.get("keys").and_then(Value::as_array) {
+            Some(members) => {
+                for member in members {
+                    match member.as_object().map(|jwk| PublicKey::from_jwk(jwk, pinned)) {
+                        Some(Ok(key)) => keys.push(key),
+                        Some(Err(e)) => skipped.push(e),
+                        None => skipped.push(KeyError::Jwk("a member is not an object".into())),
+                    }
+                }
+            }
+            None => skipped.push(KeyError::Jwk("the document has no \"keys\" array".into())),
+        }
+        (KeySet::public(keys), skipped)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Whether a key of this `kid` is in the set.
+    pub fn knows(&self, kid: &str) -> bool {
+        self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
+    }
+
+    /// The public keys as a JWK Set (RFC 7517 §5); `{"keys":[]}` for an HMAC secret.
+    pub fn jwks(&self) -> Value {
+        let keys: Vec<Value> = self.keys.iter().filter_map(|k| k.jwk.clone()).collect();
+        serde_json::json!({ "keys": keys })
+    }
+
+    /// Checks the signature and `alg` of `token`; returns its payload. A token naming a `kid`
+    /// is checked with that key only (`UnknownKey` when there is none); one without `kid` (as
+    /// SimpleJWT and PyJWT write them) with each key in turn. The header's `alg` must be the
+    /// chosen key's: `none`, another family, or an HMAC token "signed" with a public key are refused.
+    fn verify_signature(&self, token: &str) -> Result<Map<String, Value>, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        let by_kid = |k: &&Key| match (&header.kid, &k.kid) {
+            (Some(wanted), Some(kid)) => wanted == kid,
+            _ => true,
+        };
+        let candidates: Vec<&Key> = self.keys.iter().filter(by_kid).collect();
+        if candidates.is_empty() {
+            return Err(TokenError::UnknownKey);
+        }
+        let mut outcome = Err(TokenError::BadSignature);
+        for key in candidates.into_iter().filter(|k| k.validation.algorithms.contains(&header.alg)) {
+            outcome = jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, &key.validation)
+                .map(|data| data.claims)
+                .map_err(|e| {
+                    use jsonwebtoken::errors::ErrorKind as K;
+                    match e.kind() {
+                        K::InvalidSignature | K::InvalidAlgorithm | K::InvalidAlgorithmName | K::InvalidKeyFormat => {
+                            TokenError::BadSignature
+                        }
+                        _ => TokenError::Malformed,
+                    }
+                });
+            if outcome != Err(TokenError::BadSignature) {
+                break;
+            }
+        }
+        outcome
+    }
+}
+
+/// Verifies a token against `keys` and the rules of PyJWT + SimpleJWT at `now`: signature and
+/// `alg` (see [`KeySet`]), then expired when `exp <= now - leeway`, refused when `iat`/`nbf` lie
+/// beyond `now + leeway`, `aud`/`iss` as configured, `exp` and `jti` present. Does not check
+/// `token_type`.
+pub fn verify(token: &str, keys: &KeySet, policy: &Policy, now: Instant) -> Result<Claims, TokenError> {
+    if token.len() > 8192 || token.bytes().filter(|&b| b == b'.').count() != 2 {
+        return Err(TokenError::Malformed);
+    }
+    let claims = Claims::parse(keys.verify_signature(token)?)?;
+    check_audience_and_issuer(policy, &claims)?;
+    let leeway_ms = i64::try_from(policy.leeway.as_millis()).unwrap_or(i64::MAX);
+    let now_ms = now.millis() as f64;
+    if claims.exp() * 1000.0 <= now_ms - leeway_ms as f64 {
+        return Err(TokenError::Expired);
+    }
+    let not_after = now_ms + leeway_ms as f64;
+    if let Some(iat) = claims.iat() {
+        if (iat as f64) * 1000.0 > not_after {
+            return Err(TokenError::NotYetValid);
+        }
+    }
+    if let Some(nbf) = claims.get("nbf").and_then(Value::as_f64) {
+        if nbf * 1000.0 > not_after {
+            return Err(TokenError::NotYetValid);
+        }
+    }
+    Ok(claims)
+}
+
+fn check_audience_and_issuer(policy: &Policy, claims: &Claims) -> Result<(), TokenError> {
+    if let Some(expected) = &policy.audience {
+        let ok = match claims.get("aud") {
+            Some(Value::String(aud)) => aud == expected,
+            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(expected)),
+            _ => false,
+        };
+        if !ok {
+            return Err(TokenError::WrongAudienceOrIssuer);
+        }
+    }
+    if let Some(expected) = &policy.issuer {
+        if claims.get("iss").and_then(Value::as_str) != Some(expected.as_str()) {
+            return Err(TokenError::WrongAudienceOrIssuer);
+        }
+    }
+    Ok(())
+}
+
+/// Signs tokens with one key and one pinned algorithm, and verifies them with its [`KeySet`].
 #[derive(Clone)]
 pub struct Codec {
     header: Header,
     encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
+    keys: KeySet,
     policy: Policy,
 }
 
 impl fmt::Debug for Codec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Codec").field("alg", &self.header.alg).field("policy", &self.policy).finish_non_exhaustive()
+        f.debug_struct("Codec")
+            .field("alg", &self.header.alg)
+            .field("keys", &self.keys)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
     }
 }
 
 impl Codec {
-    /// An HMAC codec (HS256/384/512) from the shared secret.
+    /// An HMAC codec (HS256/384/512) from the shared secret. Its tokens carry no `kid`, exactly
+    /// like SimpleJWT's (`{"alg":"HS256","typ":"JWT"}`).
     pub fn from_secret(alg: Algorithm, secret: &[u8], policy: Policy) -> Result<Self, String> {
-        if !alg.is_hmac() {
-            return Err(format!("{alg} needs a PEM key pair; asymmetric algorithms are not available yet"));
-        }
-        if secret.is_empty() {
-            return Err("the secret is empty".into());
-        }
-        let mut validation = Validation::new(alg.jsonwebtoken());
-        // Times, audience and issuer are checked in `decode` against the injected `now`.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims = HashSet::new();
-        validation.leeway = 0;
-        Ok(Codec {
-            header: Header::new(alg.jsonwebtoken()),
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            validation,
-            policy,
-        })
+        let keys = KeySet::hmac(alg, secret)?;
+        Ok(Codec { header: Header::new(alg.jsonwebtoken()), encoding: EncodingKey::from_secret(secret), keys, policy })
+    }
+
+    /// An asymmetric codec: signs with `signing` (its header names the key's `kid`), verifies with
+    /// its public half and with `previous` public keys, kept so that tokens signed before a key
+    /// rotation stay valid until they expire.
+    pub fn from_keys(signing: &PrivateKey, previous: Vec<PublicKey>, policy: Policy) -> Self {
+        let current = signing.public().clone();
+        let mut header = Header::new(current.algorithm().jsonwebtoken());
+        header.kid = Some(current.kid().to_string());
+        let keys = KeySet::public(std::iter::once(current).chain(previous));
+        Codec { header, encoding: signing.encoding().clone(), keys, policy }
     }
 
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// The `kid` new tokens carry; `None` for HMAC.
+    pub fn kid(&self) -> Option<&str> {
+        self.header.kid.as_deref()
+    }
+
+    /// The keys presented tokens are checked with.
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
+    }
+
+    /// The public keys as a JWK Set document.
+    pub fn jwks(&self) -> Value {
+        self.keys.jwks()
     }
 
     /// Signs `claims`, adding `aud`/`iss` when configured (as SimpleJWT's TokenBackend does).
@@ -144,61 +341,9 @@ impl Codec {
         jsonwebtoken::encode(&self.header, &map, &self.encoding).map_err(|_| TokenError::Encode)
     }
 
-    /// Verifies signature and `alg`, then the rules of PyJWT + SimpleJWT at `now`:
-    /// expired when `exp <= now - leeway`, refused when `iat`/`nbf` lie beyond `now + leeway`,
-    /// `aud`/`iss` as configured, `exp` and `jti` present. Does not check `token_type`.
+    /// [`verify`] with this codec's keys and policy.
     pub fn decode(&self, token: &str, now: Instant) -> Result<Claims, TokenError> {
-        if token.len() > 8192 || token.bytes().filter(|&b| b == b'.').count() != 2 {
-            return Err(TokenError::Malformed);
-        }
-        let data =
-            jsonwebtoken::decode::<Map<String, Value>>(token, &self.decoding, &self.validation).map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind as K;
-                match e.kind() {
-                    K::InvalidSignature | K::InvalidAlgorithm | K::InvalidAlgorithmName | K::InvalidKeyFormat => {
-                        TokenError::BadSignature
-                    }
-                    _ => TokenError::Malformed,
-                }
-            })?;
-        let claims = Claims::parse(data.claims)?;
-        self.check_audience_and_issuer(&claims)?;
-        let leeway_ms = i64::try_from(self.policy.leeway.as_millis()).unwrap_or(i64::MAX);
-        let now_ms = now.millis() as f64;
-        if claims.exp() * 1000.0 <= now_ms - leeway_ms as f64 {
-            return Err(TokenError::Expired);
-        }
-        let not_after = now_ms + leeway_ms as f64;
-        if let Some(iat) = claims.iat() {
-            if (iat as f64) * 1000.0 > not_after {
-                return Err(TokenError::NotYetValid);
-            }
-        }
-        if let Some(nbf) = claims.get("nbf").and_then(Value::as_f64) {
-            if nbf * 1000.0 > not_after {
-                return Err(TokenError::NotYetValid);
-            }
-        }
-        Ok(claims)
-    }
-
-    fn check_audience_and_issuer(&self, claims: &Claims) -> Result<(), TokenError> {
-        if let Some(expected) = &self.policy.audience {
-            let ok = match claims.get("aud") {
-                Some(Value::String(aud)) => aud == expected,
-                Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(expected)),
-                _ => false,
-            };
-            if !ok {
-                return Err(TokenError::WrongAudienceOrIssuer);
-            }
-        }
-        if let Some(expected) = &self.policy.issuer {
-            if claims.get("iss").and_then(Value::as_str) != Some(expected.as_str()) {
-                return Err(TokenError::WrongAudienceOrIssuer);
-            }
-        }
-        Ok(())
+        verify(token, &self.keys, &self.policy, now)
     }
 }
 
@@ -287,5 +432,174 @@ mod tests {
         let claims = c.decode(&token, now).unwrap();
         assert_eq!(claims.get("aud").unwrap(), "aud");
         assert_eq!(c.decode(&plain.encode(&access(60)).unwrap(), now), Err(TokenError::WrongAudienceOrIssuer));
+    }
+
+    use crate::tokens::keys::tests::{test_key, ASYMMETRIC};
+    use crate::tokens::keys::{generate, PrivateKey, PublicKey};
+
+    fn private(alg: Algorithm) -> PrivateKey {
+        PrivateKey::from_pem(alg, test_key(alg).private_pem.as_bytes()).unwrap()
+    }
+
+    fn asymmetric(alg: Algorithm) -> Codec {
+        Codec::from_keys(&private(alg), vec![], Policy::default())
+    }
+
+    fn header_of(token: &str) -> Value {
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap();
+        serde_json::from_slice(&raw).unwrap()
+    }
+
+    /// A token with `header` and the payload of `token`, signed by `sign(signing input)`.
+    fn resigned(token: &str, header: Value, sign: impl Fn(&[u8]) -> String) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let input = format!("{}.{}", b64.encode(header.to_string()), token.split('.').nth(1).unwrap());
+        let signature = sign(input.as_bytes());
+        format!("{input}.{signature}")
+    }
+
+    #[test]
+    fn every_algorithm_round_trips() {
+        let now = Instant::from_secs(NOW);
+        for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
+            let c =
+                Codec::from_secret(alg, b"test-secret-0123456789abcdef0123456789abcdef0123456789", Policy::default())
+                    .unwrap();
+            let token = c.encode(&access(60)).unwrap();
+            assert_eq!(header_of(&token), serde_json::json!({"typ": "JWT", "alg": alg.to_string()}), "{alg}");
+            assert_eq!(c.decode(&token, now).unwrap(), access(60), "{alg}");
+            assert_eq!(c.jwks(), serde_json::json!({"keys": []}));
+        }
+        for alg in ASYMMETRIC {
+            let c = asymmetric(alg);
+            let token = c.encode(&access(60)).unwrap();
+            let header = header_of(&token);
+            assert_eq!(header["alg"], alg.to_string(), "{alg}");
+            assert_eq!(header["kid"], private(alg).public().kid(), "{alg}");
+            assert_eq!(c.decode(&token, now).unwrap(), access(60), "{alg}");
+            assert_eq!(c.decode(&token, Instant::from_secs(NOW + 60)), Err(TokenError::Expired), "{alg}");
+            let jwks = c.jwks();
+            assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+            assert_eq!(jwks["keys"][0]["kid"], header["kid"]);
+            // A verifier holding only the published JWK Set accepts the token.
+            let (remote, skipped) = KeySet::from_jwks(&jwks, Some(alg));
+            assert!(skipped.is_empty(), "{alg}: {skipped:?}");
+            assert_eq!(verify(&token, &remote, &Policy::default(), now).unwrap(), access(60), "{alg}");
+        }
+    }
+
+    #[test]
+    fn asymmetric_tampering_is_refused() {
+        let now = Instant::from_secs(NOW);
+        for alg in [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA] {
+            let c = asymmetric(alg);
+            let token = c.encode(&access(60)).unwrap();
+            let (head, rest) = token.split_once('.').unwrap();
+            let (payload, signature) = rest.split_once('.').unwrap();
+            let other = asymmetric(alg).encode(&access(120)).unwrap();
+            let other_payload = other.split('.').nth(1).unwrap();
+            assert_eq!(c.decode(&format!("{head}.{other_payload}.{signature}"), now), Err(TokenError::BadSignature));
+            let mut sig = signature.to_string().into_bytes();
+            sig[3] = if sig[3] == b'A' { b'B' } else { b'A' };
+            let sig = String::from_utf8(sig).unwrap();
+            assert!(c.decode(&format!("{head}.{payload}.{sig}"), now).is_err(), "{alg}");
+        }
+    }
+
+    #[test]
+    fn hmac_token_signed_with_the_public_key_is_refused() {
+        // Key confusion: a verifier that let the token pick its algorithm would check this HS256
+        // token with the (public) RSA key as the HMAC secret.
+        let c = asymmetric(Algorithm::RS256);
+        let token = c.encode(&access(60)).unwrap();
+        let public_pem = test_key(Algorithm::RS256).public_pem.clone();
+        let kid = header_of(&token)["kid"].clone();
+        for header in [
+            serde_json::json!({"alg": "HS256", "typ": "JWT"}),
+            serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": kid}),
+        ] {
+            let forged = resigned(&token, header, |input| {
+                let key = EncodingKey::from_secret(public_pem.as_bytes());
+                jsonwebtoken::crypto::sign(input, &key, jsonwebtoken::Algorithm::HS256).unwrap()
+            });
+            assert_eq!(c.decode(&forged, Instant::from_secs(NOW)), Err(TokenError::BadSignature));
+        }
+    }
+
+    #[test]
+    fn alg_none_is_refused_with_asymmetric_keys() {
+        let c = asymmetric(Algorithm::ES256);
+        let token = c.encode(&access(60)).unwrap();
+        let kid = header_of(&token)["kid"].clone();
+        for alg in ["none", "None", "NONE"] {
+            let forged = resigned(&token, serde_json::json!({"alg": alg, "typ": "JWT", "kid": kid}), |_| String::new());
+            assert_eq!(c.decode(&forged, Instant::from_secs(NOW)), Err(TokenError::Malformed), "{alg}");
+        }
+    }
+
+    #[test]
+    fn another_algorithm_of_the_same_key_is_refused() {
+        let rs256 = asymmetric(Algorithm::RS256);
+        let ps256 = asymmetric(Algorithm::PS256);
+        let now = Instant::from_secs(NOW);
+        assert_eq!(rs256.decode(&ps256.encode(&access(60)).unwrap(), now), Err(TokenError::BadSignature));
+        assert_eq!(ps256.decode(&rs256.encode(&access(60)).unwrap(), now), Err(TokenError::BadSignature));
+    }
+
+    #[test]
+    fn unknown_kid_is_refused_and_no_kid_tries_every_key() {
+        let now = Instant::from_secs(NOW);
+        let c = asymmetric(Algorithm::EdDSA);
+        let token = c.encode(&access(60)).unwrap();
+        let signing = private(Algorithm::EdDSA);
+        let sign = |input: &[u8]| {
+            jsonwebtoken::crypto::sign(input, signing.encoding(), jsonwebtoken::Algorithm::EdDSA).unwrap()
+        };
+        let unknown = resigned(&token, serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": "no-such-key"}), sign);
+        assert_eq!(c.decode(&unknown, now), Err(TokenError::UnknownKey));
+        // SimpleJWT and PyJWT write no kid: such a token is checked with each known key.
+        let without_kid = resigned(&token, serde_json::json!({"alg": "EdDSA", "typ": "JWT"}), sign);
+        assert_eq!(c.decode(&without_kid, now).unwrap(), access(60));
+    }
+
+    #[test]
+    fn previous_keys_verify_but_never_sign() {
+        let now = Instant::from_secs(NOW);
+        let old = asymmetric(Algorithm::ES256);
+        let old_token = old.encode(&access(60)).unwrap();
+        let fresh = generate(Algorithm::ES256, &mut rand::rngs::OsRng).unwrap();
+        let new_key = PrivateKey::from_pem(Algorithm::ES256, fresh.private_pem.as_bytes()).unwrap();
+        let old_public =
+            PublicKey::from_pem(Algorithm::ES256, test_key(Algorithm::ES256).public_pem.as_bytes()).unwrap();
+        let rotated = Codec::from_keys(&new_key, vec![old_public], Policy::default());
+        assert_eq!(rotated.decode(&old_token, now).unwrap(), access(60));
+        assert_eq!(rotated.decode(&old_token, Instant::from_secs(NOW + 60)), Err(TokenError::Expired));
+        let new_token = rotated.encode(&access(60)).unwrap();
+        assert_eq!(header_of(&new_token)["kid"], new_key.public().kid());
+        assert_eq!(old.decode(&new_token, now), Err(TokenError::UnknownKey));
+        let kids: Vec<Value> = rotated.jwks()["keys"].as_array().unwrap().iter().map(|k| k["kid"].clone()).collect();
+        assert_eq!(
+            kids,
+            vec![Value::from(new_key.public().kid()), Value::from(private(Algorithm::ES256).public().kid())]
+        );
+        // Without the previous key, the old token names an unknown kid.
+        let forgetful = Codec::from_keys(&new_key, vec![], Policy::default());
+        assert_eq!(forgetful.decode(&old_token, now), Err(TokenError::UnknownKey));
+    }
+
+    #[test]
+    fn audience_issuer_and_leeway_apply_to_asymmetric_tokens() {
+        let policy =
+            Policy { audience: Some("aud".into()), issuer: Some("iss".into()), leeway: Duration::from_secs(10) };
+        let c = Codec::from_keys(&private(Algorithm::EdDSA), vec![], policy);
+        let token = c.encode(&access(60)).unwrap();
+        let claims = c.decode(&token, Instant::from_secs(NOW + 65)).unwrap();
+        assert_eq!(claims.get("aud").unwrap(), "aud");
+        assert_eq!(claims.get("iss").unwrap(), "iss");
+        assert_eq!(c.decode(&token, Instant::from_secs(NOW + 70)), Err(TokenError::Expired));
+        let plain = asymmetric(Algorithm::EdDSA).encode(&access(60)).unwrap();
+        assert_eq!(c.decode(&plain, Instant::from_secs(NOW)), Err(TokenError::WrongAudienceOrIssuer));
     }
 }

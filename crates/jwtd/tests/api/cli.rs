@@ -265,3 +265,67 @@ async fn an_invalid_flag_is_named_as_a_flag() {
     assert_eq!(run.code, Some(2), "{run:?}");
     assert!(run.stderr.starts_with("jwtd: invalid settings: --leeway: "), "{}", run.stderr);
 }
+
+/// A Django database as `manage.py migrate` leaves it (the columns import-django reads), with one
+/// user whose password Django hashed, and one live refresh token of theirs.
+fn django_database(dir: &std::path::Path) -> String {
+    let path = dir.join("django.sqlite3");
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch(
+        r#"CREATE TABLE "auth_user" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "password" varchar(128) NOT NULL,
+               "last_login" datetime NULL, "username" varchar(150) NOT NULL UNIQUE, "email" varchar(254) NOT NULL,
+               "is_active" bool NOT NULL, "date_joined" datetime NOT NULL);
+           CREATE TABLE "token_blacklist_outstandingtoken" ("token" text NOT NULL, "created_at" datetime NULL,
+               "expires_at" datetime NOT NULL, "user_id" integer NULL, "jti" varchar(255) NOT NULL UNIQUE,
+               "id" integer NOT NULL PRIMARY KEY AUTOINCREMENT);
+           CREATE TABLE "token_blacklist_blacklistedtoken" ("blacklisted_at" datetime NOT NULL,
+               "token_id" bigint NOT NULL UNIQUE, "id" integer NOT NULL PRIMARY KEY AUTOINCREMENT);
+           -- "correct horse battery staple", hashed by Django 5.2's PBKDF2PasswordHasher (1000 iterations)
+           INSERT INTO auth_user VALUES (7,
+               'pbkdf2_sha256$1000$UkO2b7mkdXm0233Eoy7SWM$D0/6F5UNZrgCc2Tuu4Uf3ssWjXBZu+l6Hu8fXWZSFyo=',
+               NULL, 'ada', 'ada@example.com', 1, '2026-01-02 03:04:05.678900');
+           INSERT INTO token_blacklist_outstandingtoken VALUES ('a.b.c', '2026-01-02 03:04:05', '2999-01-01 00:00:00', 7,
+               '0123456789abcdef0123456789abcdef', 1);"#,
+    )
+    .unwrap();
+    format!("sqlite://{}", path.display())
+}
+
+#[tokio::test]
+async fn import_django_brings_users_who_sign_in_with_their_django_password() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let django = django_database(dir.path());
+
+    let run = jwtd_on(&app, &["import-django", "--from", &django], None).await;
+
+    run.expect_success(
+        "users: 1 new, 0 already imported, 0 skipped\n\
+         refresh tokens: 1 new (0 of them blacklisted), 0 newly blacklisted, 0 already imported, 0 expired (left out), 0 skipped\n\
+         import done: 2 new\n",
+    );
+    let pair = app.obtain_pair("ada", "correct horse battery staple").await;
+    pair.expect_status(200);
+    let me = app.me(&pair.field("access")).await.json();
+    assert_eq!((me["id"].clone(), me["email"].clone()), (json!(7), json!("ada@example.com")));
+    let again = jwtd_on(&app, &["import-django", "--from", &django], None).await;
+    assert!(again.stdout.ends_with("\nimport done: 0 new\n"), "{again:?}");
+}
+
+#[tokio::test]
+async fn import_django_refuses_a_database_without_django_tables_and_never_prints_the_url() {
+    let app = spawn_app().await;
+
+    let own = jwtd_on(&app, &["import-django", "--from", &app.database_url()], None).await;
+    assert_eq!(own.code, Some(1), "{own:?}");
+    assert!(
+        own.stderr.starts_with("jwtd: cannot import from the Django database: table auth_user not found"),
+        "{}",
+        own.stderr
+    );
+
+    let mysql = jwtd_on(&app, &["import-django", "--from", "mysql://root:hunter2@db/app"], None).await;
+    assert_eq!(mysql.code, Some(1), "{mysql:?}");
+    assert!(mysql.stderr.starts_with("jwtd: --from: expected sqlite:///PATH or postgres://"), "{}", mysql.stderr);
+    assert!(!mysql.stderr.contains("hunter2"));
+}

@@ -1,0 +1,232 @@
+//! REFRESH_COOKIE: the refresh token travels in an HttpOnly cookie instead of the JSON body,
+//! and the origin check that keeps other sites from riding that cookie (CSRF). This is
+//! transport only: the service never knows where a token came from.
+//!
+//! The cookie is `HttpOnly; Secure; SameSite=Strict`, its `Max-Age` the refresh token's
+//! remaining lifetime, and its `Path` `/api/token/`: the narrowest path both
+//! `/api/token/refresh/` and `/api/token/blacklist/` (with or without their slash) fall under,
+//! so it never goes to `/api/me/` or any other route of the site. `Secure` is always set:
+//! browsers accept and send Secure cookies for `http://localhost` (a secure context), so local
+//! development works without TLS; anywhere else the API must be served over HTTPS.
+//!
+//! SameSite=Strict keeps the cookie off requests started by other sites, but not off requests
+//! from other origins of the same site (another port or subdomain). So in cookie mode every
+//! request that sets or reads the cookie and comes from a browser (it sends `Origin`, or
+//! `Sec-Fetch-Site`) must come from an origin in CORS_ALLOWED_ORIGINS or from the server's own
+//! origin; anything else gets 403, as Django's CSRF origin check answers. Clients that are not
+//! browsers send neither header and hold their tokens themselves, so they are not affected.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Uri};
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiError, Input};
+use crate::config::Settings;
+use crate::service::AuthError;
+
+/// The cookie's name.
+pub const COOKIE_NAME: &str = "jwtd_refresh";
+/// The cookie's path: covers the refresh and blacklist endpoints, and no route outside `/api/token/`.
+pub const COOKIE_PATH: &str = "/api/token/";
+
+/// Marks a request that arrived over TLS (set by the server), so that its own origin is `https://…`.
+#[derive(Debug, Clone, Copy)]
+pub struct Https;
+
+/// Cookie mode for one request: off (REFRESH_COOKIE=false), or on with the token the browser
+/// presented in the cookie, if any. Extracting it in cookie mode runs the origin check.
+#[derive(Debug, Clone)]
+pub enum RefreshCookie {
+    Off,
+    On { presented: Option<String> },
+}
+
+impl<S> FromRequestParts<S> for RefreshCookie
+where
+    S: Send + Sync,
+    Arc<Settings>: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let settings = Arc::<Settings>::from_ref(state);
+        if !settings.refresh_cookie {
+            return Ok(RefreshCookie::Off);
+        }
+        let https = parts.extensions.get::<Https>().is_some();
+        check_origin(&parts.headers, &parts.uri, https, &settings.cors_allowed_origins)?;
+        Ok(RefreshCookie::On { presented: presented(&parts.headers) })
+    }
+}
+
+impl RefreshCookie {
+    /// The refresh token of a refresh or blacklist request: the body's `field` when it has a
+    /// value, else the cookie's; with neither, the body's usual "This field is required.".
+    pub fn token(&self, mut input: Input, field: &str) -> Result<String, ApiError> {
+        if let RefreshCookie::On { presented: Some(token) } = self {
+            if !input.has_value(field) {
+                return input.finish(Some(token.clone()));
+            }
+        }
+        let value = input.string(field);
+        input.finish(value)
+    }
+
+    /// Hands out a refresh token: in cookie mode as a `Set-Cookie` header (and `None` for the
+    /// JSON body), else unchanged for the body.
+    pub fn hand_out(
+        &self,
+        refresh: Option<String>,
+        expires_at: Option<i64>,
+        now_secs: i64,
+    ) -> Result<(Option<HeaderValue>, Option<String>), ApiError> {
+        match (self, refresh) {
+            (RefreshCookie::On { .. }, Some(token)) => {
+                let max_age = expires_at.map_or(0, |exp| exp.saturating_sub(now_secs).max(0));
+                let value = format!("{COOKIE_NAME}={token}; {}", attributes(max_age));
+                let value = HeaderValue::try_from(value).map_err(|_| ApiError::Auth(AuthError::Signing))?;
+                Ok((Some(value), None))
+            }
+            (_, refresh) => Ok((None, refresh)),
+        }
+    }
+
+    /// In cookie mode, the `Set-Cookie` header that deletes the cookie (logout).
+    pub fn clear(&self) -> Option<HeaderValue> {
+        match self {
+            RefreshCookie::On { .. } => HeaderValue::try_from(format!("{COOKIE_NAME}=; {}", attributes(0))).ok(),
+            RefreshCookie::Off => None,
+        }
+    }
+}
+
+fn attributes(max_age: i64) -> String {
+    format!("Path={COOKIE_PATH}; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict")
+}
+
+/// `body` with a `Set-Cookie` header when there is one.
+pub fn with_cookie(set_cookie: Option<HeaderValue>, body: impl IntoResponse) -> Response {
+    let mut response = body.into_response();
+    if let Some(value) = set_cookie {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// The value of our cookie in the request's `Cookie` headers (the first one: the browser sends
+/// the cookie with the most specific path first).
+fn presented(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE_NAME)
+        .map(|(_, value)| value.trim().trim_matches('"').to_string())
+        .filter(|value| !value.is_empty())
+}
+
+/// The CSRF defence of cookie mode (see the module docs).
+fn check_origin(headers: &HeaderMap, uri: &Uri, https: bool, allowed: &[String]) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        // Every browser in use sends Origin on cross-origin requests and on POSTs; one that
+        // does not but says where the request came from is refused unless it is same-origin.
+        return match headers.get("sec-fetch-site").map(HeaderValue::as_bytes) {
+            None | Some(b"same-origin" | b"none") => Ok(()),
+            Some(_) => Err(ApiError::CrossOrigin("null".into())),
+        };
+    };
+    let origin = origin.to_str().unwrap_or("null");
+    if allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) || is_own_origin(origin, headers, uri, https) {
+        return Ok(());
+    }
+    Err(ApiError::CrossOrigin(origin.chars().take(200).collect()))
+}
+
+/// Whether `origin` is the origin this request was sent to (scheme, host and port).
+fn is_own_origin(origin: &str, headers: &HeaderMap, uri: &Uri, https: bool) -> bool {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| uri.authority().map(|a| a.as_str()));
+    let Some(host) = host else { return false };
+    let scheme = if https { "https" } else { "http" };
+    let own = format!("{scheme}://{host}");
+    let without_default_port = match (https, host.rsplit_once(':')) {
+        (true, Some((h, "443"))) | (false, Some((h, "80"))) => format!("{scheme}://{h}"),
+        _ => own.clone(),
+    };
+    origin.eq_ignore_ascii_case(&own) || origin.eq_ignore_ascii_case(&without_default_port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(header::HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    fn check(pairs: &[(&str, &str)]) -> Result<(), ApiError> {
+        let allowed = vec!["http://app.test:3000".to_string()];
+        check_origin(&headers(pairs), &Uri::from_static("/api/token/refresh/"), false, &allowed)
+    }
+
+    #[test]
+    fn allowed_and_own_origins_pass_others_are_refused() {
+        assert!(check(&[("origin", "http://app.test:3000"), ("host", "api.test")]).is_ok());
+        assert!(check(&[("origin", "http://api.test:8000"), ("host", "api.test:8000")]).is_ok());
+        assert!(check(&[("origin", "http://api.test"), ("host", "api.test:80")]).is_ok());
+        assert!(check(&[]).is_ok(), "no browser, no check");
+        assert!(check(&[("sec-fetch-site", "same-origin")]).is_ok());
+        let refused = check(&[("origin", "http://app.test:3001"), ("host", "api.test")]);
+        assert!(matches!(refused, Err(ApiError::CrossOrigin(o)) if o == "http://app.test:3001"));
+        assert!(matches!(check(&[("origin", "null"), ("host", "api.test")]), Err(ApiError::CrossOrigin(_))));
+        assert!(matches!(check(&[("sec-fetch-site", "same-site")]), Err(ApiError::CrossOrigin(_))));
+        let https_own = check_origin(
+            &headers(&[("origin", "https://api.test"), ("host", "api.test")]),
+            &Uri::from_static("/"),
+            true,
+            &[],
+        );
+        assert!(https_own.is_ok());
+        let scheme_differs = check_origin(
+            &headers(&[("origin", "http://api.test"), ("host", "api.test")]),
+            &Uri::from_static("/"),
+            true,
+            &[],
+        );
+        assert!(scheme_differs.is_err());
+    }
+
+    #[test]
+    fn the_cookie_is_found_among_others() {
+        let h = headers(&[("cookie", "a=1; jwtd_refresh=abc.def.ghi; b=2")]);
+        assert_eq!(presented(&h).as_deref(), Some("abc.def.ghi"));
+        assert_eq!(presented(&headers(&[("cookie", "jwtd_refresh=")])), None);
+        assert_eq!(presented(&headers(&[("cookie", "x=jwtd_refresh")])), None);
+    }
+
+    #[test]
+    fn cookie_attributes() {
+        let on = RefreshCookie::On { presented: None };
+        let (set, body) = on.hand_out(Some("t.o.k".into()), Some(1100), 1000).unwrap();
+        assert_eq!(body, None);
+        assert_eq!(
+            set.unwrap().to_str().unwrap(),
+            "jwtd_refresh=t.o.k; Path=/api/token/; Max-Age=100; HttpOnly; Secure; SameSite=Strict"
+        );
+        assert_eq!(
+            on.clear().unwrap().to_str().unwrap(),
+            "jwtd_refresh=; Path=/api/token/; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
+        );
+        let (set, body) = RefreshCookie::Off.hand_out(Some("t".into()), Some(1100), 1000).unwrap();
+        assert!(set.is_none());
+        assert_eq!(body.as_deref(), Some("t"));
+    }
+}

@@ -1,0 +1,65 @@
+//! Limits of the HTTP transport: header size, time to send the body, time to answer, and how
+//! long shutdown waits for requests in flight. Every refusal is a JSON `{"detail": ...}` body.
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::body::BodyDeadline;
+use super::ApiError;
+
+/// Transport limits; the defaults suit an authentication API (small requests, quick answers).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Request line and headers, in bytes: above it, 431. Default 16 KiB.
+    pub max_header_bytes: usize,
+    /// From the request head until the whole body has arrived: after it, 408. Default 10 s.
+    pub body_timeout: Duration,
+    /// From the request head until the response head: after it, 503. Default 30 s.
+    pub request_timeout: Duration,
+    /// TLS handshake of a new connection: after it, the connection is closed. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// On shutdown, how long requests in flight may still take. Default 10 s.
+    pub drain_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_header_bytes: 16 * 1024,
+            body_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Limits {
+    /// The read buffer of a connection: the hard cap hyper applies (its answer is an empty 431),
+    /// well above `max_header_bytes`, which is checked here with a JSON answer.
+    pub fn connection_buffer_bytes(&self) -> usize {
+        (self.max_header_bytes * 4).max(64 * 1024)
+    }
+}
+
+/// Applies the header size limit, the body deadline and the request timeout.
+pub async fn enforce(State(limits): State<Limits>, mut req: Request, next: Next) -> Response {
+    if header_bytes(&req) > limits.max_header_bytes {
+        return ApiError::HeadersTooLarge.into_response();
+    }
+    let started = tokio::time::Instant::now();
+    req.extensions_mut().insert(BodyDeadline(started + limits.body_timeout));
+    match tokio::time::timeout_at(started + limits.request_timeout, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
+}
+
+/// Size of the request line and headers as sent (`name: value\r\n` each).
+fn header_bytes(req: &Request) -> usize {
+    let line = req.method().as_str().len() + req.uri().path_and_query().map_or(1, |p| p.as_str().len()) + 12;
+    req.headers().iter().fold(line, |n, (name, value)| n + name.as_str().len() + value.len() + 4)
+}

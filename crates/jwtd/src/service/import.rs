@@ -1,0 +1,578 @@
+//! `jwtd import-django` (SPEC §6): which rows of a Django database become jwtd users and
+//! refresh-token rows. Ids are kept, so the `user_id` claims of tokens Django issued still
+//! match; password hashes are kept as they are (sign-in verifies Django's forms and upgrades
+//! them to argon2id). Each user goes in with its tokens in one `Store::import_user`
+//! transaction, so a run never half-imports a user, and a second run changes nothing.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+use tracing::debug;
+
+use crate::clock::Instant;
+use crate::password::PasswordHash;
+use crate::store::django::{DjangoData, DjangoToken, DjangoUser};
+use crate::store::{Store, StoreError, TokenImport, TokenRow, User, UserImport};
+
+/// Django's `AbstractUser.username` has `max_length=150`; so does jwtd's sign-up.
+pub const MAX_USERNAME_CHARS: usize = 150;
+/// SimpleJWT's `OutstandingToken.jti` has `max_length=255`; jwtd refuses longer `jti` claims.
+const MAX_JTI_CHARS: usize = 255;
+const OUTSTANDING: &str = "token_blacklist_outstandingtoken";
+
+/// A row left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// `auth_user id 7 ("ada")`, `token_blacklist_outstandingtoken id 12`.
+    pub row: String,
+    pub reason: String,
+}
+
+/// What an import did, for the operator.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ImportReport {
+    pub users_new: u64,
+    /// Users already here with the same id and username, left as they are.
+    pub users_present: u64,
+    pub users_skipped: u64,
+    /// `None` when the token tables were not read (`--users-only`).
+    pub tokens: Option<TokenCounts>,
+    pub skipped: Vec<Skipped>,
+    /// Newly imported users whose hash jwtd cannot verify, by algorithm (`scrypt`, `md5`, …).
+    pub unverifiable: BTreeMap<String, u64>,
+    /// Newly imported users with Django's unusable password (`!…`).
+    pub unusable: u64,
+}
+
+/// Refresh-token rows of an import.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TokenCounts {
+    pub new: u64,
+    /// Of the new rows, how many are blacklisted.
+    pub new_blacklisted: u64,
+    /// Rows already here that the import blacklisted (blacklisted in Django since a former run).
+    pub blacklisted: u64,
+    pub present: u64,
+    /// Expired in Django: left out, as jwtd would refuse them anyway.
+    pub expired: u64,
+    pub skipped: u64,
+}
+
+impl ImportReport {
+    /// Rows the import added or changed; 0 on a second run.
+    pub fn changes(&self) -> u64 {
+        self.users_new + self.tokens.map_or(0, |t| t.new + t.blacklisted)
+    }
+}
+
+/// Imports `data` into `store`. Only a failure of `store` itself stops it; bad rows are
+/// reported and skipped.
+pub async fn import_django(data: DjangoData, store: &dyn Store, now: Instant) -> Result<ImportReport, StoreError> {
+    let mut report = ImportReport::default();
+    for bad in &data.bad_rows {
+        let row = match bad.row_id {
+            Some(id) => format!("{} id {id}", bad.table),
+            None => bad.table.clone(),
+        };
+        report.skipped.push(Skipped { row, reason: bad.reason.clone() });
+        if bad.table.starts_with("token_blacklist") {
+            report.tokens.get_or_insert_with(TokenCounts::default).skipped += 1;
+        } else {
+            report.users_skipped += 1;
+        }
+    }
+    let mut counts = report.tokens.take().unwrap_or_default();
+    let read_tokens = data.tokens.is_some();
+    let (live, expired) = data.tokens.map(|t| (t.live, t.expired)).unwrap_or_default();
+    counts.expired = expired;
+
+    let user_ids: HashSet<i64> = data.users.iter().map(|u| u.id).collect();
+    let mut by_user: HashMap<i64, Vec<TokenRow>> = HashMap::new();
+    for token in live {
+        match token_row(&token, now) {
+            Ok(row) if user_ids.contains(&row.user_id) => by_user.entry(row.user_id).or_default().push(row),
+            Ok(row) => {
+                skip_token(&mut report, &mut counts, &token, format!("no user {} in the user table", row.user_id))
+            }
+            Err(reason) => skip_token(&mut report, &mut counts, &token, reason.to_string()),
+        }
+    }
+
+    for django_user in data.users {
+        let tokens = by_user.remove(&django_user.id).unwrap_or_default();
+        let label = format!("user id {} ({:?})", django_user.id, shorten(&django_user.username));
+        if let Err(reason) = check_user(&django_user) {
+            skip_user(&mut report, &mut counts, label, reason.to_string(), tokens.len());
+            continue;
+        }
+        let user = user_of(django_user);
+        let outcome = store.import_user(&user, &tokens).await?;
+        match &outcome.user {
+            UserImport::Inserted => {
+                report.users_new += 1;
+                note_password(&mut report, &user.password);
+            }
+            UserImport::Present => report.users_present += 1,
+            UserImport::IdTaken { username } => {
+                let reason = format!("id {} belongs to jwtd user {:?}", user.id, shorten(username));
+                skip_user(&mut report, &mut counts, label, reason, tokens.len());
+                continue;
+            }
+            UserImport::UsernameTaken { id } => {
+                let reason = format!("username already belongs to jwtd user id {id}");
+                skip_user(&mut report, &mut counts, label, reason, tokens.len());
+                continue;
+            }
+        }
+        for (row, step) in tokens.iter().zip(&outcome.tokens) {
+            match step {
+                TokenImport::Insert => {
+                    counts.new += 1;
+                    counts.new_blacklisted += u64::from(row.blacklisted.is_some());
+                }
+                TokenImport::Blacklist => counts.blacklisted += 1,
+                TokenImport::Present => counts.present += 1,
+                TokenImport::Conflict => {
+                    counts.skipped += 1;
+                    report.skipped.push(Skipped {
+                        row: format!("refresh token of {label}"),
+                        reason: "its jti is already here for another user".into(),
+                    });
+                }
+            }
+        }
+    }
+    report.tokens = read_tokens.then_some(counts);
+    debug!(
+        users_new = report.users_new,
+        users_skipped = report.users_skipped,
+        tokens_new = counts.new,
+        "django import done"
+    );
+    Ok(report)
+}
+
+/// Rows jwtd cannot hold as they are.
+fn check_user(user: &DjangoUser) -> Result<(), &'static str> {
+    if user.id < 1 {
+        return Err("id is not a positive integer");
+    }
+    if user.username.is_empty() {
+        return Err("empty username");
+    }
+    if user.username.chars().count() > MAX_USERNAME_CHARS {
+        return Err("username longer than 150 characters");
+    }
+    Ok(())
+}
+
+fn user_of(u: DjangoUser) -> User {
+    User {
+        id: u.id,
+        username: u.username,
+        password: u.password,
+        email: u.email,
+        is_active: u.is_active,
+        date_joined: u.date_joined,
+        last_login: u.last_login,
+        tokens_valid_after: 0,
+    }
+}
+
+/// The jwtd row of a Django outstanding token. Django keeps no token families: each token
+/// starts its own, named after its jti (so a second run builds the same row), and its session
+/// (SESSION_MAX_LIFETIME) counts from its `iat`, which Django stores as `created_at`.
+fn token_row(t: &DjangoToken, now: Instant) -> Result<TokenRow, &'static str> {
+    let user_id = t.user_id.ok_or("its user was deleted in Django")?;
+    if t.jti.is_empty() || t.jti.chars().count() > MAX_JTI_CHARS {
+        return Err("jti is empty or longer than 255 characters");
+    }
+    let issued_at = t.created_at.unwrap_or(now).secs();
+    Ok(TokenRow {
+        jti: t.jti.clone(),
+        user_id,
+        family: t.jti.clone(),
+        family_started: issued_at,
+        issued_at,
+        expires_at: t.expires_at.secs(),
+        blacklisted: t.blacklisted_at,
+        replaced_by: None,
+        rotated: None,
+    })
+}
+
+fn skip_user(report: &mut ImportReport, counts: &mut TokenCounts, row: String, reason: String, tokens: usize) {
+    report.users_skipped += 1;
+    let reason = match tokens {
+        0 => reason,
+        1 => format!("{reason}; its refresh token is left out too"),
+        n => format!("{reason}; its {n} refresh tokens are left out too"),
+    };
+    counts.skipped += tokens as u64;
+    report.skipped.push(Skipped { row, reason });
+}
+
+fn skip_token(report: &mut ImportReport, counts: &mut TokenCounts, token: &DjangoToken, reason: String) {
+    counts.skipped += 1;
+    report.skipped.push(Skipped { row: format!("{OUTSTANDING} id {}", token.row_id), reason });
+}
+
+fn note_password(report: &mut ImportReport, stored: &str) {
+    match PasswordHash::parse(stored) {
+        Ok(hash) if hash.is_usable() => {}
+        Ok(_) => report.unusable += 1,
+        Err(unknown) => {
+            *report.unverifiable.entry(unknown.scheme.unwrap_or_else(|| "unrecognised".into())).or_default() += 1;
+        }
+    }
+}
+
+/// A username as reports show it: at most 40 characters.
+fn shorten(name: &str) -> String {
+    match name.char_indices().nth(40) {
+        Some((at, _)) => format!("{}…", &name[..at]),
+        None => name.to_string(),
+    }
+}
+
+/// At most this many skipped rows are listed one by one.
+const LISTED_SKIPS: usize = 20;
+
+impl fmt::Display for ImportReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "users: {} new, {} already imported, {} skipped",
+            self.users_new, self.users_present, self.users_skipped
+        )?;
+        match &self.tokens {
+            Some(t) => writeln!(
+                f,
+                "refresh tokens: {} new ({} of them blacklisted), {} newly blacklisted, {} already imported, \
+                 {} expired (left out), {} skipped",
+                t.new, t.new_blacklisted, t.blacklisted, t.present, t.expired, t.skipped
+            )?,
+            None => writeln!(f, "refresh tokens: not read (--users-only)")?,
+        }
+        for s in self.skipped.iter().take(LISTED_SKIPS) {
+            writeln!(f, "  skipped {}: {}", s.row, s.reason)?;
+        }
+        if self.skipped.len() > LISTED_SKIPS {
+            writeln!(f, "  … and {} more skipped rows", self.skipped.len() - LISTED_SKIPS)?;
+        }
+        if !self.unverifiable.is_empty() {
+            let kinds: Vec<String> = self.unverifiable.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+            let total: u64 = self.unverifiable.values().sum();
+            writeln!(
+                f,
+                "note: {total} imported user(s) have a password hash jwtd cannot verify ({}); they can sign in \
+                 once given a password with `jwtd user set-password NAME`",
+                kinds.join(", ")
+            )?;
+        }
+        if self.unusable > 0 {
+            writeln!(f, "note: {} imported user(s) have no usable password, as in Django", self.unusable)?;
+        }
+        write!(f, "import done: {} new", self.changes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use rusqlite::{params, Connection};
+
+    use super::*;
+    use crate::clock::FakeClock;
+    use crate::config::{DatabaseUrl, Settings};
+    use crate::password::Hasher;
+    use crate::service::{AuthError, AuthService, PasswordPool, Verifier};
+    use crate::store::django::{self, DjangoUrl, ReadError, ReadOptions};
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::NewUser;
+    use crate::tokens::{Algorithm, Claims, Codec, Policy, TokenType};
+
+    /// The tables as Django 5.2 and SimpleJWT 5.5 create them in SQLite (`manage.py migrate`).
+    const DJANGO_USERS: &str = r#"
+        CREATE TABLE "auth_user" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "password" varchar(128) NOT NULL,
+            "last_login" datetime NULL, "is_superuser" bool NOT NULL, "username" varchar(150) NOT NULL UNIQUE,
+            "last_name" varchar(150) NOT NULL, "email" varchar(254) NOT NULL, "is_staff" bool NOT NULL,
+            "is_active" bool NOT NULL, "date_joined" datetime NOT NULL, "first_name" varchar(150) NOT NULL);"#;
+    const DJANGO_TOKENS: &str = r#"
+        CREATE TABLE "token_blacklist_outstandingtoken" ("token" text NOT NULL, "created_at" datetime NULL,
+            "expires_at" datetime NOT NULL,
+            "user_id" integer NULL REFERENCES "auth_user" ("id") DEFERRABLE INITIALLY DEFERRED,
+            "jti" varchar(255) NOT NULL UNIQUE, "id" integer NOT NULL PRIMARY KEY AUTOINCREMENT);
+        CREATE TABLE "token_blacklist_blacklistedtoken" ("blacklisted_at" datetime NOT NULL,
+            "token_id" bigint NOT NULL UNIQUE REFERENCES "token_blacklist_outstandingtoken" ("id")
+            DEFERRABLE INITIALLY DEFERRED, "id" integer NOT NULL PRIMARY KEY AUTOINCREMENT);"#;
+
+    const SECRET: &[u8] = b"django-insecure-test-secret-key";
+    const PW: &str = "correct horse battery staple";
+    /// Real Django hashes of PW (see password.rs for how they were made).
+    const PBKDF2: &str = "pbkdf2_sha256$1000$UkO2b7mkdXm0233Eoy7SWM$D0/6F5UNZrgCc2Tuu4Uf3ssWjXBZu+l6Hu8fXWZSFyo=";
+    const ARGON2: &str =
+        "argon2$argon2id$v=19$m=64,t=1,p=2$UXdhdEFpTTFmeFo4UGVXUkgwYXJ4Zw$dFYL/4azFCauUHVNyUiyBGg7IjvEGmR/oXTehpAQX+k";
+    const BCRYPT_SHA256: &str = "bcrypt_sha256$$2b$04$uVomhOcdqMKGReverULvletIQcoYA3itokJNeZJO4.rE1NQYE0iBy";
+    const SCRYPT: &str = "scrypt$16384$nIkLxiNRBByRED1KYFuRL7$8$5$kkZSOSFkWFsd2eecU0y0d0UkGfOgiqlgY+CDxi5ppUjn6XLJm+Cy6xC+7WuiN6zDvyeEVsUuzlb+0cih9Tpq0g==";
+
+    /// 2026-11-26 14:16:20 UTC.
+    const NOW_SECS: i64 = 1_795_702_580;
+    const JOINED: &str = "2026-11-01 09:30:00.250000";
+    const ISSUED: &str = "2026-11-26 14:00:00.123456";
+    const ISSUED_SECS: i64 = 1_795_701_600;
+    const EXPIRES: &str = "2026-12-03 14:00:00";
+    const EXPIRES_SECS: i64 = 1_796_306_400;
+
+    fn jti(n: u8) -> String {
+        format!("{n:032x}")
+    }
+
+    fn django_db(dir: &Path) -> PathBuf {
+        let path = dir.join("django.sqlite3");
+        let c = Connection::open(&path).unwrap();
+        // Off only so that row 7 can point at a user that never existed (edited outside Django).
+        c.pragma_update(None, "foreign_keys", false).unwrap();
+        c.execute_batch(DJANGO_USERS).unwrap();
+        c.execute_batch(DJANGO_TOKENS).unwrap();
+        let long_name = "x".repeat(151);
+        let users: [(i64, &str, &str, bool); 8] = [
+            (1, "zed", PBKDF2, true),
+            (11, "ada", PBKDF2, true),
+            (12, "bob", ARGON2, true),
+            (13, "carol", BCRYPT_SHA256, false),
+            (15, &long_name, PBKDF2, true),
+            (17, "dave", "!Tq3dOdhM92yuIi430IKNbI97y5oq7HWGh29YN5O5", true),
+            (18, "erin", SCRYPT, true),
+            (19, "mallory", PBKDF2, true),
+        ];
+        for (id, name, hash, active) in users {
+            c.execute(
+                "INSERT INTO auth_user (id, password, last_login, is_superuser, username, last_name, email, is_staff,
+                 is_active, date_joined, first_name) VALUES (?1, ?2, NULL, 0, ?3, '', ?4, 0, ?5, ?6, '')",
+                params![id, hash, name, format!("{}@example.com", name.len()), active, JOINED],
+            )
+            .unwrap();
+        }
+        c.execute("UPDATE auth_user SET last_login = ?1 WHERE id = 11", [ISSUED]).unwrap();
+        // (row id, jti, user, expires_at)
+        let tokens: [(i64, String, Option<i64>, &str); 8] = [
+            (1, jti(1), Some(11), EXPIRES),               // live
+            (2, jti(2), Some(11), EXPIRES),               // blacklisted below
+            (3, jti(3), Some(11), "2026-11-20 00:00:00"), // expired
+            (4, jti(4), Some(12), EXPIRES),
+            (5, jti(5), Some(15), EXPIRES), // its user is skipped
+            (6, jti(6), None, EXPIRES),     // its user was deleted
+            (7, jti(7), Some(99), EXPIRES), // no such user
+            (8, jti(8), Some(12), "soon"),  // unreadable date
+        ];
+        for (id, jti, user, expires) in tokens {
+            c.execute(
+                "INSERT INTO token_blacklist_outstandingtoken (id, token, created_at, expires_at, user_id, jti)
+                 VALUES (?1, 'header.payload.signature', ?2, ?3, ?4, ?5)",
+                params![id, ISSUED, expires, user, jti],
+            )
+            .unwrap();
+        }
+        c.execute("INSERT INTO token_blacklist_blacklistedtoken (blacklisted_at, token_id) VALUES (?1, 2)", [ISSUED])
+            .unwrap();
+        path
+    }
+
+    fn options() -> ReadOptions {
+        ReadOptions { user_table: "auth_user".into(), users_only: false, now: Instant::from_secs(NOW_SECS) }
+    }
+
+    async fn read(path: &Path, options: &ReadOptions) -> Result<DjangoData, ReadError> {
+        django::read(&DjangoUrl::Sqlite(path.to_path_buf()), options).await
+    }
+
+    /// A jwtd store that already holds one user of its own, "mallory" with id 1.
+    async fn jwtd_store(dir: &Path) -> Arc<dyn Store> {
+        let store = SqliteStore::open(&dir.join("jwtd.db")).unwrap();
+        let own = NewUser {
+            username: "mallory".into(),
+            password_hash: "!".into(),
+            email: String::new(),
+            now: Instant::from_secs(NOW_SECS),
+        };
+        assert_eq!(store.create_user(own).await.unwrap().id, 1);
+        Arc::new(store)
+    }
+
+    async fn import(django: &Path, store: &dyn Store) -> ImportReport {
+        import_django(read(django, &options()).await.unwrap(), store, Instant::from_secs(NOW_SECS)).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn import_keeps_ids_hashes_and_blacklist_and_skips_wrong_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let django = django_db(dir.path());
+        let store = jwtd_store(dir.path()).await;
+
+        let report = import(&django, store.as_ref()).await;
+
+        assert_eq!((report.users_new, report.users_present, report.users_skipped), (5, 0, 3));
+        let tokens = report.tokens.unwrap();
+        assert_eq!((tokens.new, tokens.new_blacklisted, tokens.present, tokens.expired), (3, 1, 0, 1));
+        assert_eq!(tokens.skipped, 4);
+        assert_eq!(report.unverifiable, BTreeMap::from([("scrypt".to_string(), 1)]));
+        assert_eq!(report.unusable, 1);
+        let skipped: Vec<String> = report.skipped.iter().map(|s| format!("{}: {}", s.row, s.reason)).collect();
+        assert_eq!(
+            skipped,
+            [
+                "token_blacklist_outstandingtoken id 8: expires_at is not a date",
+                "token_blacklist_outstandingtoken id 6: its user was deleted in Django",
+                "token_blacklist_outstandingtoken id 7: no user 99 in the user table",
+                r#"user id 1 ("zed"): id 1 belongs to jwtd user "mallory""#,
+                r#"user id 15 ("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…"): username longer than 150 characters; its refresh token is left out too"#,
+                r#"user id 19 ("mallory"): username already belongs to jwtd user id 1"#,
+            ]
+        );
+
+        let ada = store.user_by_id(11).await.unwrap().unwrap();
+        assert_eq!(
+            (ada.username.as_str(), ada.password.as_str(), ada.email.as_str()),
+            ("ada", PBKDF2, "3@example.com")
+        );
+        assert_eq!(ada.date_joined, django::parse_datetime(JOINED).unwrap());
+        assert_eq!(ada.last_login, django::parse_datetime(ISSUED));
+        assert!(ada.is_active);
+        assert!(!store.user_by_id(13).await.unwrap().unwrap().is_active, "carol was inactive in Django");
+        assert_eq!(store.user_by_name("mallory").await.unwrap().unwrap().id, 1, "jwtd's own user is untouched");
+
+        let live = store.refresh_row(&jti(1)).await.unwrap().unwrap();
+        assert_eq!((live.user_id, live.issued_at, live.expires_at), (11, ISSUED_SECS, EXPIRES_SECS));
+        assert_eq!((live.family.as_str(), live.family_started), (jti(1).as_str(), ISSUED_SECS));
+        assert_eq!(live.blacklisted, None);
+        let blacklisted = store.refresh_row(&jti(2)).await.unwrap().unwrap();
+        assert_eq!(blacklisted.blacklisted, django::parse_datetime(ISSUED));
+        for left_out in [3, 5, 6, 7, 8] {
+            assert_eq!(store.refresh_row(&jti(left_out)).await.unwrap(), None, "token {left_out}");
+        }
+
+        // Sign-ups continue after the imported ids (AUTOINCREMENT).
+        let now = Instant::from_secs(NOW_SECS);
+        let newbie = NewUser { username: "newbie".into(), password_hash: "!".into(), email: String::new(), now };
+        assert_eq!(store.create_user(newbie).await.unwrap().id, 19);
+    }
+
+    #[tokio::test]
+    async fn a_second_import_changes_nothing_and_a_later_one_brings_new_blacklistings() {
+        let dir = tempfile::tempdir().unwrap();
+        let django = django_db(dir.path());
+        let store = jwtd_store(dir.path()).await;
+        let first = import(&django, store.as_ref()).await;
+        assert_eq!(first.changes(), 5 + 3);
+        let users_before = store.list_users().await.unwrap();
+
+        let second = import(&django, store.as_ref()).await;
+        assert_eq!(second.changes(), 0);
+        assert_eq!((second.users_new, second.users_present, second.users_skipped), (0, 5, 3));
+        let tokens = second.tokens.unwrap();
+        assert_eq!((tokens.new, tokens.blacklisted, tokens.present, tokens.expired, tokens.skipped), (0, 0, 3, 1, 4));
+        assert!(second.to_string().ends_with("\nimport done: 0 new"), "{second}");
+        assert_eq!(store.list_users().await.unwrap(), users_before);
+
+        // Logged out in Django after the first run: the next run carries the blacklisting over.
+        let c = Connection::open(&django).unwrap();
+        c.execute("INSERT INTO token_blacklist_blacklistedtoken (blacklisted_at, token_id) VALUES (?1, 1)", [EXPIRES])
+            .unwrap();
+        let third = import(&django, store.as_ref()).await;
+        assert_eq!(third.tokens.unwrap().blacklisted, 1);
+        assert_eq!(third.changes(), 1);
+        assert!(store.refresh_row(&jti(1)).await.unwrap().unwrap().blacklisted.is_some());
+    }
+
+    #[tokio::test]
+    async fn imported_users_sign_in_with_their_django_password_and_keep_their_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let django = django_db(dir.path());
+        let store = jwtd_store(dir.path()).await;
+        import(&django, store.as_ref()).await;
+
+        let clock = FakeClock::at(Instant::from_secs(NOW_SECS));
+        let settings =
+            Settings { database_url: DatabaseUrl::Sqlite(dir.path().join("jwtd.db")), ..Settings::default() };
+        let codec = Codec::from_secret(Algorithm::HS256, SECRET, Policy::default()).unwrap();
+        let verifier = Verifier::new(codec.clone(), Arc::new(clock), vec!["Bearer".into()], "user_id".into());
+        let passwords = PasswordPool::new(Hasher::with_params(64, 1, 1)).unwrap();
+        let auth = AuthService::new(store.clone(), verifier, passwords, Arc::new(settings));
+
+        for (id, name) in [(11, "ada"), (12, "bob")] {
+            assert!(matches!(
+                auth.obtain_pair(name, "wrong password".into(), None).await,
+                Err(AuthError::NoActiveAccount)
+            ));
+            auth.obtain_pair(name, PW.into(), None).await.unwrap();
+            let stored = store.user_by_id(id).await.unwrap().unwrap().password;
+            assert!(stored.starts_with("$argon2id$"), "{name}'s hash is upgraded");
+            auth.obtain_pair(name, PW.into(), None).await.unwrap();
+        }
+        // Inactive in Django, inactive here; unusable and unverifiable hashes never match.
+        for name in ["carol", "dave", "erin"] {
+            assert!(matches!(auth.obtain_pair(name, PW.into(), None).await, Err(AuthError::NoActiveAccount)));
+        }
+
+        // Refresh tokens Django issued, signed with its SECRET_KEY (here minted by our codec).
+        let django_refresh = |jti: String| {
+            let lifetime = Duration::from_secs((EXPIRES_SECS - ISSUED_SECS) as u64);
+            codec.encode(&Claims::new(TokenType::Refresh, "user_id", 11, ISSUED_SECS, lifetime, jti)).unwrap()
+        };
+        auth.refresh(&django_refresh(jti(1))).await.unwrap();
+        assert!(matches!(auth.refresh(&django_refresh(jti(2))).await, Err(AuthError::Blacklisted)));
+    }
+
+    #[tokio::test]
+    async fn missing_tables_are_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = read(&dir.path().join("nope.sqlite3"), &options()).await.err().unwrap();
+        assert!(matches!(missing, ReadError::Open(_)), "{missing}");
+
+        let empty = dir.path().join("empty.sqlite3");
+        Connection::open(&empty).unwrap().execute_batch("CREATE TABLE unrelated (x)").unwrap();
+        let err = read(&empty, &options()).await.err().unwrap();
+        assert!(matches!(&err, ReadError::NoUserTable(t) if t == "auth_user"), "{err}");
+        assert!(err.to_string().contains("--user-table"));
+
+        let users_only = dir.path().join("users-only.sqlite3");
+        let c = Connection::open(&users_only).unwrap();
+        c.execute_batch(DJANGO_USERS).unwrap();
+        let err = read(&users_only, &options()).await.err().unwrap();
+        assert!(matches!(err, ReadError::NoTokenTables), "{err}");
+        assert!(err.to_string().contains("--users-only"));
+        let data = read(&users_only, &ReadOptions { users_only: true, ..options() }).await.unwrap();
+        assert!(data.tokens.is_none());
+
+        c.execute_batch("CREATE TABLE token_blacklist_outstandingtoken (id integer, jti text)").unwrap();
+        c.execute_batch("CREATE TABLE token_blacklist_blacklistedtoken (token_id integer, blacklisted_at text)")
+            .unwrap();
+        let err = read(&users_only, &options()).await.err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "table token_blacklist_outstandingtoken lacks the column(s) user_id, created_at, expires_at"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_custom_user_table_is_read_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("custom.sqlite3");
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(&DJANGO_USERS.replace("auth_user", "accounts_user")).unwrap();
+        c.execute(
+            "INSERT INTO accounts_user (id, password, is_superuser, username, last_name, email, is_staff, is_active,
+             date_joined, first_name) VALUES (7, ?1, 0, 'ada', '', '', 0, 1, ?2, '')",
+            [PBKDF2, JOINED],
+        )
+        .unwrap();
+        let opts = ReadOptions { user_table: "accounts_user".into(), users_only: true, ..options() };
+        let data = read(&path, &opts).await.unwrap();
+        assert_eq!(data.users.len(), 1);
+        assert_eq!((data.users[0].id, data.users[0].username.as_str()), (7, "ada"));
+    }
+}

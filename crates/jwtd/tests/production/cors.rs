@@ -1,0 +1,67 @@
+//! CORS_ALLOWED_ORIGINS: preflight for Authorization and Content-Type, credentials for the
+//! listed origins only.
+
+use crate::helpers::*;
+
+const APP: &str = "http://127.0.0.1:3000";
+
+async fn preflight(app: &TestApp, origin: &str, path: &str) -> reqwest::Response {
+    app.client
+        .request(reqwest::Method::OPTIONS, app.url(path))
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "authorization,content-type")
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn preflight_from_a_listed_origin_allows_authorization_content_type_and_credentials() {
+    let app = spawn_app(&[("CORS_ALLOWED_ORIGINS", "http://127.0.0.1:3000, https://app.example")]).await;
+    for path in ["/api/token/", "/api/token/refresh/", "/api/me/", "/api/auth/signup"] {
+        let r = preflight(&app, APP, path).await;
+        assert_eq!(r.status(), 200, "{path}");
+        let h = r.headers();
+        assert_eq!(h["access-control-allow-origin"], APP);
+        assert_eq!(h["access-control-allow-credentials"], "true");
+        let allowed_headers = h["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+        assert!(allowed_headers.contains("authorization") && allowed_headers.contains("content-type"));
+        assert!(h["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+        assert!(h["vary"].to_str().unwrap().contains("origin"));
+    }
+    let r = preflight(&app, "https://app.example", "/api/token/").await;
+    assert_eq!(r.headers()["access-control-allow-origin"], "https://app.example");
+}
+
+#[tokio::test]
+async fn an_unlisted_origin_gets_no_cors_grant() {
+    let app = spawn_app(&[("CORS_ALLOWED_ORIGINS", APP)]).await;
+    for origin in ["http://127.0.0.1:3001", "https://127.0.0.1:3000", "null", "http://evil.example"] {
+        let r = preflight(&app, origin, "/api/token/").await;
+        assert!(r.headers().get("access-control-allow-origin").is_none(), "{origin}");
+        let r = app.client.get(app.url("/healthz")).header("Origin", origin).send().await.unwrap();
+        assert!(r.headers().get("access-control-allow-origin").is_none(), "{origin}");
+    }
+}
+
+#[tokio::test]
+async fn actual_requests_from_a_listed_origin_carry_the_grant() {
+    let app = spawn_app(&[("CORS_ALLOWED_ORIGINS", APP)]).await;
+    let access = app.sign_up("ada").await["access"].as_str().unwrap().to_string();
+    let r = app.client.get(app.url("/api/me/")).bearer_auth(&access).header("Origin", APP).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["access-control-allow-origin"], APP);
+    assert_eq!(r.headers()["access-control-allow-credentials"], "true");
+    // Errors carry it too, or the page could not read why it failed.
+    let r = app.client.get(app.url("/api/me/")).header("Origin", APP).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["access-control-allow-origin"], APP);
+}
+
+#[tokio::test]
+async fn a_wildcard_origin_is_refused_at_start() {
+    let env = std::collections::HashMap::from([("JWTD_CORS_ALLOWED_ORIGINS".to_string(), "*".to_string())]);
+    let err = jwtd::config::load(&jwtd::config::Sources { env, ..Default::default() }).unwrap_err();
+    assert!(err.to_string().starts_with("JWTD_CORS_ALLOWED_ORIGINS: "), "{err}");
+}
