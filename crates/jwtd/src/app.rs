@@ -165,7 +165,8 @@ impl Application {
 /// The transport layers around the API, innermost first: limits (header size, body deadline,
 /// request timeout), CORS, the request log and metrics, security headers on every answer.
 fn with_layers(router: Router, state: &AppState, limits: Limits) -> Router {
-    let mut router = router.layer(middleware::from_fn_with_state(limits, http::limits::enforce));
+    let mut router =
+        router.layer(middleware::from_fn_with_state(http::limits::Admission::new(limits), http::limits::enforce));
     let settings = &state.settings;
     if !settings.cors_allowed_origins.is_empty() {
         let origins: Vec<_> = settings.cors_allowed_origins.iter().filter_map(|o| o.parse().ok()).collect();

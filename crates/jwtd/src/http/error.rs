@@ -47,6 +47,8 @@ pub enum ApiError {
     BodyTimeout,
     #[error("request took longer than the request timeout")]
     Timeout,
+    #[error("too many requests in flight")]
+    Busy,
 }
 
 impl From<StoreError> for ApiError {
@@ -148,6 +150,7 @@ fn status_and_body(err: &ApiError) -> (StatusCode, Body) {
         A::HeadersTooLarge => (S::REQUEST_HEADER_FIELDS_TOO_LARGE, D(detail("Request header fields too large."))),
         A::BodyTimeout => (S::REQUEST_TIMEOUT, D(detail("Timed out reading the request body."))),
         A::Timeout => (S::SERVICE_UNAVAILABLE, D(detail("Request timed out, try again later."))),
+        A::Busy => (S::SERVICE_UNAVAILABLE, D(detail("Server is busy, try again later."))),
     }
 }
 
@@ -188,6 +191,9 @@ impl IntoResponse for ApiError {
         }
         if let ApiError::Auth(AuthError::Throttled(t)) = &self {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(t.wait_secs));
+        }
+        if let ApiError::Busy = &self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
         }
         if let Some(reason) = rejection(&self) {
             response.extensions_mut().insert(reason);

@@ -1,11 +1,14 @@
-//! Limits of the HTTP transport: header size, time to send the body, time to answer, and how
-//! long shutdown waits for requests in flight. Every refusal is a JSON `{"detail": ...}` body.
+//! Limits of the HTTP transport: connections and requests at once, header size, time to send
+//! the body, time to answer, and how long shutdown waits for requests in flight. Every refusal
+//! is a JSON `{"detail": ...}` body.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tokio::sync::Semaphore;
 
 use super::body::BodyDeadline;
 use super::ApiError;
@@ -13,6 +16,14 @@ use super::ApiError;
 /// Transport limits; the defaults suit an authentication API (small requests, quick answers).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Connections served at once: past it, new ones wait in the listen backlog until one
+    /// closes. Default 10,000 (each costs a few KiB; file descriptors permitting).
+    pub max_connections: usize,
+    /// Requests handled at once, over all connections: past it, a request waits up to
+    /// `queue_timeout` for its turn, then gets 503 with `Retry-After`. Default 1,024.
+    pub max_in_flight: usize,
+    /// How long a request waits for a turn when `max_in_flight` are being handled. Default 2 s.
+    pub queue_timeout: Duration,
     /// Request line and headers, in bytes: above it, 431. Default 16 KiB.
     pub max_header_bytes: usize,
     /// From the request head until the whole body has arrived: after it, 408. Default 10 s.
@@ -28,6 +39,9 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
+            max_connections: 10_000,
+            max_in_flight: 1024,
+            queue_timeout: Duration::from_secs(2),
             max_header_bytes: 16 * 1024,
             body_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
@@ -45,12 +59,33 @@ impl Limits {
     }
 }
 
-/// Applies the header size limit, the body deadline and the request timeout.
-pub async fn enforce(State(limits): State<Limits>, mut req: Request, next: Next) -> Response {
+/// The limits and the turns of `max_in_flight`, shared by every connection.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    limits: Limits,
+    turns: Arc<Semaphore>,
+}
+
+impl Admission {
+    pub fn new(limits: Limits) -> Self {
+        Admission { limits, turns: Arc::new(Semaphore::new(limits.max_in_flight.max(1))) }
+    }
+}
+
+/// Applies the in-flight limit, the header size limit, the body deadline and the request timeout.
+pub async fn enforce(State(admission): State<Admission>, mut req: Request, next: Next) -> Response {
+    let limits = admission.limits;
     if header_bytes(&req) > limits.max_header_bytes {
         return ApiError::HeadersTooLarge.into_response();
     }
     let started = tokio::time::Instant::now();
+    let _turn = match admission.turns.try_acquire() {
+        Ok(turn) => turn,
+        Err(_) => match tokio::time::timeout(limits.queue_timeout, admission.turns.acquire()).await {
+            Ok(Ok(turn)) => turn,
+            Ok(Err(_)) | Err(_) => return ApiError::Busy.into_response(),
+        },
+    };
     req.extensions_mut().insert(BodyDeadline(started + limits.body_timeout));
     match tokio::time::timeout_at(started + limits.request_timeout, next.run(req)).await {
         Ok(response) => response,
