@@ -92,9 +92,15 @@ pub struct SignUp {
     pub tokens: Issued,
 }
 
-/// The use cases, over one store, one key set and one clock.
+/// The use cases, over one store, one key set and one clock. Cloned for every request (axum's
+/// state), so a clone is one reference count.
 #[derive(Debug, Clone)]
 pub struct AuthService {
+    inner: Arc<Parts>,
+}
+
+#[derive(Debug)]
+struct Parts {
     store: Arc<dyn Store>,
     verifier: Verifier,
     passwords: PasswordPool,
@@ -113,41 +119,47 @@ fn secs(d: Duration) -> i64 {
 impl AuthService {
     pub fn new(store: Arc<dyn Store>, verifier: Verifier, passwords: PasswordPool, settings: Arc<Settings>) -> Self {
         let throttle = Arc::new(LoginThrottle::new(settings.login_rate));
-        AuthService { store, verifier, passwords, throttle, settings }
+        AuthService { inner: Arc::new(Parts { store, verifier, passwords, throttle, settings }) }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+        &self.inner.store
     }
 
     pub fn verifier(&self) -> &Verifier {
-        &self.verifier
+        &self.inner.verifier
     }
 
     fn now(&self) -> Instant {
-        self.verifier.now()
+        self.inner.verifier.now()
     }
 
     fn sign(&self, claims: &Claims) -> Result<String, AuthError> {
         // A verifier built for remote keys has no signing key; the server never builds one.
-        let codec = self.verifier.codec().ok_or(AuthError::Signing)?;
+        let codec = self.inner.verifier.codec().ok_or(AuthError::Signing)?;
         codec.encode(claims).map_err(|_| AuthError::Signing)
     }
 
     fn decode(&self, token: &str, now: Instant) -> Result<Claims, AuthError> {
-        Ok(self.verifier.decode(token, now)?)
+        Ok(self.inner.verifier.decode(token, now)?)
     }
 
     fn user_id_of(&self, claims: &Claims) -> Result<i64, AuthError> {
-        claims.user_id(self.verifier.user_id_claim())?.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))
+        claims.user_id(self.inner.verifier.user_id_claim())?.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))
     }
 
     /// A new refresh token (first of a new family) and the access token made from it.
     async fn issue_pair(&self, user: &User, now: Instant) -> Result<Issued, AuthError> {
-        let s = &self.settings;
+        let s = &self.inner.settings;
         let lifetime = s.refresh_token_lifetime.min(s.session_max_lifetime);
-        let refresh =
-            Claims::new(TokenType::Refresh, self.verifier.user_id_claim(), user.id, now.secs(), lifetime, new_jti());
+        let refresh = Claims::new(
+            TokenType::Refresh,
+            self.inner.verifier.user_id_claim(),
+            user.id,
+            now.secs(),
+            lifetime,
+            new_jti(),
+        );
         let access = refresh.derive(TokenType::Access, now.secs(), s.access_token_lifetime, new_jti());
         let record = RefreshRecord {
             jti: refresh.jti().to_string(),
@@ -155,7 +167,7 @@ impl AuthService {
             issued_at: now.secs(),
             expires_at: refresh.exp_secs(),
         };
-        self.store.record_refresh(&record, &new_jti()).await?;
+        self.inner.store.record_refresh(&record, &new_jti()).await?;
         Ok(Issued {
             access: self.sign(&access)?,
             refresh: Some(self.sign(&refresh)?),
@@ -174,7 +186,7 @@ impl AuthService {
         let mut errors = FieldErrors::default();
         if username.chars().count() > 150 {
             errors.add("username", "Ensure this field has no more than 150 characters.");
-        } else if self.store.user_by_name(&username).await?.is_some() {
+        } else if self.inner.store.user_by_name(&username).await?.is_some() {
             errors.add("username", "A user with that username already exists.");
         }
         if password.chars().count() < 8 {
@@ -189,9 +201,9 @@ impl AuthService {
         if !errors.is_empty() {
             return Err(AuthError::Validation(errors));
         }
-        let password_hash = self.passwords.hash(password).await?;
+        let password_hash = self.inner.passwords.hash(password).await?;
         let now = self.now();
-        let user = match self.store.create_user(NewUser { username, password_hash, email, now }).await {
+        let user = match self.inner.store.create_user(NewUser { username, password_hash, email, now }).await {
             Ok(user) => user,
             Err(StoreError::UsernameTaken) => {
                 let mut errors = FieldErrors::default();
@@ -208,24 +220,24 @@ impl AuthService {
     /// Checks credentials as Django's ModelBackend does (inactive users never sign in), with
     /// LOGIN_RATE throttling of failures. Unknown users cost the same time as wrong passwords.
     async fn authenticate(&self, username: &str, password: String, addr: Option<IpAddr>) -> Result<User, AuthError> {
-        self.throttle.check(username, addr, self.now()).map_err(AuthError::Throttled)?;
-        let user = self.store.user_by_name(username).await?;
+        self.inner.throttle.check(username, addr, self.now()).map_err(AuthError::Throttled)?;
+        let user = self.inner.store.user_by_name(username).await?;
         let (matches, rehash) =
-            self.passwords.verify(password.clone(), user.as_ref().map(|u| u.password.clone())).await?;
+            self.inner.passwords.verify(password.clone(), user.as_ref().map(|u| u.password.clone())).await?;
         let user = match user {
             Some(user) if matches && user.is_active => user,
             _ => {
-                self.throttle.record_failure(username, addr, self.now());
+                self.inner.throttle.record_failure(username, addr, self.now());
                 info!("sign-in refused");
                 return Err(AuthError::NoActiveAccount);
             }
         };
         if rehash {
-            let hash = self.passwords.hash(password).await?;
-            self.store.update_password_hash(user.id, &hash).await?;
+            let hash = self.inner.passwords.hash(password).await?;
+            self.inner.store.update_password_hash(user.id, &hash).await?;
         }
-        if self.settings.update_last_login {
-            self.store.set_last_login(user.id, self.now()).await?;
+        if self.inner.settings.update_last_login {
+            self.inner.store.set_last_login(user.id, self.now()).await?;
         }
         Ok(user)
     }
@@ -250,10 +262,10 @@ impl AuthService {
     ) -> Result<String, AuthError> {
         let user = self.authenticate(username, password, addr).await?;
         let now = self.now();
-        let s = &self.settings;
+        let s = &self.inner.settings;
         let mut claims = Claims::new(
             TokenType::Sliding,
-            self.verifier.user_id_claim(),
+            self.inner.verifier.user_id_claim(),
             user.id,
             now.secs(),
             s.sliding_token_lifetime,
@@ -267,8 +279,8 @@ impl AuthService {
     /// the token by a password change or logout-all since it was issued.
     async fn check_user(&self, claims: &Claims) -> Result<User, AuthError> {
         let user_id = self.user_id_of(claims)?;
-        let user = self.store.user_by_id(user_id).await?.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))?;
-        if self.settings.check_user_is_active && !user.is_active {
+        let user = self.inner.store.user_by_id(user_id).await?.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))?;
+        if self.inner.settings.check_user_is_active && !user.is_active {
             return Err(AuthError::TokenInvalid(TokenError::BadClaim));
         }
         if revoked_by_user(claims.iat(), user.tokens_valid_after) {
@@ -283,7 +295,7 @@ impl AuthService {
         let claims = self.decode(token, now)?;
         claims.expect_type(TokenType::Refresh)?;
         let user_id = self.user_id_of(&claims)?;
-        let s = &self.settings;
+        let s = &self.inner.settings;
         let presented = RefreshRecord {
             jti: claims.jti().to_string(),
             user_id,
@@ -296,7 +308,7 @@ impl AuthService {
         match s.rotation {
             RotationPolicy::Off => {
                 self.check_user(&claims).await?;
-                let family_started = match self.store.refresh_row(claims.jti()).await? {
+                let family_started = match self.inner.store.refresh_row(claims.jti()).await? {
                     Some(row) if row.blacklisted.is_some() => return Err(AuthError::Blacklisted),
                     Some(row) => row.family_started,
                     None => presented.issued_at,
@@ -318,7 +330,7 @@ impl AuthService {
                     grace,
                     require_active: s.check_user_is_active,
                 };
-                let successor = match self.store.rotate(&req).await? {
+                let successor = match self.inner.store.rotate(&req).await? {
                     Rotation::Rotated(row) | Rotation::Grace(row) => {
                         claims.renew(Some(row.jti), row.issued_at, row.expires_at)
                     }
@@ -342,13 +354,13 @@ impl AuthService {
     /// blacklist whatever the settings; access tokens need no database.
     pub async fn verify(&self, token: &str) -> Result<(), AuthError> {
         let claims = self.decode(token, self.now())?;
-        if let Ok(Some(user_id)) = claims.user_id(self.verifier.user_id_claim()) {
-            if self.verifier.is_revoked(user_id, claims.iat()) {
+        if let Ok(Some(user_id)) = claims.user_id(self.inner.verifier.user_id_claim()) {
+            if self.inner.verifier.is_revoked(user_id, claims.iat()) {
                 return Err(AuthError::Blacklisted);
             }
         }
         if claims.token_type().ok() != Some(TokenType::Access) {
-            if let Some(row) = self.store.refresh_row(claims.jti()).await? {
+            if let Some(row) = self.inner.store.refresh_row(claims.jti()).await? {
                 if row.blacklisted.is_some() {
                     return Err(AuthError::Blacklisted);
                 }
@@ -368,7 +380,7 @@ impl AuthService {
             issued_at: claims.iat().unwrap_or(now.secs()),
             expires_at: claims.exp_secs(),
         };
-        self.store.blacklist(&record, &new_jti(), now).await?;
+        self.inner.store.blacklist(&record, &new_jti(), now).await?;
         Ok(())
     }
 
@@ -382,23 +394,23 @@ impl AuthService {
             Some(_) => return Err(TokenError::BadClaim.into()),
             None => return Err(TokenError::NoExp.into()),
         };
-        let leeway_ms = self.settings.leeway.as_millis() as f64;
+        let leeway_ms = self.inner.settings.leeway.as_millis() as f64;
         if refresh_exp * 1000.0 <= now.millis() as f64 - leeway_ms {
             return Err(TokenError::Expired.into());
         }
         self.check_user(&claims).await?;
-        if self.verifier.is_revoked(self.user_id_of(&claims)?, claims.iat()) {
+        if self.inner.verifier.is_revoked(self.user_id_of(&claims)?, claims.iat()) {
             return Err(AuthError::Blacklisted);
         }
         let renewed =
-            claims.renew(None, now.secs(), now.secs().saturating_add(secs(self.settings.sliding_token_lifetime)));
+            claims.renew(None, now.secs(), now.secs().saturating_add(secs(self.inner.settings.sliding_token_lifetime)));
         self.sign(&renewed)
     }
 
     /// GET /api/me/: the user of an accepted access token, as DRF's JWTAuthentication loads it.
     pub async fn me(&self, user_id: i64) -> Result<User, AuthError> {
-        let user = self.store.user_by_id(user_id).await?.ok_or(AuthError::UserNotFound)?;
-        if self.settings.check_user_is_active && !user.is_active {
+        let user = self.inner.store.user_by_id(user_id).await?.ok_or(AuthError::UserNotFound)?;
+        if self.inner.settings.check_user_is_active && !user.is_active {
             return Err(AuthError::UserInactive);
         }
         Ok(user)
@@ -409,7 +421,7 @@ impl AuthService {
     pub async fn change_password(&self, user_id: i64, old: String, new: String) -> Result<(), AuthError> {
         let user = self.me(user_id).await?;
         let mut errors = FieldErrors::default();
-        let (matches, _) = self.passwords.verify(old, Some(user.password.clone())).await?;
+        let (matches, _) = self.inner.passwords.verify(old, Some(user.password.clone())).await?;
         if !matches {
             errors.add("old_password", "Wrong password.");
         }
@@ -419,10 +431,10 @@ impl AuthService {
         if !errors.is_empty() {
             return Err(AuthError::Validation(errors));
         }
-        let hash = self.passwords.hash(new).await?;
+        let hash = self.inner.passwords.hash(new).await?;
         let now = self.now();
-        self.store.change_password(user.id, &hash, now).await?;
-        self.verifier.revoke_before(user.id, now.secs());
+        self.inner.store.change_password(user.id, &hash, now).await?;
+        self.inner.verifier.revoke_before(user.id, now.secs());
         warn!(user_id = user.id, "password changed; every token of the user revoked");
         Ok(())
     }
@@ -430,8 +442,8 @@ impl AuthService {
     /// POST /api/auth/logout-all/.
     pub async fn logout_all(&self, user_id: i64) -> Result<(), AuthError> {
         let now = self.now();
-        self.store.revoke_all(user_id, now).await?;
-        self.verifier.revoke_before(user_id, now.secs());
+        self.inner.store.revoke_all(user_id, now).await?;
+        self.inner.verifier.revoke_before(user_id, now.secs());
         info!(user_id, "logout-all; every token of the user revoked");
         Ok(())
     }

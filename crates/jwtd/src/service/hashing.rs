@@ -1,11 +1,12 @@
 //! Password hashing off the async runtime, on a bounded pool of dedicated threads, one per core.
 //! Jobs queue without holding a runtime thread, so a flood of sign-ins never starves the request
 //! workers that serve refresh and verify. Fixed threads also bound memory: each argon2id hash
-//! takes 19 MiB, and the allocator keeps that per thread, so the pool's footprint is
-//! threads × 19 MiB rather than growing with tokio's blocking pool.
+//! takes 19 MiB, which a thread keeps for the next job while jobs are waiting and gives back
+//! when there are none; so the pool holds at most threads × 19 MiB, and nothing when idle.
 
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
 
 use tokio::sync::oneshot;
 
@@ -18,7 +19,7 @@ const QUEUE: usize = 4096;
 
 #[derive(Debug, Clone)]
 pub struct PasswordPool {
-    jobs: SyncSender<Job>,
+    jobs: Sender<Job>,
     /// Checked against when the user does not exist, so that costs the same as a wrong password.
     dummy: Arc<str>,
 }
@@ -31,25 +32,28 @@ pub enum HashError {
     Busy,
 }
 
-fn work(hasher: Hasher, jobs: Arc<Mutex<Receiver<Job>>>) {
+fn work(hasher: Hasher, jobs: Receiver<Job>) {
     let mut scratch = Scratch::default();
     loop {
-        let job = match jobs.lock() {
-            Ok(rx) => rx.recv(),
-            Err(_) => return,
+        let job = match jobs.try_recv() {
+            Ok(job) => job,
+            Err(TryRecvError::Empty) => {
+                scratch = Scratch::default(); // nothing waiting: give the memory back
+                match jobs.recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
+                }
+            }
+            Err(TryRecvError::Disconnected) => return, // every sender is gone: the application stopped
         };
-        match job {
-            Ok(job) => job(&hasher, &mut scratch),
-            Err(_) => return, // every sender is gone: the application stopped
-        }
+        job(&hasher, &mut scratch);
     }
 }
 
 impl PasswordPool {
     pub fn new(hasher: Hasher) -> Result<Self, HashError> {
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let (tx, rx) = sync_channel::<Job>(QUEUE);
-        let rx = Arc::new(Mutex::new(rx));
+        let (tx, rx) = bounded::<Job>(QUEUE);
         for i in 0..threads {
             let (hasher, rx) = (hasher.clone(), rx.clone());
             std::thread::Builder::new()

@@ -11,8 +11,10 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use crossbeam_queue::ArrayQueue;
+use std::cell::RefCell;
+
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
+use thread_local::ThreadLocal;
 use tokio::sync::oneshot;
 
 use super::{
@@ -22,7 +24,6 @@ use super::{
 use crate::clock::Instant;
 
 const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_initial.sql")];
-const MAX_IDLE_READERS: usize = 8;
 /// Most write jobs one transaction takes.
 const MAX_BATCH: usize = 512;
 
@@ -35,8 +36,11 @@ pub struct SqliteStore {
 struct Inner {
     path: PathBuf,
     writer: Sender<WriteJob>,
-    /// Idle reader connections; lock-free, so concurrent reads never queue on a mutex.
-    readers: ArrayQueue<Connection>,
+    /// One reader connection per thread that reads, opened on its first read: the runtime's
+    /// workers, mostly. Reads are indexed lookups of a few microseconds, less than a hop to
+    /// another thread and back, so they run where they are awaited; in WAL mode no writer
+    /// ever blocks them.
+    readers: ThreadLocal<RefCell<Connection>>,
 }
 
 /// A write job: run inside a savepoint with `Some(conn)` (or told it will never run with `None`);
@@ -240,11 +244,7 @@ impl SqliteStore {
             .spawn(move || write_loop(writer, queue))
             .map_err(|e| StoreError::Database(Box::new(e)))?;
         Ok(SqliteStore {
-            inner: Arc::new(Inner {
-                path: path.to_path_buf(),
-                writer: jobs,
-                readers: ArrayQueue::new(MAX_IDLE_READERS),
-            }),
+            inner: Arc::new(Inner { path: path.to_path_buf(), writer: jobs, readers: ThreadLocal::new() }),
         })
     }
 
@@ -253,17 +253,11 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let inner = self.inner.clone();
-        run_blocking(move || {
-            let conn = match inner.readers.pop() {
-                Some(c) => c,
-                None => connect(&inner.path).map_err(db_err)?,
-            };
-            let out = f(&conn).map_err(db_err);
-            let _ = inner.readers.push(conn); // a full queue drops (closes) the extra connection
-            out
-        })
-        .await
+        let inner = &self.inner;
+        let conn = inner.readers.get_or_try(|| connect(&inner.path).map(RefCell::new)).map_err(db_err)?;
+        // `f` never reads again, so the connection is never borrowed twice.
+        let conn = conn.try_borrow().map_err(|e| StoreError::Database(Box::new(e)))?;
+        f(&conn).map_err(db_err)
     }
 
     /// Runs `f` atomically on the writer thread and answers once its transaction committed.
@@ -306,7 +300,6 @@ impl Store for SqliteStore {
     async fn close(&self) -> Result<(), StoreError> {
         let inner = self.inner.clone();
         run_blocking(move || {
-            while inner.readers.pop().is_some() {}
             let conn = connect(&inner.path).map_err(db_err)?;
             conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(db_err)
         })
