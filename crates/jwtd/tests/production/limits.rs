@@ -177,3 +177,50 @@ async fn bad_requests_are_4xx_json_never_5xx() {
         assert!(body.is_object());
     }
 }
+
+#[tokio::test]
+async fn past_max_in_flight_a_request_waits_its_turn_then_gets_503() {
+    let limits = Limits { max_in_flight: 1, queue_timeout: Duration::from_millis(200), ..Limits::default() };
+    let app = spawn_app_with(&[], limits).await;
+    // A request whose body is still coming holds the one turn.
+    let mut holder = TcpStream::connect(app.addr).await.unwrap();
+    let head = "POST /api/token/verify/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                Content-Length: 100\r\n\r\n{\"token\": ";
+    holder.write_all(head.as_bytes()).await.unwrap();
+    let r = loop {
+        // Until the holder's request has its turn, healthz may still get through.
+        let r = app.get("/healthz").await;
+        if r.status() != 200 {
+            break r;
+        }
+    };
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert_eq!(r.text().await.unwrap(), r#"{"detail":"Server is busy, try again later."}"#);
+    // Once the holder goes, its turn is free again.
+    drop(holder);
+    let served = async {
+        loop {
+            if app.get("/healthz").await.status() == 200 {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), served).await.expect("served again once the turn was free");
+}
+
+#[tokio::test]
+async fn past_max_connections_a_new_connection_waits_rather_than_being_refused() {
+    let app = spawn_app_with(&[], Limits { max_connections: 1, ..Limits::default() }).await;
+    let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut first = TcpStream::connect(app.addr).await.unwrap();
+    assert_eq!(raw_exchange(&mut first, request).await.status, 200);
+    // The second connection is not accepted while the first stays open, nor refused.
+    let mut second = TcpStream::connect(app.addr).await.unwrap();
+    second.write_all(request).await.unwrap();
+    let mut byte = [0u8; 1];
+    let early = tokio::time::timeout(Duration::from_millis(300), second.read(&mut byte)).await;
+    assert!(early.is_err(), "the second connection was answered while the first held the only slot");
+    drop(first);
+    assert_eq!(read_answer(&mut second).await.status, 200);
+}
