@@ -8,7 +8,7 @@ Builds release (jwtd and bench/ceiling), then:
   2. argon2id's ceiling: hashes per second at jwtd's parameters on every core;
   3. `../shared/bench/bench.py --vs jwtd simplejwt:2`: every scenario, jwtd and the reference run
      alternately;
-  4. /api/me/ and refresh latency while a sign-in flood saturates the hash pool;
+  4. sign-in alone, and /api/me/ and refresh latency while a sign-in flood saturates the hash pool;
   5. start-up to ready (first /healthz answer), on a fresh database;
 and prints one table: req/s, p99, RSS, the ratios the performance targets name, and whether each
 target is met. Needs wrk and the reference's virtualenv (../shared/reference/simplejwt/setup.sh)."""
@@ -134,6 +134,10 @@ def main():
     hashes = argon2_rate()
     vs = bench_py(["--vs", "jwtd", "simplejwt:2", "--scenarios", ",".join(SCENARIOS), "--runs", str(args.runs)],
                   os.path.join(tmp, "vs.json"))
+    # Sign-in alone too: in the alternating runs, the reference is still working off its queue of
+    # PBKDF2 sign-ins (p50 of seconds) when jwtd's turn starts, and takes CPU from the hash pool.
+    alone = bench_py(["--target", "jwtd", "--scenarios", "signin", "--runs", str(args.runs)],
+                     os.path.join(tmp, "signin.json"))["results"][0]
     flood = under_signin_flood(args.flood_seconds)
     start = startup_ms()
 
@@ -169,9 +173,9 @@ def main():
     lines.append(row("rotate: x reference", f"{j['rps_median'] / r['rps_median']:.1f}", ">= 50",
                      j["rps_median"] >= 50 * r["rps_median"]))
     lines.append(row("rotate: p99", f"{j['p99_ms_median']:.2f} ms", "< 10 ms", j["p99_ms_median"] < 10))
-    j = res[("jwtd", "signin")]
-    lines.append(row("signin: share of argon2id's ceiling", f"{100 * j['rps_median'] / hashes:.1f} %", ">= 85 %",
-                     j["rps_median"] >= 0.85 * hashes))
+    lines.append(row("signin (alone): share of argon2id's ceiling",
+                     f"{alone['rps_median']:.1f}/s = {100 * alone['rps_median'] / hashes:.1f} %", ">= 85 %",
+                     alone["rps_median"] >= 0.85 * hashes))
     for s in ("me", "refresh"):
         p99 = flood[s][0]
         lines.append(row(f"{s} p99 during a sign-in flood", f"{p99:.2f} ms ({flood[s][1]:,.0f} req/s)", "< 20 ms",
@@ -179,7 +183,7 @@ def main():
     j, r = res[("jwtd", "mixed")], res[(ref_target, "mixed")]
     lines.append(row("mixed: x reference", f"{j['rps_median'] / r['rps_median']:.1f}", ">= 50",
                      j["rps_median"] >= 50 * r["rps_median"]))
-    worst = max(res[("jwtd", s)]["peak_rss_mib"] for s in SCENARIOS)
+    worst = max([res[("jwtd", s)]["peak_rss_mib"] for s in SCENARIOS] + [alone["peak_rss_mib"]])
     lines.append(row("RSS, highest of every scenario", f"{worst:.1f} MiB", "< 50 MiB", worst < 50))
     lines.append(row("start-up to ready (median of 5)", f"{start:.1f} ms", "< 100 ms", start < 100))
     print(f"{'target':<44} {'measured':>28}  {'wanted':<34} verdict")

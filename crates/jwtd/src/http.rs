@@ -123,6 +123,12 @@ async fn other_method(method: Method, allow: &'static str) -> Response {
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let is_head_or_get = matches!(*req.method(), Method::GET | Method::HEAD);
     let mut response = next.run(req).await;
+    secure(&mut response, is_head_or_get);
+    response
+}
+
+/// Adds the headers of [`security_headers`] to an answer to a request of that method kind.
+pub fn secure(response: &mut Response, is_head_or_get: bool) {
     let headers = response.headers_mut();
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -134,5 +140,4 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     if !is_head_or_get || !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    response
 }

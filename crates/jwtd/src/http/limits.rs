@@ -73,7 +73,12 @@ impl Admission {
 }
 
 /// Applies the in-flight limit, the header size limit, the body deadline and the request timeout.
-pub async fn enforce(State(admission): State<Admission>, mut req: Request, next: Next) -> Response {
+pub async fn enforce(State(admission): State<Admission>, req: Request, next: Next) -> Response {
+    admit(&admission, req, next).await
+}
+
+/// [`enforce`], for a middleware that does more around it.
+pub async fn admit(admission: &Admission, mut req: Request, next: Next) -> Response {
     let limits = admission.limits;
     if header_bytes(&req) > limits.max_header_bytes {
         return ApiError::HeadersTooLarge.into_response();

@@ -52,6 +52,11 @@ struct Ran {
     answer: Box<dyn FnOnce(Option<StoreError>) + Send>,
 }
 
+/// Runs one statement of the write loop, parsed once per connection (not at every job).
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 /// The writer thread: group commit of whatever jobs are waiting.
 fn write_loop(conn: Connection, jobs: Receiver<WriteJob>) {
     while let Ok(first) = jobs.recv() {
@@ -62,7 +67,7 @@ fn write_loop(conn: Connection, jobs: Receiver<WriteJob>) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = exec(&conn, "BEGIN IMMEDIATE") {
             for job in batch {
                 (job(None).answer)(Some(db_err_ref(&e)));
             }
@@ -70,16 +75,18 @@ fn write_loop(conn: Connection, jobs: Receiver<WriteJob>) {
         }
         let mut answers = Vec::with_capacity(batch.len());
         for job in batch {
-            if conn.execute_batch("SAVEPOINT job").is_err() {
+            if exec(&conn, "SAVEPOINT job").is_err() {
                 answers.push(job(None).answer);
                 continue;
             }
             let ran = job(Some(&conn));
-            let end = if ran.ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-            let _ = conn.execute_batch(end);
+            if !ran.ok {
+                let _ = exec(&conn, "ROLLBACK TO job");
+            }
+            let _ = exec(&conn, "RELEASE job");
             answers.push(ran.answer);
         }
-        match conn.execute_batch("COMMIT") {
+        match exec(&conn, "COMMIT") {
             Ok(()) => answers.into_iter().for_each(|answer| answer(None)),
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
@@ -137,6 +144,8 @@ fn code_number(code: ErrorCode) -> std::ffi::c_int {
 
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
+    // Room for every statement the store prepares, so none is parsed twice.
+    conn.set_prepared_statement_cache_capacity(64);
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     // WAL + synchronous=NORMAL keeps every committed transaction across a crash of the
     // process (not of the machine's power), at a fraction of FULL's fsync cost.
