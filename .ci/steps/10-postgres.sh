@@ -79,10 +79,11 @@ step "import-django's reader on a Django-shaped PostgreSQL database"
 JWTD_TEST_DATABASE_URL=$URL cargo test -q -p jwtd --locked --lib store::django
 
 step "shared conformance suite against jwtd on PostgreSQL"
-# Same selection as the SQLite run in .ci/run (see the comment there for the deselected test). pytest
-# matches --deselect against node ids relative to its rootdir, hence --rootdir and a relative id.
-JWTD_TEST_POSTGRES=$URL TARGET=jwtd "$PYENV/bin/python" -m pytest "$SHARED/conformance" -m "$CONFORMANCE_FILTER" \
-  --rootdir "$SHARED" --deselect conformance/test_errors.py::test_blacklisted_refresh_token -q -p no:cacheprovider -rs
+# Same selection as the SQLite run in .ci/run (see the comment there for the deselected test).
+# shellcheck source=.ci/lib/conformance.sh
+source .ci/lib/conformance.sh
+JWTD_TEST_POSTGRES=$URL TARGET=jwtd conformance -m "$CONFORMANCE_FILTER" \
+  --deselect conformance/test_errors.py::test_blacklisted_refresh_token
 
 step "two-instance rotation race, 10 runs in a row"
 JWTD_TEST_POSTGRES=$URL "$PYENV/bin/python" .ci/postgres_checks.py race --runs 10

@@ -5,13 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${SHARED:?run from .ci/run}" "${PYENV:?run from .ci/run}" "${JWTD_BIN:?run from .ci/run}"
+# shellcheck source=.ci/lib/conformance.sh
+source .ci/lib/conformance.sh
 KEYS=$(mktemp -d)
 trap 'rm -rf "$KEYS"' EXIT
 
 # The main run's filter, with the `keys` marker selected whatever it says.
 FILTER=${CONFORMANCE_FILTER-}
 FILTER=${FILTER//not keys and /}
-# Node ids are relative to --rootdir (an absolute path in --deselect matches nothing in pytest 9).
+# Node ids are relative to the suite's rootdir, $SHARED (see .ci/lib/conformance.sh).
 # As in .ci/run: test_blacklisted_refresh_token contradicts SPEC.md section 4. The others are HMAC
 # tests, each run in the main (HS256) conformance run; with a PEM file as every server's SIGNING_KEY
 # they cannot work: the default header is asserted to be {"alg":"HS256","typ":"JWT"} and the default
@@ -21,7 +23,7 @@ FILTER=${FILTER//not keys and /}
 # would take the PEM path as their secret; and the interop test of identical headers fails on the
 # kid that jwtd adds to asymmetric tokens and SimpleJWT does not write. Asymmetric counterparts of
 # these checks are the `keys` tests of test_tokens.py and crates/jwtd/tests/keys.rs.
-DESELECT=(--rootdir "$SHARED/conformance")
+DESELECT=()
 for id in \
   test_errors.py::test_blacklisted_refresh_token \
   test_tokens.py::test_header_default \
@@ -35,7 +37,7 @@ for id in \
   "test_tokens.py::test_algorithm_refuses_other_alg[HS" \
   "test_tokens.py::test_jwks_publishes_public_key[HS" \
   test_interop.py::test_same_token_shape; do
-  DESELECT+=(--deselect "$id")
+  DESELECT+=(--deselect "conformance/$id")
 done
 
 # Every run goes ahead; the step fails at the end if any failed.
@@ -44,8 +46,7 @@ for alg in RS256 ES256 EdDSA; do
   "$JWTD_BIN" keys generate --algorithm "$alg" --out "$KEYS/$alg" >/dev/null
   echo "--- conformance with ALGORITHM=$alg"
   HARNESS_SETTINGS="{\"ALGORITHM\": \"$alg\", \"SIGNING_KEY\": \"$KEYS/$alg/private.pem\"}" TARGET=jwtd \
-    "$PYENV/bin/python" -m pytest "$SHARED/conformance" -m "$FILTER" "${DESELECT[@]}" -q -p no:cacheprovider -rs \
-    || failed+=("conformance $alg")
+    conformance -m "$FILTER" "${DESELECT[@]}" || failed+=("conformance $alg")
 done
 
 echo "--- interop: the SimpleJWT reference verifies jwtd's RS256 tokens with the public key"
