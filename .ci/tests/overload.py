@@ -1,9 +1,9 @@
 """Overload: far more concurrent connections than two cores can serve (5,000 keep-alive
-connections from wrk, OVERLOAD_CONNECTIONS) against a release jwtd, in three rounds, while a
+connections from wrk, OVERLOAD_CONNECTIONS) against a release jwtd, in four rounds, while a
 second client keeps refreshing. The server must stay up, never reset a connection, answer every
 request with 200 or, past its capacity, 503 JSON; its resident memory must stay bounded (under a
-ceiling, and the last round's peak no higher than the one before: memory levels off rather than
-growing with every wave of connections), and it must serve normally afterwards."""
+ceiling, and the last round's peak within 10 % of the highest before it: memory levels off rather
+than growing with every wave of connections; the first waves still fill the allocator's caches), and it must serve normally afterwards."""
 import json
 import os
 import re
@@ -21,6 +21,7 @@ import servers  # noqa: E402
 
 CONNECTIONS = int(os.environ.get("OVERLOAD_CONNECTIONS", "5000"))
 ROUND_SECS = int(os.environ.get("OVERLOAD_SECONDS", "10"))
+ROUNDS = 4
 RSS_CEILING_MIB = 256
 failures = []
 
@@ -84,7 +85,7 @@ def main():
         t = threading.Thread(target=refresher)
         t.start()
         start_rss = rss_mib(pid)
-        for n in (1, 2, 3):
+        for n in range(1, ROUNDS + 1):
             samples, round_over = [], threading.Event()
             s = threading.Thread(target=sampler, args=(samples, round_over))
             s.start()
@@ -103,8 +104,8 @@ def main():
         stop.set()
         t.join()
         print(f"start RSS {start_rss:.1f} MiB; refreshes during the load: {refreshes}")
-        check("memory levels off: the last round's peak is within 10 % of the round before",
-              peaks[2] <= peaks[1] * 1.1 + 4, " -> ".join(f"{p:.1f}" for p in peaks) + " MiB")
+        check("memory levels off: the last round's peak is within 10 % of the highest before it",
+              peaks[-1] <= max(peaks[:-1]) * 1.1 + 4, " -> ".join(f"{p:.1f}" for p in peaks) + " MiB")
         check("refreshes under load: 200 or 503 JSON only", set(refreshes) <= {"200", "503"}, str(refreshes))
         r = requests.get(srv.url("/api/me/"), headers={"Authorization": f"Bearer {pair['access']}"}, timeout=10)
         check("afterwards /api/me/ answers 200", r.status_code == 200, str(r.status_code))

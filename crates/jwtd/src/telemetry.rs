@@ -5,7 +5,7 @@
 
 mod metrics;
 
-use std::io::IsTerminal;
+use std::io::{BufWriter, IsTerminal};
 
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
@@ -19,13 +19,19 @@ use crate::config::LogFormat;
 /// loggers wait for it rather than lose lines.
 const BUFFERED_LINES: usize = 64 * 1024;
 
+/// The thread gathers the lines queued since its last write into one write(2) of up to this many
+/// bytes; it flushes whenever the queue runs empty, so a line never waits for the next one.
+const WRITE_BUFFER: usize = 64 * 1024;
+
 /// Installs the global subscriber; a second call (tests) is a no-op. Keep the guard until the
 /// process ends: dropping it writes out the lines still buffered.
 #[must_use = "dropping the guard stops the log writer"]
 pub fn init(format: LogFormat) -> WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let (writer, guard) =
-        NonBlockingBuilder::default().lossy(false).buffered_lines_limit(BUFFERED_LINES).finish(std::io::stderr());
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(BUFFERED_LINES)
+        .finish(BufWriter::with_capacity(WRITE_BUFFER, std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
