@@ -149,7 +149,7 @@ impl Application {
     /// within the limits' drain bound, stops the background tasks and closes the store.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let Application { listener, state, tls, limits, tasks } = self;
-        let router = with_layers(http::router(state.clone()), &state, limits);
+        let router = with_layers(http::bare_router(state.clone()), &state, limits);
         serve::serve(listener, router, tls, limits, shutdown).await;
         for task in tasks {
             task.abort();

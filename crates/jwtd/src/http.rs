@@ -70,13 +70,20 @@ pub fn route_paths() -> Vec<&'static str> {
     routes().into_iter().map(|(path, _)| path).collect()
 }
 
-/// The jwtd API (SPEC §1), every path with and without its trailing slash.
+/// The jwtd API (SPEC §1), every path with and without its trailing slash, every answer with
+/// the [`security_headers`].
 pub fn router(state: AppState) -> Router {
+    bare_router(state).layer(middleware::from_fn(security_headers))
+}
+
+/// [`router`] without the security-header layer, for a server that adds the headers at its edge
+/// with [`secure`] (the application does, in the one layer it wraps around this router).
+pub fn bare_router(state: AppState) -> Router {
     let mut router = Router::new();
     for (path, method_router) in routes() {
         router = router.route(path, method_router.clone()).route(&format!("{path}/"), method_router);
     }
-    router.fallback(not_found).layer(middleware::from_fn(security_headers)).with_state(state)
+    router.fallback(not_found).with_state(state)
 }
 
 async fn not_found() -> ApiError {

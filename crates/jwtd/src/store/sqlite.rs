@@ -165,8 +165,14 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     tx.commit()
 }
 
-const USER_COLUMNS: &str =
-    "id, username, password, email, is_active, date_joined_ms, last_login_ms, tokens_valid_after";
+macro_rules! user_columns {
+    () => {
+        "id, username, password, email, is_active, date_joined_ms, last_login_ms, tokens_valid_after"
+    };
+}
+const USER_COLUMNS: &str = user_columns!();
+const USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?1");
+const USER_BY_USERNAME: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE username = ?1");
 
 fn user_from(r: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
@@ -354,21 +360,11 @@ impl Store for SqliteStore {
 
     async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
         let username = username.to_string();
-        self.read(move |c| {
-            c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1"))?
-                .query_row([username], user_from)
-                .optional()
-        })
-        .await
+        self.read(move |c| c.prepare_cached(USER_BY_USERNAME)?.query_row([username], user_from).optional()).await
     }
 
     async fn user_by_id(&self, id: i64) -> Result<Option<User>, StoreError> {
-        self.read(move |c| {
-            c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
-                .query_row([id], user_from)
-                .optional()
-        })
-        .await
+        self.read(move |c| c.prepare_cached(USER_BY_ID)?.query_row([id], user_from).optional()).await
     }
 
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
