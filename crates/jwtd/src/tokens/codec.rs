@@ -1,14 +1,13 @@
 //! Signing compact JWS tokens with one pinned algorithm and key, and verifying them with a
 //! [`KeySet`]: the HMAC secret, or the current and previous public keys, chosen by `kid`.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{DecodingKey, EncodingKey, Header};
 use serde_json::{Map, Value};
 
 use super::keys::{KeyError, PrivateKey, PublicKey};
@@ -97,21 +96,10 @@ struct Key {
     /// `None` for the HMAC secret: SimpleJWT writes no `kid`, and PyJWT ignores one.
     kid: Option<String>,
     decoding: DecodingKey,
-    /// Pins the key's algorithm; times, audience and issuer are checked in [`verify`].
-    validation: Validation,
+    /// The one algorithm a token checked with this key may name.
+    alg: jsonwebtoken::Algorithm,
     /// The key as a JWK Set member; `None` for the HMAC secret, which is never published.
     jwk: Option<Value>,
-}
-
-fn validation(alg: Algorithm) -> Validation {
-    let mut validation = Validation::new(alg.jsonwebtoken());
-    // Times, audience and issuer are checked in `verify` against the injected `now`.
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims = HashSet::new();
-    validation.leeway = 0;
-    validation
 }
 
 /// The keys presented tokens are verified with: the HMAC secret, or public keys known by `kid`
@@ -123,7 +111,7 @@ pub struct KeySet {
 
 impl fmt::Debug for KeySet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.keys.iter().map(|k| (k.validation.algorithms.first(), &k.kid))).finish()
+        f.debug_list().entries(self.keys.iter().map(|k| (k.alg, &k.kid))).finish()
     }
 }
 
@@ -136,7 +124,7 @@ impl KeySet {
         if secret.is_empty() {
             return Err("the secret is empty".into());
         }
-        let key = Key { kid: None, decoding: DecodingKey::from_secret(secret), validation: validation(alg), jwk: None };
+        let key = Key { kid: None, decoding: DecodingKey::from_secret(secret), alg: alg.jsonwebtoken(), jwk: None };
         Ok(KeySet { keys: vec![key] })
     }
 
@@ -148,7 +136,7 @@ impl KeySet {
                 set.keys.push(Key {
                     kid: Some(key.kid().to_string()),
                     decoding: key.decoding().clone(),
-                    validation: validation(key.algorithm()),
+                    alg: key.algorithm().jsonwebtoken(),
                     jwk: Some(key.jwk()),
                 });
             }
@@ -211,7 +199,7 @@ impl KeySet {
             return Err(TokenError::UnknownKey);
         }
         let mut outcome = Err(TokenError::BadSignature);
-        for key in candidates.filter(|k| k.validation.algorithms.contains(&header.alg)) {
+        for key in candidates.filter(|k| k.alg == header.alg) {
             outcome = match jsonwebtoken::crypto::verify(signature, message.as_bytes(), &key.decoding, header.alg) {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(TokenError::BadSignature),
