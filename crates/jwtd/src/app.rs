@@ -212,7 +212,7 @@ async fn edge_layer(State(edge): State<Arc<Edge>>, req: Request, next: Next) -> 
     if let Some(err) = response.extensions().get::<http::LoggedErrorRef>() {
         error!(%method, route, status, latency_ms, error = %err.0, "request failed");
     } else {
-        info!(%method, route, status, latency_ms, "request");
+        crate::telemetry::request(method.as_str(), route, status, latency_ms);
     }
     http::secure(&mut response, is_head_or_get);
     response

@@ -27,7 +27,6 @@ where
 {
     type Rejection = ApiError;
 
-    #[tracing::instrument(name = "auth.bearer", skip_all)] // never log the token
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let verifier = Verifier::from_ref(state);
         let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
