@@ -102,7 +102,9 @@ thread_local! {
     static SECOND: Cell<(u64, [u8; 20])> = const { Cell::new((u64::MAX, [0; 20])) };
 }
 
-/// RFC 3339 UTC with microseconds, as tracing-subscriber's default timer writes it.
+/// RFC 3339 UTC with microseconds, as tracing-subscriber's default timer writes it. Like that
+/// timer, it reads the system clock: a log line's time is when it was written, not a decision.
+#[allow(clippy::disallowed_methods)]
 fn timestamp(buf: &mut Vec<u8>) {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = now.as_secs();
