@@ -99,7 +99,7 @@ pub async fn build_state(settings: Settings, deps: Deps) -> Result<AppState, Sta
     let passwords = PasswordPool::new(deps.hasher).map_err(|_| StartError::Hashing)?;
     let auth = AuthService::new(store, verifier.clone(), passwords, settings.clone());
     let metrics = Arc::new(Metrics::new(&http::route_paths()));
-    Ok(AppState { auth, verifier, settings, metrics })
+    Ok(AppState::new(auth, verifier, settings, metrics))
 }
 
 /// A bound, ready-to-run server.

@@ -115,7 +115,7 @@ fn fixture() -> Fixture {
     let passwords = PasswordPool::new(Hasher::with_params(8, 1, 1)).unwrap();
     let auth = AuthService::new(Arc::new(DownStore), verifier.clone(), passwords, settings.clone());
     let metrics = Arc::new(crate::telemetry::Metrics::new(&[]));
-    let state = AppState { auth, verifier, settings, metrics };
+    let state = AppState::new(auth, verifier, settings, metrics);
     let app = Router::new().route("/hello", get(hello)).with_state(state.clone()).merge(router(state));
     Fixture { app, access, refresh }
 }
