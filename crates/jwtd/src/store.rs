@@ -65,6 +65,23 @@ pub struct TokenRow {
     pub rotated: Option<Instant>,
 }
 
+/// What a refresh without rotation checks, read at once: the user's standing and the presented
+/// token's row, when it was recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshCheck {
+    pub is_active: bool,
+    /// The user's [`User::tokens_valid_after`].
+    pub tokens_valid_after: i64,
+    pub token: Option<TokenStanding>,
+}
+
+/// The part of a [`TokenRow`] a refresh without rotation reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenStanding {
+    pub blacklisted: bool,
+    pub family_started: i64,
+}
+
 /// A revocation of every token of a user issued before `valid_after` (seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Revocation {
@@ -281,6 +298,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Records a refresh token issued at sign-in, as the first member of a new family.
     async fn record_refresh(&self, token: &RefreshRecord, family: &str) -> Result<(), StoreError>;
     async fn refresh_row(&self, jti: &str) -> Result<Option<TokenRow>, StoreError>;
+    /// The user `user_id` (`None` when there is none) and the row of the refresh token `jti`,
+    /// for a refresh without rotation; a backend may read both in one statement.
+    async fn refresh_check(&self, user_id: i64, jti: &str) -> Result<Option<RefreshCheck>, StoreError> {
+        let Some(user) = self.user_by_id(user_id).await? else {
+            return Ok(None);
+        };
+        let token = self.refresh_row(jti).await?;
+        Ok(Some(RefreshCheck {
+            is_active: user.is_active,
+            tokens_valid_after: user.tokens_valid_after,
+            token: token
+                .map(|t| TokenStanding { blacklisted: t.blacklisted.is_some(), family_started: t.family_started }),
+        }))
+    }
     /// Blacklists a refresh token, recording it first if it was never seen. Idempotent.
     async fn blacklist(&self, token: &RefreshRecord, family: &str, now: Instant) -> Result<(), StoreError>;
     /// One atomic rotation step, applying [`decide_rotation`].

@@ -280,13 +280,20 @@ impl AuthService {
     async fn check_user(&self, claims: &Claims) -> Result<User, AuthError> {
         let user_id = self.user_id_of(claims)?;
         let user = self.inner.store.user_by_id(user_id).await?.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))?;
-        if self.inner.settings.check_user_is_active && !user.is_active {
+        self.check_standing(claims, user.is_active, user.tokens_valid_after)?;
+        Ok(user)
+    }
+
+    /// The user of `claims` may still use it: active (when that is checked), and the token not
+    /// issued before the user's last password change or logout-all.
+    fn check_standing(&self, claims: &Claims, is_active: bool, tokens_valid_after: i64) -> Result<(), AuthError> {
+        if self.inner.settings.check_user_is_active && !is_active {
             return Err(AuthError::TokenInvalid(TokenError::BadClaim));
         }
-        if revoked_by_user(claims.iat(), user.tokens_valid_after) {
+        if revoked_by_user(claims.iat(), tokens_valid_after) {
             return Err(AuthError::Blacklisted);
         }
-        Ok(user)
+        Ok(())
     }
 
     /// POST /api/token/refresh/.
@@ -307,9 +314,12 @@ impl AuthService {
         };
         match s.rotation {
             RotationPolicy::Off => {
-                self.check_user(&claims).await?;
-                let family_started = match self.inner.store.refresh_row(claims.jti()).await? {
-                    Some(row) if row.blacklisted.is_some() => return Err(AuthError::Blacklisted),
+                // check_user's rules, and then the token's row, from one read.
+                let check = self.inner.store.refresh_check(user_id, claims.jti()).await?;
+                let check = check.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))?;
+                self.check_standing(&claims, check.is_active, check.tokens_valid_after)?;
+                let family_started = match check.token {
+                    Some(row) if row.blacklisted => return Err(AuthError::Blacklisted),
                     Some(row) => row.family_started,
                     None => presented.issued_at,
                 };

@@ -142,6 +142,23 @@ async fn blacklisting_is_idempotent_and_records_unseen_tokens(s: &dyn Store) {
     assert_eq!((row.family.as_str(), row.blacklisted), ("fam-2", Some(at(T0 + 3))));
 }
 
+async fn a_refresh_check_reads_the_user_and_the_token_row(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    let standing = |token| RefreshCheck { is_active: true, tokens_valid_after: 0, token };
+    assert_eq!(s.refresh_check(ada.id, &jti(1)).await.unwrap(), Some(standing(None)), "an unrecorded token");
+    s.record_refresh(&record(&jti(1), ada.id, T0), "fam").await.unwrap();
+    let recorded = TokenStanding { blacklisted: false, family_started: T0 };
+    assert_eq!(s.refresh_check(ada.id, &jti(1)).await.unwrap(), Some(standing(Some(recorded))));
+    s.blacklist(&record(&jti(1), ada.id, T0), "fam", at(T0 + 1)).await.unwrap();
+    let blacklisted = TokenStanding { blacklisted: true, ..recorded };
+    assert_eq!(s.refresh_check(ada.id, &jti(1)).await.unwrap(), Some(standing(Some(blacklisted))));
+    assert!(s.set_active("ada", false).await.unwrap());
+    s.revoke_all(ada.id, at(T0 + 9)).await.unwrap();
+    let check = s.refresh_check(ada.id, &jti(1)).await.unwrap().unwrap();
+    assert_eq!((check.is_active, check.tokens_valid_after), (false, T0 + 9));
+    assert_eq!(s.refresh_check(ada.id + 1, &jti(1)).await.unwrap(), None, "no such user");
+}
+
 async fn rotation_creates_one_successor_and_hands_it_back_in_grace(s: &dyn Store) {
     let ada = user(s, "ada").await;
     s.record_refresh(&record(&jti(1), ada.id, T0), "fam").await.unwrap();
@@ -428,6 +445,7 @@ contract! {
     a_secret_is_generated_once,
     a_recorded_refresh_token_reads_back,
     blacklisting_is_idempotent_and_records_unseen_tokens,
+    a_refresh_check_reads_the_user_and_the_token_row,
     rotation_creates_one_successor_and_hands_it_back_in_grace,
     reuse_after_grace_revokes_the_family,
     rotation_without_blacklisting_leaves_the_presented_token_usable,

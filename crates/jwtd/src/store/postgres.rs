@@ -19,8 +19,9 @@ use tokio_postgres::{NoTls, Row};
 use tracing::{info, warn};
 
 use super::{
-    decide_rotation, decide_token_import, decide_user_import, ImportOutcome, NewUser, RefreshRecord, Revocation,
-    RotateRequest, Rotation, RotationDecision, Store, StoreError, TokenImport, TokenRow, User, UserGate, UserImport,
+    decide_rotation, decide_token_import, decide_user_import, ImportOutcome, NewUser, RefreshCheck, RefreshRecord,
+    Revocation, RotateRequest, Rotation, RotationDecision, Store, StoreError, TokenImport, TokenRow, TokenStanding,
+    User, UserGate, UserImport,
 };
 use crate::clock::Instant;
 
@@ -650,6 +651,24 @@ impl Store for PgStore {
     async fn refresh_row(&self, jti: &str) -> Result<Option<TokenRow>, StoreError> {
         let client = self.client().await?;
         token_row(&client, jti, false).await.map_err(pg_err)
+    }
+
+    async fn refresh_check(&self, user_id: i64, jti: &str) -> Result<Option<RefreshCheck>, StoreError> {
+        let client = self.client().await?;
+        let sql = "SELECT u.is_active, u.tokens_valid_after, t.blacklisted_ms IS NOT NULL, t.family_started \
+                   FROM users u LEFT JOIN refresh_tokens t ON t.jti = $2 WHERE u.id = $1";
+        let Some(row) = opt(&client, sql, &[&user_id, &jti]).await.map_err(pg_err)? else {
+            return Ok(None);
+        };
+        let read = || -> Result<RefreshCheck, PgError> {
+            // family_started is NOT NULL in a row, so NULL here means no row.
+            let token = match row.try_get::<_, Option<i64>>(3)? {
+                Some(family_started) => Some(TokenStanding { blacklisted: row.try_get(2)?, family_started }),
+                None => None,
+            };
+            Ok(RefreshCheck { is_active: row.try_get(0)?, tokens_valid_after: row.try_get(1)?, token })
+        };
+        read().map(Some).map_err(pg_err)
     }
 
     async fn blacklist(&self, token: &RefreshRecord, family: &str, now: Instant) -> Result<(), StoreError> {

@@ -18,8 +18,9 @@ use thread_local::ThreadLocal;
 use tokio::sync::oneshot;
 
 use super::{
-    decide_rotation, decide_token_import, decide_user_import, ImportOutcome, NewUser, RefreshRecord, Revocation,
-    RotateRequest, Rotation, RotationDecision, Store, StoreError, TokenImport, TokenRow, User, UserGate, UserImport,
+    decide_rotation, decide_token_import, decide_user_import, ImportOutcome, NewUser, RefreshCheck, RefreshRecord,
+    Revocation, RotateRequest, Rotation, RotationDecision, Store, StoreError, TokenImport, TokenRow, TokenStanding,
+    User, UserGate, UserImport,
 };
 use crate::clock::Instant;
 
@@ -187,8 +188,12 @@ fn user_from(r: &Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-const TOKEN_COLUMNS: &str =
-    "jti, user_id, family, family_started, issued_at, expires_at, blacklisted_ms, replaced_by, rotated_ms";
+macro_rules! token_columns {
+    () => {
+        "jti, user_id, family, family_started, issued_at, expires_at, blacklisted_ms, replaced_by, rotated_ms"
+    };
+}
+const TOKEN_BY_JTI: &str = concat!("SELECT ", token_columns!(), " FROM refresh_tokens WHERE jti = ?1");
 
 fn token_from(r: &Row<'_>) -> rusqlite::Result<TokenRow> {
     Ok(TokenRow {
@@ -205,9 +210,20 @@ fn token_from(r: &Row<'_>) -> rusqlite::Result<TokenRow> {
 }
 
 fn token_row(conn: &Connection, jti: &str) -> rusqlite::Result<Option<TokenRow>> {
-    conn.prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM refresh_tokens WHERE jti = ?1"))?
-        .query_row([jti], token_from)
-        .optional()
+    conn.prepare_cached(TOKEN_BY_JTI)?.query_row([jti], token_from).optional()
+}
+
+/// [`Store::refresh_check`]'s one statement: the user, and the token's row when there is one.
+const REFRESH_CHECK: &str = "SELECT u.is_active, u.tokens_valid_after, t.blacklisted_ms IS NOT NULL, t.family_started \
+     FROM users u LEFT JOIN refresh_tokens t ON t.jti = ?2 WHERE u.id = ?1";
+
+fn refresh_check_from(r: &Row<'_>) -> rusqlite::Result<RefreshCheck> {
+    // family_started is NOT NULL in a row, so NULL here means no row.
+    let token = match r.get::<_, Option<i64>>(3)? {
+        Some(family_started) => Some(TokenStanding { blacklisted: r.get(2)?, family_started }),
+        None => None,
+    };
+    Ok(RefreshCheck { is_active: r.get(0)?, tokens_valid_after: r.get(1)?, token })
 }
 
 fn insert_token(conn: &Connection, row: &TokenRow) -> rusqlite::Result<()> {
@@ -459,6 +475,14 @@ impl Store for SqliteStore {
     async fn refresh_row(&self, jti: &str) -> Result<Option<TokenRow>, StoreError> {
         let jti = jti.to_string();
         self.read(move |c| token_row(c, &jti)).await
+    }
+
+    async fn refresh_check(&self, user_id: i64, jti: &str) -> Result<Option<RefreshCheck>, StoreError> {
+        let jti = jti.to_string();
+        self.read(move |c| {
+            c.prepare_cached(REFRESH_CHECK)?.query_row(params![user_id, jti], refresh_check_from).optional()
+        })
+        .await
     }
 
     async fn blacklist(&self, token: &RefreshRecord, family: &str, now: Instant) -> Result<(), StoreError> {
