@@ -100,6 +100,32 @@ struct Key {
     alg: jsonwebtoken::Algorithm,
     /// The key as a JWK Set member; `None` for the HMAC secret, which is never published.
     jwk: Option<Value>,
+    /// Encoded headers naming exactly `alg` and `kid` (as jsonwebtoken and PyJWT write them):
+    /// a token starting with one is known to name them without decoding its header.
+    usual_headers: [String; 2],
+}
+
+impl Key {
+    fn new(kid: Option<String>, decoding: DecodingKey, alg: jsonwebtoken::Algorithm, jwk: Option<Value>) -> Key {
+        let usual_headers = usual_headers(alg, kid.as_deref());
+        Key { kid, decoding, alg, jwk, usual_headers }
+    }
+}
+
+/// The header segment of a token naming `alg` and `kid` as jsonwebtoken writes it
+/// (`{"typ":"JWT","alg":…,"kid":…}`) and as PyJWT does (keys sorted: `{"alg":…,"kid":…,"typ":"JWT"}`).
+fn usual_headers(alg: jsonwebtoken::Algorithm, kid: Option<&str>) -> [String; 2] {
+    let mut ours = Header::new(alg);
+    ours.kid = kid.map(str::to_string);
+    let ours = serde_json::to_vec(&ours).unwrap_or_default();
+    let mut pyjwt = Map::new();
+    pyjwt.insert("alg".into(), serde_json::to_value(alg).unwrap_or_default());
+    if let Some(kid) = kid {
+        pyjwt.insert("kid".into(), kid.into());
+    }
+    pyjwt.insert("typ".into(), "JWT".into());
+    let pyjwt = serde_json::to_vec(&pyjwt).unwrap_or_default();
+    [URL_SAFE_NO_PAD.encode(ours), URL_SAFE_NO_PAD.encode(pyjwt)]
 }
 
 /// The keys presented tokens are verified with: the HMAC secret, or public keys known by `kid`
@@ -124,7 +150,7 @@ impl KeySet {
         if secret.is_empty() {
             return Err("the secret is empty".into());
         }
-        let key = Key { kid: None, decoding: DecodingKey::from_secret(secret), alg: alg.jsonwebtoken(), jwk: None };
+        let key = Key::new(None, DecodingKey::from_secret(secret), alg.jsonwebtoken(), None);
         Ok(KeySet { keys: vec![key] })
     }
 
@@ -133,12 +159,12 @@ impl KeySet {
         let mut set = KeySet::default();
         for key in keys {
             if !set.knows(key.kid()) {
-                set.keys.push(Key {
-                    kid: Some(key.kid().to_string()),
-                    decoding: key.decoding().clone(),
-                    alg: key.algorithm().jsonwebtoken(),
-                    jwk: Some(key.jwk()),
-                });
+                set.keys.push(Key::new(
+                    Some(key.kid().to_string()),
+                    key.decoding().clone(),
+                    key.algorithm().jsonwebtoken(),
+                    Some(key.jwk()),
+                ));
             }
         }
         set
@@ -187,10 +213,20 @@ impl KeySet {
     /// The header is decoded once, the signature checked over the token's first two parts with
     /// `jsonwebtoken::crypto::verify`, and only a payload whose signature holds is decoded.
     fn verify_signature(&self, token: &str) -> Result<Map<String, Value>, TokenError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         let (message, signature) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
-        let (_, payload) = message.split_once('.').ok_or(TokenError::Malformed)?;
-        let by_kid = |k: &&Key| match (&header.kid, &k.kid) {
+        let (header, payload) = message.split_once('.').ok_or(TokenError::Malformed)?;
+        // A header byte for byte one a key's tokens usually carry names that key's `alg` and
+        // `kid`, as decoding it would tell; any other header is decoded.
+        let usual = self.keys.iter().find(|k| k.usual_headers.iter().any(|h| h == header));
+        let decoded;
+        let (alg, kid) = match usual {
+            Some(key) => (key.alg, key.kid.as_deref()),
+            None => {
+                decoded = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+                (decoded.alg, decoded.kid.as_deref())
+            }
+        };
+        let by_kid = |k: &&Key| match (kid, &k.kid) {
             (Some(wanted), Some(kid)) => wanted == kid,
             _ => true,
         };
@@ -199,8 +235,8 @@ impl KeySet {
             return Err(TokenError::UnknownKey);
         }
         let mut outcome = Err(TokenError::BadSignature);
-        for key in candidates.filter(|k| k.alg == header.alg) {
-            outcome = match jsonwebtoken::crypto::verify(signature, message.as_bytes(), &key.decoding, header.alg) {
+        for key in candidates.filter(|k| k.alg == alg) {
+            outcome = match jsonwebtoken::crypto::verify(signature, message.as_bytes(), &key.decoding, alg) {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(TokenError::BadSignature),
                 Err(e) => {
@@ -457,6 +493,42 @@ mod tests {
         let input = format!("{}.{}", b64.encode(header.to_string()), token.split('.').nth(1).unwrap());
         let signature = sign(input.as_bytes());
         format!("{input}.{signature}")
+    }
+
+    #[test]
+    fn usual_headers_name_exactly_the_keys_alg_and_kid_and_our_tokens_carry_the_first() {
+        let hs = codec(Policy::default());
+        let token = hs.encode(&access(60)).unwrap();
+        let key = &hs.keys().keys[0];
+        assert!(token.starts_with(&format!("{}.", key.usual_headers[0])));
+        assert_eq!(
+            header_of(&format!("{}.x.y", key.usual_headers[1])),
+            serde_json::json!({"alg": "HS256", "typ": "JWT"})
+        );
+        let rs = asymmetric(Algorithm::RS256);
+        let key = &rs.keys().keys[0];
+        let kid = key.kid.clone().unwrap();
+        assert!(rs.encode(&access(60)).unwrap().starts_with(&format!("{}.", key.usual_headers[0])));
+        for h in &key.usual_headers {
+            let header = header_of(&format!("{h}.x.y"));
+            assert_eq!((header["alg"].as_str(), header["kid"].as_str()), (Some("RS256"), Some(kid.as_str())));
+            assert_eq!(header.as_object().unwrap().len(), 3, "{header}");
+        }
+    }
+
+    #[test]
+    fn a_pyjwt_header_verifies_like_ours() {
+        let hs = codec(Policy::default());
+        let token = hs.encode(&access(60)).unwrap();
+        let pyjwt = resigned(&token, serde_json::json!({"alg": "HS256", "typ": "JWT"}), |input| {
+            let key = EncodingKey::from_secret(b"test-secret-0123456789abcdef0123456789");
+            jsonwebtoken::crypto::sign(input, &key, jsonwebtoken::Algorithm::HS256).unwrap()
+        });
+        assert_ne!(pyjwt, token);
+        assert_eq!(
+            hs.decode(&pyjwt, Instant::from_secs(NOW)).unwrap(),
+            hs.decode(&token, Instant::from_secs(NOW)).unwrap()
+        );
     }
 
     #[test]
