@@ -55,14 +55,7 @@ impl Sink {
 
     /// Appends one or more whole lines.
     pub(super) fn append(&self, lines: &[u8]) {
-        let full = {
-            let mut pending = lock(&self.pending);
-            pending.extend_from_slice(lines);
-            pending.len() >= HIGH_WATER || self.unattended.load(Ordering::Relaxed)
-        };
-        if full {
-            self.flush();
-        }
+        self.append_with(|pending| pending.extend_from_slice(lines));
     }
 
     /// Formats a line straight into the buffer (`line` must end it with `\n`).
