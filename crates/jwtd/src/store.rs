@@ -299,19 +299,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn record_refresh(&self, token: &RefreshRecord, family: &str) -> Result<(), StoreError>;
     async fn refresh_row(&self, jti: &str) -> Result<Option<TokenRow>, StoreError>;
     /// The user `user_id` (`None` when there is none) and the row of the refresh token `jti`,
-    /// for a refresh without rotation; a backend may read both in one statement.
-    async fn refresh_check(&self, user_id: i64, jti: &str) -> Result<Option<RefreshCheck>, StoreError> {
-        let Some(user) = self.user_by_id(user_id).await? else {
-            return Ok(None);
-        };
-        let token = self.refresh_row(jti).await?;
-        Ok(Some(RefreshCheck {
-            is_active: user.is_active,
-            tokens_valid_after: user.tokens_valid_after,
-            token: token
-                .map(|t| TokenStanding { blacklisted: t.blacklisted.is_some(), family_started: t.family_started }),
-        }))
-    }
+    /// for a refresh without rotation, read in one statement.
+    async fn refresh_check(&self, user_id: i64, jti: &str) -> Result<Option<RefreshCheck>, StoreError>;
     /// Blacklists a refresh token, recording it first if it was never seen. Idempotent.
     async fn blacklist(&self, token: &RefreshRecord, family: &str, now: Instant) -> Result<(), StoreError>;
     /// One atomic rotation step, applying [`decide_rotation`].

@@ -20,7 +20,8 @@ use crate::config::Settings;
 use crate::password::Hasher;
 use crate::service::{AuthService, PasswordPool, Verifier};
 use crate::store::{
-    ImportOutcome, NewUser, RefreshRecord, Revocation, RotateRequest, Rotation, Store, StoreError, TokenRow, User,
+    ImportOutcome, NewUser, RefreshCheck, RefreshRecord, Revocation, RotateRequest, Rotation, Store, StoreError,
+    TokenRow, User,
 };
 use crate::tokens::{Algorithm, Claims, Codec, Policy, TokenType};
 
@@ -76,6 +77,9 @@ impl Store for DownStore {
         down()
     }
     async fn refresh_row(&self, _: &str) -> Result<Option<TokenRow>, StoreError> {
+        down()
+    }
+    async fn refresh_check(&self, _: i64, _: &str) -> Result<Option<RefreshCheck>, StoreError> {
         down()
     }
     async fn blacklist(&self, _: &RefreshRecord, _: &str, _: Instant) -> Result<(), StoreError> {
