@@ -1,7 +1,12 @@
-//! The test harness: `spawn_app()` starts the real server in-process on 127.0.0.1:0 with a
-//! SQLite file in a temporary folder and a `FakeClock`; `TestApp`'s methods speak the API.
-//! Tests advance `app.clock` instead of sleeping.
+//! The one test harness. `spawn_app()` starts the real server in-process on 127.0.0.1:0 with a
+//! SQLite file in a temporary folder and a `FakeClock`; `TestApp::builder()` changes what it
+//! starts with (settings, environment, transport limits, TLS); `TestApp`'s methods
+//! speak the API and `Reply` holds a whole answer. Tests advance `app.clock` instead of sleeping.
+//!
+//! Every use of jwtd's internals beyond `Settings` lives here: building and running the
+//! `Application` and opening the store.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,13 +15,18 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jwtd::clock::{Clock, FakeClock, Instant, SystemClock};
-use jwtd::config::{DatabaseUrl, Secret};
+use jwtd::config::{self, DatabaseUrl, Sources};
+use jwtd::http::Limits;
+use jwtd::password::Hasher;
 use jwtd::store::Store;
-use jwtd::Settings;
+use jwtd::{Application, Deps, Settings};
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 /// The HMAC secret every test server signs with, so tests can forge tokens.
 pub const SIGNING_KEY: &str = "jwtd-test-signing-key-0123456789abcdef";
@@ -28,11 +38,12 @@ pub const TOKEN_INVALID: &str = r#"{"detail":"Token is invalid or expired","code
 pub const TOKEN_BLACKLISTED: &str = r#"{"detail":"Token is blacklisted","code":"token_not_valid"}"#;
 pub const NO_ACTIVE_ACCOUNT: &str = r#"{"detail":"No active account found with the given credentials"}"#;
 pub const NOT_PROVIDED: &str = r#"{"detail":"Authentication credentials were not provided."}"#;
+pub const BEARER_INVALID: &str = "Given token not valid for any token type";
 
 /// The 401 body of a protected route refusing a Bearer token for `message`.
 pub fn bearer_refused(message: &str) -> String {
     json!({
-        "detail": "Given token not valid for any token type",
+        "detail": BEARER_INVALID,
         "code": "token_not_valid",
         "messages": [{"token_class": "AccessToken", "token_type": "access", "message": message}],
     })
@@ -43,56 +54,165 @@ pub fn bearer_refused(message: &str) -> String {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub clock: FakeClock,
+    /// Follows no redirects; trusts the test certificate when the server speaks TLS.
     pub client: reqwest::Client,
     pub db_path: PathBuf,
+    scheme: &'static str,
     shutdown: Option<oneshot::Sender<()>>,
-    _dir: TempDir,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    _dir: Arc<TempDir>,
+    _certificate: Option<Certificate>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+        self.stop();
+    }
+}
+
+/// A server with the test defaults (see [`TestApp::builder`]).
+pub async fn spawn_app() -> TestApp {
+    TestApp::builder().spawn().await
+}
+
+/// A server with the test defaults changed by `configure`.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    TestApp::builder().settings(configure).spawn().await
+}
+
+type Configure<'a> = Box<dyn FnOnce(&mut Settings) + 'a>;
+
+/// What a test server starts with. The defaults: a fresh SQLite file, HS256 with the known
+/// [`SIGNING_KEY`], no LOGIN_RATE, fast password hashing, a `FakeClock` at a whole second
+/// and plain HTTP. The environment (`.env`) is read first, then `.settings` changes the result.
+#[must_use]
+pub struct AppBuilder<'a> {
+    env: HashMap<String, String>,
+    configure: Vec<Configure<'a>>,
+    limits: Limits,
+    tls: bool,
+    dir: Option<Arc<TempDir>>,
+    clock: Option<FakeClock>,
+}
+
+impl TestApp {
+    pub fn builder<'a>() -> AppBuilder<'a> {
+        AppBuilder {
+            env: HashMap::new(),
+            configure: Vec::new(),
+            limits: Limits::default(),
+            tls: false,
+            dir: None,
+            clock: None,
         }
     }
 }
 
-/// A server with the test defaults (see [`spawn_app_with`]).
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(|_| {}).await
+impl<'a> AppBuilder<'a> {
+    /// Changes the settings, after the environment is read.
+    pub fn settings(mut self, configure: impl FnOnce(&mut Settings) + 'a) -> Self {
+        self.configure.push(Box::new(configure));
+        self
+    }
+
+    /// Settings as the environment gives them, named without the `JWTD_` prefix.
+    pub fn env(mut self, vars: &[(&str, &str)]) -> Self {
+        self.env.extend(vars.iter().map(|(k, v)| (format!("JWTD_{k}"), v.to_string())));
+        self
+    }
+
+    /// Transport limits, which no setting changes.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// HTTPS with a self-signed certificate for `localhost` and `127.0.0.1`, which
+    /// `TestApp::client` trusts.
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
+    /// The settings (the test defaults, then `.env`, then `.settings`) and what else a start needs.
+    fn prepare(self) -> Result<Prepared, String> {
+        let dir = self.dir.unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("temporary folder")));
+        // A whole second, so a token's `exp` can equal `now` exactly.
+        let clock = self.clock.unwrap_or_else(|| FakeClock::at(Instant::from_secs(SystemClock.now().secs())));
+        let certificate = self.tls.then(certificate);
+        let mut env: HashMap<String, String> = HashMap::from([
+            ("JWTD_ADDR".into(), "127.0.0.1:0".into()),
+            ("JWTD_DATABASE_URL".into(), format!("sqlite://{}", dir.path().join("jwtd.db").display())),
+            ("JWTD_SIGNING_KEY".into(), SIGNING_KEY.into()),
+            ("JWTD_LOGIN_RATE".into(), "off".into()),
+        ]);
+        if let Some(c) = &certificate {
+            env.insert("JWTD_TLS_CERT".into(), c.cert_path());
+            env.insert("JWTD_TLS_KEY".into(), c.key_path());
+        }
+        env.extend(self.env);
+        let mut settings = config::load(&Sources { env, ..Default::default() }).map_err(|e| e.to_string())?;
+        for configure in self.configure {
+            configure(&mut settings);
+        }
+        Ok(Prepared { settings, limits: self.limits, dir, clock, certificate })
+    }
+
+    /// Starts the server.
+    pub async fn spawn(self) -> TestApp {
+        init_logging();
+        let Prepared { settings, limits, dir, clock, certificate } =
+            self.prepare().unwrap_or_else(|e| panic!("settings: {e}"));
+        let app = build(settings, limits, &clock).await.unwrap_or_else(|e| panic!("the application builds: {e}"));
+        let addr = app.local_addr();
+        let scheme = if app.is_https() { "https" } else { "http" };
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async {
+            let _ = rx.await;
+        }));
+        let mut client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        if let Some(c) = &certificate {
+            client = c.trusting(client);
+        }
+        TestApp {
+            addr,
+            clock,
+            client: client.build().expect("client"),
+            db_path: dir.path().join("jwtd.db"),
+            scheme,
+            shutdown: Some(tx),
+            server: Some(server),
+            _dir: dir,
+            _certificate: certificate,
+        }
+    }
+
+    /// Why the server refuses to start: the settings' error or the start's. Panics if it starts.
+    pub async fn start_error(self) -> String {
+        // `_dir` keeps the temporary folder until the start is over.
+        let Prepared { settings, limits, clock, dir: _dir, .. } = match self.prepare() {
+            Ok(prepared) => prepared,
+            Err(e) => return e,
+        };
+        match build(settings, limits, &clock).await {
+            Ok(app) => panic!("the server started on {}", app.local_addr()),
+            Err(e) => e.to_string(),
+        }
+    }
 }
 
-/// A server with the test defaults changed by `configure`: a fresh SQLite file, the known
-/// [`SIGNING_KEY`], no LOGIN_RATE, fast password hashing, and a `FakeClock` at a whole second.
-pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    init_logging();
-    let dir = tempfile::tempdir().expect("temporary folder");
-    let db_path = dir.path().join("jwtd.db");
-    let mut settings = Settings {
-        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        database_url: DatabaseUrl::Sqlite(db_path.clone()),
-        signing_key: Some(Secret::new(SIGNING_KEY)),
-        login_rate: None,
-        ..Settings::default()
-    };
-    configure(&mut settings);
-    // A whole second, so a token's `exp` can equal `now` exactly.
-    let clock = FakeClock::at(Instant::from_secs(SystemClock.now().secs()));
-    let deps = jwtd::Deps { clock: Arc::new(clock.clone()), hasher: jwtd::password::Hasher::with_params(256, 1, 1) };
-    let app = jwtd::Application::build(settings, deps).await.expect("the application builds");
-    let addr = app.local_addr();
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async {
-        let _ = rx.await;
-    }));
-    TestApp {
-        addr,
-        clock,
-        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
-        db_path,
-        shutdown: Some(tx),
-        _dir: dir,
-    }
+struct Prepared {
+    settings: Settings,
+    limits: Limits,
+    dir: Arc<TempDir>,
+    clock: FakeClock,
+    certificate: Option<Certificate>,
+}
+
+/// The server as `jwtd serve` builds it, but on `clock` and with fast password hashing.
+async fn build(settings: Settings, limits: Limits, clock: &FakeClock) -> Result<Application, jwtd::app::StartError> {
+    let deps = Deps { clock: Arc::new(clock.clone()), hasher: Hasher::with_params(256, 1, 1) };
+    Ok(Application::build(settings, deps).await?.with_limits(limits))
 }
 
 /// Logs go to the test writer, shown only for failing tests; `RUST_LOG` filters them.
@@ -184,7 +304,32 @@ impl Reply {
 
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}{path}", self.origin())
+    }
+
+    /// `scheme://127.0.0.1:port`, what a browser on the API's own pages sends as `Origin`.
+    pub fn origin(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// Signals shutdown; the server then drains and ends (see [`TestApp::stopped`]).
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Waits for the server to end after [`TestApp::stop`]; asserts it ended without error.
+    pub async fn stopped(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.await.expect("the server task ends").expect("the server ends without error");
+        }
+    }
+
+    /// Stops the server and waits for it to end.
+    pub async fn shut_down(&mut self) {
+        self.stop();
+        self.stopped().await;
     }
 
     pub fn database_url(&self) -> String {
@@ -239,16 +384,21 @@ impl TestApp {
         self.post_json("/api/auth/signup/", body).await
     }
 
-    /// Signs up `username` with [`PASSWORD`]; asserts the 201.
+    /// Signs up `username` with [`PASSWORD`]; asserts the 201. The refresh token is the body's,
+    /// or the refresh cookie's in cookie mode.
     pub async fn sign_up(&self, username: &str) -> TestUser {
         let reply = self.post_sign_up(&json!({"username": username, "password": PASSWORD})).await;
         reply.expect_status(201);
         let body = reply.json();
+        let refresh = match body.get("refresh") {
+            Some(Value::String(token)) => token.clone(),
+            _ => cookie_token(&refresh_cookie(&reply.headers).expect("a refresh token in the body or a cookie")),
+        };
         TestUser {
             id: body["user"]["id"].as_i64().expect("an integer id"),
             username: username.to_string(),
             password: PASSWORD.to_string(),
-            refresh: reply.field("refresh"),
+            refresh,
             access: reply.field("access"),
         }
     }
@@ -362,4 +512,90 @@ pub const DAY: Duration = Duration::from_secs(86400);
 
 pub fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
+}
+
+/// The `Set-Cookie` value that sets the refresh cookie, if `headers` have one.
+pub fn refresh_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().expect("an ASCII Set-Cookie").to_string())
+        .find(|v| v.starts_with(&format!("{}=", jwtd::http::COOKIE_NAME)))
+}
+
+/// The token inside a `Set-Cookie` value.
+pub fn cookie_token(set_cookie: &str) -> String {
+    let pair = set_cookie.split(';').next().expect("a name=value pair");
+    pair.split_once('=').expect("a name=value pair").1.to_string()
+}
+
+/// A self-signed certificate for `localhost` and `127.0.0.1`, in PEM files of a temporary folder.
+pub struct Certificate {
+    dir: TempDir,
+    pem: String,
+}
+
+pub fn certificate() -> Certificate {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .expect("a certificate");
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let pem = made.cert.pem();
+    std::fs::write(dir.path().join("cert.pem"), &pem).expect("cert.pem written");
+    std::fs::write(dir.path().join("key.pem"), made.signing_key.serialize_pem()).expect("key.pem written");
+    Certificate { dir, pem }
+}
+
+impl Certificate {
+    pub fn cert_path(&self) -> String {
+        self.dir.path().join("cert.pem").display().to_string()
+    }
+
+    pub fn key_path(&self) -> String {
+        self.dir.path().join("key.pem").display().to_string()
+    }
+
+    /// `client` trusting this certificate and no other.
+    fn trusting(&self, client: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+        let root = reqwest::Certificate::from_pem(self.pem.as_bytes()).expect("a PEM certificate");
+        client.use_rustls_tls().tls_built_in_root_certs(false).add_root_certificate(root)
+    }
+}
+
+/// An answer read off a raw connection.
+pub struct Raw {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+/// Writes `first`, then reads one HTTP/1.1 answer (head and `Content-Length` bytes of body).
+pub async fn raw_exchange(stream: &mut TcpStream, first: &[u8]) -> Raw {
+    stream.write_all(first).await.expect("the request is written");
+    read_answer(stream).await
+}
+
+/// Reads one HTTP/1.1 answer (head and `Content-Length` bytes of body) within 20 s.
+pub async fn read_answer(stream: &mut TcpStream) -> Raw {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let read = async {
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                let length = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+                    .map_or(0, |v| v.parse::<usize>().unwrap());
+                if buf.len() >= end + 4 + length {
+                    let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + length]).to_string();
+                    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+                    return Raw { status, head, body };
+                }
+            }
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "connection closed before a full answer: {:?}", String::from_utf8_lossy(&buf));
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), read).await.expect("an answer within 20 s")
 }

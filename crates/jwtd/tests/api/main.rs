@@ -1,5 +1,6 @@
-//! The jwtd API end to end: one test binary (STYLE §7), a module per endpoint group. Every test
-//! starts the real server on 127.0.0.1:0 with its own SQLite file and a `FakeClock`.
+//! jwtd end to end: one test binary (STYLE §7), a module per endpoint group or concern, all on
+//! the one harness in `helpers.rs`. Every test starts the real server on 127.0.0.1:0 with its
+//! own SQLite file and a `FakeClock`, or runs the `jwtd` binary.
 
 // A test fails by panicking; clippy's allow-*-in-tests covers #[test] fns, not their helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -10,16 +11,23 @@ mod account;
 mod blacklist;
 mod body;
 mod cli;
+mod cookie;
+mod cors;
 mod expiry;
 mod health;
+mod limits;
+mod logs;
 mod me;
+mod metrics;
 mod obtain;
 mod properties;
 mod race;
 mod refresh;
 mod rotation;
 mod schema;
+mod shutdown;
 mod signup;
 mod sliding;
 mod throttle;
+mod tls;
 mod verify;

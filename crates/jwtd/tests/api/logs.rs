@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{cookie_token, refresh_cookie, PASSWORD, SECRET};
+use crate::helpers::{cookie_token, refresh_cookie, PASSWORD, SIGNING_KEY};
 
 const NEW_PASSWORD: &str = "another secret phrase";
 
@@ -20,7 +20,7 @@ async fn json_logs_have_a_line_per_request_and_no_secret() {
         .env_clear()
         .env("JWTD_ADDR", "127.0.0.1:0")
         .env("JWTD_DATABASE_URL", format!("sqlite://{}", dir.path().join("jwtd.db").display()))
-        .env("JWTD_SIGNING_KEY", SECRET)
+        .env("JWTD_SIGNING_KEY", SIGNING_KEY)
         .env("JWTD_LOG_FORMAT", "json")
         .env("JWTD_ROTATE_REFRESH_TOKENS", "true")
         .env("JWTD_REFRESH_COOKIE", "true")
@@ -35,7 +35,7 @@ async fn json_logs_have_a_line_per_request_and_no_secret() {
     let base = banner.trim().strip_prefix("jwtd listening on ").expect(&banner).to_string();
     let c = reqwest::Client::new();
     let url = |p: &str| format!("{base}{p}");
-    let mut secrets = vec![PASSWORD.to_string(), NEW_PASSWORD.to_string(), SECRET.to_string()];
+    let mut secrets = vec![PASSWORD.to_string(), NEW_PASSWORD.to_string(), SIGNING_KEY.to_string()];
     let mut requests = 0;
 
     // A full scenario, in cookie mode with rotation, with tokens in bodies, headers, cookies,
@@ -43,11 +43,11 @@ async fn json_logs_have_a_line_per_request_and_no_secret() {
     let r = c.post(url("/api/auth/signup/")).json(&json!({"username": "ada", "password": PASSWORD})).send().await;
     let r = r.unwrap();
     assert_eq!(r.status(), 201);
-    let first = cookie_token(&refresh_cookie(&r).unwrap());
+    let first = cookie_token(&refresh_cookie(r.headers()).unwrap());
     let access = r.json::<Value>().await.unwrap()["access"].as_str().unwrap().to_string();
     let r = c.post(url("/api/token/")).form(&[("username", "ada"), ("password", PASSWORD)]).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let second = cookie_token(&refresh_cookie(&r).unwrap());
+    let second = cookie_token(&refresh_cookie(r.headers()).unwrap());
     let r = c.post(url("/api/token/")).json(&json!({"username": "ada", "password": "wrong password"})).send();
     assert_eq!(r.await.unwrap().status(), 401);
     let r = c.get(url("/api/me/")).bearer_auth(&access).send().await.unwrap();
@@ -55,7 +55,7 @@ async fn json_logs_have_a_line_per_request_and_no_secret() {
     let r = c.post(url("/api/token/refresh/")).header("Cookie", format!("jwtd_refresh={first}")).send().await;
     let r = r.unwrap();
     assert_eq!(r.status(), 200);
-    let third = cookie_token(&refresh_cookie(&r).unwrap());
+    let third = cookie_token(&refresh_cookie(r.headers()).unwrap());
     let r = c.post(url("/api/token/verify/")).json(&json!({"token": access})).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let r = c.post(url("/api/token/sliding/")).json(&json!({"username": "ada", "password": PASSWORD})).send();

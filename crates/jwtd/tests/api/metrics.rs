@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::*;
+use crate::helpers::{TestApp, PASSWORD};
 
 fn sample(text: &str, series: &str) -> f64 {
     let line = text.lines().find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '));
@@ -13,24 +13,23 @@ fn sample(text: &str, series: &str) -> f64 {
 
 #[tokio::test]
 async fn metrics_count_requests_and_tokens() {
-    let app = spawn_app(&[("ROTATE_REFRESH_TOKENS", "true"), ("ACCESS_TOKEN_LIFETIME", "60")]).await;
+    let app =
+        TestApp::builder().env(&[("ROTATE_REFRESH_TOKENS", "true"), ("ACCESS_TOKEN_LIFETIME", "60")]).spawn().await;
     let pair = app.sign_up("ada").await;
-    let refresh = pair["refresh"].as_str().unwrap();
-    assert_eq!(app.sign_in("ada", PASSWORD).await.status(), 200);
-    assert_eq!(app.sign_in("ada", "wrong password").await.status(), 401);
-    assert_eq!(app.post("/api/token/refresh/", json!({"refresh": refresh})).await.status(), 200);
-    let access = pair["access"].as_str().unwrap();
-    assert_eq!(app.me(access).await.status(), 200);
+    assert_eq!(app.obtain_pair("ada", PASSWORD).await.status, 200);
+    assert_eq!(app.obtain_pair("ada", "wrong password").await.status, 401);
+    assert_eq!(app.refresh(&pair.refresh).await.status, 200);
+    assert_eq!(app.me(&pair.access).await.status, 200);
     app.clock.advance(Duration::from_secs(61));
-    assert_eq!(app.me(access).await.status(), 401);
-    assert_eq!(app.get("/api/me").await.status(), 401);
-    assert_eq!(app.post("/api/token/verify/", json!({"token": "nonsense"})).await.status(), 401);
-    assert_eq!(app.get("/nowhere").await.status(), 404);
+    assert_eq!(app.me(&pair.access).await.status, 401);
+    assert_eq!(app.get("/api/me").await.status, 401);
+    assert_eq!(app.post_json("/api/token/verify/", &json!({"token": "nonsense"})).await.status, 401);
+    assert_eq!(app.get("/nowhere").await.status, 404);
 
     let r = app.get("/metrics").await;
-    assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
-    let text = r.text().await.unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
+    let text = r.text;
     let n = |series: &str| sample(&text, series);
     assert_eq!(n(r#"jwtd_http_requests_total{route="/api/auth/signup",status="201"}"#), 1.0, "{text}");
     assert_eq!(n(r#"jwtd_http_requests_total{route="/api/token",status="200"}"#), 1.0);

@@ -7,8 +7,7 @@ use jwtd::http::Limits;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::helpers::*;
-use crate::limits::read_answer;
+use crate::helpers::{read_answer, TestApp};
 
 /// Connects until the listener is gone (it closes right after the shutdown signal).
 async fn wait_until_refused(addr: std::net::SocketAddr) {
@@ -23,7 +22,7 @@ async fn wait_until_refused(addr: std::net::SocketAddr) {
 /// Waits until the server is answering a request besides the /metrics one asking.
 async fn wait_in_flight(app: &TestApp) {
     let seen = async {
-        while !app.get("/metrics").await.text().await.unwrap().contains("\njwtd_http_requests_in_flight 2\n") {
+        while !app.get("/metrics").await.text.contains("\njwtd_http_requests_in_flight 2\n") {
             tokio::task::yield_now().await;
         }
     };
@@ -32,8 +31,8 @@ async fn wait_in_flight(app: &TestApp) {
 
 #[tokio::test]
 async fn a_request_in_flight_finishes_after_the_signal_and_new_connections_are_refused() {
-    let mut app = spawn_app(&[]).await;
-    let token = app.sign_up("ada").await["refresh"].as_str().unwrap().to_string();
+    let mut app = TestApp::builder().spawn().await;
+    let token = app.sign_up("ada").await.refresh;
     let body = format!("{{\"refresh\": \"{token}\"}}");
     let mut stream = TcpStream::connect(app.addr).await.unwrap();
     let head = format!(
@@ -51,8 +50,7 @@ async fn a_request_in_flight_finishes_after_the_signal_and_new_connections_are_r
     let answer = read_answer(&mut stream).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert!(answer.body.contains("\"access\""));
-    let server = app.server.take().unwrap();
-    tokio::time::timeout(Duration::from_secs(10), server).await.expect("stopped after the drain").unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), app.stopped()).await.expect("stopped after the drain");
 }
 
 #[tokio::test]
@@ -62,7 +60,7 @@ async fn shutdown_waits_no_longer_than_the_bound() {
         body_timeout: Duration::from_secs(60),
         ..Limits::default()
     };
-    let mut app = spawn_app_with(&[], limits).await;
+    let mut app = TestApp::builder().limits(limits).spawn().await;
     // A request whose body never comes.
     let mut stream = TcpStream::connect(app.addr).await.unwrap();
     let head =
@@ -70,27 +68,26 @@ async fn shutdown_waits_no_longer_than_the_bound() {
     stream.write_all(head.as_bytes()).await.unwrap();
     wait_in_flight(&app).await;
     app.stop();
-    let server = app.server.take().unwrap();
     let started = std::time::Instant::now();
-    tokio::time::timeout(Duration::from_secs(10), server).await.expect("the bound holds").unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), app.stopped()).await.expect("the bound holds");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[tokio::test]
 async fn the_database_is_left_clean() {
-    let mut app = spawn_app(&[]).await;
+    let mut app = TestApp::builder().spawn().await;
     for name in ["ada", "bob", "cy"] {
         app.sign_up(name).await;
     }
-    let wal = app.db.with_extension("db-wal");
+    let wal = app.db_path.with_extension("db-wal");
     assert!(std::fs::metadata(&wal).unwrap().len() > 0, "writes went to the write-ahead log");
-    app.stop_and_wait().await;
+    app.shut_down().await;
     // Checkpointed: the database file alone holds every committed row.
     let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
     assert_eq!(wal_len, 0);
     let copy = tempfile::tempdir().unwrap();
     let alone = copy.path().join("alone.db");
-    std::fs::copy(&app.db, &alone).unwrap();
+    std::fs::copy(&app.db_path, &alone).unwrap();
     let conn = rusqlite::Connection::open(&alone).unwrap();
     let users: i64 = conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0)).unwrap();
     assert_eq!(users, 3);
