@@ -2,62 +2,10 @@
 //! running on, so each command's effect shows through the API. Settings reach the child
 //! process through its own environment only; the test process's is never touched.
 
-use std::process::Stdio;
-
 use jwtd::clock::Instant;
 use serde_json::json;
-use tokio::io::AsyncWriteExt;
 
-use crate::helpers::{secs, spawn_app, TestApp, NO_ACTIVE_ACCOUNT, PASSWORD, TOKEN_BLACKLISTED, TOKEN_INVALID};
-
-/// What a run of the binary printed, and how it ended.
-#[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    #[track_caller]
-    fn expect_success(&self, stdout: &str) {
-        assert_eq!((self.code, self.stdout.as_str()), (Some(0), stdout), "stderr: {}", self.stderr);
-    }
-}
-
-/// Runs `jwtd args…` with exactly `env` as its environment, `stdin` on its standard input.
-async fn jwtd(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_jwtd"))
-        .args(args)
-        .env_clear()
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the jwtd binary starts");
-    let mut input = child.stdin.take().expect("stdin");
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).await.expect("stdin written");
-    }
-    drop(input);
-    // A bound, not a sleep: a command that never ends (say, a server that did start) fails.
-    let output = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("jwtd ends within a minute")
-        .expect("jwtd's output");
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-/// Runs `jwtd args…` on the test server's database.
-async fn jwtd_on(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Run {
-    jwtd(args, &[("JWTD_DATABASE_URL", &app.database_url())], stdin).await
-}
+use crate::helpers::{jwtd, jwtd_on, secs, spawn_app, NO_ACTIVE_ACCOUNT, PASSWORD, TOKEN_BLACKLISTED, TOKEN_INVALID};
 
 fn list_line(id: i64, username: &str, active: bool, email: &str) -> String {
     format!("{id:>8}  {username:<32} {active:<8} {email}\n")

@@ -1,25 +1,31 @@
 //! The one test harness. `spawn_app()` starts the real server in-process on 127.0.0.1:0 with a
 //! SQLite file in a temporary folder and a `FakeClock`; `TestApp::builder()` changes what it
-//! starts with (settings, environment, transport limits, TLS); `TestApp`'s methods
+//! starts with (settings, environment, transport limits, signing keys, TLS); `TestApp`'s methods
 //! speak the API and `Reply` holds a whole answer. Tests advance `app.clock` instead of sleeping.
 //!
 //! Every use of jwtd's internals beyond `Settings` lives here: building and running the
-//! `Application` and opening the store.
+//! `Application`, opening the store, generating keys, the remote verifier, the binary.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::routing::get;
+use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jwtd::clock::{Clock, FakeClock, Instant, SystemClock};
-use jwtd::config::{self, DatabaseUrl, Sources};
+use jwtd::config::{self, DatabaseUrl, KeyPem, Secret, Sources};
 use jwtd::http::Limits;
 use jwtd::password::Hasher;
+use jwtd::service::{RemoteKeys, RemoteOptions, Verifier};
 use jwtd::store::Store;
-use jwtd::{Application, Deps, Settings};
+use jwtd::tokens::keys::GeneratedKey;
+use jwtd::tokens::{Algorithm, Policy, PrivateKey};
+use jwtd::{Application, AuthUser, Deps, Settings};
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -60,7 +66,7 @@ pub struct TestApp {
     scheme: &'static str,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
-    _dir: Arc<TempDir>,
+    dir: Arc<TempDir>,
     _certificate: Option<Certificate>,
 }
 
@@ -127,6 +133,27 @@ impl<'a> AppBuilder<'a> {
         self
     }
 
+    /// Signs with `algorithm` and the private key `private_pem`.
+    pub fn key(self, algorithm: Algorithm, private_pem: &str) -> Self {
+        let pem = private_pem.to_string();
+        self.settings(move |s| {
+            s.algorithm = algorithm;
+            s.signing_key = Some(Secret::new(pem));
+        })
+    }
+
+    /// VERIFYING_KEY: the public key `public_pem`.
+    pub fn verifying_key(self, public_pem: &str) -> Self {
+        let pem = KeyPem::text(public_pem);
+        self.settings(move |s| s.verifying_key = Some(pem))
+    }
+
+    /// PREVIOUS_VERIFYING_KEYS: these public keys, in order.
+    pub fn previous_keys(self, public_pems: &[&str]) -> Self {
+        let pems: Vec<KeyPem> = public_pems.iter().map(|pem| KeyPem::text(pem)).collect();
+        self.settings(move |s| s.previous_verifying_keys = pems)
+    }
+
     /// HTTPS with a self-signed certificate for `localhost` and `127.0.0.1`, which
     /// `TestApp::client` trusts.
     pub fn tls(mut self) -> Self {
@@ -182,7 +209,7 @@ impl<'a> AppBuilder<'a> {
             scheme,
             shutdown: Some(tx),
             server: Some(server),
-            _dir: dir,
+            dir,
             _certificate: certificate,
         }
     }
@@ -332,6 +359,14 @@ impl TestApp {
         self.stopped().await;
     }
 
+    /// Shuts this server down and starts another on the same database and clock, with the
+    /// test defaults changed by `configure` (nothing else carries over).
+    pub async fn restart<'a>(mut self, configure: impl FnOnce(AppBuilder<'a>) -> AppBuilder<'a>) -> TestApp {
+        self.shut_down().await;
+        let builder = AppBuilder { dir: Some(self.dir.clone()), clock: Some(self.clock.clone()), ..TestApp::builder() };
+        configure(builder).spawn().await
+    }
+
     pub fn database_url(&self) -> String {
         format!("sqlite://{}", self.db_path.display())
     }
@@ -435,6 +470,11 @@ impl TestApp {
         self.post_json("/api/token/sliding/refresh/", &json!({"token": token})).await
     }
 
+    /// GET /.well-known/jwks.json; asserts the 200.
+    pub async fn jwks(&self) -> Value {
+        self.get("/.well-known/jwks.json").await.expect_status(200).json()
+    }
+
     pub async fn me(&self, access: &str) -> Reply {
         self.get_with_token("/api/me/", access).await
     }
@@ -485,6 +525,19 @@ pub fn header(token: &str) -> Value {
 
 pub fn jti(token: &str) -> String {
     claims(token)["jti"].as_str().expect("a string jti").to_string()
+}
+
+/// SimpleJWT-shaped access claims for `user_id`, valid for 5 minutes from `now`.
+pub fn access_claims(user_id: i64, now: i64) -> Value {
+    json!({"token_type": "access", "exp": now + 300, "iat": now, "jti": "0123456789abcdef0123456789abcdef", "user_id": user_id})
+}
+
+/// A token with this header and payload, signed by `sign` over the signing input.
+pub fn token_with(header: Value, payload: &Value, sign: impl Fn(&[u8]) -> String) -> String {
+    let input =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(payload.to_string()));
+    let signature = sign(input.as_bytes());
+    format!("{input}.{signature}")
 }
 
 /// `token` with its payload replaced by `payload` and its signature kept.
@@ -559,6 +612,123 @@ impl Certificate {
         let root = reqwest::Certificate::from_pem(self.pem.as_bytes()).expect("a PEM certificate");
         client.use_rustls_tls().tls_built_in_root_certs(false).add_root_certificate(root)
     }
+}
+
+/// A new key pair for `algorithm` (not HMAC).
+pub fn generate_key(algorithm: Algorithm) -> GeneratedKey {
+    jwtd::tokens::keys::generate(algorithm, &mut rand::rngs::OsRng).expect("a key")
+}
+
+/// The `kid` jwtd gives the public half of `key`.
+pub fn kid(algorithm: Algorithm, key: &GeneratedKey) -> String {
+    PrivateKey::from_pem(algorithm, key.private_pem.as_bytes()).expect("a private key").public().kid().to_string()
+}
+
+/// Another axum service, with one route `GET /hello` behind `AuthUser`, that verifies jwtd's
+/// access tokens with the JWKS URL only. Dropping it stops it.
+pub struct ResourceServer {
+    base: String,
+    client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl ResourceServer {
+    /// Trusts the keys at `jwks_url` for `algorithm`; `clock` says when a token expires and
+    /// when the keys may be fetched again.
+    pub async fn spawn(jwks_url: String, clock: &FakeClock, algorithm: Algorithm) -> ResourceServer {
+        async fn hello(user: AuthUser) -> String {
+            format!("hello, user {}", user.user_id)
+        }
+        let options = RemoteOptions { algorithm: Some(algorithm), ..RemoteOptions::default() };
+        let verifier = Verifier::remote(
+            RemoteKeys::new(jwks_url, options).expect("remote keys"),
+            Policy::default(),
+            Arc::new(clock.clone()),
+            vec!["Bearer".into()],
+            "user_id".into(),
+        );
+        let app = Router::new().route("/hello", get(hello)).with_state(verifier);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        ResourceServer { base, client: reqwest::Client::new(), stop: Some(stop) }
+    }
+
+    /// GET /hello with `token` as Bearer token.
+    pub async fn hello(&self, token: &str) -> Reply {
+        let request = self.client.get(format!("{}/hello", self.base)).bearer_auth(token);
+        Reply::read(request.send().await.expect("the service answers")).await
+    }
+
+    /// GET /hello with no credentials.
+    pub async fn hello_anonymously(&self) -> Reply {
+        let request = self.client.get(format!("{}/hello", self.base));
+        Reply::read(request.send().await.expect("the service answers")).await
+    }
+}
+
+impl Drop for ResourceServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// What a run of the `jwtd` binary printed, and how it ended.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    pub fn expect_success(&self, stdout: &str) {
+        assert_eq!((self.code, self.stdout.as_str()), (Some(0), stdout), "stderr: {}", self.stderr);
+    }
+}
+
+/// Runs `jwtd args…` with exactly `env` as its environment, `stdin` on its standard input.
+pub async fn jwtd(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_jwtd"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the jwtd binary starts");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).await.expect("stdin written");
+    }
+    drop(input);
+    // A bound, not a sleep: a command that never ends (say, a server that did start) fails.
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("jwtd ends within a minute")
+        .expect("jwtd's output");
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Runs `jwtd args…` on the test server's database.
+pub async fn jwtd_on(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Run {
+    jwtd(args, &[("JWTD_DATABASE_URL", &app.database_url())], stdin).await
 }
 
 /// An answer read off a raw connection.

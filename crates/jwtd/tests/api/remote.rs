@@ -1,0 +1,73 @@
+//! Another service authenticating jwtd's tokens through the JWKS URL alone (SPEC §7): a
+//! separate axum app with `AuthUser` and a remote verifier, against a jwtd server or none.
+
+use std::time::Duration;
+
+use jwtd::clock::FakeClock;
+use jwtd::tokens::Algorithm;
+use serde_json::json;
+
+use crate::helpers::{access_claims, generate_key, token_with, ResourceServer, TestApp, BEARER_INVALID};
+
+#[tokio::test]
+async fn another_service_authenticates_jwtd_tokens_through_jwks() {
+    let first_key = generate_key(Algorithm::ES256);
+    let jwtd_app = TestApp::builder().key(Algorithm::ES256, &first_key.private_pem).spawn().await;
+    let ada = jwtd_app.sign_up("ada").await;
+    let service =
+        ResourceServer::spawn(jwtd_app.url("/.well-known/jwks.json"), &jwtd_app.clock, Algorithm::ES256).await;
+
+    service.hello(&ada.access).await.expect(200, &format!("hello, user {}", ada.id));
+    let forged = token_with(json!({"alg": "none", "typ": "JWT"}), &access_claims(ada.id, jwtd_app.now_secs()), |_| {
+        String::new()
+    });
+    let r = service.hello(&forged).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["detail"], BEARER_INVALID);
+    assert_eq!(service.hello_anonymously().await.status, 401);
+
+    // jwtd rotates its key (old one kept as previous), on the same address. The service meets
+    // the new kid and fetches the JWKS again; old and new tokens both pass.
+    let second_key = generate_key(Algorithm::ES256);
+    let addr = jwtd_app.addr;
+    let jwtd_app = jwtd_app
+        .restart(|b| {
+            b.key(Algorithm::ES256, &second_key.private_pem)
+                .previous_keys(&[first_key.public_pem.as_str()])
+                .settings(move |s| s.addr = addr)
+        })
+        .await;
+    let new_access = jwtd_app.sign_up("grace").await.access;
+    jwtd_app.clock.advance(Duration::from_secs(11)); // past RemoteOptions::min_refresh, no sleep
+    assert_eq!(service.hello(&new_access).await.status, 200);
+    assert_eq!(service.hello(&ada.access).await.status, 200);
+
+    // A made-up kid right after a fetch does not fetch again (min_refresh) and is refused.
+    let stranger = generate_key(Algorithm::ES256);
+    let stranger_key = jsonwebtoken::EncodingKey::from_ec_pem(stranger.private_pem.as_bytes()).unwrap();
+    let forged = token_with(
+        json!({"alg": "ES256", "typ": "JWT", "kid": "made-up"}),
+        &access_claims(ada.id, jwtd_app.now_secs()),
+        |input| jsonwebtoken::crypto::sign(input, &stranger_key, jsonwebtoken::Algorithm::ES256).unwrap(),
+    );
+    assert_eq!(service.hello(&forged).await.status, 401);
+}
+
+#[tokio::test]
+async fn remote_verification_without_any_fetched_key_is_a_503() {
+    let clock = FakeClock::new();
+    // A port nothing listens on: bind, read the port, close.
+    let port = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let jwks_url = format!("http://127.0.0.1:{port}/.well-known/jwks.json");
+    let service = ResourceServer::spawn(jwks_url, &clock, Algorithm::EdDSA).await;
+    let signer = generate_key(Algorithm::EdDSA);
+    let encoding = jsonwebtoken::EncodingKey::from_ed_pem(signer.private_pem.as_bytes()).unwrap();
+    let token = token_with(
+        json!({"alg": "EdDSA", "typ": "JWT", "kid": "k"}),
+        &access_claims(1, jwtd::clock::Clock::now(&clock).secs()),
+        |input| jsonwebtoken::crypto::sign(input, &encoding, jsonwebtoken::Algorithm::EdDSA).unwrap(),
+    );
+    let r = service.hello(&token).await;
+    assert_eq!(r.status, 503);
+    assert!(r.json()["detail"].is_string());
+}
