@@ -1,4 +1,4 @@
-"""Browser test of jwtd (issue 5): Debian's headless Chromium runs page.html, served from a second
+"""Browser test of jwtd: Debian's headless Chromium runs page.html, served from a second
 loopback origin, against a real jwtd, in JSON mode and in cookie mode; the same page served from an
 origin not in CORS_ALLOWED_ORIGINS must fail. The page posts what it saw to its own origin; this
 script asserts on that.

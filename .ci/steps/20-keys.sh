@@ -22,7 +22,7 @@ FILTER=${FILTER//not keys and /}
 # build every case at once, so all their cases fail); the HS384/HS512 cases of the algorithm tests
 # would take the PEM path as their secret; and the interop test of identical headers fails on the
 # kid that jwtd adds to asymmetric tokens and SimpleJWT does not write. Asymmetric counterparts of
-# these checks are the `keys` tests of test_tokens.py and crates/jwtd/tests/keys.rs.
+# these checks are the `keys` tests of test_tokens.py and crates/jwtd/tests/api/keys.rs.
 DESELECT=()
 for id in \
   test_errors.py::test_blacklisted_refresh_token \

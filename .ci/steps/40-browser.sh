@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Browser test (issue 5): Debian's headless Chromium loads a page from a second loopback origin that
+# Browser test: Debian's headless Chromium loads a page from a second loopback origin that
 # signs in, calls /api/me/ with fetch(), waits past a 2-second access lifetime, refreshes and calls
 # again, in JSON mode and in cookie mode; the same page from an origin not in CORS_ALLOWED_ORIGINS
 # must fail. Needs SHARED, JWTD_BIN (release binary) and PYENV (set by .ci/run).
