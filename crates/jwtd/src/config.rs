@@ -147,6 +147,15 @@ impl RotationPolicy {
     }
 }
 
+/// The PEM files of the HTTPS listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+}
+
 /// The validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -177,7 +186,8 @@ pub struct Settings {
     pub check_user_is_active: bool,
     pub refresh_cookie: bool,
     pub cors_allowed_origins: Vec<String>,
-    pub tls: Option<(PathBuf, PathBuf)>,
+    /// TLS_CERT and TLS_KEY; `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
     /// Failed sign-ins allowed per username and per client address; `None`: unlimited.
     pub login_rate: Option<Rate>,
     pub max_body_bytes: usize,
@@ -346,7 +356,7 @@ impl Settings {
         let cors_allowed_origins = raw.list("CORS_ALLOWED_ORIGINS");
         let tls = match (raw.text("TLS_CERT"), raw.text("TLS_KEY")) {
             (None, None) => None,
-            (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+            (Some(c), Some(k)) => Some(TlsFiles { cert: PathBuf::from(c), key: PathBuf::from(k) }),
             (Some(_), None) => return Err(ConfigError(format!("{}: TLS_KEY must be set too", raw.source("TLS_CERT")))),
             (None, Some(_)) => return Err(ConfigError(format!("{}: TLS_CERT must be set too", raw.source("TLS_KEY")))),
         };
@@ -487,8 +497,8 @@ impl Settings {
             ("CHECK_USER_IS_ACTIVE", self.check_user_is_active.to_string()),
             ("REFRESH_COOKIE", self.refresh_cookie.to_string()),
             ("CORS_ALLOWED_ORIGINS", self.cors_allowed_origins.join(",")),
-            ("TLS_CERT", self.tls.as_ref().map(|t| t.0.display().to_string()).unwrap_or_else(|| "(unset)".into())),
-            ("TLS_KEY", self.tls.as_ref().map(|t| t.1.display().to_string()).unwrap_or_else(|| "(unset)".into())),
+            ("TLS_CERT", self.tls.as_ref().map(|t| t.cert.display().to_string()).unwrap_or_else(|| "(unset)".into())),
+            ("TLS_KEY", self.tls.as_ref().map(|t| t.key.display().to_string()).unwrap_or_else(|| "(unset)".into())),
             ("LOGIN_RATE", self.login_rate.map(|r| r.to_string()).unwrap_or_else(|| "off".into())),
             ("MAX_BODY_BYTES", self.max_body_bytes.to_string()),
             ("LOG_FORMAT", self.log_format.to_string()),
