@@ -76,7 +76,9 @@ impl Setting {
 }
 
 /// Declares the settings: per entry, doc lines (the help), `NAME field: Type = "default", parser`
-/// and optionally `unset = "…"` (what `config check` prints while it is unset).
+/// and optionally `unset = "…"` (what `config check` prints while it is unset). `parser` is any
+/// `Fn(&str) -> Result<Type, String>`; `Type` needs a [`Show`] impl (`values.rs`). A new setting
+/// is one entry here, then its field in `Settings` read from `Values` in `Settings::from_values`.
 macro_rules! settings {
     ($(
         $(#[doc = $help:literal])+
