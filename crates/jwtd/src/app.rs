@@ -115,7 +115,7 @@ impl Application {
     pub async fn build(settings: Settings, deps: Deps) -> Result<Self, StartError> {
         let addr = settings.addr;
         let tls = match &settings.tls {
-            Some((cert, key)) => Some(tls::acceptor(cert, key).map_err(StartError::Tls)?),
+            Some(files) => Some(tls::acceptor(&files.cert, &files.key).map_err(StartError::Tls)?),
             None => None,
         };
         let state = build_state(settings, deps).await?;

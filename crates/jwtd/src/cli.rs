@@ -1,4 +1,5 @@
-//! The command line of SPEC §6.
+//! The command line of SPEC §6. The commands that read settings (serve, user, token,
+//! import-django, config) take every setting as a flag; `keys generate` takes only its own.
 
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -9,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{self, Application, Deps};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{self, Settings, SettingsFlags, Sources};
+use crate::config::{self, Loaded, Settings, SettingsFlags, Sources};
 use crate::password::Hasher;
 use crate::service::import::import_django;
 use crate::store::django::{self, DjangoUrl, ReadOptions};
@@ -22,22 +23,42 @@ pub struct Cli {
     /// TOML file of settings (keys in lower case).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    #[command(flatten)]
-    pub settings: SettingsFlags,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The setting flags given to the command (none for `keys generate`).
+    pub fn flags(&self) -> SettingsFlags {
+        match &self.command {
+            Command::Serve(settings)
+            | Command::User { settings, .. }
+            | Command::Token { settings, .. }
+            | Command::ImportDjango { settings, .. }
+            | Command::Config { settings, .. } => settings.clone(),
+            Command::Keys(_) => SettingsFlags::default(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API.
-    Serve,
+    Serve(SettingsFlags),
     /// Manage users.
-    #[command(subcommand)]
-    User(UserCommand),
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+        #[command(flatten)]
+        settings: SettingsFlags,
+    },
     /// Manage token rows.
-    #[command(subcommand)]
-    Token(TokenCommand),
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+        #[command(flatten)]
+        settings: SettingsFlags,
+    },
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -53,10 +74,16 @@ pub enum Command {
         /// Import the users alone, for a project without SimpleJWT's token_blacklist app.
         #[arg(long)]
         users_only: bool,
+        #[command(flatten)]
+        settings: SettingsFlags,
     },
     /// Inspect settings.
-    #[command(subcommand)]
-    Config(ConfigCommand),
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+        #[command(flatten)]
+        settings: SettingsFlags,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,6 +92,9 @@ pub enum KeysCommand {
     /// ES384 or EdDSA) to DIR: private.pem (PKCS#8, file mode 0600) and public.pem. Existing files
     /// are never overwritten.
     Generate {
+        /// The key's algorithm [default: the ALGORITHM setting].
+        #[arg(long, value_name = "ALG", value_parser = |s: &str| s.parse::<Algorithm>())]
+        algorithm: Option<Algorithm>,
         /// The folder to write to; created if missing.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
@@ -110,30 +140,33 @@ pub enum ConfigCommand {
     Check,
 }
 
-/// Loads the settings of `cli` from its config file, `env` and flags.
-pub fn settings(cli: &Cli, env: HashMap<String, String>) -> Result<Settings> {
-    let sources = Sources { config_file: cli.config.as_deref(), env, flags: cli.settings.clone() };
-    Ok(config::load(&sources)?)
+/// Loads the settings of `cli` from its config file, `env` and flags; names that are no
+/// setting go to `warnings`.
+pub fn settings(cli: &Cli, env: HashMap<String, String>, warnings: &mut Vec<String>) -> Result<Loaded> {
+    let sources = Sources { config_file: cli.config.as_deref(), env, flags: cli.flags() };
+    Ok(config::read(&sources, warnings)?)
 }
 
-pub async fn run(cli: Cli, settings: Settings) -> Result<()> {
+pub async fn run(cli: Cli, loaded: Loaded) -> Result<()> {
+    let Loaded { settings, described } = loaded;
     match cli.command {
-        Command::Serve => serve(settings).await,
-        Command::User(cmd) => user(cmd, &settings).await,
-        Command::Token(TokenCommand::FlushExpired) => {
+        Command::Serve(_) => serve(settings).await,
+        Command::User { command, .. } => user(command, &settings).await,
+        Command::Token { command: TokenCommand::FlushExpired, .. } => {
             let store = app::open_store(&settings).await.context("cannot open the database")?;
             let n = app::flush_expired(store.as_ref(), SystemClock.now()).await?;
             println!("deleted {n} expired token rows");
             Ok(())
         }
-        // --algorithm is the ALGORITHM setting's flag, shared by every command.
-        Command::Keys(KeysCommand::Generate { out }) => generate_keys(settings.algorithm, &out),
-        Command::ImportDjango { from, user_table, users_only } => {
+        Command::Keys(KeysCommand::Generate { algorithm, out }) => {
+            generate_keys(algorithm.unwrap_or(settings.algorithm), &out)
+        }
+        Command::ImportDjango { from, user_table, users_only, .. } => {
             import(&from, user_table, users_only, &settings).await
         }
-        Command::Config(ConfigCommand::Check) => {
+        Command::Config { command: ConfigCommand::Check, .. } => {
             let kid = app::keys::check(&settings)?;
-            for (name, value) in settings.describe() {
+            for (name, value) in described {
                 println!("{name} = {value}");
             }
             if let Some(kid) = kid {
@@ -215,7 +248,12 @@ fn generate_keys(alg: Algorithm, dir: &Path) -> Result<()> {
     write_new(&public, key.public_pem.as_bytes(), 0o644)?;
     println!("wrote {} (private, mode 0600) and {}", private.display(), public.display());
     println!("kid {kid}");
-    println!("use: JWTD_ALGORITHM={alg} JWTD_SIGNING_KEY={} jwtd serve", private.display());
+    println!(
+        "use: {}={alg} {}={} jwtd serve",
+        config::table::ALGORITHM.env,
+        config::table::SIGNING_KEY.env,
+        private.display()
+    );
     Ok(())
 }
 

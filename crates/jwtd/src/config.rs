@@ -1,73 +1,24 @@
-//! Settings (SPEC §5): one raw layer per source, merged default < TOML < `JWTD_*` env < flags,
-//! then validated once into typed [`Settings`]. Errors name the setting and where it came from.
+//! Settings (SPEC §5): each declared once in `table` (name, type, default, parser, help), read
+//! from one raw layer per source (`sources`), merged default < TOML < env < flags, parsed into
+//! typed `Values`, then validated once into [`Settings`], where one setting is checked against
+//! another. Errors name the setting and where it came from. Must not: read the environment
+//! itself (`main` passes it in), parse keys (that is `tokens`).
 
+mod sources;
+pub mod table;
 mod values;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
+pub use sources::Sources;
+pub use table::{Setting, SettingsFlags, ENV_PREFIX, SETTINGS};
 pub use values::{mask_url, parse_bool, parse_duration, DatabaseUrl, LogFormat, Rate};
 
 use crate::tokens::Algorithm;
-
-/// Declares every setting once: the clap flags struct and the list of names.
-macro_rules! settings {
-    ($($field:ident => $name:literal : $help:literal),* $(,)?) => {
-        /// Every setting as an optional `--kebab-case` flag (highest priority).
-        #[derive(Debug, Default, Clone, clap::Args)]
-        pub struct SettingsFlags {
-            $(
-                #[doc = $help]
-                #[arg(long, value_name = "VALUE", global = true)]
-                pub $field: Option<String>,
-            )*
-        }
-
-        impl SettingsFlags {
-            fn pairs(&self) -> Vec<(&'static str, &'static str, Option<&String>)> {
-                vec![$(($name, concat!("--", stringify!($field)), self.$field.as_ref())),*]
-            }
-        }
-
-        /// The names of all settings, as in SPEC §5.
-        pub const NAMES: &[&str] = &[$($name),*];
-    };
-}
-
-settings! {
-    addr => "ADDR": "address to listen on [default: 127.0.0.1:8000]",
-    database_url => "DATABASE_URL": "sqlite://PATH or postgres://… [default: sqlite://jwtd.db]",
-    database_max_connections => "DATABASE_MAX_CONNECTIONS": "PostgreSQL connections per instance [default: 10]",
-    access_token_lifetime => "ACCESS_TOKEN_LIFETIME": "e.g. 90, 90s, 15m, 7d [default: 15m]",
-    refresh_token_lifetime => "REFRESH_TOKEN_LIFETIME": "[default: 7d]",
-    rotate_refresh_tokens => "ROTATE_REFRESH_TOKENS": "[default: false]",
-    blacklist_after_rotation => "BLACKLIST_AFTER_ROTATION": "[default: true]",
-    rotation_grace_period => "ROTATION_GRACE_PERIOD": "0 turns it off [default: 10s]",
-    session_max_lifetime => "SESSION_MAX_LIFETIME": "[default: 30d]",
-    sliding_token_lifetime => "SLIDING_TOKEN_LIFETIME": "[default: 5m]",
-    sliding_token_refresh_lifetime => "SLIDING_TOKEN_REFRESH_LIFETIME": "[default: 1d]",
-    algorithm => "ALGORITHM": "[default: HS256]",
-    signing_key => "SIGNING_KEY": "HMAC secret, or PEM text or path of a private key [default: generated once, kept in the database]",
-    verifying_key => "VERIFYING_KEY": "PEM text or path of the public key [default: derived from SIGNING_KEY]",
-    previous_verifying_keys => "PREVIOUS_VERIFYING_KEYS": "comma list of PEM paths of earlier public keys that still verify tokens",
-    audience => "AUDIENCE": "aud claim written and required",
-    issuer => "ISSUER": "iss claim written and required",
-    leeway => "LEEWAY": "clock skew allowed on exp/iat/nbf [default: 0s]",
-    user_id_claim => "USER_ID_CLAIM": "[default: user_id]",
-    auth_header_types => "AUTH_HEADER_TYPES": "comma list [default: Bearer]",
-    update_last_login => "UPDATE_LAST_LOGIN": "[default: false]",
-    check_user_is_active => "CHECK_USER_IS_ACTIVE": "[default: true]",
-    refresh_cookie => "REFRESH_COOKIE": "[default: false]",
-    cors_allowed_origins => "CORS_ALLOWED_ORIGINS": "comma list of exact origins",
-    tls_cert => "TLS_CERT": "PEM certificate chain",
-    tls_key => "TLS_KEY": "PEM private key",
-    login_rate => "LOGIN_RATE": "failed sign-ins allowed: N/s, N/min, N/h or off [default: 10/min]",
-    max_body_bytes => "MAX_BODY_BYTES": "[default: 65536]",
-    log_format => "LOG_FORMAT": "text or json [default: text]",
-}
+use table::Values;
 
 /// A setting that could not be loaded; the message names it and its source.
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +98,15 @@ impl RotationPolicy {
     }
 }
 
+/// The PEM files of the HTTPS listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+}
+
 /// The validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -177,7 +137,8 @@ pub struct Settings {
     pub check_user_is_active: bool,
     pub refresh_cookie: bool,
     pub cors_allowed_origins: Vec<String>,
-    pub tls: Option<(PathBuf, PathBuf)>,
+    /// TLS_CERT and TLS_KEY; `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
     /// Failed sign-ins allowed per username and per client address; `None`: unlimited.
     pub login_rate: Option<Rate>,
     pub max_body_bytes: usize,
@@ -186,318 +147,117 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        match Settings::from_raw(&Raw::default()) {
+        match Values::parse(&sources::Raw::default()).and_then(|v| Settings::from_values(&v)) {
             Ok(s) => s,
             Err(e) => unreachable!("built-in defaults are valid: {e}"),
         }
     }
 }
 
-/// One value and where it came from, e.g. `JWTD_LEEWAY`.
+/// Settings as loaded, with what `jwtd config check` prints of them.
 #[derive(Debug, Clone)]
-struct Value {
-    text: String,
-    source: String,
+pub struct Loaded {
+    pub settings: Settings,
+    /// Every setting as `(NAME, value)`, in declaration order, secrets masked.
+    pub described: Vec<(&'static str, String)>,
 }
 
-#[derive(Debug, Default)]
-struct Raw(HashMap<&'static str, Value>);
-
-impl Raw {
-    fn set(&mut self, name: &'static str, text: String, source: String) {
-        self.0.insert(name, Value { text, source });
-    }
-
-    fn text(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(|v| v.text.as_str()).filter(|s| !s.is_empty())
-    }
-
-    fn parse<T>(&self, name: &str, default: T, f: impl Fn(&str) -> Result<T, String>) -> Result<T, ConfigError> {
-        match self.0.get(name) {
-            Some(v) if !v.text.trim().is_empty() => {
-                f(v.text.trim()).map_err(|e| ConfigError(format!("{}: {e}", v.source)))
-            }
-            _ => Ok(default),
-        }
-    }
-
-    fn list(&self, name: &str) -> Vec<String> {
-        self.text(name)
-            .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
-            .unwrap_or_default()
-    }
-
-    fn source(&self, name: &str) -> String {
-        self.0.get(name).map(|v| v.source.clone()).unwrap_or_else(|| name.to_string())
-    }
+/// Merges the sources and validates the result. Names that are no setting are added to
+/// `warnings` (also when the settings are refused), for the caller to report once logging runs.
+pub fn read(sources: &Sources<'_>, warnings: &mut Vec<String>) -> Result<Loaded, ConfigError> {
+    let values = Values::parse(&sources::layers(sources, warnings)?)?;
+    Ok(Loaded { settings: Settings::from_values(&values)?, described: values.describe() })
 }
 
-/// Where settings come from, lowest priority first after the built-in defaults.
-#[derive(Debug, Default)]
-pub struct Sources<'a> {
-    pub config_file: Option<&'a Path>,
-    pub env: HashMap<String, String>,
-    pub flags: SettingsFlags,
-}
-
-/// Merges the sources and validates the result.
+/// [`read`], logging the warnings.
 pub fn load(sources: &Sources<'_>) -> Result<Settings, ConfigError> {
-    let mut raw = Raw::default();
-    if let Some(path) = sources.config_file {
-        read_toml(path, &mut raw)?;
+    let mut warnings = Vec::new();
+    let loaded = read(sources, &mut warnings);
+    for warning in warnings {
+        tracing::warn!("{warning}");
     }
-    for name in NAMES {
-        if let Some(v) = sources.env.get(&format!("JWTD_{name}")) {
-            raw.set(name, v.clone(), format!("JWTD_{name}"));
-        }
-    }
-    for (name, flag, value) in sources.flags.pairs() {
-        if let Some(v) = value {
-            raw.set(name, v.clone(), flag.replace('_', "-"));
-        }
-    }
-    Settings::from_raw(&raw)
-}
-
-fn read_toml(path: &Path, raw: &mut Raw) -> Result<(), ConfigError> {
-    let where_ = path.display().to_string();
-    let text =
-        std::fs::read_to_string(path).map_err(|e| ConfigError(format!("--config {where_}: cannot read: {e}")))?;
-    let table: toml::Table =
-        toml::from_str(&text).map_err(|e| ConfigError(format!("--config {where_}: not valid TOML: {e}")))?;
-    for (key, value) in table {
-        let Some(name) = NAMES.iter().copied().find(|n| n.eq_ignore_ascii_case(&key)) else {
-            return Err(ConfigError(format!("{where_}: unknown setting {key:?}")));
-        };
-        let text = match value {
-            toml::Value::String(s) => s,
-            toml::Value::Integer(i) => i.to_string(),
-            toml::Value::Float(f) => f.to_string(),
-            toml::Value::Boolean(b) => b.to_string(),
-            toml::Value::Array(items) => items
-                .into_iter()
-                .map(|v| match v {
-                    toml::Value::String(s) => s,
-                    other => other.to_string(),
-                })
-                .collect::<Vec<_>>()
-                .join(","),
-            other => return Err(ConfigError(format!("{where_}: {key}: unsupported value {other}"))),
-        };
-        raw.set(name, text, format!("{where_}: {key}"));
-    }
-    Ok(())
+    Ok(loaded?.settings)
 }
 
 impl Settings {
-    fn from_raw(raw: &Raw) -> Result<Self, ConfigError> {
-        let d = parse_duration;
-        let addr = raw.parse("ADDR", ([127, 0, 0, 1], 8000).into(), |s| {
-            s.parse::<SocketAddr>().map_err(|_| format!("expected an address like 127.0.0.1:8000, got {s:?}"))
-        })?;
-        let database_url = raw.parse("DATABASE_URL", DatabaseUrl::default(), DatabaseUrl::parse)?;
-        let database_max_connections = raw.parse("DATABASE_MAX_CONNECTIONS", 10usize, |s| {
-            s.parse::<usize>()
-                .ok()
-                .filter(|n| (1..=1000).contains(n))
-                .ok_or_else(|| format!("expected a number of connections from 1 to 1000, got {s:?}"))
-        })?;
-        let access_token_lifetime = raw.parse("ACCESS_TOKEN_LIFETIME", Duration::from_secs(15 * 60), d)?;
-        let refresh_token_lifetime = raw.parse("REFRESH_TOKEN_LIFETIME", Duration::from_secs(7 * 86400), d)?;
-        let rotate = raw.parse("ROTATE_REFRESH_TOKENS", false, parse_bool)?;
-        let blacklist_after = raw.parse("BLACKLIST_AFTER_ROTATION", true, parse_bool)?;
-        let grace = raw.parse("ROTATION_GRACE_PERIOD", Duration::from_secs(10), d)?;
-        let session_max_lifetime = raw.parse("SESSION_MAX_LIFETIME", Duration::from_secs(30 * 86400), d)?;
-        let sliding_token_lifetime = raw.parse("SLIDING_TOKEN_LIFETIME", Duration::from_secs(5 * 60), d)?;
-        let sliding_token_refresh_lifetime =
-            raw.parse("SLIDING_TOKEN_REFRESH_LIFETIME", Duration::from_secs(86400), d)?;
-        let algorithm = raw.parse("ALGORITHM", Algorithm::HS256, |s| s.parse())?;
-        let signing_key = match raw.text("SIGNING_KEY") {
+    /// The settings of `v`, where one setting is checked against another.
+    fn from_values(v: &Values) -> Result<Self, ConfigError> {
+        let algorithm = v.algorithm.value;
+        let signing_key = match &v.signing_key.value {
             // SimpleJWT takes an HMAC secret literally, whatever it looks like.
-            Some(secret) if algorithm.is_hmac() => Some(Secret::new(secret)),
-            Some(value) => Some(Secret::new(
-                KeyPem::load(value).map_err(|e| ConfigError(format!("{}: {e}", raw.source("SIGNING_KEY"))))?.pem,
-            )),
+            Some(secret) if algorithm.is_hmac() => {
+                if secret.expose().len() < 32 {
+                    return Err(v
+                        .signing_key
+                        .error("an HMAC secret needs at least 32 bytes (RFC 7518 §3.2 asks for the hash size)"));
+                }
+                Some(secret.clone())
+            }
+            Some(value) => Some(Secret::new(KeyPem::load(value.expose()).map_err(|e| v.signing_key.error(e))?.pem)),
             None => None,
         };
-        let verifying_key = raw
-            .text("VERIFYING_KEY")
-            .map(|v| KeyPem::load(v).map_err(|e| ConfigError(format!("{}: {v:?} {e}", raw.source("VERIFYING_KEY")))))
-            .transpose()?;
-        let previous_verifying_keys = raw
-            .list("PREVIOUS_VERIFYING_KEYS")
-            .iter()
-            .map(|v| {
-                KeyPem::load(v)
-                    .map_err(|e| ConfigError(format!("{}: {v:?} {e}", raw.source("PREVIOUS_VERIFYING_KEYS"))))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let audience = raw.text("AUDIENCE").map(String::from);
-        let issuer = raw.text("ISSUER").map(String::from);
-        let leeway = raw.parse("LEEWAY", Duration::ZERO, d)?;
-        let user_id_claim = raw.text("USER_ID_CLAIM").unwrap_or("user_id").to_string();
-        let mut auth_header_types = raw.list("AUTH_HEADER_TYPES");
-        if auth_header_types.is_empty() {
-            auth_header_types.push("Bearer".into());
-        }
-        let update_last_login = raw.parse("UPDATE_LAST_LOGIN", false, parse_bool)?;
-        let check_user_is_active = raw.parse("CHECK_USER_IS_ACTIVE", true, parse_bool)?;
-        let refresh_cookie = raw.parse("REFRESH_COOKIE", false, parse_bool)?;
-        let cors_allowed_origins = raw.list("CORS_ALLOWED_ORIGINS");
-        let tls = match (raw.text("TLS_CERT"), raw.text("TLS_KEY")) {
-            (None, None) => None,
-            (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
-            (Some(_), None) => return Err(ConfigError(format!("{}: TLS_KEY must be set too", raw.source("TLS_CERT")))),
-            (None, Some(_)) => return Err(ConfigError(format!("{}: TLS_CERT must be set too", raw.source("TLS_KEY")))),
-        };
-        let login_rate =
-            raw.parse("LOGIN_RATE", Some(Rate { count: 10, per: Duration::from_secs(60) }), Rate::parse)?;
-        let max_body_bytes = raw.parse("MAX_BODY_BYTES", 65536usize, |s| {
-            s.parse::<usize>()
-                .ok()
-                .filter(|n| *n >= 1024)
-                .ok_or_else(|| format!("expected a number of bytes of at least 1024, got {s:?}"))
-        })?;
-        let log_format = raw.parse("LOG_FORMAT", LogFormat::Text, LogFormat::parse)?;
-
-        let positive = |name: &str, v: Duration| {
-            if v.is_zero() {
-                Err(ConfigError(format!("{}: must be longer than 0s", raw.source(name))))
-            } else {
-                Ok(())
-            }
-        };
-        positive("ACCESS_TOKEN_LIFETIME", access_token_lifetime)?;
-        positive("REFRESH_TOKEN_LIFETIME", refresh_token_lifetime)?;
-        positive("SESSION_MAX_LIFETIME", session_max_lifetime)?;
-        positive("SLIDING_TOKEN_LIFETIME", sliding_token_lifetime)?;
-        positive("SLIDING_TOKEN_REFRESH_LIFETIME", sliding_token_refresh_lifetime)?;
-        if user_id_claim.is_empty()
-            || ["token_type", "exp", "iat", "jti", "aud", "iss"].contains(&user_id_claim.as_str())
-        {
-            return Err(ConfigError(format!("{}: {user_id_claim:?} is a reserved claim", raw.source("USER_ID_CLAIM"))));
-        }
-        if let Some(key) = &signing_key {
-            if algorithm.is_hmac() && key.expose().len() < 32 {
-                return Err(ConfigError(format!(
-                    "{}: an HMAC secret needs at least 32 bytes (RFC 7518 §3.2 asks for the hash size)",
-                    raw.source("SIGNING_KEY")
-                )));
-            }
-        }
         if algorithm.is_hmac() {
             // SimpleJWT verifies HMAC tokens with SIGNING_KEY; a public key here means a mistake.
-            for name in ["VERIFYING_KEY", "PREVIOUS_VERIFYING_KEYS"] {
-                if raw.text(name).is_some() {
-                    return Err(ConfigError(format!(
-                        "{}: only for asymmetric algorithms; {algorithm} verifies with SIGNING_KEY",
-                        raw.source(name)
-                    )));
-                }
+            let only_asymmetric = |source: &str| {
+                ConfigError(format!("{source}: only for asymmetric algorithms; {algorithm} verifies with SIGNING_KEY"))
+            };
+            if v.verifying_key.value.is_some() {
+                return Err(only_asymmetric(&v.verifying_key.source));
+            }
+            if !v.previous_verifying_keys.value.is_empty() {
+                return Err(only_asymmetric(&v.previous_verifying_keys.source));
             }
         }
-        for origin in &cors_allowed_origins {
-            if origin == "*" {
-                return Err(ConfigError(format!(
-                    "{}: \"*\" is refused; list exact origins such as https://app.example",
-                    raw.source("CORS_ALLOWED_ORIGINS")
-                )));
+        let tls = match (&v.tls_cert.value, &v.tls_key.value) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(TlsFiles { cert: cert.clone(), key: key.clone() }),
+            (Some(_), None) => return Err(v.tls_cert.error(format!("{} must be set too", v.tls_key.setting.name))),
+            (None, Some(_)) => return Err(v.tls_key.error(format!("{} must be set too", v.tls_cert.setting.name))),
+        };
+        let rotation = if v.rotate_refresh_tokens.value {
+            RotationPolicy::On {
+                blacklist_after: v.blacklist_after_rotation.value,
+                grace: v.rotation_grace_period.value,
             }
-            if !(origin.starts_with("http://") || origin.starts_with("https://")) || origin.ends_with('/') {
-                return Err(ConfigError(format!(
-                    "{}: {origin:?} is not an origin like https://app.example:3000",
-                    raw.source("CORS_ALLOWED_ORIGINS")
-                )));
-            }
-        }
-
+        } else {
+            RotationPolicy::Off
+        };
         Ok(Settings {
-            addr,
-            database_url,
-            database_max_connections,
-            access_token_lifetime,
-            refresh_token_lifetime,
-            rotation: if rotate { RotationPolicy::On { blacklist_after, grace } } else { RotationPolicy::Off },
-            session_max_lifetime,
-            sliding_token_lifetime,
-            sliding_token_refresh_lifetime,
+            addr: v.addr.value,
+            database_url: v.database_url.value.clone(),
+            database_max_connections: v.database_max_connections.value,
+            access_token_lifetime: v.access_token_lifetime.value,
+            refresh_token_lifetime: v.refresh_token_lifetime.value,
+            rotation,
+            session_max_lifetime: v.session_max_lifetime.value,
+            sliding_token_lifetime: v.sliding_token_lifetime.value,
+            sliding_token_refresh_lifetime: v.sliding_token_refresh_lifetime.value,
             algorithm,
             signing_key,
-            verifying_key,
-            previous_verifying_keys,
-            audience,
-            issuer,
-            leeway,
-            user_id_claim,
-            auth_header_types,
-            update_last_login,
-            check_user_is_active,
-            refresh_cookie,
-            cors_allowed_origins,
+            verifying_key: v.verifying_key.value.clone(),
+            previous_verifying_keys: v.previous_verifying_keys.value.clone(),
+            audience: v.audience.value.clone(),
+            issuer: v.issuer.value.clone(),
+            leeway: v.leeway.value,
+            user_id_claim: v.user_id_claim.value.clone(),
+            auth_header_types: v.auth_header_types.value.clone(),
+            update_last_login: v.update_last_login.value,
+            check_user_is_active: v.check_user_is_active.value,
+            refresh_cookie: v.refresh_cookie.value,
+            cors_allowed_origins: v.cors_allowed_origins.value.clone(),
             tls,
-            login_rate,
-            max_body_bytes,
-            log_format,
+            login_rate: v.login_rate.value,
+            max_body_bytes: v.max_body_bytes.value,
+            log_format: v.log_format.value,
         })
-    }
-
-    /// The effective settings as `NAME = value` lines, secrets masked (`jwtd config check`).
-    pub fn describe(&self) -> Vec<(&'static str, String)> {
-        let dur = |d: Duration| values::format_duration(d);
-        let (rotate, blacklist_after, grace) = match self.rotation {
-            RotationPolicy::Off => (false, true, Duration::from_secs(10)),
-            RotationPolicy::On { blacklist_after, grace } => (true, blacklist_after, grace),
-        };
-        let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "(unset)".into());
-        vec![
-            ("ADDR", self.addr.to_string()),
-            ("DATABASE_URL", self.database_url.masked()),
-            ("DATABASE_MAX_CONNECTIONS", self.database_max_connections.to_string()),
-            ("ACCESS_TOKEN_LIFETIME", dur(self.access_token_lifetime)),
-            ("REFRESH_TOKEN_LIFETIME", dur(self.refresh_token_lifetime)),
-            ("ROTATE_REFRESH_TOKENS", rotate.to_string()),
-            ("BLACKLIST_AFTER_ROTATION", blacklist_after.to_string()),
-            ("ROTATION_GRACE_PERIOD", dur(grace)),
-            ("SESSION_MAX_LIFETIME", dur(self.session_max_lifetime)),
-            ("SLIDING_TOKEN_LIFETIME", dur(self.sliding_token_lifetime)),
-            ("SLIDING_TOKEN_REFRESH_LIFETIME", dur(self.sliding_token_refresh_lifetime)),
-            ("ALGORITHM", self.algorithm.to_string()),
-            (
-                "SIGNING_KEY",
-                if self.signing_key.is_some() { "****".into() } else { "(generated, kept in the database)".into() },
-            ),
-            (
-                "VERIFYING_KEY",
-                match &self.verifying_key {
-                    Some(key) => key.origin(),
-                    None if self.algorithm.is_hmac() => "(unset)".into(),
-                    None => "(derived from SIGNING_KEY)".into(),
-                },
-            ),
-            (
-                "PREVIOUS_VERIFYING_KEYS",
-                self.previous_verifying_keys.iter().map(KeyPem::origin).collect::<Vec<_>>().join(","),
-            ),
-            ("AUDIENCE", opt(&self.audience)),
-            ("ISSUER", opt(&self.issuer)),
-            ("LEEWAY", dur(self.leeway)),
-            ("USER_ID_CLAIM", self.user_id_claim.clone()),
-            ("AUTH_HEADER_TYPES", self.auth_header_types.join(",")),
-            ("UPDATE_LAST_LOGIN", self.update_last_login.to_string()),
-            ("CHECK_USER_IS_ACTIVE", self.check_user_is_active.to_string()),
-            ("REFRESH_COOKIE", self.refresh_cookie.to_string()),
-            ("CORS_ALLOWED_ORIGINS", self.cors_allowed_origins.join(",")),
-            ("TLS_CERT", self.tls.as_ref().map(|t| t.0.display().to_string()).unwrap_or_else(|| "(unset)".into())),
-            ("TLS_KEY", self.tls.as_ref().map(|t| t.1.display().to_string()).unwrap_or_else(|| "(unset)".into())),
-            ("LOGIN_RATE", self.login_rate.map(|r| r.to_string()).unwrap_or_else(|| "off".into())),
-            ("MAX_BODY_BYTES", self.max_body_bytes.to_string()),
-            ("LOG_FORMAT", self.log_format.to_string()),
-        ]
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
@@ -523,7 +283,7 @@ mod tests {
         std::fs::write(&file, "access_token_lifetime = \"1m\"\nleeway = 3\nrotate_refresh_tokens = true\n").unwrap();
         let sources = Sources {
             config_file: Some(&file),
-            env: env(&[("JWTD_ACCESS_TOKEN_LIFETIME", "2m"), ("JWTD_LEEWAY", "4")]),
+            env: env(&[(table::ACCESS_TOKEN_LIFETIME.env, "2m"), (table::LEEWAY.env, "4")]),
             flags: SettingsFlags { access_token_lifetime: Some("3m".into()), ..Default::default() },
         };
         let s = load(&sources).unwrap();
@@ -534,13 +294,13 @@ mod tests {
 
     #[test]
     fn errors_name_the_setting_and_source() {
-        let sources = Sources { env: env(&[("JWTD_ACCESS_TOKEN_LIFETIME", "abc")]), ..Default::default() };
+        let sources = Sources { env: env(&[(table::ACCESS_TOKEN_LIFETIME.env, "abc")]), ..Default::default() };
         let err = load(&sources).unwrap_err().to_string();
-        assert!(err.starts_with("JWTD_ACCESS_TOKEN_LIFETIME: "), "{err}");
-        let sources = Sources { env: env(&[("JWTD_SIGNING_KEY", "short")]), ..Default::default() };
-        assert!(load(&sources).unwrap_err().to_string().starts_with("JWTD_SIGNING_KEY: "));
-        let sources = Sources { env: env(&[("JWTD_CORS_ALLOWED_ORIGINS", "*")]), ..Default::default() };
-        assert!(load(&sources).unwrap_err().to_string().starts_with("JWTD_CORS_ALLOWED_ORIGINS: "));
+        assert!(err.starts_with(&format!("{}: ", table::ACCESS_TOKEN_LIFETIME.env)), "{err}");
+        let sources = Sources { env: env(&[(table::SIGNING_KEY.env, "short")]), ..Default::default() };
+        assert!(load(&sources).unwrap_err().to_string().starts_with(&format!("{}: ", table::SIGNING_KEY.env)));
+        let sources = Sources { env: env(&[(table::CORS_ALLOWED_ORIGINS.env, "*")]), ..Default::default() };
+        assert!(load(&sources).unwrap_err().to_string().starts_with(&format!("{}: ", table::CORS_ALLOWED_ORIGINS.env)));
     }
 
     #[test]
@@ -555,9 +315,9 @@ mod tests {
         let previous = format!("{}, -----BEGIN PUBLIC KEY-----\\ninline\\n-----END PUBLIC KEY-----", path(&old));
         let sources = Sources {
             env: env(&[
-                ("JWTD_ALGORITHM", "EdDSA"),
-                ("JWTD_SIGNING_KEY", &path(&private)),
-                ("JWTD_PREVIOUS_VERIFYING_KEYS", &previous),
+                (table::ALGORITHM.env, "EdDSA"),
+                (table::SIGNING_KEY.env, &path(&private)),
+                (table::PREVIOUS_VERIFYING_KEYS.env, &previous),
             ]),
             ..Default::default()
         };
@@ -567,27 +327,33 @@ mod tests {
         assert_eq!(s.previous_verifying_keys.len(), 2);
         assert_eq!(s.previous_verifying_keys[0].path.as_deref(), Some(old.as_path()));
         assert_eq!(s.previous_verifying_keys[1].pem, "-----BEGIN PUBLIC KEY-----\ninline\n-----END PUBLIC KEY-----");
-        let described = format!("{:?} {:?}", s, s.describe());
+        let described = format!("{:?} {:?}", s, read(&sources, &mut Vec::new()).unwrap().described);
         assert!(!described.contains("MC4CAQ") && !described.contains("inline"), "{described}");
 
-        let inline =
-            Sources { env: env(&[("JWTD_ALGORITHM", "EdDSA"), ("JWTD_SIGNING_KEY", pem)]), ..Default::default() };
+        let inline = Sources {
+            env: env(&[(table::ALGORITHM.env, "EdDSA"), (table::SIGNING_KEY.env, pem)]),
+            ..Default::default()
+        };
         assert_eq!(load(&inline).unwrap().signing_key.unwrap().expose(), pem.trim_end());
     }
 
     #[test]
     fn key_setting_errors_name_the_setting_and_never_echo_a_secret() {
         let secret = "an-hmac-secret-of-more-than-32-bytes-0123";
-        let hmac_secret_with_rs256 =
-            Sources { env: env(&[("JWTD_ALGORITHM", "RS256"), ("JWTD_SIGNING_KEY", secret)]), ..Default::default() };
+        let hmac_secret_with_rs256 = Sources {
+            env: env(&[(table::ALGORITHM.env, "RS256"), (table::SIGNING_KEY.env, secret)]),
+            ..Default::default()
+        };
         let err = load(&hmac_secret_with_rs256).unwrap_err().to_string();
-        assert!(err.starts_with("JWTD_SIGNING_KEY: is neither PEM text"), "{err}");
+        assert!(err.starts_with(&format!("{}: is neither PEM text", table::SIGNING_KEY.env)), "{err}");
         assert!(!err.contains(secret), "{err}");
         // An HMAC secret that happens to name a file is still the secret itself, as in SimpleJWT.
-        let hmac =
-            Sources { env: env(&[("JWTD_SIGNING_KEY", "/etc/hostname-and-more-than-32-bytes")]), ..Default::default() };
+        let hmac = Sources {
+            env: env(&[(table::SIGNING_KEY.env, "/etc/hostname-and-more-than-32-bytes")]),
+            ..Default::default()
+        };
         assert_eq!(load(&hmac).unwrap().signing_key.unwrap().expose(), "/etc/hostname-and-more-than-32-bytes");
-        for name in ["JWTD_VERIFYING_KEY", "JWTD_PREVIOUS_VERIFYING_KEYS"] {
+        for name in [table::VERIFYING_KEY.env, table::PREVIOUS_VERIFYING_KEYS.env] {
             let dir = tempfile::tempdir().unwrap();
             let file = dir.path().join("public.pem");
             std::fs::write(&file, "-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n").unwrap();
@@ -595,17 +361,113 @@ mod tests {
             let err = load(&with_hmac).unwrap_err().to_string();
             assert!(err.starts_with(&format!("{name}: only for asymmetric algorithms")), "{err}");
             let missing =
-                Sources { env: env(&[("JWTD_ALGORITHM", "ES256"), (name, "/no/such.pem")]), ..Default::default() };
+                Sources { env: env(&[(table::ALGORITHM.env, "ES256"), (name, "/no/such.pem")]), ..Default::default() };
             assert!(load(&missing).unwrap_err().to_string().starts_with(&format!("{name}: \"/no/such.pem\"")));
         }
     }
 
+    fn warnings_of(sources: &Sources<'_>) -> Vec<String> {
+        let mut warnings = Vec::new();
+        read(sources, &mut warnings).unwrap();
+        warnings
+    }
+
     #[test]
-    fn unknown_toml_key_is_refused() {
+    fn a_misspelt_toml_key_is_a_warning_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("jwtd.toml");
-        std::fs::write(&file, "acess_token_lifetime = \"1m\"\n").unwrap();
+        std::fs::write(&file, "acess_token_lifetime = \"1m\"\nleeway = 3\n").unwrap();
         let sources = Sources { config_file: Some(&file), ..Default::default() };
-        assert!(load(&sources).unwrap_err().to_string().contains("unknown setting"));
+        assert_eq!(
+            warnings_of(&sources),
+            [format!("{}: acess_token_lifetime: not a setting of jwtd, ignored", file.display())]
+        );
+        let s = load(&sources).unwrap();
+        assert_eq!((s.access_token_lifetime, s.leeway), (Duration::from_secs(900), Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn an_unknown_variable_with_the_prefix_is_a_warning_naming_it() {
+        let misspelt = format!("{ENV_PREFIX}ACESS_TOKEN_LIFETIME");
+        let sources = Sources { env: env(&[(&misspelt, "1m"), ("HOME", "/root")]), ..Default::default() };
+        assert_eq!(warnings_of(&sources), [format!("{misspelt}: not a setting of jwtd, ignored")]);
+    }
+
+    #[test]
+    fn the_environment_beats_the_file_and_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("jwtd.toml");
+        std::fs::write(&file, "refresh_token_lifetime = \"1d\"\nlog_format = \"json\"\n").unwrap();
+        let sources = Sources {
+            config_file: Some(&file),
+            env: env(&[(table::REFRESH_TOKEN_LIFETIME.env, "2d"), (table::LEEWAY.env, "5s")]),
+            ..Default::default()
+        };
+        let s = load(&sources).unwrap();
+        assert_eq!(s.refresh_token_lifetime, Duration::from_secs(2 * 86400));
+        assert_eq!(s.leeway, Duration::from_secs(5));
+        assert_eq!(s.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn every_setting_is_read_from_its_variable() {
+        for setting in SETTINGS {
+            assert_eq!(setting.env, format!("{ENV_PREFIX}{}", setting.name));
+            assert_eq!(setting.key, setting.name.to_ascii_lowercase());
+            let sources = Sources { env: env(&[(setting.env, "\u{1}not a value")]), ..Default::default() };
+            if let Err(e) = load(&sources) {
+                assert!(e.to_string().starts_with(&format!("{}: ", setting.env)), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_bool_flag_may_be_given_bare() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cmd {
+            #[command(flatten)]
+            flags: SettingsFlags,
+        }
+        let bare = Cmd::try_parse_from(["jwtd", "--refresh-cookie", "--addr", "127.0.0.1:9"]).unwrap().flags;
+        assert_eq!(bare.refresh_cookie.as_deref(), Some("true"));
+        let valued = Cmd::try_parse_from(["jwtd", "--refresh-cookie", "false"]).unwrap().flags;
+        assert_eq!(valued.refresh_cookie.as_deref(), Some("false"));
+        let s = load(&Sources { flags: bare, ..Default::default() }).unwrap();
+        assert!(s.refresh_cookie);
+        assert!(!load(&Sources { flags: valued, ..Default::default() }).unwrap().refresh_cookie);
+        // Other settings take a value.
+        assert!(Cmd::try_parse_from(["jwtd", "--addr"]).is_err());
+    }
+
+    #[test]
+    fn config_check_lists_every_setting_with_secrets_masked() {
+        let secret = "a-very-secret-signing-key-0123456789abcdef";
+        let sources = Sources {
+            env: env(&[(table::SIGNING_KEY.env, secret), (table::DATABASE_URL.env, "postgres://jwtd:hunter2@db/jwtd")]),
+            ..Default::default()
+        };
+        let described = read(&sources, &mut Vec::new()).unwrap().described;
+        let names: Vec<&str> = described.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, SETTINGS.iter().map(|s| s.name).collect::<Vec<_>>());
+        let text = format!("{described:?}");
+        assert!(!text.contains(secret) && !text.contains("hunter2"), "{text}");
+        let value = |name: &str| described.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
+        assert_eq!(value("SIGNING_KEY"), Some("****"));
+        assert_eq!(value("DATABASE_URL"), Some("postgres://jwtd:****@db/jwtd"));
+        assert_eq!(value("ACCESS_TOKEN_LIFETIME"), Some("15m"));
+        assert_eq!(value("LOGIN_RATE"), Some("10/min"));
+        assert_eq!(value("AUDIENCE"), Some("(unset)"));
+    }
+
+    #[test]
+    fn every_default_is_valid_and_stated_in_the_help() {
+        for setting in SETTINGS {
+            let sources = Sources { env: env(&[(setting.env, setting.default)]), ..Default::default() };
+            assert!(load(&sources).is_ok(), "{}", setting.name);
+            if !setting.default.is_empty() {
+                assert!(setting.help().ends_with(&format!("[default: {}]", setting.default)), "{}", setting.name);
+            }
+        }
     }
 }

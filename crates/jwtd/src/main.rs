@@ -32,14 +32,21 @@ pub static malloc_conf: Option<&c_char> = Some(&JEMALLOC_CONF_C[0]);
 fn main() -> ExitCode {
     let args = Cli::parse();
     let env = std::env::vars().collect();
-    let settings = match cli::settings(&args, env) {
-        Ok(s) => s,
+    let mut warnings = Vec::new();
+    let loaded = match cli::settings(&args, env, &mut warnings) {
+        Ok(loaded) => loaded,
         Err(e) => {
+            for warning in &warnings {
+                eprintln!("jwtd: warning: {warning}");
+            }
             eprintln!("jwtd: invalid settings: {e:#}");
             return ExitCode::from(2);
         }
     };
-    let _log = jwtd::telemetry::init(settings.log_format);
+    let _log = jwtd::telemetry::init(loaded.settings.log_format);
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -47,7 +54,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli::run(args, settings)) {
+    match runtime.block_on(cli::run(args, loaded)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("jwtd: {e:#}");

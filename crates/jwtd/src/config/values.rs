@@ -1,8 +1,170 @@
-//! One parser per setting value type.
+//! One parser per setting value type, and how `jwtd config check` shows each type
+//! ([`Show`]). Parsers return the bare complaint; the caller prefixes where the value came from.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use super::{KeyPem, Secret};
+use crate::tokens::Algorithm;
+
+/// How `jwtd config check` prints a setting's value, secrets masked.
+pub trait Show {
+    /// A flag of this type may be given bare (`--refresh-cookie` means `true`).
+    const BARE_FLAG: bool = false;
+    /// The text reaches the parser untrimmed (an HMAC secret is taken literally, as SimpleJWT does).
+    const LITERAL: bool = false;
+    /// `None`: unset.
+    fn show(&self) -> Option<String>;
+}
+
+macro_rules! show_with_display {
+    ($($ty:ty),*) => {$(
+        impl Show for $ty {
+            fn show(&self) -> Option<String> {
+                Some(self.to_string())
+            }
+        }
+    )*};
+}
+show_with_display!(SocketAddr, usize, String, Algorithm, LogFormat);
+
+impl Show for bool {
+    const BARE_FLAG: bool = true;
+    fn show(&self) -> Option<String> {
+        Some(self.to_string())
+    }
+}
+
+impl Show for Duration {
+    fn show(&self) -> Option<String> {
+        Some(format_duration(*self))
+    }
+}
+
+impl Show for DatabaseUrl {
+    fn show(&self) -> Option<String> {
+        Some(self.masked())
+    }
+}
+
+impl Show for Option<Rate> {
+    fn show(&self) -> Option<String> {
+        Some(self.map(|r| r.to_string()).unwrap_or_else(|| "off".into()))
+    }
+}
+
+impl Show for Option<String> {
+    fn show(&self) -> Option<String> {
+        self.clone()
+    }
+}
+
+impl Show for Option<PathBuf> {
+    fn show(&self) -> Option<String> {
+        self.as_ref().map(|p| p.display().to_string())
+    }
+}
+
+impl Show for Option<Secret> {
+    const LITERAL: bool = true;
+    fn show(&self) -> Option<String> {
+        self.as_ref().map(|_| "****".into())
+    }
+}
+
+impl Show for Option<KeyPem> {
+    fn show(&self) -> Option<String> {
+        self.as_ref().map(KeyPem::origin)
+    }
+}
+
+impl Show for Vec<KeyPem> {
+    fn show(&self) -> Option<String> {
+        Some(self.iter().map(KeyPem::origin).collect::<Vec<_>>().join(","))
+    }
+}
+
+impl Show for Vec<String> {
+    fn show(&self) -> Option<String> {
+        Some(self.join(","))
+    }
+}
+
+/// A parser for an optional setting: empty text (the default of an unset setting) is `None`.
+pub fn optional<T>(parse: impl Fn(&str) -> Result<T, String>) -> impl Fn(&str) -> Result<Option<T>, String> {
+    move |s| if s.trim().is_empty() { Ok(None) } else { parse(s).map(Some) }
+}
+
+pub fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| format!("expected an address like 127.0.0.1:8000, got {s:?}"))
+}
+
+/// A duration longer than zero.
+pub fn parse_lifetime(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err("must be longer than 0s".into()),
+        d => Ok(d),
+    }
+}
+
+pub fn parse_connections(s: &str) -> Result<usize, String> {
+    s.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=1000).contains(n))
+        .ok_or_else(|| format!("expected a number of connections from 1 to 1000, got {s:?}"))
+}
+
+pub fn parse_body_bytes(s: &str) -> Result<usize, String> {
+    s.parse::<usize>()
+        .ok()
+        .filter(|n| *n >= 1024)
+        .ok_or_else(|| format!("expected a number of bytes of at least 1024, got {s:?}"))
+}
+
+/// A comma list; blanks around items and empty items are dropped.
+pub fn parse_list(s: &str) -> Result<Vec<String>, String> {
+    Ok(s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+}
+
+/// A comma list of at least one item.
+pub fn parse_nonempty_list(s: &str) -> Result<Vec<String>, String> {
+    Some(parse_list(s)?).filter(|l| !l.is_empty()).ok_or_else(|| format!("expected a comma list, got {s:?}"))
+}
+
+/// A claim name that SimpleJWT does not write itself.
+pub fn parse_claim_name(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() || ["token_type", "exp", "iat", "jti", "aud", "iss"].contains(&s) {
+        return Err(format!("{s:?} is a reserved claim"));
+    }
+    Ok(s.to_string())
+}
+
+/// A comma list of exact origins (`https://app.example:3000`); `*` is refused.
+pub fn parse_origins(s: &str) -> Result<Vec<String>, String> {
+    let origins = parse_list(s)?;
+    for origin in &origins {
+        if origin == "*" {
+            return Err("\"*\" is refused; list exact origins such as https://app.example".into());
+        }
+        if !(origin.starts_with("http://") || origin.starts_with("https://")) || origin.ends_with('/') {
+            return Err(format!("{origin:?} is not an origin like https://app.example:3000"));
+        }
+    }
+    Ok(origins)
+}
+
+/// A PEM key: its text, or the path of a readable PEM file.
+pub fn parse_key(s: &str) -> Result<KeyPem, String> {
+    KeyPem::load(s).map_err(|e| format!("{:?} {e}", s.trim()))
+}
+
+/// A comma list of PEM keys (texts or paths).
+pub fn parse_keys(s: &str) -> Result<Vec<KeyPem>, String> {
+    parse_list(s)?.iter().map(|k| parse_key(k)).collect()
+}
 
 /// `90`, `90s`, `15m`, `2h`, `7d` (whole units; `0` allowed).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
