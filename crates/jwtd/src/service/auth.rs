@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use super::{LoginThrottle, PasswordPool, Throttled, Verifier};
 use crate::clock::Instant;
 use crate::config::{RotationPolicy, Settings};
-use crate::store::{revoked_by_user, NewUser, RefreshRecord, RotateRequest, Rotation, Store, StoreError, User};
+use crate::store::{NewUser, RefreshRecord, Refusal, RotateRequest, Rotation, Store, StoreError, User};
 use crate::tokens::{Claims, TokenError, TokenType};
 
 /// DRF validation errors: field name → messages, in field order.
@@ -276,24 +276,16 @@ impl AuthService {
     }
 
     /// Checks that the token's user exists, is active (CHECK_USER_IS_ACTIVE) and has not revoked
-    /// the token by a password change or logout-all since it was issued.
+    /// the token by a password change or logout-all since it was issued ([`UserGate::refuses`]).
+    ///
+    /// [`UserGate::refuses`]: crate::store::UserGate::refuses
     async fn check_user(&self, claims: &Claims) -> Result<User, AuthError> {
         let user_id = self.user_id_of(claims)?;
         let user = self.inner.store.user_by_id(user_id).await?.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))?;
-        self.check_standing(claims, user.is_active, user.tokens_valid_after)?;
-        Ok(user)
-    }
-
-    /// The user of `claims` may still use it: active (when that is checked), and the token not
-    /// issued before the user's last password change or logout-all.
-    fn check_standing(&self, claims: &Claims, is_active: bool, tokens_valid_after: i64) -> Result<(), AuthError> {
-        if self.inner.settings.check_user_is_active && !is_active {
-            return Err(AuthError::TokenInvalid(TokenError::BadClaim));
+        match user.gate().refuses(claims.iat(), self.inner.settings.check_user_is_active) {
+            Some(refusal) => Err(refused(refusal)),
+            None => Ok(user),
         }
-        if revoked_by_user(claims.iat(), tokens_valid_after) {
-            return Err(AuthError::Blacklisted);
-        }
-        Ok(())
     }
 
     /// POST /api/token/refresh/.
@@ -317,14 +309,9 @@ impl AuthService {
                 // check_user's rules, and then the token's row, from one read.
                 let check = self.inner.store.refresh_check(user_id, claims.jti()).await?;
                 let check = check.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))?;
-                self.check_standing(&claims, check.is_active, check.tokens_valid_after)?;
-                let family_started = match check.token {
-                    Some(row) if row.blacklisted => return Err(AuthError::Blacklisted),
-                    Some(row) => row.family_started,
-                    None => presented.issued_at,
-                };
-                if now.secs() >= family_started.saturating_add(secs(s.session_max_lifetime)) {
-                    return Err(AuthError::TokenInvalid(TokenError::Expired));
+                if let Some(refusal) = check.refuses(claims.iat(), now, s.session_max_lifetime, s.check_user_is_active)
+                {
+                    return Err(refused(refusal));
                 }
                 Ok(Issued { access: new_access(&claims)?, refresh: None, refresh_expires_at: None })
             }
@@ -456,6 +443,15 @@ impl AuthService {
         self.inner.verifier.revoke_before(user_id, now.secs());
         info!(user_id, "logout-all; every token of the user revoked");
         Ok(())
+    }
+}
+
+/// The answer to a refresh (without rotation) or a sliding-token refresh the store's rules refuse.
+fn refused(refusal: Refusal) -> AuthError {
+    match refusal {
+        Refusal::Inactive => AuthError::TokenInvalid(TokenError::BadClaim),
+        Refusal::Revoked | Refusal::Blacklisted => AuthError::Blacklisted,
+        Refusal::SessionOver => AuthError::TokenInvalid(TokenError::Expired),
     }
 }
 
