@@ -10,10 +10,10 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use super::{LoginThrottle, PasswordPool, Throttled, Verifier};
-use crate::clock::Instant;
+use crate::clock::{Instant, SharedClock};
 use crate::config::{RotationPolicy, Settings};
 use crate::store::{NewUser, RefreshRecord, Refusal, RotateRequest, Rotation, Store, StoreError, User};
-use crate::tokens::{Claims, TokenError, TokenType};
+use crate::tokens::{Claims, Codec, TokenError, TokenType};
 
 /// DRF validation errors: field name → messages, in field order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,6 +57,7 @@ pub enum AuthError {
     Hashing,
     #[error("too many sign-ins are waiting")]
     Overloaded,
+    /// The signing key refused to sign (`Codec::encode`), or a signed token could not be sent.
     #[error("token signing failed")]
     Signing,
 }
@@ -80,9 +81,15 @@ impl From<super::hashing::HashError> for AuthError {
 #[derive(Debug, Clone)]
 pub struct Issued {
     pub access: String,
-    pub refresh: Option<String>,
-    /// The `exp` of `refresh` (seconds since the epoch), for transports that store it, such as a cookie.
-    pub refresh_expires_at: Option<i64>,
+    pub refresh: Option<IssuedRefresh>,
+}
+
+/// A refresh token handed out, with what a transport that stores it (a cookie) needs to know.
+#[derive(Debug, Clone)]
+pub struct IssuedRefresh {
+    pub token: String,
+    /// Whole seconds from the request to the token's `exp`, never negative: a cookie's Max-Age.
+    pub max_age: i64,
 }
 
 /// What sign-up returns.
@@ -92,8 +99,8 @@ pub struct SignUp {
     pub tokens: Issued,
 }
 
-/// The use cases, over one store, one key set and one clock. Cloned for every request (axum's
-/// state), so a clone is one reference count.
+/// The use cases, over one store, one signing key, one verifier and one clock, read once per
+/// use case. Cloned for every request (axum's state), so a clone is one reference count.
 #[derive(Debug, Clone)]
 pub struct AuthService {
     inner: Arc<Parts>,
@@ -102,7 +109,10 @@ pub struct AuthService {
 #[derive(Debug)]
 struct Parts {
     store: Arc<dyn Store>,
+    /// Signs every token handed out; verification is the verifier's.
+    signer: Codec,
     verifier: Verifier,
+    clock: SharedClock,
     passwords: PasswordPool,
     throttle: Arc<LoginThrottle>,
     settings: Arc<Settings>,
@@ -117,27 +127,36 @@ fn secs(d: Duration) -> i64 {
 }
 
 impl AuthService {
-    pub fn new(store: Arc<dyn Store>, verifier: Verifier, passwords: PasswordPool, settings: Arc<Settings>) -> Self {
+    /// `signer` signs the tokens handed out; `verifier` checks presented ones (built from the
+    /// same codec on the server) and keeps the per-user "valid after" map.
+    pub fn new(
+        store: Arc<dyn Store>,
+        signer: Codec,
+        verifier: Verifier,
+        clock: SharedClock,
+        passwords: PasswordPool,
+        settings: Arc<Settings>,
+    ) -> Self {
         let throttle = Arc::new(LoginThrottle::new(settings.login_rate));
-        AuthService { inner: Arc::new(Parts { store, verifier, passwords, throttle, settings }) }
+        AuthService { inner: Arc::new(Parts { store, signer, verifier, clock, passwords, throttle, settings }) }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
     }
 
-    pub fn verifier(&self) -> &Verifier {
-        &self.inner.verifier
-    }
-
     fn now(&self) -> Instant {
-        self.inner.verifier.now()
+        self.inner.clock.now()
     }
 
     fn sign(&self, claims: &Claims) -> Result<String, AuthError> {
-        // A verifier built for remote keys has no signing key; the server never builds one.
-        let codec = self.inner.verifier.codec().ok_or(AuthError::Signing)?;
-        codec.encode(claims).map_err(|_| AuthError::Signing)
+        self.inner.signer.encode(claims).map_err(|_| AuthError::Signing)
+    }
+
+    /// `claims` signed, with the Max-Age a transport storing it at `now` gives it.
+    fn sign_refresh(&self, claims: &Claims, now: Instant) -> Result<IssuedRefresh, AuthError> {
+        let max_age = claims.exp_secs().saturating_sub(now.secs()).max(0);
+        Ok(IssuedRefresh { token: self.sign(claims)?, max_age })
     }
 
     fn decode(&self, token: &str, now: Instant) -> Result<Claims, AuthError> {
@@ -168,11 +187,7 @@ impl AuthService {
             expires_at: refresh.exp_secs(),
         };
         self.inner.store.record_refresh(&record, &new_jti()).await?;
-        Ok(Issued {
-            access: self.sign(&access)?,
-            refresh: Some(self.sign(&refresh)?),
-            refresh_expires_at: Some(refresh.exp_secs()),
-        })
+        Ok(Issued { access: self.sign(&access)?, refresh: Some(self.sign_refresh(&refresh, now)?) })
     }
 
     /// POST /api/auth/signup/. Field checks as the reference's serializer: username at most
@@ -313,7 +328,7 @@ impl AuthService {
                 {
                     return Err(refused(refusal));
                 }
-                Ok(Issued { access: new_access(&claims)?, refresh: None, refresh_expires_at: None })
+                Ok(Issued { access: new_access(&claims)?, refresh: None })
             }
             RotationPolicy::On { blacklist_after, grace } => {
                 let req = RotateRequest {
@@ -338,11 +353,7 @@ impl AuthService {
                     Rotation::Blacklisted => return Err(AuthError::Blacklisted),
                     Rotation::Invalid => return Err(AuthError::TokenInvalid(TokenError::Expired)),
                 };
-                Ok(Issued {
-                    access: new_access(&successor)?,
-                    refresh: Some(self.sign(&successor)?),
-                    refresh_expires_at: Some(successor.exp_secs()),
-                })
+                Ok(Issued { access: new_access(&successor)?, refresh: Some(self.sign_refresh(&successor, now)?) })
             }
         }
     }
