@@ -126,21 +126,6 @@ impl Verifier {
         self.inner.valid_after.get(&user_id).is_some_and(|after| revoked_by_user(iat, *after))
     }
 
-    /// The token of an `Authorization` header value: `None` when absent or of another scheme
-    /// (DRF then answers "not provided"), an error when the scheme matches but the shape doesn't.
-    pub fn bearer<'a>(&self, header: Option<&'a str>) -> Result<&'a str, BearerError> {
-        let header = header.ok_or(BearerError::NotProvided)?;
-        let mut parts = header.split_ascii_whitespace();
-        let scheme = parts.next().ok_or(BearerError::NotProvided)?;
-        if !self.inner.header_types.iter().any(|t| t == scheme) {
-            return Err(BearerError::NotProvided);
-        }
-        match (parts.next(), parts.next()) {
-            (Some(token), None) => Ok(token),
-            _ => Err(BearerError::BadHeader),
-        }
-    }
-
     /// Verifies an access token at the current time: signature, `alg`, times, type, user id,
     /// revocation. No database round trip.
     pub fn access(&self, raw: &str) -> Result<AccessClaims, BearerError> {
