@@ -187,13 +187,29 @@ async fn token_row<C: GenericClient>(c: &C, jti: &str, lock: bool) -> Result<Opt
     opt(c, &sql, &[&jti]).await?.as_ref().map(token_from).transpose()
 }
 
+/// The statement inserting a token row, then `$on_conflict`: what it does when the jti is there.
+macro_rules! insert_token_then {
+    ($on_conflict:literal) => {
+        concat!(
+            "INSERT INTO refresh_tokens (jti, user_id, family, family_started, issued_at, expires_at, blacklisted_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ",
+            $on_conflict
+        )
+    };
+}
+
 /// Inserts the row unless its jti is already there; returns whether it was inserted. Two
 /// transactions inserting the same jti: the second waits for the first, then inserts nothing.
 async fn insert_token<C: GenericClient>(c: &C, row: &TokenRow) -> Result<bool, PgError> {
-    let n = exec(
+    let n = write_token(c, insert_token_then!("ON CONFLICT (jti) DO NOTHING"), row).await?;
+    Ok(n > 0)
+}
+
+/// Runs `sql`, an [`insert_token_then!`] statement, for `row`; returns how many rows it wrote.
+async fn write_token<C: GenericClient>(c: &C, sql: &str, row: &TokenRow) -> Result<u64, PgError> {
+    exec(
         c,
-        "INSERT INTO refresh_tokens (jti, user_id, family, family_started, issued_at, expires_at, blacklisted_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (jti) DO NOTHING",
+        sql,
         &[
             &row.jti,
             &row.user_id,
@@ -204,8 +220,7 @@ async fn insert_token<C: GenericClient>(c: &C, row: &TokenRow) -> Result<bool, P
             &row.blacklisted.map(Instant::millis),
         ],
     )
-    .await?;
-    Ok(n > 0)
+    .await
 }
 
 /// Revokes every token of the user. The caller's transaction holds (or now takes) the user's row.
@@ -640,23 +655,10 @@ impl Store for PgStore {
         let client = self.client().await?;
         // One statement: records a never-seen token already blacklisted, or blacklists the
         // recorded one, keeping the first blacklisting time.
-        exec(
-            &client,
-            "INSERT INTO refresh_tokens (jti, user_id, family, family_started, issued_at, expires_at, blacklisted_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (jti) DO UPDATE SET blacklisted_ms = coalesce(refresh_tokens.blacklisted_ms, EXCLUDED.blacklisted_ms)",
-            &[
-                &row.jti,
-                &row.user_id,
-                &row.family,
-                &row.family_started,
-                &row.issued_at,
-                &row.expires_at,
-                &row.blacklisted.map(Instant::millis),
-            ],
-        )
-        .await
-        .map_err(pg_err)?;
+        let sql = insert_token_then!(
+            "ON CONFLICT (jti) DO UPDATE SET blacklisted_ms = coalesce(refresh_tokens.blacklisted_ms, EXCLUDED.blacklisted_ms)"
+        );
+        write_token(&client, sql, &row).await.map_err(pg_err)?;
         Ok(())
     }
 
