@@ -83,7 +83,8 @@ impl TokenRow {
         Self::successor(token, family, token.issued_at)
     }
 
-    /// The row of `token`, a member of the family `family` that started at `family_started`.
+    /// The row of `token` joining the family `family`, which started at `family_started`: the
+    /// successor a rotation creates.
     pub fn successor(token: &RefreshRecord, family: String, family_started: i64) -> Self {
         TokenRow {
             jti: token.jti.clone(),

@@ -99,8 +99,7 @@ pub struct SignUp {
     pub tokens: Issued,
 }
 
-/// The use cases, over one store, one signing key, one verifier and one clock, read once per
-/// use case. Cloned for every request (axum's state), so a clone is one reference count.
+/// The use cases, over one store, one signing key, one verifier and one clock. Cloned for every request (axum's state), so a clone is one reference count.
 #[derive(Debug, Clone)]
 pub struct AuthService {
     inner: Arc<Parts>,
