@@ -95,9 +95,9 @@ pub async fn build_state(settings: Settings, deps: Deps) -> Result<AppState, Sta
     let store = open_store(&settings).await.map_err(StartError::Store)?;
     let codec = keys::codec(&settings, store.as_ref()).await?;
     let verifier =
-        Verifier::new(codec, deps.clock.clone(), settings.auth_header_types.clone(), settings.user_id_claim.clone());
+        Verifier::new(&codec, deps.clock.clone(), settings.auth_header_types.clone(), settings.user_id_claim.clone());
     let passwords = PasswordPool::new(deps.hasher).map_err(|_| StartError::Hashing)?;
-    let auth = AuthService::new(store, verifier.clone(), passwords, settings.clone());
+    let auth = AuthService::new(store, codec, verifier.clone(), deps.clock, passwords, settings.clone());
     let metrics = Arc::new(Metrics::new(&http::route_paths()));
     Ok(AppState::new(auth, verifier, settings, metrics))
 }
@@ -118,11 +118,13 @@ impl Application {
             Some(files) => Some(tls::acceptor(&files.cert, &files.key).map_err(StartError::Tls)?),
             None => None,
         };
+        let clock = deps.clock.clone();
         let state = build_state(settings, deps).await?;
         let mut cursor = 0;
         sync_revocations(&state, &mut cursor).await.map_err(StartError::Store)?;
         let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
-        let tasks = vec![tokio::spawn(revocation_task(state.clone(), cursor)), tokio::spawn(flush_task(state.clone()))];
+        let tasks =
+            vec![tokio::spawn(revocation_task(state.clone(), cursor)), tokio::spawn(flush_task(state.clone(), clock))];
         Ok(Application { listener, state, tls, limits: Limits::default(), tasks })
     }
 
@@ -241,11 +243,11 @@ async fn revocation_task(state: AppState, mut cursor: i64) {
     }
 }
 
-async fn flush_task(state: AppState) {
+async fn flush_task(state: AppState, clock: SharedClock) {
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     loop {
         tick.tick().await;
-        match flush_expired(state.auth.store().as_ref(), state.verifier.now()).await {
+        match flush_expired(state.auth.store().as_ref(), clock.now()).await {
             Ok(n) if n > 0 => info!(rows = n, "purged expired token rows"),
             Ok(_) => {}
             Err(e) => warn!(error = %e, "could not purge expired token rows"),

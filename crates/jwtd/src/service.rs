@@ -1,7 +1,9 @@
 //! Use cases of SPEC §1 and §4: sign-up, sign-in, refresh with rotation, blacklist, verify,
 //! sliding tokens, password change and logout-all; and the import of a Django project's users
-//! and tokens (`import`). This layer owns the rules; it knows no HTTP (status codes and bodies
-//! are `http`'s) and no SQL (that is `store`'s).
+//! and tokens (`import`). This layer owns the use cases and what a refusal means to the caller;
+//! the SPEC §4 refusals of a refresh are decided by `store`'s rules, the same with rotation or
+//! without (`RefreshCheck::refuses`, `decide_rotation`). It knows no HTTP (status codes and
+//! bodies are `http`'s) and no SQL (that is `store`'s).
 
 mod auth;
 mod hashing;
@@ -10,7 +12,7 @@ mod remote_keys;
 mod throttle;
 mod verifier;
 
-pub use auth::{AuthError, AuthService, FieldErrors, Issued, SignUp};
+pub use auth::{AuthError, AuthService, FieldErrors, Issued, IssuedRefresh, SignUp};
 pub use hashing::PasswordPool;
 pub use remote_keys::{RemoteKeys, RemoteKeysError, RemoteOptions};
 pub use throttle::{LoginThrottle, Throttled};

@@ -2,8 +2,12 @@
 //!
 //! [`Store`] is the contract every backend implements; only `store` knows SQL. Atomicity of
 //! rotation is a store promise kept in one method, [`Store::rotate`]; the rule it applies
-//! inside its transaction is [`decide_rotation`], shared by all backends. [`django`] reads
-//! the database of a Django project to import (`jwtd import-django`).
+//! inside its transaction is [`decide_rotation`], shared by all backends, which returns the
+//! rows to write (built by [`TokenRow::first_of_family`] and [`TokenRow::successor`]). Each
+//! SPEC §4 refusal has one home here, used with rotation and without: the user's standing
+//! ([`UserGate::refuses`]), a blacklisted row, and the session's end ([`session_end`]);
+//! [`RefreshCheck::refuses`] applies them to a refresh without rotation. [`django`] reads the
+//! database of a Django project to import (`jwtd import-django`).
 
 pub mod django;
 pub mod postgres;
@@ -29,6 +33,13 @@ pub struct User {
     pub last_login: Option<Instant>,
     /// Tokens with `iat` before this second are revoked.
     pub tokens_valid_after: i64,
+}
+
+impl User {
+    /// What the refresh rules read of the user.
+    pub fn gate(&self) -> UserGate {
+        UserGate { is_active: self.is_active, tokens_valid_after: self.tokens_valid_after }
+    }
 }
 
 /// A user to create.
@@ -65,14 +76,64 @@ pub struct TokenRow {
     pub rotated: Option<Instant>,
 }
 
+impl TokenRow {
+    /// The row of a token first seen here, as the first member of the new family `family`,
+    /// which starts at the token's `iat`.
+    pub fn first_of_family(token: &RefreshRecord, family: String) -> Self {
+        Self::successor(token, family, token.issued_at)
+    }
+
+    /// The row of `token` joining the family `family`, which started at `family_started`: the
+    /// successor a rotation creates.
+    pub fn successor(token: &RefreshRecord, family: String, family_started: i64) -> Self {
+        TokenRow {
+            jti: token.jti.clone(),
+            user_id: token.user_id,
+            family,
+            family_started,
+            issued_at: token.issued_at,
+            expires_at: token.expires_at,
+            blacklisted: None,
+            replaced_by: None,
+            rotated: None,
+        }
+    }
+
+    /// This row, blacklisted at `now`.
+    pub fn blacklisted_at(self, now: Instant) -> Self {
+        TokenRow { blacklisted: Some(now), ..self }
+    }
+}
+
 /// What a refresh without rotation checks, read at once: the user's standing and the presented
 /// token's row, when it was recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RefreshCheck {
-    pub is_active: bool,
-    /// The user's [`User::tokens_valid_after`].
-    pub tokens_valid_after: i64,
+    pub user: UserGate,
     pub token: Option<TokenStanding>,
+}
+
+impl RefreshCheck {
+    /// SPEC §4 for a refresh without rotation of a token issued at `iat`, in the order a
+    /// rotation applies the same rules: the user's standing, the token's row blacklisted, the
+    /// session's end (a token never recorded starts its session at its `iat`, or now without one).
+    pub fn refuses(
+        &self,
+        iat: Option<i64>,
+        now: Instant,
+        session_max: Duration,
+        require_active: bool,
+    ) -> Option<Refusal> {
+        if let Some(refusal) = self.user.refuses(iat, require_active) {
+            return Some(refusal);
+        }
+        let family_started = match self.token {
+            Some(row) if row.blacklisted => return Some(Refusal::Blacklisted),
+            Some(row) => row.family_started,
+            None => iat.unwrap_or(now.secs()),
+        };
+        session_end(family_started, session_max).reached(now).then_some(Refusal::SessionOver)
+    }
 }
 
 /// The part of a [`TokenRow`] a refresh without rotation reads.
@@ -114,11 +175,57 @@ pub fn revoked_by_user(iat: Option<i64>, valid_after: i64) -> bool {
     valid_after > 0 && iat.is_none_or(|iat| iat < valid_after)
 }
 
-/// What the rotation rule needs to know of the token's user.
+/// What the refresh rules need to know of the token's user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UserGate {
     pub is_active: bool,
+    /// The user's [`User::tokens_valid_after`].
     pub tokens_valid_after: i64,
+}
+
+/// Why a refresh is refused (SPEC §4), with rotation or without.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The user is inactive, and CHECK_USER_IS_ACTIVE is on.
+    Inactive,
+    /// A password change or logout-all since the token was issued ([`revoked_by_user`]).
+    Revoked,
+    /// The token's row is blacklisted (logged out, revoked, or rotated with BLACKLIST_AFTER_ROTATION).
+    Blacklisted,
+    /// The session reached SESSION_MAX_LIFETIME ([`session_end`]).
+    SessionOver,
+}
+
+impl UserGate {
+    /// Whether the user's standing refuses a token issued at `iat`: inactive (checked when
+    /// `require_active`, CHECK_USER_IS_ACTIVE), or revoked since by the user.
+    pub fn refuses(&self, iat: Option<i64>, require_active: bool) -> Option<Refusal> {
+        if require_active && !self.is_active {
+            return Some(Refusal::Inactive);
+        }
+        revoked_by_user(iat, self.tokens_valid_after).then_some(Refusal::Revoked)
+    }
+}
+
+/// The end of a session (seconds): SESSION_MAX_LIFETIME after the first token of its family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionEnd(i64);
+
+/// When the session of a family that started at `family_started` ends.
+pub fn session_end(family_started: i64, max: Duration) -> SessionEnd {
+    SessionEnd(family_started.saturating_add(crate::tokens::secs_of(max)))
+}
+
+impl SessionEnd {
+    /// Whether a refresh at `now` comes too late: at the end second or after.
+    pub fn reached(self, now: Instant) -> bool {
+        now.secs() >= self.0
+    }
+
+    /// `exp` brought back to the session's end: no token outlives its session.
+    pub fn cap(self, exp: i64) -> i64 {
+        exp.min(self.0)
+    }
 }
 
 /// What [`Store::rotate`] did.
@@ -136,26 +243,23 @@ pub enum Rotation {
     Invalid,
 }
 
-/// The decision [`Store::rotate`] takes inside its transaction, from the presented token's
-/// row (`None` when never recorded, e.g. issued by SimpleJWT) and its successor's row.
+/// The decision [`Store::rotate`] takes inside its transaction, with the rows it writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RotationDecision {
-    /// Insert the successor (and the presented token first, when `record_presented`).
-    Rotate {
-        family: String,
-        family_started: i64,
-        expires_at: i64,
-        record_presented: bool,
-    },
-    HandBack,
-    Reuse {
-        family: String,
-    },
-    Blacklisted,
-    Invalid,
+    /// Insert `record_presented` (the presented token, never recorded before) and `successor`,
+    /// then mark the presented token replaced by `successor` at `now` (and blacklisted, with
+    /// BLACKLIST_AFTER_ROTATION). The answer is [`Rotation::Rotated`] with `successor`.
+    Rotate { record_presented: Option<TokenRow>, successor: TokenRow },
+    /// Reuse after the grace period: blacklist every row of `family` not blacklisted yet. The
+    /// answer is [`Rotation::Reused`].
+    RevokeFamily { family: String },
+    /// Nothing to write: [`Rotation::Grace`], [`Rotation::Blacklisted`] or [`Rotation::Invalid`].
+    Answer(Rotation),
 }
 
-/// SPEC §4: rotation, grace period, reuse detection, session end.
+/// SPEC §4: rotation, grace period, reuse detection, session end; from the presented token's
+/// row (`None` when never recorded, e.g. issued by SimpleJWT), its successor's row and the user
+/// (`None` when gone). `new_family` names the family of a token never recorded.
 pub fn decide_rotation(
     presented: Option<&TokenRow>,
     successor: Option<&TokenRow>,
@@ -163,41 +267,54 @@ pub fn decide_rotation(
     req: &RotateRequest,
     new_family: impl FnOnce() -> String,
 ) -> RotationDecision {
-    let Some(user) = user else {
-        return RotationDecision::Invalid;
+    let refused = |refusal| {
+        RotationDecision::Answer(match refusal {
+            Refusal::Revoked | Refusal::Blacklisted => Rotation::Blacklisted,
+            Refusal::Inactive | Refusal::SessionOver => Rotation::Invalid,
+        })
     };
-    if req.require_active && !user.is_active {
-        return RotationDecision::Invalid;
-    }
-    if revoked_by_user(req.presented_iat, user.tokens_valid_after) {
-        return RotationDecision::Blacklisted;
+    let Some(user) = user else {
+        return RotationDecision::Answer(Rotation::Invalid);
+    };
+    if let Some(refusal) = user.refuses(req.presented_iat, req.require_active) {
+        return refused(refusal);
     }
     let (family, family_started, record_presented) = match presented {
-        None => (new_family(), req.presented.issued_at, true),
+        None => {
+            let first = TokenRow::first_of_family(&req.presented, new_family());
+            (first.family.clone(), first.family_started, Some(first))
+        }
         Some(row) => {
             if let (Some(_), Some(rotated)) = (&row.replaced_by, row.rotated) {
                 if req.blacklist_after {
                     let within_grace = req.now < rotated.plus(req.grace);
                     return match successor {
-                        Some(s) if within_grace && s.blacklisted.is_none() => RotationDecision::HandBack,
-                        _ if within_grace => RotationDecision::Blacklisted,
-                        _ => RotationDecision::Reuse { family: row.family.clone() },
+                        Some(s) if within_grace && s.blacklisted.is_none() => {
+                            RotationDecision::Answer(Rotation::Grace(s.clone()))
+                        }
+                        _ if within_grace => refused(Refusal::Blacklisted),
+                        _ => RotationDecision::RevokeFamily { family: row.family.clone() },
                     };
                 }
             }
             if row.blacklisted.is_some() {
-                return RotationDecision::Blacklisted;
+                return refused(Refusal::Blacklisted);
             }
-            (row.family.clone(), row.family_started, false)
+            (row.family.clone(), row.family_started, None)
         }
     };
-    let session_end = family_started.saturating_add(crate::tokens::secs_of(req.session_max));
-    let now = req.now.secs();
-    if now >= session_end {
-        return RotationDecision::Invalid;
+    let end = session_end(family_started, req.session_max);
+    if end.reached(req.now) {
+        return refused(Refusal::SessionOver);
     }
-    let expires_at = now.saturating_add(crate::tokens::secs_of(req.lifetime)).min(session_end);
-    RotationDecision::Rotate { family, family_started, expires_at, record_presented }
+    let now = req.now.secs();
+    let next = RefreshRecord {
+        jti: req.successor_jti.clone(),
+        user_id: req.presented.user_id,
+        issued_at: now,
+        expires_at: end.cap(now.saturating_add(crate::tokens::secs_of(req.lifetime))),
+    };
+    RotationDecision::Rotate { record_presented, successor: TokenRow::successor(&next, family, family_started) }
 }
 
 /// What [`Store::import_user`] found for the user (the same rule in every backend).
@@ -333,5 +450,34 @@ mod tests {
         assert!(!revoked_by_user(Some(100), 100), "the revoking second stays valid");
         assert!(!revoked_by_user(Some(101), 100));
         assert!(revoked_by_user(None, 100));
+    }
+
+    #[test]
+    fn a_refresh_without_rotation_is_refused_by_the_user_then_the_row_then_the_session() {
+        let now = Instant::from_secs(1_000);
+        let max = Duration::from_secs(100);
+        let user = UserGate { is_active: true, tokens_valid_after: 0 };
+        let row = TokenStanding { blacklisted: false, family_started: 950 };
+        let check = |user, token| RefreshCheck { user, token };
+        assert_eq!(check(user, Some(row)).refuses(Some(950), now, max, true), None);
+        let inactive = UserGate { is_active: false, ..user };
+        assert_eq!(check(inactive, Some(row)).refuses(Some(950), now, max, true), Some(Refusal::Inactive));
+        assert_eq!(check(inactive, Some(row)).refuses(Some(950), now, max, false), None, "not checked");
+        let revoked = UserGate { tokens_valid_after: 960, ..user };
+        let blacklisted = TokenStanding { blacklisted: true, ..row };
+        assert_eq!(check(revoked, Some(blacklisted)).refuses(Some(950), now, max, true), Some(Refusal::Revoked));
+        assert_eq!(check(user, Some(blacklisted)).refuses(Some(950), now, max, true), Some(Refusal::Blacklisted));
+        let old = TokenStanding { family_started: 900, ..row };
+        assert_eq!(check(user, Some(old)).refuses(Some(950), now, max, true), Some(Refusal::SessionOver));
+        assert_eq!(check(user, None).refuses(Some(900), now, max, true), Some(Refusal::SessionOver), "its iat");
+        assert_eq!(check(user, None).refuses(None, now, max, true), None, "no iat: starts now");
+    }
+
+    #[test]
+    fn a_session_ends_at_its_last_second_and_caps_expiry() {
+        let end = session_end(900, Duration::from_secs(100));
+        assert!(!end.reached(Instant::from_millis(999_999)));
+        assert!(end.reached(Instant::from_secs(1_000)));
+        assert_eq!((end.cap(999), end.cap(1_001)), (999, 1_000));
     }
 }

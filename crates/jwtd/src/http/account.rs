@@ -44,7 +44,7 @@ pub async fn sign_up(
     let (username, password) = input.finish(username.zip(password))?;
     let signed_up = auth.sign_up(username, password, email).await?;
     let user = UserSummary { id: signed_up.user.id, username: signed_up.user.username };
-    let (set_cookie, pair) = hand_out_pair(&auth, &metrics, &cookie, signed_up.tokens)?;
+    let (set_cookie, pair) = hand_out_pair(&metrics, &cookie, signed_up.tokens)?;
     let body = Json(SignUpResponse { user, refresh: pair.refresh, access: pair.access });
     Ok(with_cookie(set_cookie, (StatusCode::CREATED, body)))
 }

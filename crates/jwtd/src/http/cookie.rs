@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, Input};
 use crate::config::Settings;
-use crate::service::AuthError;
+use crate::service::{AuthError, IssuedRefresh};
 
 /// The cookie's name.
 pub const COOKIE_NAME: &str = "jwtd_refresh";
@@ -75,22 +75,16 @@ impl RefreshCookie {
         input.finish(value)
     }
 
-    /// Hands out a refresh token: in cookie mode as a `Set-Cookie` header (and `None` for the
-    /// JSON body), else unchanged for the body.
-    pub fn hand_out(
-        &self,
-        refresh: Option<String>,
-        expires_at: Option<i64>,
-        now_secs: i64,
-    ) -> Result<(Option<HeaderValue>, Option<String>), ApiError> {
+    /// Hands out a refresh token: in cookie mode as a `Set-Cookie` header living as long as the
+    /// token (and `None` for the JSON body), else unchanged for the body.
+    pub fn hand_out(&self, refresh: Option<IssuedRefresh>) -> Result<(Option<HeaderValue>, Option<String>), ApiError> {
         match (self, refresh) {
-            (RefreshCookie::On { .. }, Some(token)) => {
-                let max_age = expires_at.map_or(0, |exp| exp.saturating_sub(now_secs).max(0));
+            (RefreshCookie::On { .. }, Some(IssuedRefresh { token, max_age })) => {
                 let value = format!("{COOKIE_NAME}={token}; {}", attributes(max_age));
                 let value = HeaderValue::try_from(value).map_err(|_| ApiError::Auth(AuthError::Signing))?;
                 Ok((Some(value), None))
             }
-            (_, refresh) => Ok((None, refresh)),
+            (_, refresh) => Ok((None, refresh.map(|r| r.token))),
         }
     }
 
@@ -215,7 +209,8 @@ mod tests {
     #[test]
     fn cookie_attributes() {
         let on = RefreshCookie::On { presented: None };
-        let (set, body) = on.hand_out(Some("t.o.k".into()), Some(1100), 1000).unwrap();
+        let refresh = |token: &str| Some(IssuedRefresh { token: token.into(), max_age: 100 });
+        let (set, body) = on.hand_out(refresh("t.o.k")).unwrap();
         assert_eq!(body, None);
         assert_eq!(
             set.unwrap().to_str().unwrap(),
@@ -225,7 +220,7 @@ mod tests {
             on.clear().unwrap().to_str().unwrap(),
             "jwtd_refresh=; Path=/api/token/; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
         );
-        let (set, body) = RefreshCookie::Off.hand_out(Some("t".into()), Some(1100), 1000).unwrap();
+        let (set, body) = RefreshCookie::Off.hand_out(refresh("t")).unwrap();
         assert!(set.is_none());
         assert_eq!(body.as_deref(), Some("t"));
     }

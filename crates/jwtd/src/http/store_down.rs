@@ -15,7 +15,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 use super::{router, AppState, AuthUser};
-use crate::clock::{Clock, FakeClock, Instant};
+use crate::clock::{Clock, FakeClock, Instant, SharedClock};
 use crate::config::Settings;
 use crate::password::Hasher;
 use crate::service::{AuthService, PasswordPool, Verifier};
@@ -114,10 +114,11 @@ fn fixture() -> Fixture {
         |t, life| codec.encode(&Claims::new(t, "user_id", 42, now, life, uuid::Uuid::new_v4().simple().to_string()));
     let access = sign(TokenType::Access, Duration::from_secs(300)).unwrap();
     let refresh = sign(TokenType::Refresh, Duration::from_secs(3600)).unwrap();
-    let verifier = Verifier::new(codec, Arc::new(clock), vec!["Bearer".into()], "user_id".into());
+    let clock: SharedClock = Arc::new(clock);
+    let verifier = Verifier::new(&codec, clock.clone(), vec!["Bearer".into()], "user_id".into());
     let settings = Arc::new(Settings::default());
     let passwords = PasswordPool::new(Hasher::with_params(8, 1, 1)).unwrap();
-    let auth = AuthService::new(Arc::new(DownStore), verifier.clone(), passwords, settings.clone());
+    let auth = AuthService::new(Arc::new(DownStore), codec, verifier.clone(), clock, passwords, settings.clone());
     let metrics = Arc::new(crate::telemetry::Metrics::new(&[]));
     let state = AppState::new(auth, verifier, settings, metrics);
     let app = Router::new().route("/hello", get(hello)).with_state(state.clone()).merge(router(state));

@@ -29,7 +29,6 @@ fn one(mut input: Input, name: &str) -> Result<String, ApiError> {
 /// Counts the tokens of `issued` and answers with them, the refresh token in the body or, in
 /// cookie mode, in a cookie.
 pub(super) fn hand_out_pair(
-    auth: &AuthService,
     metrics: &Metrics,
     cookie: &RefreshCookie,
     issued: Issued,
@@ -38,8 +37,7 @@ pub(super) fn hand_out_pair(
     if issued.refresh.is_some() {
         metrics.issued(TokenKind::Refresh);
     }
-    let now = auth.verifier().now().secs();
-    let (set_cookie, refresh) = cookie.hand_out(issued.refresh, issued.refresh_expires_at, now)?;
+    let (set_cookie, refresh) = cookie.hand_out(issued.refresh)?;
     Ok((set_cookie, TokenPair { refresh, access: issued.access }))
 }
 
@@ -66,7 +64,7 @@ pub async fn obtain_pair(
 ) -> Result<Response, ApiError> {
     let (username, password) = credentials(input)?;
     let issued = auth.obtain_pair(&username, password, addr).await?;
-    let (set_cookie, pair) = hand_out_pair(&auth, &metrics, &cookie, issued)?;
+    let (set_cookie, pair) = hand_out_pair(&metrics, &cookie, issued)?;
     Ok(with_cookie(set_cookie, Json(pair)))
 }
 
@@ -94,7 +92,7 @@ pub async fn refresh(
     let token = cookie.token(input, "refresh")?;
     let issued = auth.refresh(&token).await?;
     metrics.refreshed(TokenKind::Refresh);
-    let (set_cookie, pair) = hand_out_pair(&auth, &metrics, &cookie, issued)?;
+    let (set_cookie, pair) = hand_out_pair(&metrics, &cookie, issued)?;
     Ok(with_cookie(set_cookie, Json(pair)))
 }
 

@@ -10,10 +10,10 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use super::{LoginThrottle, PasswordPool, Throttled, Verifier};
-use crate::clock::Instant;
+use crate::clock::{Instant, SharedClock};
 use crate::config::{RotationPolicy, Settings};
-use crate::store::{revoked_by_user, NewUser, RefreshRecord, RotateRequest, Rotation, Store, StoreError, User};
-use crate::tokens::{Claims, TokenError, TokenType};
+use crate::store::{NewUser, RefreshRecord, Refusal, RotateRequest, Rotation, Store, StoreError, User};
+use crate::tokens::{Claims, Codec, TokenError, TokenType};
 
 /// DRF validation errors: field name → messages, in field order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,6 +57,7 @@ pub enum AuthError {
     Hashing,
     #[error("too many sign-ins are waiting")]
     Overloaded,
+    /// The signing key refused to sign (`Codec::encode`), or a signed token could not be sent.
     #[error("token signing failed")]
     Signing,
 }
@@ -80,9 +81,15 @@ impl From<super::hashing::HashError> for AuthError {
 #[derive(Debug, Clone)]
 pub struct Issued {
     pub access: String,
-    pub refresh: Option<String>,
-    /// The `exp` of `refresh` (seconds since the epoch), for transports that store it, such as a cookie.
-    pub refresh_expires_at: Option<i64>,
+    pub refresh: Option<IssuedRefresh>,
+}
+
+/// A refresh token handed out, with what a transport that stores it (a cookie) needs to know.
+#[derive(Debug, Clone)]
+pub struct IssuedRefresh {
+    pub token: String,
+    /// Whole seconds from the request to the token's `exp`, never negative: a cookie's Max-Age.
+    pub max_age: i64,
 }
 
 /// What sign-up returns.
@@ -92,8 +99,7 @@ pub struct SignUp {
     pub tokens: Issued,
 }
 
-/// The use cases, over one store, one key set and one clock. Cloned for every request (axum's
-/// state), so a clone is one reference count.
+/// The use cases, over one store, one signing key, one verifier and one clock. Cloned for every request (axum's state), so a clone is one reference count.
 #[derive(Debug, Clone)]
 pub struct AuthService {
     inner: Arc<Parts>,
@@ -102,7 +108,10 @@ pub struct AuthService {
 #[derive(Debug)]
 struct Parts {
     store: Arc<dyn Store>,
+    /// Signs every token handed out; verification is the verifier's.
+    signer: Codec,
     verifier: Verifier,
+    clock: SharedClock,
     passwords: PasswordPool,
     throttle: Arc<LoginThrottle>,
     settings: Arc<Settings>,
@@ -117,27 +126,36 @@ fn secs(d: Duration) -> i64 {
 }
 
 impl AuthService {
-    pub fn new(store: Arc<dyn Store>, verifier: Verifier, passwords: PasswordPool, settings: Arc<Settings>) -> Self {
+    /// `signer` signs the tokens handed out; `verifier` checks presented ones (built from the
+    /// same codec on the server) and keeps the per-user "valid after" map.
+    pub fn new(
+        store: Arc<dyn Store>,
+        signer: Codec,
+        verifier: Verifier,
+        clock: SharedClock,
+        passwords: PasswordPool,
+        settings: Arc<Settings>,
+    ) -> Self {
         let throttle = Arc::new(LoginThrottle::new(settings.login_rate));
-        AuthService { inner: Arc::new(Parts { store, verifier, passwords, throttle, settings }) }
+        AuthService { inner: Arc::new(Parts { store, signer, verifier, clock, passwords, throttle, settings }) }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
     }
 
-    pub fn verifier(&self) -> &Verifier {
-        &self.inner.verifier
-    }
-
     fn now(&self) -> Instant {
-        self.inner.verifier.now()
+        self.inner.clock.now()
     }
 
     fn sign(&self, claims: &Claims) -> Result<String, AuthError> {
-        // A verifier built for remote keys has no signing key; the server never builds one.
-        let codec = self.inner.verifier.codec().ok_or(AuthError::Signing)?;
-        codec.encode(claims).map_err(|_| AuthError::Signing)
+        self.inner.signer.encode(claims).map_err(|_| AuthError::Signing)
+    }
+
+    /// `claims` signed, with the Max-Age a transport storing it at `now` gives it.
+    fn sign_refresh(&self, claims: &Claims, now: Instant) -> Result<IssuedRefresh, AuthError> {
+        let max_age = claims.exp_secs().saturating_sub(now.secs()).max(0);
+        Ok(IssuedRefresh { token: self.sign(claims)?, max_age })
     }
 
     fn decode(&self, token: &str, now: Instant) -> Result<Claims, AuthError> {
@@ -168,11 +186,7 @@ impl AuthService {
             expires_at: refresh.exp_secs(),
         };
         self.inner.store.record_refresh(&record, &new_jti()).await?;
-        Ok(Issued {
-            access: self.sign(&access)?,
-            refresh: Some(self.sign(&refresh)?),
-            refresh_expires_at: Some(refresh.exp_secs()),
-        })
+        Ok(Issued { access: self.sign(&access)?, refresh: Some(self.sign_refresh(&refresh, now)?) })
     }
 
     /// POST /api/auth/signup/. Field checks as the reference's serializer: username at most
@@ -276,24 +290,16 @@ impl AuthService {
     }
 
     /// Checks that the token's user exists, is active (CHECK_USER_IS_ACTIVE) and has not revoked
-    /// the token by a password change or logout-all since it was issued.
+    /// the token by a password change or logout-all since it was issued ([`UserGate::refuses`]).
+    ///
+    /// [`UserGate::refuses`]: crate::store::UserGate::refuses
     async fn check_user(&self, claims: &Claims) -> Result<User, AuthError> {
         let user_id = self.user_id_of(claims)?;
         let user = self.inner.store.user_by_id(user_id).await?.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))?;
-        self.check_standing(claims, user.is_active, user.tokens_valid_after)?;
-        Ok(user)
-    }
-
-    /// The user of `claims` may still use it: active (when that is checked), and the token not
-    /// issued before the user's last password change or logout-all.
-    fn check_standing(&self, claims: &Claims, is_active: bool, tokens_valid_after: i64) -> Result<(), AuthError> {
-        if self.inner.settings.check_user_is_active && !is_active {
-            return Err(AuthError::TokenInvalid(TokenError::BadClaim));
+        match user.gate().refuses(claims.iat(), self.inner.settings.check_user_is_active) {
+            Some(refusal) => Err(refused(refusal)),
+            None => Ok(user),
         }
-        if revoked_by_user(claims.iat(), tokens_valid_after) {
-            return Err(AuthError::Blacklisted);
-        }
-        Ok(())
     }
 
     /// POST /api/token/refresh/.
@@ -317,16 +323,11 @@ impl AuthService {
                 // check_user's rules, and then the token's row, from one read.
                 let check = self.inner.store.refresh_check(user_id, claims.jti()).await?;
                 let check = check.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))?;
-                self.check_standing(&claims, check.is_active, check.tokens_valid_after)?;
-                let family_started = match check.token {
-                    Some(row) if row.blacklisted => return Err(AuthError::Blacklisted),
-                    Some(row) => row.family_started,
-                    None => presented.issued_at,
-                };
-                if now.secs() >= family_started.saturating_add(secs(s.session_max_lifetime)) {
-                    return Err(AuthError::TokenInvalid(TokenError::Expired));
+                if let Some(refusal) = check.refuses(claims.iat(), now, s.session_max_lifetime, s.check_user_is_active)
+                {
+                    return Err(refused(refusal));
                 }
-                Ok(Issued { access: new_access(&claims)?, refresh: None, refresh_expires_at: None })
+                Ok(Issued { access: new_access(&claims)?, refresh: None })
             }
             RotationPolicy::On { blacklist_after, grace } => {
                 let req = RotateRequest {
@@ -351,11 +352,7 @@ impl AuthService {
                     Rotation::Blacklisted => return Err(AuthError::Blacklisted),
                     Rotation::Invalid => return Err(AuthError::TokenInvalid(TokenError::Expired)),
                 };
-                Ok(Issued {
-                    access: new_access(&successor)?,
-                    refresh: Some(self.sign(&successor)?),
-                    refresh_expires_at: Some(successor.exp_secs()),
-                })
+                Ok(Issued { access: new_access(&successor)?, refresh: Some(self.sign_refresh(&successor, now)?) })
             }
         }
     }
@@ -456,6 +453,15 @@ impl AuthService {
         self.inner.verifier.revoke_before(user_id, now.secs());
         info!(user_id, "logout-all; every token of the user revoked");
         Ok(())
+    }
+}
+
+/// The answer to a refresh (without rotation) or a sliding-token refresh the store's rules refuse.
+fn refused(refusal: Refusal) -> AuthError {
+    match refusal {
+        Refusal::Inactive => AuthError::TokenInvalid(TokenError::BadClaim),
+        Refusal::Revoked | Refusal::Blacklisted => AuthError::Blacklisted,
+        Refusal::SessionOver => AuthError::TokenInvalid(TokenError::Expired),
     }
 }
 

@@ -286,7 +286,7 @@ mod tests {
     use rusqlite::{params, Connection};
 
     use super::*;
-    use crate::clock::FakeClock;
+    use crate::clock::{FakeClock, SharedClock};
     use crate::config::{DatabaseUrl, Settings};
     use crate::password::Hasher;
     use crate::service::{AuthError, AuthService, PasswordPool, Verifier};
@@ -499,9 +499,10 @@ mod tests {
         let settings =
             Settings { database_url: DatabaseUrl::Sqlite(dir.path().join("jwtd.db")), ..Settings::default() };
         let codec = Codec::from_secret(Algorithm::HS256, SECRET, Policy::default()).unwrap();
-        let verifier = Verifier::new(codec.clone(), Arc::new(clock), vec!["Bearer".into()], "user_id".into());
+        let clock: SharedClock = Arc::new(clock);
+        let verifier = Verifier::new(&codec, clock.clone(), vec!["Bearer".into()], "user_id".into());
         let passwords = PasswordPool::new(Hasher::with_params(64, 1, 1)).unwrap();
-        let auth = AuthService::new(store.clone(), verifier, passwords, Arc::new(settings));
+        let auth = AuthService::new(store.clone(), codec.clone(), verifier, clock, passwords, Arc::new(settings));
 
         for (id, name) in [(11, "ada"), (12, "bob")] {
             assert!(matches!(

@@ -1,8 +1,10 @@
 //! Access-token verification without a database round trip: signature, times, type, and the
 //! per-user "valid after" time that password change and logout-all move forward (SPEC §4).
 //! The map is filled from the store's revocation log and kept in step by `app`'s sync task.
-//! The keys are the server's own [`Codec`], or, in another service, [`RemoteKeys`] fetched from
-//! jwtd's JWKS URL.
+//! The keys are those the server's [`Codec`] verifies with, or, in another service,
+//! [`RemoteKeys`] fetched from jwtd's JWKS URL. A `Verifier` only verifies: signing is
+//! `AuthService`'s, with the `Codec` itself, and the clock it reads is its own copy, for
+//! checking access tokens at the current time.
 
 use std::sync::Arc;
 
@@ -12,7 +14,7 @@ use tracing::warn;
 use super::remote_keys::RemoteKeys;
 use crate::clock::{Instant, SharedClock};
 use crate::store::revoked_by_user;
-use crate::tokens::{self, Claims, Codec, Policy, TokenError, TokenType};
+use crate::tokens::{self, Claims, Codec, KeySet, Policy, TokenError, TokenType};
 
 /// Why a Bearer token was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,8 +48,8 @@ pub struct Verifier {
 
 #[derive(Debug)]
 enum Keys {
-    /// The server's own keys, which also sign.
-    Local(Box<Codec>),
+    /// The keys the server's own [`Codec`] verifies with.
+    Local { keys: KeySet, policy: Policy },
     /// Public keys of a JWKS URL (verification only).
     Remote { keys: RemoteKeys, policy: Policy },
 }
@@ -62,8 +64,10 @@ struct Inner {
 }
 
 impl Verifier {
-    pub fn new(codec: Codec, clock: SharedClock, header_types: Vec<String>, user_id_claim: String) -> Self {
-        Self::with_keys(Keys::Local(Box::new(codec)), clock, header_types, user_id_claim)
+    /// A verifier of the tokens `codec` signs: its current and previous keys, its policy.
+    pub fn new(codec: &Codec, clock: SharedClock, header_types: Vec<String>, user_id_claim: String) -> Self {
+        let keys = Keys::Local { keys: codec.keys().clone(), policy: codec.policy().clone() };
+        Self::with_keys(keys, clock, header_types, user_id_claim)
     }
 
     /// A verifier for another service: access tokens are checked against the public keys published
@@ -84,18 +88,10 @@ impl Verifier {
         Verifier { inner: Arc::new(Inner { keys, clock, header_types, user_id_claim, valid_after: DashMap::new() }) }
     }
 
-    /// The signing codec; `None` for a [`Verifier::remote`].
-    pub fn codec(&self) -> Option<&Codec> {
-        match &self.inner.keys {
-            Keys::Local(codec) => Some(codec),
-            Keys::Remote { .. } => None,
-        }
-    }
-
     /// The public keys as a JWK Set document (`{"keys":[]}` for HMAC).
     pub fn jwks(&self) -> serde_json::Value {
         match &self.inner.keys {
-            Keys::Local(codec) => codec.jwks(),
+            Keys::Local { keys, .. } => keys.jwks(),
             Keys::Remote { keys, .. } => keys.keys().jwks(),
         }
     }
@@ -103,13 +99,9 @@ impl Verifier {
     /// Verifies any token (signature, `alg`, times, audience, issuer) with the current keys.
     pub fn decode(&self, raw: &str, now: Instant) -> Result<Claims, TokenError> {
         match &self.inner.keys {
-            Keys::Local(codec) => codec.decode(raw, now),
+            Keys::Local { keys, policy } => tokens::verify(raw, keys, policy, now),
             Keys::Remote { keys, policy } => tokens::verify(raw, &keys.keys(), policy, now),
         }
-    }
-
-    pub fn now(&self) -> Instant {
-        self.inner.clock.now()
     }
 
     pub fn user_id_claim(&self) -> &str {
@@ -134,25 +126,10 @@ impl Verifier {
         self.inner.valid_after.get(&user_id).is_some_and(|after| revoked_by_user(iat, *after))
     }
 
-    /// The token of an `Authorization` header value: `None` when absent or of another scheme
-    /// (DRF then answers "not provided"), an error when the scheme matches but the shape doesn't.
-    pub fn bearer<'a>(&self, header: Option<&'a str>) -> Result<&'a str, BearerError> {
-        let header = header.ok_or(BearerError::NotProvided)?;
-        let mut parts = header.split_ascii_whitespace();
-        let scheme = parts.next().ok_or(BearerError::NotProvided)?;
-        if !self.inner.header_types.iter().any(|t| t == scheme) {
-            return Err(BearerError::NotProvided);
-        }
-        match (parts.next(), parts.next()) {
-            (Some(token), None) => Ok(token),
-            _ => Err(BearerError::BadHeader),
-        }
-    }
-
     /// Verifies an access token at the current time: signature, `alg`, times, type, user id,
     /// revocation. No database round trip.
     pub fn access(&self, raw: &str) -> Result<AccessClaims, BearerError> {
-        let claims = self.decode(raw, self.now()).map_err(BearerError::Token)?;
+        let claims = self.decode(raw, self.inner.clock.now()).map_err(BearerError::Token)?;
         claims.expect_type(TokenType::Access).map_err(BearerError::Token)?;
         let user_id = match claims.user_id(&self.inner.user_id_claim) {
             Ok(Some(id)) => id,
@@ -171,7 +148,7 @@ impl Verifier {
         let Keys::Remote { keys, .. } = &self.inner.keys else {
             return self.access(raw);
         };
-        let now = self.now();
+        let now = self.inner.clock.now();
         if keys.is_stale(now) {
             if let Err(e) = keys.refresh(now).await {
                 warn!(error = %e, "could not fetch the JWKS; using the keys fetched before");

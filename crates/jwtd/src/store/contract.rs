@@ -144,7 +144,7 @@ async fn blacklisting_is_idempotent_and_records_unseen_tokens(s: &dyn Store) {
 
 async fn a_refresh_check_reads_the_user_and_the_token_row(s: &dyn Store) {
     let ada = user(s, "ada").await;
-    let standing = |token| RefreshCheck { is_active: true, tokens_valid_after: 0, token };
+    let standing = |token| RefreshCheck { user: UserGate { is_active: true, tokens_valid_after: 0 }, token };
     assert_eq!(s.refresh_check(ada.id, &jti(1)).await.unwrap(), Some(standing(None)), "an unrecorded token");
     s.record_refresh(&record(&jti(1), ada.id, T0), "fam").await.unwrap();
     let recorded = TokenStanding { blacklisted: false, family_started: T0 };
@@ -155,7 +155,7 @@ async fn a_refresh_check_reads_the_user_and_the_token_row(s: &dyn Store) {
     assert!(s.set_active("ada", false).await.unwrap());
     s.revoke_all(ada.id, at(T0 + 9)).await.unwrap();
     let check = s.refresh_check(ada.id, &jti(1)).await.unwrap().unwrap();
-    assert_eq!((check.is_active, check.tokens_valid_after), (false, T0 + 9));
+    assert_eq!(check.user, UserGate { is_active: false, tokens_valid_after: T0 + 9 });
     assert_eq!(s.refresh_check(ada.id + 1, &jti(1)).await.unwrap(), None, "no such user");
 }
 

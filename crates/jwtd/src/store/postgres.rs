@@ -5,7 +5,8 @@
 //!
 //! Lock order, the same in every transaction so that none waits on another in a cycle: the
 //! user's row first (`FOR UPDATE`, or the `UPDATE` itself), then refresh-token rows, then the
-//! revocation-log advisory lock.
+//! revocation-log advisory lock. Rotation locks and reads what [`decide_rotation`] needs, and
+//! writes the rows it returns.
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -186,13 +187,29 @@ async fn token_row<C: GenericClient>(c: &C, jti: &str, lock: bool) -> Result<Opt
     opt(c, &sql, &[&jti]).await?.as_ref().map(token_from).transpose()
 }
 
+/// The statement inserting a token row, then `$on_conflict`: what it does when the jti is there.
+macro_rules! insert_token_then {
+    ($on_conflict:literal) => {
+        concat!(
+            "INSERT INTO refresh_tokens (jti, user_id, family, family_started, issued_at, expires_at, blacklisted_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ",
+            $on_conflict
+        )
+    };
+}
+
 /// Inserts the row unless its jti is already there; returns whether it was inserted. Two
 /// transactions inserting the same jti: the second waits for the first, then inserts nothing.
 async fn insert_token<C: GenericClient>(c: &C, row: &TokenRow) -> Result<bool, PgError> {
-    let n = exec(
+    let n = write_token(c, insert_token_then!("ON CONFLICT (jti) DO NOTHING"), row).await?;
+    Ok(n > 0)
+}
+
+/// Runs `sql`, an [`insert_token_then!`] statement, for `row`; returns how many rows it wrote.
+async fn write_token<C: GenericClient>(c: &C, sql: &str, row: &TokenRow) -> Result<u64, PgError> {
+    exec(
         c,
-        "INSERT INTO refresh_tokens (jti, user_id, family, family_started, issued_at, expires_at, blacklisted_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (jti) DO NOTHING",
+        sql,
         &[
             &row.jti,
             &row.user_id,
@@ -203,8 +220,7 @@ async fn insert_token<C: GenericClient>(c: &C, row: &TokenRow) -> Result<bool, P
             &row.blacklisted.map(Instant::millis),
         ],
     )
-    .await?;
-    Ok(n > 0)
+    .await
 }
 
 /// Revokes every token of the user. The caller's transaction holds (or now takes) the user's row.
@@ -348,52 +364,25 @@ impl PgStore {
             uuid::Uuid::new_v4().simple().to_string()
         });
         let outcome = match decision {
-            RotationDecision::Rotate { family, family_started, expires_at, record_presented } => {
-                let now = req.now;
-                if record_presented {
-                    let first = TokenRow {
-                        jti: p.jti.clone(),
-                        user_id: p.user_id,
-                        family: family.clone(),
-                        family_started,
-                        issued_at: p.issued_at,
-                        expires_at: p.expires_at,
-                        blacklisted: None,
-                        replaced_by: None,
-                        rotated: None,
-                    };
-                    if !insert_token(&tx, &first).await? {
+            RotationDecision::Rotate { record_presented, successor } => {
+                if let Some(first) = &record_presented {
+                    if !insert_token(&tx, first).await? {
                         tx.rollback().await?;
                         return Ok(Attempt::Raced);
                     }
                 }
-                let next = TokenRow {
-                    jti: req.successor_jti.clone(),
-                    user_id: p.user_id,
-                    family,
-                    family_started,
-                    issued_at: now.secs(),
-                    expires_at,
-                    blacklisted: None,
-                    replaced_by: None,
-                    rotated: None,
-                };
-                insert_token(&tx, &next).await?;
+                insert_token(&tx, &successor).await?;
                 exec(
                     &tx,
                     "UPDATE refresh_tokens SET replaced_by = $2, rotated_ms = $3,
                      blacklisted_ms = CASE WHEN $4 THEN coalesce(blacklisted_ms, $3) ELSE blacklisted_ms END
                      WHERE jti = $1",
-                    &[&p.jti, &next.jti, &now.millis(), &req.blacklist_after],
+                    &[&p.jti, &successor.jti, &req.now.millis(), &req.blacklist_after],
                 )
                 .await?;
-                Rotation::Rotated(next)
+                Rotation::Rotated(successor)
             }
-            RotationDecision::HandBack => match successor {
-                Some(s) => Rotation::Grace(s),
-                None => Rotation::Blacklisted,
-            },
-            RotationDecision::Reuse { family } => {
+            RotationDecision::RevokeFamily { family } => {
                 exec(
                     &tx,
                     "UPDATE refresh_tokens SET blacklisted_ms = $2 WHERE family = $1 AND blacklisted_ms IS NULL",
@@ -402,8 +391,7 @@ impl PgStore {
                 .await?;
                 Rotation::Reused { family }
             }
-            RotationDecision::Blacklisted => Rotation::Blacklisted,
-            RotationDecision::Invalid => Rotation::Invalid,
+            RotationDecision::Answer(outcome) => outcome,
         };
         tx.commit().await?;
         Ok(Attempt::Done(outcome))
@@ -632,17 +620,7 @@ impl Store for PgStore {
     }
 
     async fn record_refresh(&self, token: &RefreshRecord, family: &str) -> Result<(), StoreError> {
-        let row = TokenRow {
-            jti: token.jti.clone(),
-            user_id: token.user_id,
-            family: family.to_string(),
-            family_started: token.issued_at,
-            issued_at: token.issued_at,
-            expires_at: token.expires_at,
-            blacklisted: None,
-            replaced_by: None,
-            rotated: None,
-        };
+        let row = TokenRow::first_of_family(token, family.to_string());
         let client = self.client().await?;
         insert_token(&client, &row).await.map_err(pg_err)?;
         Ok(())
@@ -666,24 +644,21 @@ impl Store for PgStore {
                 Some(family_started) => Some(TokenStanding { blacklisted: row.try_get(2)?, family_started }),
                 None => None,
             };
-            Ok(RefreshCheck { is_active: row.try_get(0)?, tokens_valid_after: row.try_get(1)?, token })
+            let user = UserGate { is_active: row.try_get(0)?, tokens_valid_after: row.try_get(1)? };
+            Ok(RefreshCheck { user, token })
         };
         read().map(Some).map_err(pg_err)
     }
 
     async fn blacklist(&self, token: &RefreshRecord, family: &str, now: Instant) -> Result<(), StoreError> {
+        let row = TokenRow::first_of_family(token, family.to_string()).blacklisted_at(now);
         let client = self.client().await?;
         // One statement: records a never-seen token already blacklisted, or blacklists the
         // recorded one, keeping the first blacklisting time.
-        exec(
-            &client,
-            "INSERT INTO refresh_tokens (jti, user_id, family, family_started, issued_at, expires_at, blacklisted_ms)
-             VALUES ($1, $2, $3, $4, $4, $5, $6)
-             ON CONFLICT (jti) DO UPDATE SET blacklisted_ms = coalesce(refresh_tokens.blacklisted_ms, EXCLUDED.blacklisted_ms)",
-            &[&token.jti, &token.user_id, &family, &token.issued_at, &token.expires_at, &now.millis()],
-        )
-        .await
-        .map_err(pg_err)?;
+        let sql = insert_token_then!(
+            "ON CONFLICT (jti) DO UPDATE SET blacklisted_ms = coalesce(refresh_tokens.blacklisted_ms, EXCLUDED.blacklisted_ms)"
+        );
+        write_token(&client, sql, &row).await.map_err(pg_err)?;
         Ok(())
     }
 

@@ -1,10 +1,11 @@
 //! The SQLite backend, in WAL mode: one writer thread owning the only write connection (SQLite
-//! has a single writer anyway) and a small pool of reader connections beside it.
+//! has a single writer anyway) and a reader connection per thread that reads.
 //!
 //! Writes are group-committed: the writer takes every write job waiting, runs each inside its
 //! own SAVEPOINT of one transaction (so a failing job rolls back alone), commits once, and only
 //! then answers each caller. Under load many rotations share one commit; alone, a write commits
-//! at once. Reads run on tokio's blocking pool, so async workers never wait on disk.
+//! at once. Reads run where they are awaited (see `Inner::readers`); in WAL mode no write blocks them.
+//! Rotation only reads the rows [`decide_rotation`] needs and writes the rows it returns.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -223,7 +224,7 @@ fn refresh_check_from(r: &Row<'_>) -> rusqlite::Result<RefreshCheck> {
         Some(family_started) => Some(TokenStanding { blacklisted: r.get(2)?, family_started }),
         None => None,
     };
-    Ok(RefreshCheck { is_active: r.get(0)?, tokens_valid_after: r.get(1)?, token })
+    Ok(RefreshCheck { user: UserGate { is_active: r.get(0)?, tokens_valid_after: r.get(1)? }, token })
 }
 
 fn insert_token(conn: &Connection, row: &TokenRow) -> rusqlite::Result<()> {
@@ -458,17 +459,7 @@ impl Store for SqliteStore {
     }
 
     async fn record_refresh(&self, token: &RefreshRecord, family: &str) -> Result<(), StoreError> {
-        let row = TokenRow {
-            jti: token.jti.clone(),
-            user_id: token.user_id,
-            family: family.to_string(),
-            family_started: token.issued_at,
-            issued_at: token.issued_at,
-            expires_at: token.expires_at,
-            blacklisted: None,
-            replaced_by: None,
-            rotated: None,
-        };
+        let row = TokenRow::first_of_family(token, family.to_string());
         self.write(move |c| insert_token(c, &row)).await
     }
 
@@ -486,17 +477,7 @@ impl Store for SqliteStore {
     }
 
     async fn blacklist(&self, token: &RefreshRecord, family: &str, now: Instant) -> Result<(), StoreError> {
-        let row = TokenRow {
-            jti: token.jti.clone(),
-            user_id: token.user_id,
-            family: family.to_string(),
-            family_started: token.issued_at,
-            issued_at: token.issued_at,
-            expires_at: token.expires_at,
-            blacklisted: Some(now),
-            replaced_by: None,
-            rotated: None,
-        };
+        let row = TokenRow::first_of_family(token, family.to_string()).blacklisted_at(now);
         self.write(move |tx| {
             insert_token(tx, &row)?;
             tx.execute(
@@ -525,57 +506,32 @@ impl Store for SqliteStore {
                 uuid::Uuid::new_v4().simple().to_string()
             });
             let outcome = match decision {
-                RotationDecision::Rotate { family, family_started, expires_at, record_presented } => {
-                    let now = req.now;
-                    if record_presented {
-                        insert_token(
-                            tx,
-                            &TokenRow {
-                                jti: p.jti.clone(),
-                                user_id: p.user_id,
-                                family: family.clone(),
-                                family_started,
-                                issued_at: p.issued_at,
-                                expires_at: p.expires_at,
-                                blacklisted: None,
-                                replaced_by: None,
-                                rotated: None,
-                            },
-                        )?;
+                RotationDecision::Rotate { record_presented, successor } => {
+                    if let Some(first) = &record_presented {
+                        insert_token(tx, first)?;
                     }
-                    let next = TokenRow {
-                        jti: req.successor_jti.clone(),
-                        user_id: p.user_id,
-                        family,
-                        family_started,
-                        issued_at: now.secs(),
-                        expires_at,
-                        blacklisted: None,
-                        replaced_by: None,
-                        rotated: None,
-                    };
-                    insert_token(tx, &next)?;
+                    insert_token(tx, &successor)?;
                     tx.prepare_cached(
                         "UPDATE refresh_tokens SET replaced_by = ?2, rotated_ms = ?3,
                          blacklisted_ms = CASE WHEN ?4 THEN coalesce(blacklisted_ms, ?3) ELSE blacklisted_ms END
                          WHERE jti = ?1",
                     )?
-                    .execute(params![p.jti, next.jti, now.millis(), req.blacklist_after])?;
-                    Rotation::Rotated(next)
+                    .execute(params![
+                        p.jti,
+                        successor.jti,
+                        req.now.millis(),
+                        req.blacklist_after
+                    ])?;
+                    Rotation::Rotated(successor)
                 }
-                RotationDecision::HandBack => match successor {
-                    Some(s) => Rotation::Grace(s),
-                    None => Rotation::Blacklisted,
-                },
-                RotationDecision::Reuse { family } => {
+                RotationDecision::RevokeFamily { family } => {
                     tx.execute(
                         "UPDATE refresh_tokens SET blacklisted_ms = ?2 WHERE family = ?1 AND blacklisted_ms IS NULL",
                         params![family, req.now.millis()],
                     )?;
                     Rotation::Reused { family }
                 }
-                RotationDecision::Blacklisted => Rotation::Blacklisted,
-                RotationDecision::Invalid => Rotation::Invalid,
+                RotationDecision::Answer(outcome) => outcome,
             };
             Ok(outcome)
         })

@@ -150,7 +150,7 @@ fn signed(header: &Value, claims: &Value) -> String {
 fn verifier() -> &'static Verifier {
     static VERIFIER: LazyLock<Verifier> = LazyLock::new(|| {
         let clock = Arc::new(FakeClock::at(Instant::from_millis(NOW_MS)));
-        Verifier::new(codec().clone(), clock, vec!["Bearer".into()], "user_id".into())
+        Verifier::new(codec(), clock, vec!["Bearer".into()], "user_id".into())
     });
     &VERIFIER
 }
