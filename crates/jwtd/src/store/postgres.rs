@@ -29,7 +29,10 @@ use crate::clock::Instant;
 type PgError = tokio_postgres::Error;
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_initial.sql"),
+    include_str!("../../migrations/postgres/0002_django_shapes.sql"),
+];
 /// Transaction-scoped advisory locks: "jwtd" in ASCII, then a number per purpose.
 const MIGRATION_LOCK: i64 = 0x6a77_7464_0001;
 const REVOCATION_LOCK: i64 = 0x6a77_7464_0002;

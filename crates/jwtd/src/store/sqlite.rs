@@ -25,7 +25,10 @@ use super::{
 };
 use crate::clock::Instant;
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_initial.sql"),
+    include_str!("../../migrations/sqlite/0002_django_shapes.sql"),
+];
 /// Most write jobs one transaction takes.
 const MAX_BATCH: usize = 512;
 
