@@ -10,6 +10,7 @@ mod health;
 pub mod limits;
 mod metrics;
 mod openapi;
+mod responses;
 #[cfg(test)]
 mod store_down;
 mod token;

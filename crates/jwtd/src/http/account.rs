@@ -12,7 +12,7 @@ use time::format_description::well_known::Iso8601;
 use time::OffsetDateTime;
 
 use super::cookie::{with_cookie, RefreshCookie};
-use super::openapi::{BearerRefused, BodyErrors, CookieOriginRefused, Empty, ServerFaults};
+use super::responses::{BearerRefused, BodyErrors, CookieOriginRefused, Empty, ServerFaults};
 use super::token::hand_out_pair;
 use super::{ApiError, AuthUser, Input};
 use crate::clock::Instant;

@@ -10,7 +10,7 @@ use jwtd_proto::{Credentials, RefreshRequest, TokenBody, TokenPair};
 use serde_json::{json, Value};
 
 use super::cookie::{with_cookie, RefreshCookie};
-use super::openapi::{BodyErrors, CookieOriginRefused, CredentialsRefused, Empty, ServerFaults, TokenRefused};
+use super::responses::{BodyErrors, CookieOriginRefused, CredentialsRefused, Empty, ServerFaults, TokenRefused};
 use super::{ApiError, ClientAddr, Input};
 use crate::service::{AuthService, Issued};
 use crate::telemetry::{Metrics, TokenKind};
