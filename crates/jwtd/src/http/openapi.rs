@@ -1,7 +1,8 @@
-//! The OpenAPI 3.1 document of the API (SPEC §1), served at `/api/schema/`. Operations come from
-//! the handlers' `#[utoipa::path]` attributes and the bodies from jwtd-proto's `ToSchema` derives;
-//! this module adds, once for every operation, what DRF does once for every view: the error
-//! responses of SPEC §2, form and multipart bodies beside JSON, and the Bearer scheme. It also
+//! The OpenAPI 3.1 document of the API (SPEC §1), served at `/api/schema/`. Its paths come from
+//! the route table (`http::api`, the handlers' `#[utoipa::path]` attributes) and the bodies from
+//! jwtd-proto's `ToSchema` derives; this module assembles them and adds, once for every
+//! operation, what DRF does once for every view: the error responses of SPEC §2 (from
+//! `responses.rs`), form and multipart bodies beside JSON, and the Bearer scheme. It also
 //! names the links between operations (obtain → refresh/verify/blacklist) for stateful clients.
 //! It must not describe behaviour the handlers don't have: a schema test and the CI fuzzer hold
 //! the server to this document.
@@ -24,7 +25,6 @@ use utoipa::openapi::{Components, OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use super::responses::{error_responses, validation_errors, Empty, Jwks};
-use super::{account, health, metrics, token};
 
 /// The security scheme of the protected routes.
 const BEARER: &str = "bearerAuth";
@@ -38,23 +38,6 @@ const BEARER: &str = "bearerAuth";
             multipart; text fields are DRF CharFields (a number is read as its text, the value is trimmed). \
             Any method a path does not list answers 405 with an `Allow` header \
             (`#/components/responses/MethodNotAllowed`); unknown paths answer 404."
-    ),
-    paths(
-        account::sign_up,
-        token::obtain_pair,
-        token::refresh,
-        token::verify,
-        token::blacklist,
-        token::obtain_sliding,
-        token::refresh_sliding,
-        account::me,
-        account::change_password,
-        account::logout_all,
-        health::jwks,
-        health::healthz,
-        health::readyz,
-        metrics::metrics,
-        schema,
     ),
     components(schemas(
         Credentials,
@@ -72,7 +55,6 @@ const BEARER: &str = "bearerAuth";
         Empty,
         Jwks,
     )),
-    modifiers(&Contract),
     tags(
         (name = "auth", description = "Sign-up and sign-in"),
         (name = "token", description = "SimpleJWT's token views"),
@@ -86,7 +68,10 @@ struct ApiDoc;
 fn document() -> &'static serde_json::Value {
     static DOCUMENT: OnceLock<serde_json::Value> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
-        let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        let mut doc = ApiDoc::openapi();
+        doc.merge(super::api().into_openapi());
+        Contract.modify(&mut doc);
+        let mut doc = serde_json::to_value(doc).unwrap_or_default();
         camel_case_links(&mut doc);
         doc
     })
@@ -175,7 +160,6 @@ impl Modify for Contract {
         bearer.description = Some("An access token: `Authorization: Bearer <access>`.".into());
         components.security_schemes.insert(BEARER.into(), SecurityScheme::Http(bearer));
 
-        add_sign_in(doc);
         for item in doc.paths.paths.values_mut() {
             for operation in operations(item) {
                 accept_forms(operation);
@@ -188,27 +172,6 @@ impl Modify for Contract {
 
 fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     [&mut item.get, &mut item.post].into_iter().filter_map(Option::as_mut)
-}
-
-/// /api/auth/signin/ is /api/token/ under another name (one handler serves both).
-fn add_sign_in(doc: &mut Document) {
-    let Some(mut item) = doc.paths.paths.get("/api/token/").cloned() else {
-        return;
-    };
-    for operation in operations(&mut item) {
-        operation.operation_id = Some("sign_in".into());
-        operation.tags = Some(vec!["auth".into()]);
-        operation.summary = Some("Sign in: the same view as /api/token/.".into());
-    }
-    // Keep SPEC §1's order: sign-up, sign-in, then the token views.
-    let paths = std::mem::take(&mut doc.paths.paths);
-    for (path, value) in paths {
-        let after_sign_up = path == "/api/auth/signup/";
-        doc.paths.paths.insert(path, value);
-        if after_sign_up {
-            doc.paths.paths.insert("/api/auth/signin/".into(), item.clone());
-        }
-    }
 }
 
 /// DRF's parsers serve every view: a JSON body may also come form-encoded or multipart. A
