@@ -121,7 +121,8 @@ fn camel_case_links(doc: &mut serde_json::Value) {
 // --- Additions to the generated document.
 
 /// Links a stateful client follows: a token from one answer presented to the next operation.
-/// (source operation, status, link name, target operation, request body of the target)
+/// (source operation, status, link name, target operation, field of the target's request body,
+/// its value)
 const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
     ("sign_up", "201", "RefreshToken", "refresh", "refresh", "$response.body#/refresh"),
     ("sign_up", "201", "VerifyAccessToken", "verify", "token", "$response.body#/access"),
