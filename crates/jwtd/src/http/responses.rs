@@ -357,3 +357,78 @@ pub(super) fn error_responses() -> Vec<(&'static str, ApiResponse)> {
         ),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::http::ApiError;
+    use crate::service::{AuthError, BearerError};
+    use crate::tokens::TokenError;
+
+    /// The server's answer to `err`: status, headers other than the content type, body.
+    fn answer(err: ApiError) -> (StatusCode, Vec<String>, Value) {
+        let response = err.into_response();
+        let status = response.status();
+        let headers = response.headers().keys().filter(|h| *h != "content-type").map(|h| h.to_string()).collect();
+        let bytes = futures::executor::block_on(axum::body::to_bytes(response.into_body(), usize::MAX)).unwrap();
+        (status, headers, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[test]
+    fn every_fixed_answer_is_one_its_response_documents() {
+        let documented: BTreeMap<&str, Value> =
+            error_responses().into_iter().map(|(name, r)| (name, serde_json::to_value(r).unwrap())).collect();
+        let cases = [
+            (ApiError::Busy, "Unavailable"),
+            (ApiError::Timeout, "Unavailable"),
+            (ApiError::Unavailable, "Unavailable"),
+            (ApiError::Auth(AuthError::Overloaded), "Unavailable"),
+            (ApiError::Auth(AuthError::Hashing), "ServerError"),
+            (ApiError::HeadersTooLarge, "HeadersTooLarge"),
+            (ApiError::BodyTimeout, "RequestTimeout"),
+            (ApiError::BodyTooLarge, "BodyTooLarge"),
+            (ApiError::Auth(AuthError::NoActiveAccount), "NoActiveAccount"),
+            (ApiError::Auth(AuthError::Blacklisted), "TokenNotValid"),
+            (ApiError::Auth(AuthError::TokenInvalid(TokenError::Expired)), "TokenNotValid"),
+            (ApiError::Auth(AuthError::UserNotFound), "NotAuthenticated"),
+            (ApiError::Auth(AuthError::UserInactive), "NotAuthenticated"),
+            (ApiError::Bearer(BearerError::NotProvided), "NotAuthenticated"),
+            (ApiError::Bearer(BearerError::BadHeader), "NotAuthenticated"),
+            (ApiError::Bearer(BearerError::NoUserId), "NotAuthenticated"),
+            (ApiError::Bearer(BearerError::Revoked), "NotAuthenticated"),
+        ];
+        for (err, name) in cases {
+            let label = format!("{err:?} as {name}");
+            let (_, headers, body) = answer(err);
+            let response = &documented[name];
+            let schema = &response["content"]["application/json"]["schema"]["properties"];
+            for field in ["detail", "code"] {
+                if let Some(value) = body.get(field) {
+                    let allowed = schema[field]["enum"].as_array().unwrap_or_else(|| panic!("{label}: {field}"));
+                    assert!(allowed.contains(value), "{label}: {value} not in {allowed:?}");
+                }
+            }
+            for header in headers {
+                let documented = response["headers"].as_object().into_iter().flat_map(|h| h.keys());
+                assert!(documented.map(|h| h.to_ascii_lowercase()).any(|h| h == header), "{label}: {header}");
+            }
+        }
+    }
+
+    #[test]
+    fn templates_become_the_documented_patterns() {
+        let pattern = template_matching(METHOD_NOT_ALLOWED, ".*");
+        assert_eq!(pattern, r#"^Method ".*" not allowed\.$"#);
+        assert_eq!(
+            template_matching(THROTTLED, "[0-9]+ seconds?"),
+            r"^Request was throttled\. Expected available in [0-9]+ seconds?\.$"
+        );
+        let (status, headers, _) = answer(ApiError::MethodNotAllowed(axum::http::Method::PUT));
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert!(headers.is_empty(), "the view's fallback adds Allow, not the error");
+    }
+}
