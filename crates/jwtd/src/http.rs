@@ -130,7 +130,8 @@ fn sign_in((schemas, paths, method_router): UtoipaMethodRouter<AppState>) -> Uto
 }
 
 /// Adds a view at its documented path and at the same path with (or without) the trailing slash,
-/// answering other methods as DRF does (see [`other_method`]).
+/// answering other methods as DRF does (see [`other_method`]). Every jwtd view serves either GET
+/// (and HEAD) or POST, which its documented operation says.
 fn add_view(
     router: OpenApiRouter<AppState>,
     (schemas, paths, method_router): UtoipaMethodRouter<AppState>,
