@@ -1,9 +1,11 @@
 //! Wire types of the jwtd API (SPEC §1–§2): the JSON bodies that cross between jwtd and its
-//! clients. Changing this crate changes the contract.
+//! clients, and in [`messages`] every text of their error bodies. Changing this crate changes
+//! the contract.
 #![deny(missing_docs)]
 
 use serde::{Deserialize, Serialize};
 
+pub mod messages;
 #[cfg(feature = "openapi")]
 mod schema;
 
@@ -159,30 +161,4 @@ pub struct TokenMessage {
     pub token_type: String,
     /// Why, e.g. `"Token is expired"`.
     pub message: String,
-}
-
-/// Exact texts of SPEC §2.
-pub mod messages {
-    /// Refresh/verify/blacklist of a bad token.
-    pub const TOKEN_INVALID: &str = "Token is invalid or expired";
-    /// Refresh/verify/blacklist of a blacklisted token.
-    pub const TOKEN_BLACKLISTED: &str = "Token is blacklisted";
-    /// The `code` of token errors.
-    pub const TOKEN_NOT_VALID: &str = "token_not_valid";
-    /// Bad credentials or inactive user on sign-in.
-    pub const NO_ACTIVE_ACCOUNT: &str = "No active account found with the given credentials";
-    /// Protected route without credentials.
-    pub const NOT_PROVIDED: &str = "Authentication credentials were not provided.";
-    /// Protected route with a bad token.
-    pub const GIVEN_TOKEN_NOT_VALID: &str = "Given token not valid for any token type";
-    /// Body over MAX_BODY_BYTES.
-    pub const BODY_TOO_LARGE: &str = "Request body too large.";
-    /// A required field is absent.
-    pub const REQUIRED: &str = "This field is required.";
-    /// A field is an empty string.
-    pub const BLANK: &str = "This field may not be blank.";
-    /// A field is null.
-    pub const NULL: &str = "This field may not be null.";
-    /// A field is a list, object or boolean.
-    pub const NOT_A_STRING: &str = "Not a valid string.";
 }

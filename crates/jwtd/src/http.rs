@@ -1,5 +1,7 @@
 //! HTTP: the route table, request extractors, and the one mapping of errors to SPEC §2
 //! responses. Handlers are thin: they parse, call a `service` use case, and shape the answer.
+//! The route table ([`api`]) lists each handler once, through utoipa-axum's `routes!`: the
+//! router and the OpenAPI document's paths both come from it.
 
 mod account;
 mod body;
@@ -10,19 +12,21 @@ mod health;
 pub mod limits;
 mod metrics;
 mod openapi;
+mod responses;
 #[cfg(test)]
 mod store_down;
 mod token;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::{FromRef, Request};
-use axum::handler::Handler;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, MethodRouter};
 use axum::Router;
+use utoipa::openapi::path::Paths;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::routes;
 
 pub use body::Input;
 pub use cookie::{Https, COOKIE_NAME, COOKIE_PATH};
@@ -86,31 +90,76 @@ impl FromRef<AppState> for Arc<Metrics> {
     }
 }
 
-/// The route table of SPEC §1, each path without its trailing slash.
-fn routes() -> [(&'static str, MethodRouter<AppState>); 16] {
-    [
-        ("/api/auth/signup", post_view(account::sign_up)),
-        ("/api/auth/signin", post_view(token::obtain_pair)),
-        ("/api/token", post_view(token::obtain_pair)),
-        ("/api/token/refresh", post_view(token::refresh)),
-        ("/api/token/verify", post_view(token::verify)),
-        ("/api/token/blacklist", post_view(token::blacklist)),
-        ("/api/token/sliding", post_view(token::obtain_sliding)),
-        ("/api/token/sliding/refresh", post_view(token::refresh_sliding)),
-        ("/api/me", get_view(account::me)),
-        ("/api/auth/password", post_view(account::change_password)),
-        ("/api/auth/logout-all", post_view(account::logout_all)),
-        ("/.well-known/jwks.json", get_view(health::jwks)),
-        ("/healthz", get_view(health::healthz)),
-        ("/readyz", get_view(health::readyz)),
-        ("/metrics", get_view(metrics::metrics)),
-        ("/api/schema", get_view(openapi::schema)),
-    ]
+/// The route table of SPEC §1, in its order. Each view is a handler whose `#[utoipa::path]`
+/// attribute gives its method and path, so this one list makes both the router ([`bare_router`])
+/// and the paths of the OpenAPI document (`openapi.rs`).
+pub(crate) fn api() -> OpenApiRouter<AppState> {
+    let views: [UtoipaMethodRouter<AppState>; 16] = [
+        routes!(account::sign_up),
+        sign_in(routes!(token::obtain_pair)),
+        routes!(token::obtain_pair),
+        routes!(token::refresh),
+        routes!(token::verify),
+        routes!(token::blacklist),
+        routes!(token::obtain_sliding),
+        routes!(token::refresh_sliding),
+        routes!(account::me),
+        routes!(account::change_password),
+        routes!(account::logout_all),
+        routes!(health::jwks),
+        routes!(health::healthz),
+        routes!(health::readyz),
+        routes!(metrics::metrics),
+        routes!(openapi::schema),
+    ];
+    views.into_iter().fold(OpenApiRouter::default(), add_view)
 }
 
-/// The paths of the route table (without their trailing slash), for per-route metrics.
+/// /api/auth/signin/ is /api/token/ under another name: the same view, its own operation.
+fn sign_in((schemas, paths, method_router): UtoipaMethodRouter<AppState>) -> UtoipaMethodRouter<AppState> {
+    let mut renamed = Paths::new();
+    for (_, mut item) in paths.paths {
+        for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+            operation.operation_id = Some("sign_in".into());
+            operation.tags = Some(vec!["auth".into()]);
+            operation.summary = Some("Sign in: the same view as /api/token/.".into());
+        }
+        renamed.paths.insert("/api/auth/signin/".into(), item);
+    }
+    (schemas, renamed, method_router)
+}
+
+/// Adds a view at its documented path and at the same path with (or without) the trailing slash,
+/// answering other methods as DRF does (see [`other_method`]). Every jwtd view serves either GET
+/// (and HEAD) or POST, which its documented operation says.
+fn add_view(
+    router: OpenApiRouter<AppState>,
+    (schemas, paths, method_router): UtoipaMethodRouter<AppState>,
+) -> OpenApiRouter<AppState> {
+    let mut twins = Vec::new();
+    let mut allow = POST_ALLOW;
+    for (path, item) in paths.paths.iter() {
+        twins.push(match path.strip_suffix('/') {
+            Some(bare) => bare.to_string(),
+            None => format!("{path}/"),
+        });
+        if item.get.is_some() {
+            allow = GET_ALLOW;
+        }
+    }
+    let method_router = method_router.fallback(move |method: Method| other_method(method, allow));
+    let mut router = router.routes((schemas, paths, method_router.clone()));
+    for twin in twins {
+        router = router.route(&twin, method_router.clone());
+    }
+    router
+}
+
+/// The paths of the route table, for per-route metrics.
 pub fn route_paths() -> Vec<&'static str> {
-    routes().into_iter().map(|(path, _)| path).collect()
+    static PATHS: OnceLock<Vec<String>> = OnceLock::new();
+    let paths = PATHS.get_or_init(|| api().get_openapi().paths.paths.keys().cloned().collect());
+    paths.iter().map(String::as_str).collect()
 }
 
 /// The jwtd API (SPEC §1), every path with and without its trailing slash, every answer with
@@ -122,10 +171,7 @@ pub fn router(state: AppState) -> Router {
 /// [`router`] without the security-header layer, for a server that adds the headers at its edge
 /// with [`secure`] (the application does, in the one layer it wraps around this router).
 pub fn bare_router(state: AppState) -> Router {
-    let mut router = Router::new();
-    for (path, method_router) in routes() {
-        router = router.route(path, method_router.clone()).route(&format!("{path}/"), method_router);
-    }
+    let (router, _) = api().split_for_parts();
     router.fallback(not_found).with_state(state)
 }
 
@@ -133,23 +179,10 @@ async fn not_found() -> ApiError {
     ApiError::NotFound
 }
 
-/// A POST view as DRF serves it; see [`other_method`].
-fn post_view<H, T>(handler: H) -> MethodRouter<AppState>
-where
-    H: Handler<T, AppState>,
-    T: 'static,
-{
-    post(handler).fallback(|method: Method| other_method(method, "POST, OPTIONS"))
-}
-
-/// A GET (and HEAD) view as DRF serves it; see [`other_method`].
-fn get_view<H, T>(handler: H) -> MethodRouter<AppState>
-where
-    H: Handler<T, AppState>,
-    T: 'static,
-{
-    get(handler).fallback(|method: Method| other_method(method, "GET, HEAD, OPTIONS"))
-}
+/// `Allow` of a POST view, as DRF writes it.
+const POST_ALLOW: &str = "POST, OPTIONS";
+/// `Allow` of a GET (and HEAD) view, as DRF writes it.
+const GET_ALLOW: &str = "GET, HEAD, OPTIONS";
 
 /// Any other method on a view: OPTIONS gets the view's metadata, the rest DRF's 405 body; both
 /// with DRF's `Allow`. (axum's own `Allow` is added outside every layer, too late for a

@@ -15,8 +15,8 @@ pub use keys::{KeyError, KeyKind, PrivateKey, PublicKey};
 
 use thiserror::Error;
 
-/// Why a presented token was refused. `message()` is SimpleJWT's wording, used in the
-/// `messages` list of a refused Bearer token.
+/// Why a presented token was refused. `message()` is SimpleJWT's wording (in
+/// `jwtd_proto::messages`), used in the `messages` list of a refused Bearer token.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum TokenError {
     #[error("malformed token")]
@@ -48,19 +48,22 @@ pub enum TokenError {
 impl TokenError {
     /// SimpleJWT 5.5's message for this failure.
     pub fn message(&self) -> &'static str {
+        use jwtd_proto::messages::{
+            TOKEN_EXPIRED, TOKEN_IS_INVALID, TOKEN_NO_EXP, TOKEN_NO_ID, TOKEN_NO_TYPE, TOKEN_WRONG_TYPE,
+        };
         match self {
-            TokenError::Expired => "Token is expired",
-            TokenError::NoExp => "Token has no 'exp' claim",
-            TokenError::NoId => "Token has no id",
-            TokenError::NoType => "Token has no type",
-            TokenError::WrongType => "Token has wrong type",
+            TokenError::Expired => TOKEN_EXPIRED,
+            TokenError::NoExp => TOKEN_NO_EXP,
+            TokenError::NoId => TOKEN_NO_ID,
+            TokenError::NoType => TOKEN_NO_TYPE,
+            TokenError::WrongType => TOKEN_WRONG_TYPE,
             TokenError::Malformed
             | TokenError::BadSignature
             | TokenError::UnknownKey
             | TokenError::NotYetValid
             | TokenError::WrongAudienceOrIssuer
             | TokenError::BadClaim
-            | TokenError::Encode => "Token is invalid",
+            | TokenError::Encode => TOKEN_IS_INVALID,
         }
     }
 }

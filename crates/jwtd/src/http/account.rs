@@ -11,9 +11,8 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Iso8601;
 use time::OffsetDateTime;
 
-use super::cookie::{with_cookie, RefreshCookie};
-use super::openapi::{BearerRefused, BodyErrors, CookieOriginRefused, Empty, ServerFaults};
-use super::token::hand_out_pair;
+use super::cookie::{hand_out_pair, with_cookie, RefreshCookie};
+use super::responses::{BearerRefused, BodyErrors, CookieOriginRefused, Empty, ServerFaults};
 use super::{ApiError, AuthUser, Input};
 use crate::clock::Instant;
 use crate::service::AuthService;

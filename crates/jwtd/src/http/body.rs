@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequest, Request};
 use axum::http::header;
-use jwtd_proto::messages::{BLANK, NOT_A_STRING, NULL, REQUIRED};
+use jwtd_proto::messages::{BLANK, NOT_A_STRING, NO_DATA, NULL, NULL_CHARACTERS, REQUIRED};
 use serde_json::{Map, Value};
 
 use super::ApiError;
@@ -49,7 +49,7 @@ impl Input {
                 Ok(Value::Object(map)) => map,
                 Ok(Value::Null) => {
                     let mut errors = FieldErrors::default();
-                    errors.add("non_field_errors", "No data provided");
+                    errors.add("non_field_errors", NO_DATA);
                     return Err(ApiError::Fields(errors));
                 }
                 Ok(other) => return Err(ApiError::NotAnObject(python_type(&other))),
@@ -101,7 +101,7 @@ impl Input {
         let trimmed = text.map(|s| s.trim().to_string());
         match trimmed {
             Ok(s) if s.is_empty() => self.errors.add(name, BLANK),
-            Ok(s) if s.contains('\0') => self.errors.add(name, "Null characters are not allowed."),
+            Ok(s) if s.contains('\0') => self.errors.add(name, NULL_CHARACTERS),
             Ok(s) => return Some(s),
             Err(message) => self.errors.add(name, message),
         }

@@ -15,6 +15,9 @@
 //! `Sec-Fetch-Site`) must come from an origin in CORS_ALLOWED_ORIGINS or from the server's own
 //! origin; anything else gets 403, as Django's CSRF origin check answers. Clients that are not
 //! browsers send neither header and hold their tokens themselves, so they are not affected.
+//!
+//! `hand_out_pair` is where every view that issues a token pair (sign-up, obtain, refresh) hands
+//! it out, in the body or in the cookie.
 
 use std::sync::Arc;
 
@@ -22,10 +25,12 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
+use jwtd_proto::TokenPair;
 
 use super::{ApiError, Input};
 use crate::config::Settings;
-use crate::service::{AuthError, IssuedRefresh};
+use crate::service::{AuthError, Issued, IssuedRefresh};
+use crate::telemetry::{Metrics, TokenKind};
 
 /// The cookie's name.
 pub const COOKIE_NAME: &str = "jwtd_refresh";
@@ -95,6 +100,21 @@ impl RefreshCookie {
             RefreshCookie::Off => None,
         }
     }
+}
+
+/// Counts the tokens of `issued` and answers with them, the refresh token in the body or, in
+/// cookie mode, in a cookie.
+pub(super) fn hand_out_pair(
+    metrics: &Metrics,
+    cookie: &RefreshCookie,
+    issued: Issued,
+) -> Result<(Option<HeaderValue>, TokenPair), ApiError> {
+    metrics.issued(TokenKind::Access);
+    if issued.refresh.is_some() {
+        metrics.issued(TokenKind::Refresh);
+    }
+    let (set_cookie, refresh) = cookie.hand_out(issued.refresh)?;
+    Ok((set_cookie, TokenPair { refresh, access: issued.access }))
 }
 
 fn attributes(max_age: i64) -> String {

@@ -1,4 +1,5 @@
-//! `ApiError`, the only `IntoResponse` error: SPEC §2 mapped once, by one exhaustive match.
+//! `ApiError`, the only `IntoResponse` error: SPEC §2 mapped once, by one exhaustive match. The
+//! texts are `jwtd_proto::messages`; the OpenAPI document (`responses.rs`) lists the same.
 
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -70,8 +71,8 @@ fn bearer_refused(message: &str) -> ErrorDetail {
         detail: GIVEN_TOKEN_NOT_VALID.into(),
         code: Some(TOKEN_NOT_VALID.into()),
         messages: Some(vec![TokenMessage {
-            token_class: "AccessToken".into(),
-            token_type: "access".into(),
+            token_class: ACCESS_TOKEN_CLASS.into(),
+            token_type: ACCESS_TOKEN_TYPE.into(),
             message: message.into(),
         }]),
     }
@@ -82,8 +83,10 @@ fn fields(errors: &FieldErrors) -> Value {
     Value::Object(map)
 }
 
-pub(super) const SERVER_ERROR: &str = "A server error occurred.";
-pub(super) const UNAVAILABLE: &str = "Service temporarily unavailable, try again later.";
+/// The `WWW-Authenticate` header of every 401.
+pub(super) const WWW_AUTHENTICATE: &str = "Bearer realm=\"api\"";
+/// The `Retry-After` of [`ApiError::Busy`], in seconds.
+pub(super) const BUSY_RETRY_AFTER_SECS: u16 = 1;
 
 enum Body {
     Detail(ErrorDetail),
@@ -102,14 +105,13 @@ fn status_and_body(err: &ApiError) -> (StatusCode, Body) {
         A::Auth(E::Validation(errors)) | A::Fields(errors) => (S::BAD_REQUEST, Raw(fields(errors))),
         A::Auth(E::Throttled(t)) => {
             let unit = if t.wait_secs == 1 { "second" } else { "seconds" };
-            let text = format!("Request was throttled. Expected available in {} {unit}.", t.wait_secs);
-            (S::TOO_MANY_REQUESTS, D(detail(text)))
+            (S::TOO_MANY_REQUESTS, D(detail(THROTTLED.fill(format_args!("{} {unit}", t.wait_secs)))))
         }
-        A::Auth(E::UserNotFound) => (S::UNAUTHORIZED, D(coded("User not found", "user_not_found"))),
-        A::Auth(E::UserInactive) => (S::UNAUTHORIZED, D(coded("User is inactive", "user_inactive"))),
+        A::Auth(E::UserNotFound) => (S::UNAUTHORIZED, D(coded(USER_NOT_FOUND, USER_NOT_FOUND_CODE))),
+        A::Auth(E::UserInactive) => (S::UNAUTHORIZED, D(coded(USER_INACTIVE, USER_INACTIVE_CODE))),
         A::Auth(E::Store(StoreError::UsernameTaken)) => {
             let mut errors = FieldErrors::default();
-            errors.add("username", "A user with that username already exists.");
+            errors.add("username", USERNAME_TAKEN);
             (S::BAD_REQUEST, Raw(fields(&errors)))
         }
         A::Auth(E::Store(StoreError::Unavailable(_)) | E::Overloaded)
@@ -119,38 +121,25 @@ fn status_and_body(err: &ApiError) -> (StatusCode, Body) {
             (S::INTERNAL_SERVER_ERROR, D(detail(SERVER_ERROR)))
         }
         A::Bearer(BearerError::NotProvided) => (S::UNAUTHORIZED, D(detail(NOT_PROVIDED))),
-        A::Bearer(BearerError::BadHeader) => (
-            S::UNAUTHORIZED,
-            D(coded("Authorization header must contain two space-delimited values", "bad_authorization_header")),
-        ),
+        A::Bearer(BearerError::BadHeader) => {
+            (S::UNAUTHORIZED, D(coded(BAD_AUTHORIZATION_HEADER, BAD_AUTHORIZATION_HEADER_CODE)))
+        }
         A::Bearer(BearerError::Token(e)) => (S::UNAUTHORIZED, D(bearer_refused(e.message()))),
         A::Bearer(BearerError::Revoked) => (S::UNAUTHORIZED, D(bearer_refused(TOKEN_BLACKLISTED))),
-        A::Bearer(BearerError::NoUserId) => {
-            (S::UNAUTHORIZED, D(coded("Token contained no recognizable user identification", TOKEN_NOT_VALID)))
-        }
-        A::JsonParse(msg) => (S::BAD_REQUEST, D(detail(format!("JSON parse error - {msg}")))),
-        A::FormParse | A::BodyRead => (S::BAD_REQUEST, D(detail("Malformed request."))),
-        A::NotAnObject(kind) => (
-            S::BAD_REQUEST,
-            Raw(
-                serde_json::json!({"non_field_errors": [format!("Invalid data. Expected a dictionary, but got {kind}.")]}),
-            ),
-        ),
-        A::UnsupportedMediaType(t) => {
-            (S::UNSUPPORTED_MEDIA_TYPE, D(detail(format!("Unsupported media type \"{t}\" in request."))))
-        }
+        A::Bearer(BearerError::NoUserId) => (S::UNAUTHORIZED, D(coded(NO_USER_ID, TOKEN_NOT_VALID))),
+        A::JsonParse(msg) => (S::BAD_REQUEST, D(detail(JSON_PARSE_ERROR.fill(msg)))),
+        A::FormParse | A::BodyRead => (S::BAD_REQUEST, D(detail(MALFORMED_REQUEST))),
+        A::NotAnObject(kind) => (S::BAD_REQUEST, Raw(serde_json::json!({"non_field_errors": [NOT_A_DICT.fill(kind)]}))),
+        A::UnsupportedMediaType(t) => (S::UNSUPPORTED_MEDIA_TYPE, D(detail(UNSUPPORTED_MEDIA_TYPE.fill(t)))),
         A::BodyTooLarge => (S::PAYLOAD_TOO_LARGE, D(detail(BODY_TOO_LARGE))),
-        A::MethodNotAllowed(m) => (S::METHOD_NOT_ALLOWED, D(detail(format!("Method \"{m}\" not allowed.")))),
-        A::NotFound => (S::NOT_FOUND, D(detail("Not found."))),
+        A::MethodNotAllowed(m) => (S::METHOD_NOT_ALLOWED, D(detail(METHOD_NOT_ALLOWED.fill(m)))),
+        A::NotFound => (S::NOT_FOUND, D(detail(NOT_FOUND))),
         // Django's CSRF failure as DRF words it (`CSRF Failed: ` + Django's REASON_BAD_ORIGIN).
-        A::CrossOrigin(origin) => (
-            S::FORBIDDEN,
-            D(detail(format!("CSRF Failed: Origin checking failed - {origin} does not match any trusted origins."))),
-        ),
-        A::HeadersTooLarge => (S::REQUEST_HEADER_FIELDS_TOO_LARGE, D(detail("Request header fields too large."))),
-        A::BodyTimeout => (S::REQUEST_TIMEOUT, D(detail("Timed out reading the request body."))),
-        A::Timeout => (S::SERVICE_UNAVAILABLE, D(detail("Request timed out, try again later."))),
-        A::Busy => (S::SERVICE_UNAVAILABLE, D(detail("Server is busy, try again later."))),
+        A::CrossOrigin(origin) => (S::FORBIDDEN, D(detail(CSRF_FAILED.fill(origin)))),
+        A::HeadersTooLarge => (S::REQUEST_HEADER_FIELDS_TOO_LARGE, D(detail(HEADERS_TOO_LARGE))),
+        A::BodyTimeout => (S::REQUEST_TIMEOUT, D(detail(BODY_TIMED_OUT))),
+        A::Timeout => (S::SERVICE_UNAVAILABLE, D(detail(REQUEST_TIMED_OUT))),
+        A::Busy => (S::SERVICE_UNAVAILABLE, D(detail(BUSY))),
     }
 }
 
@@ -187,13 +176,13 @@ impl IntoResponse for ApiError {
         };
         let headers = response.headers_mut();
         if status == StatusCode::UNAUTHORIZED {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"api\""));
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(WWW_AUTHENTICATE));
         }
         if let ApiError::Auth(AuthError::Throttled(t)) = &self {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(t.wait_secs));
         }
         if let ApiError::Busy = &self {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(BUSY_RETRY_AFTER_SECS));
         }
         if let Some(reason) = rejection(&self) {
             response.extensions_mut().insert(reason);

@@ -6,7 +6,7 @@ use axum::Json;
 use jwtd_proto::Status;
 use serde_json::Value;
 
-use super::openapi::{Jwks, ServerFaults};
+use super::responses::{Jwks, ServerFaults};
 use super::ApiError;
 use crate::service::{AuthService, Verifier};
 

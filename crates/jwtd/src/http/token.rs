@@ -9,10 +9,10 @@ use axum::Json;
 use jwtd_proto::{Credentials, RefreshRequest, TokenBody, TokenPair};
 use serde_json::{json, Value};
 
-use super::cookie::{with_cookie, RefreshCookie};
-use super::openapi::{BodyErrors, CookieOriginRefused, CredentialsRefused, Empty, ServerFaults, TokenRefused};
+use super::cookie::{hand_out_pair, with_cookie, RefreshCookie};
+use super::responses::{BodyErrors, CookieOriginRefused, CredentialsRefused, Empty, ServerFaults, TokenRefused};
 use super::{ApiError, ClientAddr, Input};
-use crate::service::{AuthService, Issued};
+use crate::service::AuthService;
 use crate::telemetry::{Metrics, TokenKind};
 
 fn credentials(mut input: Input) -> Result<(String, String), ApiError> {
@@ -24,21 +24,6 @@ fn credentials(mut input: Input) -> Result<(String, String), ApiError> {
 fn one(mut input: Input, name: &str) -> Result<String, ApiError> {
     let value = input.string(name);
     input.finish(value)
-}
-
-/// Counts the tokens of `issued` and answers with them, the refresh token in the body or, in
-/// cookie mode, in a cookie.
-pub(super) fn hand_out_pair(
-    metrics: &Metrics,
-    cookie: &RefreshCookie,
-    issued: Issued,
-) -> Result<(Option<axum::http::HeaderValue>, TokenPair), ApiError> {
-    metrics.issued(TokenKind::Access);
-    if issued.refresh.is_some() {
-        metrics.issued(TokenKind::Refresh);
-    }
-    let (set_cookie, refresh) = cookie.hand_out(issued.refresh)?;
-    Ok((set_cookie, TokenPair { refresh, access: issued.access }))
 }
 
 /// Obtain a token pair (SimpleJWT's TokenObtainPairView).

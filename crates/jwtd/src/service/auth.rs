@@ -6,6 +6,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use jwtd_proto::messages::{
+    EMAIL_TOO_LONG, INVALID_EMAIL, PASSWORD_TOO_SHORT, USERNAME_TAKEN, USERNAME_TOO_LONG, WRONG_PASSWORD,
+};
 use serde_json::Value;
 use tracing::{info, warn};
 
@@ -199,18 +202,18 @@ impl AuthService {
     ) -> Result<SignUp, AuthError> {
         let mut errors = FieldErrors::default();
         if username.chars().count() > 150 {
-            errors.add("username", "Ensure this field has no more than 150 characters.");
+            errors.add("username", USERNAME_TOO_LONG);
         } else if self.inner.store.user_by_name(&username).await?.is_some() {
-            errors.add("username", "A user with that username already exists.");
+            errors.add("username", USERNAME_TAKEN);
         }
         if password.chars().count() < 8 {
-            errors.add("password", "Ensure this field has at least 8 characters.");
+            errors.add("password", PASSWORD_TOO_SHORT);
         }
         let email = email.unwrap_or_default();
         if !email.is_empty() && !plausible_email(&email) {
-            errors.add("email", "Enter a valid email address.");
+            errors.add("email", INVALID_EMAIL);
         } else if email.chars().count() > 254 {
-            errors.add("email", "Ensure this field has no more than 254 characters.");
+            errors.add("email", EMAIL_TOO_LONG);
         }
         if !errors.is_empty() {
             return Err(AuthError::Validation(errors));
@@ -221,7 +224,7 @@ impl AuthService {
             Ok(user) => user,
             Err(StoreError::UsernameTaken) => {
                 let mut errors = FieldErrors::default();
-                errors.add("username", "A user with that username already exists.");
+                errors.add("username", USERNAME_TAKEN);
                 return Err(AuthError::Validation(errors));
             }
             Err(e) => return Err(e.into()),
@@ -430,10 +433,10 @@ impl AuthService {
         let mut errors = FieldErrors::default();
         let (matches, _) = self.inner.passwords.verify(old, Some(user.password.clone())).await?;
         if !matches {
-            errors.add("old_password", "Wrong password.");
+            errors.add("old_password", WRONG_PASSWORD);
         }
         if new.chars().count() < 8 {
-            errors.add("new_password", "Ensure this field has at least 8 characters.");
+            errors.add("new_password", PASSWORD_TOO_SHORT);
         }
         if !errors.is_empty() {
             return Err(AuthError::Validation(errors));

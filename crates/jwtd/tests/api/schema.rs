@@ -1,6 +1,7 @@
 //! GET /api/schema/: the OpenAPI 3.1 document (SPEC §1). CI's Schemathesis step holds the server
 //! to it; these tests hold the document to SPEC's route list and to itself.
 
+use jwtd_proto::messages;
 use serde_json::Value;
 
 use crate::helpers::spawn_app;
@@ -102,6 +103,13 @@ async fn bodies_are_json_form_or_multipart_and_answers_cover_spec_errors() {
     }
     assert!(components["Throttled"]["headers"]["Retry-After"].is_object());
     assert!(components["MethodNotAllowed"]["headers"]["Allow"].is_object());
+    // Too many requests in flight: the edge layer's 503 with `Retry-After`, on every route.
+    let unavailable = &components["Unavailable"];
+    assert!(unavailable["headers"]["Retry-After"].is_object());
+    let texts = &unavailable["content"]["application/json"]["schema"]["properties"]["detail"]["enum"];
+    for text in [messages::UNAVAILABLE, messages::REQUEST_TIMED_OUT, messages::BUSY] {
+        assert!(texts.as_array().unwrap().contains(&Value::from(text)), "{text}");
+    }
 }
 
 #[tokio::test]
