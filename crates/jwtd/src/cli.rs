@@ -14,6 +14,7 @@ use crate::config::{self, Loaded, Settings, SettingsFlags, Sources};
 use crate::password::Hasher;
 use crate::service::import::import_django;
 use crate::store::django::{self, DjangoUrl, ReadOptions};
+use crate::store::pg_tls::PgTls;
 use crate::store::NewUser;
 use crate::tokens::{self, Algorithm};
 
@@ -183,7 +184,9 @@ pub async fn run(cli: Cli, loaded: Loaded) -> Result<()> {
 async fn import(from: &str, user_table: String, users_only: bool, settings: &Settings) -> Result<()> {
     let url = DjangoUrl::parse(from).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
     let now = SystemClock.now();
-    let data = django::read(&url, &ReadOptions { user_table, users_only, now })
+    // DATABASE_TLS is DATABASE_URL's; the source's own sslmode decides, DATABASE_CA_CERT verifies.
+    let tls = PgTls { mode: None, ca_cert: settings.database_ca_cert.clone() };
+    let data = django::read(&url, &ReadOptions { user_table, users_only, now, tls })
         .await
         .context("cannot import from the Django database")?;
     let store = app::open_store(settings).await.context("cannot open jwtd's database")?;

@@ -383,7 +383,12 @@ mod tests {
     }
 
     fn options() -> ReadOptions {
-        ReadOptions { user_table: "auth_user".into(), users_only: false, now: Instant::from_secs(NOW_SECS) }
+        ReadOptions {
+            user_table: "auth_user".into(),
+            users_only: false,
+            now: Instant::from_secs(NOW_SECS),
+            tls: Default::default(),
+        }
     }
 
     async fn read(path: &Path, options: &ReadOptions) -> Result<DjangoData, ReadError> {

@@ -60,6 +60,8 @@ pub struct ReadOptions {
     pub users_only: bool,
     /// Tokens that expired before this are counted, not read.
     pub now: Instant,
+    /// TLS to a PostgreSQL source: the URL's `sslmode`, DATABASE_CA_CERT.
+    pub tls: super::pg_tls::PgTls,
 }
 
 /// A row of the user table. No `Debug`: it holds a password hash.
@@ -399,13 +401,20 @@ mod sqlite {
 
 mod postgres {
     use tokio_postgres::types::Type;
-    use tokio_postgres::{Client, NoTls, Row};
+    use tokio_postgres::{Client, Row};
 
     use super::*;
+    use crate::store::pg_tls::TlsOr;
 
     pub(super) async fn read(url: &str, options: &ReadOptions) -> Result<DjangoData, ReadError> {
-        let (mut client, connection) =
-            tokio_postgres::connect(url, NoTls).await.map_err(|e| ReadError::Open(Box::new(e)))?;
+        let prepared = options.tls.prepare(url).map_err(|e| ReadError::Open(e.into()))?;
+        let mode = prepared.mode;
+        let (mut client, connection) = prepared.config.connect(prepared.connector).await.map_err(|e| {
+            ReadError::Open(match options.tls.explain(mode, Box::new(e)) {
+                TlsOr::Tls(refused) => Box::new(refused),
+                TlsOr::Other(e) => e,
+            })
+        })?;
         let driver = tokio::spawn(connection);
         let result = read_in_snapshot(&mut client, options).await;
         drop(client);
@@ -591,7 +600,8 @@ mod tests {
         connect(url.clone()).await.batch_execute(POSTGRES_SCHEMA).await.unwrap();
 
         let now = parse_datetime("2026-11-26 14:16:20").unwrap();
-        let options = ReadOptions { user_table: DEFAULT_USER_TABLE.into(), users_only: false, now };
+        let options =
+            ReadOptions { user_table: DEFAULT_USER_TABLE.into(), users_only: false, now, tls: Default::default() };
         let data = read(&DjangoUrl::Postgres(url.clone()), &options).await;
         admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await.unwrap();
         let data = data.unwrap();
