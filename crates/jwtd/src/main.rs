@@ -58,7 +58,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("jwtd: {e:#}");
-            ExitCode::FAILURE
+            // A database this binary must not touch is a setting to fix, like an invalid value.
+            if e.chain().any(|cause| cause.is::<jwtd::store::SchemaTooNew>()) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -20,8 +20,8 @@ use tokio::sync::oneshot;
 
 use super::{
     decide_rotation, decide_token_import, decide_user_import, ImportOutcome, NewUser, RefreshCheck, RefreshRecord,
-    Revocation, RotateRequest, Rotation, RotationDecision, Store, StoreError, TokenImport, TokenRow, TokenStanding,
-    User, UserGate, UserImport,
+    Revocation, RotateRequest, Rotation, RotationDecision, SchemaTooNew, Store, StoreError, TokenImport, TokenRow,
+    TokenStanding, User, UserGate, UserImport,
 };
 use crate::clock::Instant;
 
@@ -160,9 +160,18 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+/// Applies the migrations this binary has and the file lacks; a file migrated by a newer jwtd
+/// is [`SchemaTooNew`].
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+    let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db_err)?;
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::Database(Box::new(SchemaTooNew { found: version, known: MIGRATIONS.len() })));
+    }
+    apply(tx, version).map_err(db_err)
+}
+
+fn apply(tx: rusqlite::Transaction<'_>, version: usize) -> rusqlite::Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i + 1)?;
@@ -272,7 +281,7 @@ impl SqliteStore {
             }
         }
         let mut writer = connect(path).map_err(db_err)?;
-        migrate(&mut writer).map_err(db_err)?;
+        migrate(&mut writer)?;
         let (jobs, queue) = channel();
         std::thread::Builder::new()
             .name("jwtd-sqlite-writer".into())
