@@ -15,7 +15,7 @@ use std::time::Duration;
 
 pub use sources::Sources;
 pub use table::{Setting, SettingsFlags, ENV_PREFIX, SETTINGS};
-pub use values::{mask_url, parse_bool, parse_duration, DatabaseUrl, LogFormat, Rate};
+pub use values::{mask_url, parse_bool, parse_duration, sslmode, DatabaseTls, DatabaseUrl, LogFormat, Rate};
 
 use crate::tokens::Algorithm;
 use table::Values;
@@ -114,6 +114,10 @@ pub struct Settings {
     pub database_url: DatabaseUrl,
     /// PostgreSQL: most pooled connections of this instance (SQLite ignores it).
     pub database_max_connections: usize,
+    /// DATABASE_TLS; `None`: the URL's `sslmode` decides (see `store::pg_tls`).
+    pub database_tls: Option<DatabaseTls>,
+    /// DATABASE_CA_CERT: PEM file of the CA PostgreSQL's certificate must chain to.
+    pub database_ca_cert: Option<PathBuf>,
     pub access_token_lifetime: Duration,
     pub refresh_token_lifetime: Duration,
     pub rotation: RotationPolicy,
@@ -143,6 +147,18 @@ pub struct Settings {
     pub login_rate: Option<Rate>,
     pub max_body_bytes: usize,
     pub log_format: LogFormat,
+    /// METRICS_ADDR: `/metrics` is served there alone; `None`: on ADDR.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Connections served at once (MAX_CONNECTIONS).
+    pub max_connections: usize,
+    /// Requests handled at once (MAX_IN_FLIGHT).
+    pub max_in_flight: usize,
+    /// How long a request waits for its turn (QUEUE_TIMEOUT).
+    pub queue_timeout: Duration,
+    /// From request head to response head (REQUEST_TIMEOUT).
+    pub request_timeout: Duration,
+    /// How long shutdown waits for requests in flight (DRAIN_TIMEOUT).
+    pub drain_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -214,6 +230,20 @@ impl Settings {
             (Some(_), None) => return Err(v.tls_cert.error(format!("{} must be set too", v.tls_key.setting.name))),
             (None, Some(_)) => return Err(v.tls_key.error(format!("{} must be set too", v.tls_cert.setting.name))),
         };
+        if let DatabaseUrl::Sqlite(_) = v.database_url.value {
+            // A TLS setting meant for PostgreSQL must not pass silently against a local file.
+            if v.database_tls.value.is_some() {
+                return Err(v.database_tls.error("only for PostgreSQL; DATABASE_URL names an SQLite file"));
+            }
+            if v.database_ca_cert.value.is_some() {
+                return Err(v.database_ca_cert.error("only for PostgreSQL; DATABASE_URL names an SQLite file"));
+            }
+        }
+        if let Some(metrics_addr) = v.metrics_addr.value {
+            if metrics_addr == v.addr.value && metrics_addr.port() != 0 {
+                return Err(v.metrics_addr.error(format!("must differ from ADDR ({metrics_addr})")));
+            }
+        }
         let rotation = if v.rotate_refresh_tokens.value {
             RotationPolicy::On {
                 blacklist_after: v.blacklist_after_rotation.value,
@@ -226,6 +256,8 @@ impl Settings {
             addr: v.addr.value,
             database_url: v.database_url.value.clone(),
             database_max_connections: v.database_max_connections.value,
+            database_tls: v.database_tls.value,
+            database_ca_cert: v.database_ca_cert.value.clone(),
             access_token_lifetime: v.access_token_lifetime.value,
             refresh_token_lifetime: v.refresh_token_lifetime.value,
             rotation,
@@ -249,6 +281,12 @@ impl Settings {
             login_rate: v.login_rate.value,
             max_body_bytes: v.max_body_bytes.value,
             log_format: v.log_format.value,
+            metrics_addr: v.metrics_addr.value,
+            max_connections: v.max_connections.value,
+            max_in_flight: v.max_in_flight.value,
+            queue_timeout: v.queue_timeout.value,
+            request_timeout: v.request_timeout.value,
+            drain_timeout: v.drain_timeout.value,
         })
     }
 }

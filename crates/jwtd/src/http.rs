@@ -33,6 +33,7 @@ pub use cookie::{Https, COOKIE_NAME, COOKIE_PATH};
 pub use error::{ApiError, LoggedError as LoggedErrorRef};
 pub use extract::{AuthUser, ClientAddr};
 pub use limits::Limits;
+pub use metrics::metrics_router;
 
 use crate::config::Settings;
 use crate::service::{AuthService, Verifier};

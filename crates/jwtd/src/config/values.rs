@@ -30,6 +30,18 @@ macro_rules! show_with_display {
 }
 show_with_display!(SocketAddr, usize, String, Algorithm, LogFormat);
 
+impl Show for Option<SocketAddr> {
+    fn show(&self) -> Option<String> {
+        self.map(|a| a.to_string())
+    }
+}
+
+impl Show for Option<DatabaseTls> {
+    fn show(&self) -> Option<String> {
+        self.map(|t| t.to_string())
+    }
+}
+
 impl Show for bool {
     const BARE_FLAG: bool = true;
     fn show(&self) -> Option<String> {
@@ -114,6 +126,26 @@ pub fn parse_connections(s: &str) -> Result<usize, String> {
         .ok()
         .filter(|n| (1..=1000).contains(n))
         .ok_or_else(|| format!("expected a number of connections from 1 to 1000, got {s:?}"))
+}
+
+/// A positive count (connections, requests).
+pub fn parse_count(s: &str) -> Result<usize, String> {
+    s.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| format!("expected a number of at least 1, got {s:?}"))
+}
+
+/// The path of a readable file holding at least one PEM certificate; read at start so that a
+/// missing or wrong file stops the server there, naming the setting.
+pub fn parse_pem_path(s: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(s.trim());
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if !text.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(format!("{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path.display()));
+    }
+    Ok(path)
 }
 
 pub fn parse_body_bytes(s: &str) -> Result<usize, String> {
@@ -282,6 +314,7 @@ impl DatabaseUrl {
             if rest.is_empty() {
                 return Err("postgres:// needs a server, e.g. postgres://jwtd@localhost/jwtd".into());
             }
+            sslmode(s)?;
             return Ok(DatabaseUrl::Postgres(s.to_string()));
         }
         Err(format!("expected sqlite://PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, got {:?}", mask_url(s)))
@@ -293,6 +326,15 @@ impl DatabaseUrl {
             DatabaseUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
             DatabaseUrl::Postgres(url) => mask_url(url),
         }
+    }
+}
+
+/// The `sslmode` of a `postgres://` URL's query, in libpq's words; `None`: not given.
+pub fn sslmode(url: &str) -> Result<Option<DatabaseTls>, String> {
+    let Some((_, query)) = url.split_once('?') else { return Ok(None) };
+    match query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == "sslmode") {
+        Some((_, mode)) => DatabaseTls::parse(mode).map(Some).map_err(|e| format!("sslmode: {e}")),
+        None => Ok(None),
     }
 }
 
@@ -332,6 +374,41 @@ pub fn mask_url(url: &str) -> String {
         out.push_str(&params.join("&"));
     }
     out
+}
+
+/// TLS to PostgreSQL, in libpq's `sslmode` words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseTls {
+    /// Plain TCP.
+    Disable,
+    /// Encrypted, but any certificate is accepted: protects against eavesdropping only.
+    Require,
+    /// Encrypted, the certificate chains to DATABASE_CA_CERT (or a public root) and names the host.
+    VerifyFull,
+}
+
+impl DatabaseTls {
+    /// `disable`, `require` or `verify-full`; as in a URL's `sslmode`, libpq's `allow` and
+    /// `prefer` are `disable` and `verify-ca` is refused (jwtd always checks the host name).
+    pub fn parse(s: &str) -> Result<DatabaseTls, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "disable" | "allow" | "prefer" => Ok(DatabaseTls::Disable),
+            "require" => Ok(DatabaseTls::Require),
+            "verify-full" => Ok(DatabaseTls::VerifyFull),
+            "verify-ca" => Err("verify-ca is not supported: use verify-full (checks the host name too)".into()),
+            _ => Err(format!("expected disable, require or verify-full, got {s:?}")),
+        }
+    }
+}
+
+impl fmt::Display for DatabaseTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DatabaseTls::Disable => "disable",
+            DatabaseTls::Require => "require",
+            DatabaseTls::VerifyFull => "verify-full",
+        })
+    }
 }
 
 /// Log line format.

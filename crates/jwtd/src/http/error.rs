@@ -50,6 +50,9 @@ pub enum ApiError {
     Timeout,
     #[error("too many requests in flight")]
     Busy,
+    /// A handler panicked (caught at the edge): SPEC §2's JSON 500, the panic's text in the log.
+    #[error("a handler panicked: {0}")]
+    Panicked(String),
 }
 
 impl From<StoreError> for ApiError {
@@ -117,7 +120,7 @@ fn status_and_body(err: &ApiError) -> (StatusCode, Body) {
         A::Auth(E::Store(StoreError::Unavailable(_)) | E::Overloaded)
         | A::Unavailable
         | A::Bearer(BearerError::KeysUnavailable) => (S::SERVICE_UNAVAILABLE, D(detail(UNAVAILABLE))),
-        A::Auth(E::Store(StoreError::Database(_)) | E::Hashing | E::Signing) => {
+        A::Auth(E::Store(StoreError::Database(_)) | E::Hashing | E::Signing) | A::Panicked(_) => {
             (S::INTERNAL_SERVER_ERROR, D(detail(SERVER_ERROR)))
         }
         A::Bearer(BearerError::NotProvided) => (S::UNAUTHORIZED, D(detail(NOT_PROVIDED))),
