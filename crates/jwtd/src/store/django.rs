@@ -408,9 +408,9 @@ mod postgres {
 
     pub(super) async fn read(url: &str, options: &ReadOptions) -> Result<DjangoData, ReadError> {
         let prepared = options.tls.prepare(url).map_err(|e| ReadError::Open(e.into()))?;
-        let mode = prepared.mode;
+        let (mode, tls) = (prepared.mode, prepared.tls);
         let (mut client, connection) = prepared.config.connect(prepared.connector).await.map_err(|e| {
-            ReadError::Open(match options.tls.explain(mode, Box::new(e)) {
+            ReadError::Open(match tls.explain(mode, Box::new(e)) {
                 TlsOr::Tls(refused) => Box::new(refused),
                 TlsOr::Other(e) => e,
             })

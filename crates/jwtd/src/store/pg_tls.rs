@@ -31,6 +31,8 @@ pub struct Prepared {
     pub config: tokio_postgres::Config,
     pub connector: MakeRustlsConnect,
     pub mode: DatabaseTls,
+    /// The settings in effect (with the URL's `sslrootcert`), for [`PgTls::explain`].
+    pub tls: PgTls,
 }
 
 /// The certificate of the server was refused, or the server speaks no TLS: never retried.
@@ -47,21 +49,29 @@ impl PgTls {
     /// The mode that applies to `url`.
     pub fn mode_for(&self, url: &str) -> Result<DatabaseTls, String> {
         let from_url = config::sslmode(url)?;
-        Ok(self.mode.or(from_url).unwrap_or(if self.ca_cert.is_some() {
+        Ok(self.mode.or(from_url).unwrap_or(if self.ca_cert.is_some() || query_param(url, "sslrootcert").is_some() {
             DatabaseTls::VerifyFull
         } else {
             DatabaseTls::Disable
         }))
     }
 
-    /// Parses `url` (without its `sslmode`) and builds the connector for the mode that applies.
+    /// Parses `url` (without its `sslmode` and `sslrootcert`) and builds the connector for the
+    /// mode that applies. libpq's `sslrootcert` in the URL is the CA when DATABASE_CA_CERT is unset
+    /// (how `import-django --from` names the CA of a Django database).
     pub fn prepare(&self, url: &str) -> Result<Prepared, String> {
         let mode = self.mode_for(url)?;
+        if self.ca_cert.is_none() {
+            if let Some(path) = query_param(url, "sslrootcert") {
+                let with_ca = PgTls { mode: Some(mode), ca_cert: Some(PathBuf::from(path)) };
+                return with_ca.prepare(&without_params(url));
+            }
+        }
         let mut config: tokio_postgres::Config =
-            without_sslmode(url).parse().map_err(|e| format!("not a PostgreSQL URL: {e}"))?;
+            without_params(url).parse().map_err(|e| format!("not a PostgreSQL URL: {e}"))?;
         config.ssl_mode(if mode == DatabaseTls::Disable { SslMode::Disable } else { SslMode::Require });
         let connector = MakeRustlsConnect::new(self.client_config(mode)?);
-        Ok(Prepared { config, connector, mode })
+        Ok(Prepared { config, connector, mode, tls: self.clone() })
     }
 
     /// `err` explained when it is a failed TLS handshake (a refused certificate or name).
@@ -122,10 +132,18 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     Ok(certs)
 }
 
-/// `url` without its `sslmode` query parameter (tokio-postgres refuses `verify-full`).
-fn without_sslmode(url: &str) -> String {
+/// The value of `name` in `url`'s query.
+fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
+    let (_, query) = url.split_once('?')?;
+    query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
+}
+
+/// `url` without its `sslmode` and `sslrootcert` query parameters (tokio-postgres refuses
+/// `verify-full` and does not know `sslrootcert`).
+fn without_params(url: &str) -> String {
     let Some((head, query)) = url.split_once('?') else { return url.to_string() };
-    let kept: Vec<&str> = query.split('&').filter(|kv| kv.split('=').next() != Some("sslmode")).collect();
+    let kept: Vec<&str> =
+        query.split('&').filter(|kv| !matches!(kv.split('=').next(), Some("sslmode" | "sslrootcert"))).collect();
     if kept.is_empty() {
         head.to_string()
     } else {
@@ -196,9 +214,11 @@ mod tests {
 
     #[test]
     fn sslmode_is_taken_out_of_the_url_and_decides_unless_the_setting_does() {
-        assert_eq!(without_sslmode("postgres://a@h/db?sslmode=verify-full"), "postgres://a@h/db");
-        assert_eq!(without_sslmode("postgres://a@h/db?x=1&sslmode=require&y=2"), "postgres://a@h/db?x=1&y=2");
         let none = PgTls::default();
+        assert_eq!(without_params("postgres://a@h/db?sslmode=verify-full"), "postgres://a@h/db");
+        assert_eq!(without_params("postgres://a@h/db?x=1&sslmode=require&y=2"), "postgres://a@h/db?x=1&y=2");
+        assert_eq!(without_params("postgres://a@h/db?sslrootcert=/ca.pem&sslmode=require"), "postgres://a@h/db");
+        assert_eq!(none.mode_for("postgres://h/db?sslrootcert=/ca.pem").unwrap(), DatabaseTls::VerifyFull);
         assert_eq!(none.mode_for("postgres://h/db").unwrap(), DatabaseTls::Disable);
         assert_eq!(none.mode_for("postgres://h/db?sslmode=require").unwrap(), DatabaseTls::Require);
         let ca = PgTls { mode: None, ca_cert: Some("ca.pem".into()) };

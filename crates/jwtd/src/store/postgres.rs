@@ -275,7 +275,7 @@ impl PgStore {
     pub async fn connect(url: &str, options: PgOptions) -> Result<Self, StoreError> {
         let database: Arc<str> = crate::config::mask_url(url).into();
         let prepared = options.tls.prepare(url).map_err(|e| StoreError::Database(e.into()))?;
-        let (mut config, tls_mode) = (prepared.config, prepared.mode);
+        let (mut config, tls_mode, tls) = (prepared.config, prepared.mode, prepared.tls);
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -299,7 +299,19 @@ impl PgStore {
         let started = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(100);
         loop {
-            match store.migrate().await {
+            // A refused certificate or host name is final: waiting does not change it.
+            let result = match store.migrate().await {
+                Err(StoreError::Unavailable(e)) => match tls.explain(tls_mode, e) {
+                    TlsOr::Tls(refused) => Err(StoreError::Database(Box::new(refused))),
+                    TlsOr::Other(e) => Err(StoreError::Unavailable(e)),
+                },
+                Err(StoreError::Database(e)) => match tls.explain(tls_mode, e) {
+                    TlsOr::Tls(refused) => Err(StoreError::Database(Box::new(refused))),
+                    TlsOr::Other(e) => Err(StoreError::Database(e)),
+                },
+                other => other,
+            };
+            match result {
                 Ok(()) => return Ok(store),
                 Err(StoreError::Unavailable(e)) if started.elapsed() + delay < options.startup_wait => {
                     warn!(database = %store.database, error = %chain(e.as_ref()), "PostgreSQL does not answer yet; retrying");
@@ -312,12 +324,6 @@ impl PgStore {
                         waited_secs: options.startup_wait.as_secs(),
                         source,
                     })))
-                }
-                Err(StoreError::Database(e)) => {
-                    return Err(match options.tls.explain(tls_mode, e) {
-                        TlsOr::Tls(refused) => StoreError::Database(Box::new(refused)),
-                        TlsOr::Other(e) => StoreError::Database(e),
-                    })
                 }
                 Err(e) => return Err(e),
             }
