@@ -357,3 +357,42 @@ pub async fn flush_expired(store: &dyn Store, now: crate::clock::Instant) -> Res
         tokio::task::yield_now().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::config::Secret;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_the_json_500_and_is_logged_as_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            database_url: DatabaseUrl::Sqlite(dir.path().join("jwtd.db")),
+            signing_key: Some(Secret::new("x".repeat(32))),
+            ..Settings::default()
+        };
+        let deps = Deps { hasher: Hasher::with_params(256, 1, 1), ..Deps::default() };
+        let state = build_state(settings, deps).await.unwrap();
+        let boom = Router::new().route(
+            "/boom",
+            get(|| async {
+                panic!("the handler broke");
+                #[allow(unreachable_code)]
+                ""
+            }),
+        );
+        let app = with_layers(boom, &state, Limits::default());
+        let request = Request::builder().uri("/boom").body(Body::empty()).unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 500);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        let logged = response.extensions().get::<http::LoggedErrorRef>().map(|e| e.0.to_string());
+        assert!(logged.is_some_and(|e| e.contains("a handler panicked: the handler broke")));
+        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], br#"{"detail":"A server error occurred."}"#);
+    }
+}
