@@ -337,7 +337,10 @@ async fn find_user(store: &dyn Store, settings: &Settings, name: &str) -> Result
         LoginField::Username => store.user_by_name(name).await?,
         LoginField::Email => store.user_by_email(name).await?,
     };
-    user.with_context(|| format!("no user with {} {name:?}", settings.username_field))
+    user.with_context(|| match settings.username_field {
+        LoginField::Username => format!("no user named {name:?}"),
+        LoginField::Email => format!("no user with the e-mail address {name:?}"),
+    })
 }
 
 /// The username the store's by-name commands take for `user`.

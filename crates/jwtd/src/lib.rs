@@ -24,3 +24,4 @@ pub mod tokens;
 pub use app::{build_state, Application, Deps};
 pub use config::Settings;
 pub use http::{router, AppState, AuthUser};
+pub use jwtd_proto::UserId;

@@ -469,7 +469,8 @@ impl AuthService {
     /// blacklist whatever the settings; access tokens need no database.
     pub async fn verify(&self, token: &str) -> Result<(), AuthError> {
         let claims = self.decode(token, self.now())?;
-        if let Ok(Some(user_id)) = claims.user_id(self.inner.verifier.user_id_claim()) {
+        // A malformed id (say, a UUID with a digit missing) makes the token invalid.
+        if let Some(user_id) = claims.user_id(self.inner.verifier.user_id_claim())? {
             // An id of the wrong USER_ID_TYPE names no user here.
             if !matches!(
                 (user_id, self.inner.settings.user_id_type),
