@@ -303,7 +303,7 @@ impl AuthService {
             email_errors.add("email", EMAIL_TAKEN);
         }
         if by_email {
-            errors.0.extend(email_errors.0.drain(..));
+            errors.0.append(&mut email_errors.0);
         }
         if password.chars().count() < 8 {
             errors.add("password", PASSWORD_TOO_SHORT);
