@@ -9,7 +9,8 @@
 #   4. runs it with a named volume on /data and the port published on 127.0.0.1 only, and checks:
 #      the process runs as the image's non-root user, the HEALTHCHECK passes, sign-up → refresh →
 #      /api/me/ work from the host, the user and the signing key survive a restart (the database is
-#      on the volume), and `podman stop` drains: sign-ins in flight when SIGTERM arrives all answer
+#      on the volume), `podman exec NAME jwtd user create` works on the same database, and
+#      `podman stop` drains: sign-ins in flight when SIGTERM arrives all answer
 #      200, jwtd logs "shutting down" and "stopped", and the container exits 0 (not 137: no SIGKILL).
 # Podman runs with runc and cgroupfs (crun and systemd cgroups do not work on the CI machine) and
 # without default ulimits, from a containers.conf of its own (CONTAINERS_CONF).
@@ -124,6 +125,10 @@ pm rm "$NAME" >/dev/null
 run
 wait_healthy
 python3 .ci/tests/container_checks.py after-restart "$BASE_URL" "$TMP/tokens.json"
+
+step "the command line in the container: podman exec … jwtd user create"
+echo cli-password-0123456789 | pm exec -i "$NAME" jwtd user create cli-user --password-stdin
+python3 .ci/tests/container_checks.py sign-in "$BASE_URL" cli-user cli-password-0123456789
 
 step "podman stop while sign-ins are in flight"
 python3 .ci/tests/container_checks.py drain "$BASE_URL" -- podman --runtime runc --cgroup-manager cgroupfs stop "$NAME" 2>&1 |

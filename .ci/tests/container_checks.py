@@ -3,6 +3,8 @@
   api BASE                  sign up, refresh, /api/me/ with the new access token; prints the tokens as JSON
   after-restart BASE FILE   after a restart on the same volume: the old access token still passes /api/me/
                             (the signing key was kept) and the user signs in again (the user was kept)
+  sign-in BASE USER PASSWORD
+                            the pair of POST /api/token/ answers 200
   drain BASE -- CMD...      sign-ins in flight while CMD (podman stop) runs: every one must answer 200,
                             some of them after CMD began, and the port must be closed afterwards
 """
@@ -60,6 +62,11 @@ def after_restart(base, tokens_file):
     print("after the restart: the old access token passes /api/me/, the user signs in")
 
 
+def sign_in(base, username, password):
+    expect(*call(base, "POST", "/api/token/", {"username": username, "password": password}), 200, f"sign-in of {username}")
+    print(f"{username} signs in")
+
+
 def drain(base, command, count=48):
     results, finished = [None] * count, [0.0] * count
 
@@ -99,6 +106,8 @@ def main():
         api(base)
     elif mode == "after-restart":
         after_restart(base, rest[0])
+    elif mode == "sign-in":
+        sign_in(base, *rest[:2])
     elif mode == "drain":
         drain(base, rest[1:] if rest[:1] == ["--"] else rest)
     else:
