@@ -80,7 +80,7 @@ def drain(base, command, count=48):
     threads = [threading.Thread(target=sign_in, args=(i,)) for i in range(count)]
     for thread in threads:
         thread.start()
-    time.sleep(0.05)
+    time.sleep(0.2)  # every request sent and waiting for its hash; the pool hashes ~2 at a time
     stop_began = time.monotonic()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     stop_took = time.monotonic() - stop_began
