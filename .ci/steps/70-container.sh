@@ -10,8 +10,9 @@
 #      the process runs as the image's non-root user, the HEALTHCHECK passes, sign-up → refresh →
 #      /api/me/ work from the host, the user and the signing key survive a restart (the database is
 #      on the volume), `podman exec NAME jwtd user create` works on the same database, and
-#      `podman stop` drains: sign-ins in flight when SIGTERM arrives all answer
-#      200, jwtd logs "shutting down" and "stopped", and the container exits 0 (not 137: no SIGKILL).
+#      `podman stop` drains: sign-ins sent before SIGTERM whose bodies end after
+#      jwtd stopped accepting all answer 200, jwtd logs "shutting down" and "stopped", and the
+#      container exits 0 (not 137: no SIGKILL).
 # Podman runs with runc and cgroupfs (crun and systemd cgroups do not work on the CI machine) and
 # without default ulimits, from a containers.conf of its own (CONTAINERS_CONF).
 # Environment from .ci/run: JWTD_BIN (release binary).
@@ -131,7 +132,8 @@ echo cli-password-0123456789 | pm exec -i "$NAME" jwtd user create cli-user --pa
 python3 .ci/tests/container_checks.py sign-in "$BASE_URL" cli-user cli-password-0123456789
 
 step "podman stop while sign-ins are in flight"
-python3 .ci/tests/container_checks.py drain "$BASE_URL" -- podman --runtime runc --cgroup-manager cgroupfs stop "$NAME" 2>&1 |
+PODMAN=(podman --runtime runc --cgroup-manager cgroupfs)
+python3 .ci/tests/container_checks.py drain "$BASE_URL" "${PODMAN[@]}" logs "$NAME" -- "${PODMAN[@]}" stop "$NAME" 2>&1 |
   grep -v 'unable to get systemd connection'
 code=$(pm inspect --format '{{.State.ExitCode}}' "$NAME")
 pm logs "$NAME" >"$TMP/log" 2>&1
