@@ -7,8 +7,8 @@
 # crates.io). Then lists what each .crate holds beside its sources and tests.
 # Verification builds each packaged crate on its own, as crates.io's users would (a file that the
 # code includes from outside its crate fails there): without the workspace's profile
-# settings, so most of the graph is compiled once more, in debug. 3 min 14 s here on two cores
-# that other builds were using too.
+# settings, so most of the graph is compiled once more, in debug (2.2 GB). On two cores that other
+# builds were using too: 3 min 14 s after the workspace's own builds, 4 min 14 s from nothing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=$(cargo publish --dry-run --workspace --locked 2>&1) || { echo "$out"; exit 1; }
