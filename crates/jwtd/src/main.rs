@@ -58,8 +58,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("jwtd: {e:#}");
-            // A database this binary must not touch is a setting to fix, like an invalid value.
-            if e.chain().any(|cause| cause.is::<jwtd::store::SchemaTooNew>()) {
+            // A refused argument, USER_ID_TYPE over a database of the other type, or a database
+            // migrated by a newer jwtd: as invalid settings.
+            let usage = e.downcast_ref::<cli::BadArgument>().is_some()
+                || matches!(e.downcast_ref::<jwtd::app::StartError>(), Some(jwtd::app::StartError::UserIdType { .. }))
+                || e.chain().any(|cause| cause.is::<jwtd::store::SchemaTooNew>());
+            if usage {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE
