@@ -376,10 +376,12 @@ mod sqlite {
         // Expired rows can be most of the table: count them in SQL and read only the rest. The
         // text comparison is coarse (Django writes UTC without an offset), hence the margin.
         let cutoff = sqlite_text(Instant::from_millis(now.millis().saturating_sub(EXPIRED_MARGIN_MS)));
-        let mut expired: u64 =
+        // rusqlite reads no unsigned integers (they could overflow i64); a count is never negative.
+        let expired: i64 =
             conn.query_row(&format!("SELECT count(*) FROM {OUTSTANDING} WHERE expires_at <= ?1"), [&cutoff], |r| {
                 r.get(0)
             })?;
+        let mut expired = u64::try_from(expired).unwrap_or(0);
         let mut stmt = conn.prepare(&format!(
             "SELECT o.id, o.jti, o.user_id, o.created_at, o.expires_at,
                     (SELECT min(b.blacklisted_at) FROM {BLACKLISTED} b WHERE b.token_id = o.id)

@@ -166,7 +166,9 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
 /// is [`SchemaTooNew`].
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
-    let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db_err)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db_err)?;
+    // A negative user_version is no version jwtd ever wrote: refused like a newer one.
+    let version = usize::try_from(version).unwrap_or(usize::MAX);
     if version > MIGRATIONS.len() {
         return Err(StoreError::Database(Box::new(SchemaTooNew { found: version, known: MIGRATIONS.len() })));
     }
@@ -176,7 +178,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 fn apply(tx: rusqlite::Transaction<'_>, version: usize) -> rusqlite::Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX))?;
     }
     tx.commit()
 }
