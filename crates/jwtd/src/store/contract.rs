@@ -132,6 +132,11 @@ async fn the_user_id_type_is_fixed_by_the_first_call(s: &dyn Store) {
     assert_eq!(s.fix_user_id_type(IdType::Uuid).await.unwrap(), IdType::Uuid);
 }
 
+async fn a_database_with_integer_users_stays_integer(s: &dyn Store) {
+    user(s, "ada").await;
+    assert_eq!(s.fix_user_id_type(IdType::Uuid).await.unwrap(), IdType::Int);
+}
+
 async fn own_claims_and_groups_are_kept(s: &dyn Store) {
     let ada = user(s, "ada").await;
     let bob = user(s, "bob").await;
@@ -547,6 +552,7 @@ contract! {
     a_taken_email_is_refused_in_any_case,
     concurrent_sign_ups_of_one_email_create_one_user,
     the_user_id_type_is_fixed_by_the_first_call,
+    a_database_with_integer_users_stays_integer,
     own_claims_and_groups_are_kept,
     revocations_name_the_users_uuid,
     users_are_deactivated_and_deleted_with_their_tokens,

@@ -610,7 +610,10 @@ impl Store for PgStore {
         let client = self.client().await?;
         exec(
             &client,
-            "INSERT INTO meta (name, value) VALUES ('user_id_type', $1) ON CONFLICT (name) DO NOTHING",
+            // Users without a UUID (from before the type was recorded) hold integer ids.
+            "INSERT INTO meta (name, value)
+             SELECT 'user_id_type', CASE WHEN EXISTS (SELECT 1 FROM users WHERE uuid IS NULL) THEN 'int' ELSE $1 END
+             ON CONFLICT (name) DO NOTHING",
             &[&wanted.name()],
         )
         .await

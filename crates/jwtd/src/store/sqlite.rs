@@ -437,8 +437,11 @@ impl Store for SqliteStore {
     async fn fix_user_id_type(&self, wanted: IdType) -> Result<IdType, StoreError> {
         let stored: String = self
             .write(move |c| {
+                // Users without a UUID (from before the type was recorded) hold integer ids.
                 c.execute(
-                    "INSERT INTO meta (name, value) VALUES ('user_id_type', ?1) ON CONFLICT (name) DO NOTHING",
+                    "INSERT INTO meta (name, value)
+                     SELECT 'user_id_type', CASE WHEN EXISTS (SELECT 1 FROM users WHERE uuid IS NULL) THEN 'int' ELSE ?1 END
+                     WHERE true ON CONFLICT (name) DO NOTHING",
                     [wanted.name()],
                 )?;
                 c.query_row("SELECT value FROM meta WHERE name = 'user_id_type'", [], |r| r.get(0))
