@@ -343,14 +343,6 @@ async fn find_user(store: &dyn Store, settings: &Settings, name: &str) -> Result
     })
 }
 
-/// The username the store's by-name commands take for `user`.
-fn store_name(user: &User, name: &str) -> Result<String> {
-    if user.username.is_empty() {
-        bail!("{name:?} has no username, which this command needs");
-    }
-    Ok(user.username.clone())
-}
-
 async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
     let store = app::open_store(settings).await.context("cannot open the database")?;
     app::check_user_id_type(store.as_ref(), settings).await?;
@@ -412,22 +404,22 @@ async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
             println!("password of {name} changed; every token of theirs is revoked");
         }
         UserCommand::Deactivate { name } => {
-            let username = store_name(&find_user(store.as_ref(), settings, &name).await?, &name)?;
-            if !store.set_active(&username, false).await? {
+            let user = find_user(store.as_ref(), settings, &name).await?;
+            if !store.set_active(user.id, false).await? {
                 bail!("no user named {name:?}");
             }
             println!("deactivated {name}");
         }
         UserCommand::Activate { name } => {
-            let username = store_name(&find_user(store.as_ref(), settings, &name).await?, &name)?;
-            if !store.set_active(&username, true).await? {
+            let user = find_user(store.as_ref(), settings, &name).await?;
+            if !store.set_active(user.id, true).await? {
                 bail!("no user named {name:?}");
             }
             println!("activated {name}");
         }
         UserCommand::Delete { name } => {
-            let username = store_name(&find_user(store.as_ref(), settings, &name).await?, &name)?;
-            if !store.delete_user(&username).await? {
+            let user = find_user(store.as_ref(), settings, &name).await?;
+            if !store.delete_user(user.id).await? {
                 bail!("no user named {name:?}");
             }
             println!("deleted {name} and every token row of theirs");

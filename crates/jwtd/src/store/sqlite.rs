@@ -491,19 +491,17 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn set_active(&self, username: &str, active: bool) -> Result<bool, StoreError> {
-        let username = username.to_string();
+    async fn set_active(&self, user_id: i64, active: bool) -> Result<bool, StoreError> {
         self.write(move |c| {
-            Ok(c.execute("UPDATE users SET is_active = ?2 WHERE username = ?1", params![username, active])? > 0)
+            Ok(c.execute("UPDATE users SET is_active = ?2 WHERE id = ?1", params![user_id, active])? > 0)
         })
         .await
     }
 
-    async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
-        let username = username.to_string();
+    async fn delete_user(&self, user_id: i64) -> Result<bool, StoreError> {
         self.write(move |tx| {
             let id: Option<i64> =
-                tx.query_row("SELECT id FROM users WHERE username = ?1", [&username], |r| r.get(0)).optional()?;
+                tx.query_row("SELECT id FROM users WHERE id = ?1", [user_id], |r| r.get(0)).optional()?;
             let Some(id) = id else { return Ok(false) };
             tx.execute("DELETE FROM refresh_tokens WHERE user_id = ?1", [id])?;
             tx.execute("DELETE FROM revocations WHERE user_id = ?1", [id])?;

@@ -257,8 +257,16 @@ async fn user_commands_take_e_mail_addresses_in_e_mail_mode() {
     assert_eq!(taken.code, Some(1), "{taken:?}");
     let groups = jwtd(&["user", "groups", "eve@example.org", "--add", "ops"], &env, None).await;
     assert_eq!((groups.code, groups.stdout.as_str()), (Some(0), "ops\n"), "{groups:?}");
+    for (command, says) in [("deactivate", "deactivated"), ("activate", "activated")] {
+        let run = jwtd(&["user", command, "EVE@example.org"], &env, None).await;
+        assert_eq!((run.code, run.stdout.as_str()), (Some(0), format!("{says} EVE@example.org\n").as_str()), "{run:?}");
+    }
+    let deleted = jwtd(&["user", "delete", "eve@example.org"], &env, None).await;
+    assert_eq!(deleted.code, Some(0), "{deleted:?}");
     let ghost = jwtd(&["user", "groups", "ghost@example.org"], &env, None).await;
     assert_eq!(ghost.stderr, "jwtd: no user with the e-mail address \"ghost@example.org\"\n");
+    let gone = jwtd(&["user", "deactivate", "eve@example.org"], &env, None).await;
+    assert_eq!(gone.stderr, "jwtd: no user with the e-mail address \"eve@example.org\"\n");
 }
 
 #[tokio::test]
