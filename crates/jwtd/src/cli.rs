@@ -13,7 +13,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{self, IdType, Loaded, LoginField, Settings, SettingsFlags, Sources, REGISTERED_CLAIMS};
 use crate::password::Hasher;
 use crate::service::import::import_django;
-use crate::service::normalize_email;
+use crate::service::{normalize_email, plausible_email};
 use crate::store::django::{self, DjangoUrl, ReadOptions};
 use crate::store::{NewUser, Store, User};
 use crate::tokens::{self, Algorithm};
@@ -352,6 +352,14 @@ async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
             let by_email = settings.username_field == LoginField::Email;
             let (username, email) = match settings.username_field {
                 LoginField::Username => (name, email.unwrap_or_default()),
+                LoginField::Email if email.is_some() => {
+                    return Err(
+                        BadArgument("--email: with USERNAME_FIELD=email, NAME is the e-mail address".into()).into()
+                    )
+                }
+                LoginField::Email if !plausible_email(&normalize_email(&name)) => {
+                    return Err(BadArgument(format!("NAME: {name:?} is not an e-mail address")).into())
+                }
                 LoginField::Email => (String::new(), normalize_email(&name)),
             };
             let password = read_password(password_stdin)?;

@@ -591,7 +591,7 @@ pub fn normalize_email(email: &str) -> String {
 }
 
 /// Django's EmailValidator in short: one `@`, a non-empty local part, a dotted domain, no spaces.
-fn plausible_email(s: &str) -> bool {
+pub fn plausible_email(s: &str) -> bool {
     let Some((local, domain)) = s.rsplit_once('@') else {
         return false;
     };

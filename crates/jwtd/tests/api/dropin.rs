@@ -253,6 +253,11 @@ async fn user_commands_take_e_mail_addresses_in_e_mail_mode() {
     let created = jwtd(&["user", "create", "Eve@Example.org", "--password-stdin"], &env, Some("long enough\n")).await;
     assert_eq!(created.code, Some(0), "{created:?}");
     assert!(created.stdout.starts_with("created user Eve@example.org (id "), "{}", created.stdout);
+    let not_an_address = jwtd(&["user", "create", "eve", "--password-stdin"], &env, Some("long enough\n")).await;
+    assert_eq!(
+        (not_an_address.code, not_an_address.stderr.as_str()),
+        (Some(2), "jwtd: NAME: \"eve\" is not an e-mail address\n")
+    );
     let taken = jwtd(&["user", "create", "EVE@example.org", "--password-stdin"], &env, Some("long enough\n")).await;
     assert_eq!(taken.code, Some(1), "{taken:?}");
     let groups = jwtd(&["user", "groups", "eve@example.org", "--add", "ops"], &env, None).await;
