@@ -254,18 +254,9 @@ impl AuthService {
         Ok(Issued { access: self.sign(&access)?, refresh: Some(self.sign_refresh(&refresh, now)?) })
     }
 
-    /// The login as stored and compared: an e-mail address (USERNAME_FIELD=email) normalized as
-    /// Django's `normalize_email`; a username as given.
-    pub fn normalize_login(&self, login: &str) -> String {
-        match self.inner.settings.username_field {
-            LoginField::Username => login.to_string(),
-            LoginField::Email => normalize_email(login),
-        }
-    }
-
     /// The user signing in with `login` (USERNAME_FIELD): by username, or by e-mail compared
     /// case-insensitively.
-    pub async fn user_by_login(&self, login: &str) -> Result<Option<User>, AuthError> {
+    async fn user_by_login(&self, login: &str) -> Result<Option<User>, AuthError> {
         Ok(match self.inner.settings.username_field {
             LoginField::Username => self.inner.store.user_by_name(login).await?,
             LoginField::Email => self.inner.store.user_by_email(login).await?,
