@@ -593,3 +593,15 @@ pub fn plausible_email(s: &str) -> bool {
         && !domain.ends_with('.')
         && !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_email_lowercases_the_domain_only() {
+        assert_eq!(normalize_email("Ada.L@Example.ORG"), "Ada.L@example.org");
+        assert_eq!(normalize_email(" a@b@C.d "), "a@b@c.d", "the last @ splits, as Django's rpartition");
+        assert_eq!(normalize_email("no-at-sign"), "no-at-sign");
+    }
+}
