@@ -379,14 +379,26 @@ impl AuthService {
         Ok(())
     }
 
-    /// POST /api/token/blacklist/: logout. Blacklisting twice is fine (SPEC §4).
+    /// POST /api/token/blacklist/: logout. A token already blacklisted, rotated, or revoked by
+    /// its user answers "Token is blacklisted", as SimpleJWT 5.5.1's `RefreshToken(token)` does
+    /// before `blacklist()` (SPEC §4). Two logouts of one token racing may both succeed: either
+    /// way the token ends blacklisted once, at the first time (`Store::blacklist` keeps it).
     pub async fn blacklist(&self, token: &str) -> Result<(), AuthError> {
         let now = self.now();
         let claims = self.decode(token, now)?;
         claims.expect_type(TokenType::Refresh)?;
+        let user_id = self.user_id_of(&claims)?;
+        if self.inner.verifier.is_revoked(user_id, claims.iat()) {
+            return Err(AuthError::Blacklisted);
+        }
+        if let Some(row) = self.inner.store.refresh_row(claims.jti()).await? {
+            if row.blacklisted.is_some() || row.replaced_by.is_some() {
+                return Err(AuthError::Blacklisted);
+            }
+        }
         let record = RefreshRecord {
             jti: claims.jti().to_string(),
-            user_id: self.user_id_of(&claims)?,
+            user_id,
             issued_at: claims.iat().unwrap_or(now.secs()),
             expires_at: claims.exp_secs(),
         };
