@@ -615,7 +615,8 @@ mod tests {
         for names in [serde_json::json!(["exp"]), serde_json::json!(["b64"]), serde_json::json!(["x", "y"])] {
             assert_eq!(with_crit(names.clone()), Err(TokenError::UnsupportedCritical), "{names}");
         }
-        let named = resigned(&token, serde_json::json!({"alg": "HS256", "typ": "JWT", "crit": ["ext"], "ext": 1}), sign);
+        let named =
+            resigned(&token, serde_json::json!({"alg": "HS256", "typ": "JWT", "crit": ["ext"], "ext": 1}), sign);
         assert_eq!(hs.decode(&named, now), Err(TokenError::UnsupportedCritical));
         // Not a non-empty list of strings.
         for bad in [
@@ -641,9 +642,10 @@ mod tests {
         let token = c.encode(&access(60)).unwrap();
         let kid = header_of(&token)["kid"].clone();
         let signing = private(Algorithm::EdDSA);
-        let forged = resigned(&token, serde_json::json!({"alg": "EdDSA", "kid": kid, "crit": ["b64"], "b64": true}), |input| {
-            jsonwebtoken::crypto::sign(input, signing.encoding(), jsonwebtoken::Algorithm::EdDSA).unwrap()
-        });
+        let forged =
+            resigned(&token, serde_json::json!({"alg": "EdDSA", "kid": kid, "crit": ["b64"], "b64": true}), |input| {
+                jsonwebtoken::crypto::sign(input, signing.encoding(), jsonwebtoken::Algorithm::EdDSA).unwrap()
+            });
         assert_eq!(c.decode(&forged, Instant::from_secs(NOW)), Err(TokenError::UnsupportedCritical));
     }
 
