@@ -7,8 +7,8 @@
 //! It must not describe behaviour the handlers don't have: a schema test and the CI fuzzer hold
 //! the server to this document.
 
-use std::sync::OnceLock;
-
+use axum::body::Bytes;
+use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use jwtd_proto::{
@@ -25,6 +25,8 @@ use utoipa::openapi::{Components, OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use super::responses::{error_responses, validation_errors, Empty, Jwks};
+use super::AppState;
+use crate::config::Routes;
 
 /// The security scheme of the protected routes.
 const BEARER: &str = "bearerAuth";
@@ -64,17 +66,14 @@ const BEARER: &str = "bearerAuth";
 )]
 struct ApiDoc;
 
-/// The document as served: JSON, built once.
-fn document() -> &'static serde_json::Value {
-    static DOCUMENT: OnceLock<serde_json::Value> = OnceLock::new();
-    DOCUMENT.get_or_init(|| {
-        let mut doc = ApiDoc::openapi();
-        doc.merge(super::api().into_openapi());
-        Contract.modify(&mut doc);
-        let mut doc = serde_json::to_value(doc).unwrap_or_default();
-        camel_case_links(&mut doc);
-        doc
-    })
+/// The document of the configured routes as served: JSON, built once at start.
+pub(super) fn document(routes: &Routes) -> Bytes {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(super::api(routes).into_openapi());
+    Contract.modify(&mut doc);
+    let mut doc = serde_json::to_value(doc).unwrap_or_default();
+    camel_case_links(&mut doc);
+    Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
 }
 
 /// The OpenAPI 3.1 document of this API.
@@ -84,10 +83,8 @@ fn document() -> &'static serde_json::Value {
     tag = "operations",
     responses((status = 200, description = "This document.", content_type = "application/json", body = Object))
 )]
-pub async fn schema() -> Response {
-    static JSON: OnceLock<Vec<u8>> = OnceLock::new();
-    let body = JSON.get_or_init(|| serde_json::to_vec(document()).unwrap_or_default()).as_slice();
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+pub async fn schema(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], state.schema.clone()).into_response()
 }
 
 /// utoipa 5 writes a Link's fields in snake case (`operation_id`, `request_body`); OpenAPI

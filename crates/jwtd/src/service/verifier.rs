@@ -23,17 +23,33 @@ pub enum BearerError {
     NotProvided,
     #[error("authorization header must contain two space-delimited values")]
     BadHeader,
+    /// Refused for the same reason as each accepted token class (AUTH_TOKEN_CLASSES, listed).
     #[error("token refused: {0}")]
-    Token(TokenError),
+    Token(TokenError, &'static [TokenType]),
+    /// A token of an accepted class (the second field), issued before its user revoked it; the
+    /// other accepted classes refuse it for its type.
     #[error("token revoked")]
-    Revoked,
+    Revoked(&'static [TokenType], TokenType),
     #[error("token has no user id")]
     NoUserId,
     #[error("the verification keys could not be fetched")]
     KeysUnavailable,
 }
 
-/// The claims of an accepted access token.
+/// The token classes accepted as Bearer (AUTH_TOKEN_CLASSES: access, sliding, in the order
+/// given), as one of the few lists there are, so that a refusal carries it without allocating.
+fn token_classes(classes: &[TokenType]) -> &'static [TokenType] {
+    use TokenType::{Access, Sliding};
+    const ACCESS: &[TokenType] = &[Access];
+    match classes {
+        [Sliding] => &[Sliding],
+        [Access, Sliding, ..] => &[Access, Sliding],
+        [Sliding, Access, ..] => &[Sliding, Access],
+        _ => ACCESS,
+    }
+}
+
+/// The claims of an accepted access token (or sliding token, when AUTH_TOKEN_CLASSES has it).
 #[derive(Debug, Clone)]
 pub struct AccessClaims {
     pub user_id: i64,
@@ -46,7 +62,7 @@ pub struct Verifier {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Keys {
     /// The keys the server's own [`Codec`] verifies with.
     Local { keys: KeySet, policy: Policy },
@@ -54,11 +70,13 @@ enum Keys {
     Remote { keys: RemoteKeys, policy: Policy },
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Inner {
     keys: Keys,
     clock: SharedClock,
     header_types: Vec<String>,
+    /// AUTH_TOKEN_CLASSES.
+    token_classes: &'static [TokenType],
     user_id_claim: String,
     valid_after: DashMap<i64, i64>,
 }
@@ -85,7 +103,23 @@ impl Verifier {
     }
 
     fn with_keys(keys: Keys, clock: SharedClock, header_types: Vec<String>, user_id_claim: String) -> Self {
-        Verifier { inner: Arc::new(Inner { keys, clock, header_types, user_id_claim, valid_after: DashMap::new() }) }
+        let token_classes = token_classes(&[TokenType::Access]);
+        let inner = Inner { keys, clock, header_types, token_classes, user_id_claim, valid_after: DashMap::new() };
+        Verifier { inner: Arc::new(inner) }
+    }
+
+    /// This verifier accepting the token types `classes` as Bearer (AUTH_TOKEN_CLASSES; access
+    /// tokens only by default), tried in that order. A sliding token goes through every check
+    /// an access token does (signature, times, revocation by its user). Call it before the
+    /// verifier is cloned: clones made earlier keep their own classes.
+    pub fn accepting(mut self, classes: &[TokenType]) -> Self {
+        Arc::make_mut(&mut self.inner).token_classes = token_classes(classes);
+        self
+    }
+
+    /// The token types accepted as Bearer, in the order tried.
+    pub fn token_classes(&self) -> &'static [TokenType] {
+        self.inner.token_classes
     }
 
     /// The public keys as a JWK Set document (`{"keys":[]}` for HMAC).
@@ -126,18 +160,23 @@ impl Verifier {
         self.inner.valid_after.get(&user_id).is_some_and(|after| revoked_by_user(iat, *after))
     }
 
-    /// Verifies an access token at the current time: signature, `alg`, times, type, user id,
-    /// revocation. No database round trip.
+    /// Verifies a Bearer token at the current time: signature, `alg`, times, type (one of
+    /// [`Verifier::token_classes`]), user id, revocation. No database round trip.
     pub fn access(&self, raw: &str) -> Result<AccessClaims, BearerError> {
-        let claims = self.decode(raw, self.inner.clock.now()).map_err(BearerError::Token)?;
-        claims.expect_type(TokenType::Access).map_err(BearerError::Token)?;
+        let classes = self.inner.token_classes;
+        let refused = |e| BearerError::Token(e, classes);
+        let claims = self.decode(raw, self.inner.clock.now()).map_err(refused)?;
+        let token_type = claims.token_type().map_err(refused)?;
+        if !classes.contains(&token_type) {
+            return Err(refused(TokenError::WrongType));
+        }
         let user_id = match claims.user_id(&self.inner.user_id_claim) {
             Ok(Some(id)) => id,
             Ok(None) => return Err(BearerError::NoUserId),
-            Err(e) => return Err(BearerError::Token(e)),
+            Err(e) => return Err(refused(e)),
         };
         if self.is_revoked(user_id, claims.iat()) {
-            return Err(BearerError::Revoked);
+            return Err(BearerError::Revoked(classes, token_type));
         }
         Ok(AccessClaims { user_id, claims })
     }
@@ -155,7 +194,7 @@ impl Verifier {
             }
         }
         match self.access(raw) {
-            Err(BearerError::Token(TokenError::UnknownKey)) => {
+            Err(BearerError::Token(TokenError::UnknownKey, _)) => {
                 match keys.refresh(now).await {
                     Ok(true) => {}
                     Ok(false) if keys.is_loaded() => {}
