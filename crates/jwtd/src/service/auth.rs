@@ -379,10 +379,11 @@ impl AuthService {
         Ok(())
     }
 
-    /// POST /api/token/blacklist/: logout. A token already blacklisted, rotated, or revoked by
-    /// its user answers "Token is blacklisted", as SimpleJWT 5.5.1's `RefreshToken(token)` does
-    /// before `blacklist()` (SPEC §4). Two logouts of one token racing may both succeed: either
-    /// way the token ends blacklisted once, at the first time (`Store::blacklist` keeps it).
+    /// POST /api/token/blacklist/: logout. A token already blacklisted (so also one rotated
+    /// with BLACKLIST_AFTER_ROTATION) or revoked by its user answers "Token is blacklisted", as
+    /// SimpleJWT 5.5.1's `RefreshToken(token)` does before `blacklist()` (SPEC §4); a token rotated
+    /// without blacklisting is blacklisted now, as there. Two logouts of one token racing may
+    /// both succeed: either way it ends blacklisted once, at the first time (`Store::blacklist`).
     pub async fn blacklist(&self, token: &str) -> Result<(), AuthError> {
         let now = self.now();
         let claims = self.decode(token, now)?;
@@ -392,7 +393,7 @@ impl AuthService {
             return Err(AuthError::Blacklisted);
         }
         if let Some(row) = self.inner.store.refresh_row(claims.jti()).await? {
-            if row.blacklisted.is_some() || row.replaced_by.is_some() {
+            if row.blacklisted.is_some() {
                 return Err(AuthError::Blacklisted);
             }
         }
