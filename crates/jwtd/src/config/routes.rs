@@ -307,6 +307,10 @@ mod tests {
         assert_eq!(routes.to_string(), "djoser,token_refresh=/api/v2/refresh/");
         let routes = Routes::parse("token_refresh=/auth/refresh,token_blacklist=/auth/logout/").unwrap();
         assert_eq!(&**routes.cookie_path(), "/auth/");
+        let routes =
+            Routes::parse("djoser,token_refresh=/auth/jwt/refresh-token/,token_blacklist=/auth/jwt/blacklist/")
+                .unwrap();
+        assert_eq!(&**routes.cookie_path(), "/auth/jwt/");
         let routes = Routes::parse("token_blacklist=/api/token/refresh/logout/").unwrap();
         assert_eq!(&**routes.cookie_path(), "/api/token/refresh");
         // An override of a djoser route serves it without the djoser set.
