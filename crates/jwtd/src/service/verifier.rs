@@ -38,14 +38,15 @@ pub enum BearerError {
 
 /// The token classes accepted as Bearer (AUTH_TOKEN_CLASSES: access, sliding, in the order
 /// given), as one of the few lists there are, so that a refusal carries it without allocating.
+/// Refresh tokens are never accepted; a list with neither access nor sliding means access.
 fn token_classes(classes: &[TokenType]) -> &'static [TokenType] {
     use TokenType::{Access, Sliding};
-    const ACCESS: &[TokenType] = &[Access];
-    match classes {
-        [Sliding] => &[Sliding],
-        [Access, Sliding, ..] => &[Access, Sliding],
-        [Sliding, Access, ..] => &[Sliding, Access],
-        _ => ACCESS,
+    let position = |t| classes.iter().position(|c| *c == t);
+    match (position(Access), position(Sliding)) {
+        (Some(access), Some(sliding)) if sliding < access => &[Sliding, Access],
+        (Some(_), Some(_)) => &[Access, Sliding],
+        (None, Some(_)) => &[Sliding],
+        _ => &[Access],
     }
 }
 
@@ -109,9 +110,10 @@ impl Verifier {
     }
 
     /// This verifier accepting the token types `classes` as Bearer (AUTH_TOKEN_CLASSES; access
-    /// tokens only by default), tried in that order. A sliding token goes through every check
-    /// an access token does (signature, times, revocation by its user). Call it before the
-    /// verifier is cloned: clones made earlier keep their own classes.
+    /// tokens only by default), tried in that order; refresh tokens never. A sliding token goes
+    /// through every check an access token does (signature, times, revocation by its user).
+    /// Call it on a new verifier, before it is cloned: a clone made earlier keeps its own
+    /// classes and its own revocation map.
     pub fn accepting(mut self, classes: &[TokenType]) -> Self {
         Arc::make_mut(&mut self.inner).token_classes = token_classes(classes);
         self
@@ -210,5 +212,21 @@ impl Verifier {
             }
             other => other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TokenType::{Access, Refresh, Sliding};
+
+    #[test]
+    fn token_classes_keep_the_order_given_and_never_take_refresh_tokens() {
+        assert_eq!(token_classes(&[Access]), &[Access]);
+        assert_eq!(token_classes(&[Sliding]), &[Sliding]);
+        assert_eq!(token_classes(&[Access, Sliding]), &[Access, Sliding]);
+        assert_eq!(token_classes(&[Refresh, Sliding, Access]), &[Sliding, Access]);
+        assert_eq!(token_classes(&[Refresh]), &[Access]);
+        assert_eq!(token_classes(&[]), &[Access]);
     }
 }
