@@ -7,6 +7,7 @@
 pub mod routes;
 mod sources;
 pub mod table;
+mod users;
 mod values;
 
 use std::fmt;
@@ -17,6 +18,7 @@ use std::time::Duration;
 pub use routes::{Route, Routes};
 pub use sources::Sources;
 pub use table::{Setting, SettingsFlags, ENV_PREFIX, SETTINGS};
+pub use users::{IdType, LoginField, TokenClaim, TokenClaims, REGISTERED_CLAIMS};
 pub use values::{mask_url, parse_bool, parse_duration, DatabaseUrl, LogFormat, Rate};
 
 use crate::tokens::{Algorithm, TokenType};
@@ -136,6 +138,12 @@ pub struct Settings {
     pub issuer: Option<String>,
     pub leeway: Duration,
     pub user_id_claim: String,
+    /// USERNAME_FIELD: the body field users sign in with.
+    pub username_field: LoginField,
+    /// USER_ID_TYPE: the id tokens carry.
+    pub user_id_type: IdType,
+    /// TOKEN_CLAIMS: user fields written into refresh and sliding tokens.
+    pub token_claims: TokenClaims,
     pub auth_header_types: Vec<String>,
     /// Token types accepted as Bearer (AUTH_TOKEN_CLASSES), in the order tried; never empty.
     pub auth_token_classes: Vec<TokenType>,
@@ -260,6 +268,9 @@ impl Settings {
             issuer: v.issuer.value.clone(),
             leeway: v.leeway.value,
             user_id_claim: v.user_id_claim.value.clone(),
+            username_field: v.username_field.value,
+            user_id_type: v.user_id_type.value,
+            token_claims: v.token_claims.value.clone(),
             auth_header_types: v.auth_header_types.value.clone(),
             auth_token_classes: v.auth_token_classes.value.clone(),
             routes: v.routes.value.clone(),

@@ -57,7 +57,7 @@ pub struct AppParts {
 
 impl AppState {
     pub fn new(auth: AuthService, verifier: Verifier, settings: Arc<Settings>, metrics: Arc<Metrics>) -> Self {
-        let schema = openapi::document(&settings.routes);
+        let schema = openapi::document(&settings);
         AppState(Arc::new(AppParts { auth, verifier, settings, metrics, schema }))
     }
 }

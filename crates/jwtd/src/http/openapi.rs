@@ -26,7 +26,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::responses::{error_responses, validation_errors, Empty, Jwks};
 use super::AppState;
-use crate::config::Routes;
+use crate::config::{LoginField, Settings};
 
 /// The security scheme of the protected routes.
 const BEARER: &str = "bearerAuth";
@@ -66,13 +66,17 @@ const BEARER: &str = "bearerAuth";
 )]
 struct ApiDoc;
 
-/// The document of the configured routes as served: JSON, built once at start.
-pub(super) fn document(routes: &Routes) -> Bytes {
+/// The document as served (JSON), built once at start from the configured route table (ROUTES)
+/// and login field (USERNAME_FIELD names the field of the credential bodies).
+pub(super) fn document(settings: &Settings) -> Bytes {
     let mut doc = ApiDoc::openapi();
-    doc.merge(super::api(routes).into_openapi());
+    doc.merge(super::api(&settings.routes).into_openapi());
     Contract.modify(&mut doc);
     let mut doc = serde_json::to_value(doc).unwrap_or_default();
     camel_case_links(&mut doc);
+    if settings.username_field == LoginField::Email {
+        email_credentials(&mut doc);
+    }
     Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
 }
 
@@ -85,6 +89,40 @@ pub(super) fn document(routes: &Routes) -> Bytes {
 )]
 pub async fn schema(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], state.schema.clone()).into_response()
+}
+
+/// USERNAME_FIELD=email: sign-in bodies take `email` where they took `username`, and sign-up
+/// requires `email` while `username` becomes optional (the reference's serializers).
+fn email_credentials(doc: &mut serde_json::Value) {
+    use serde_json::Value;
+    let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if let Some(credentials) = schemas.get_mut("Credentials") {
+        if let Some(props) = credentials.get_mut("properties").and_then(Value::as_object_mut) {
+            let mut renamed = serde_json::Map::new();
+            for (name, mut field) in std::mem::take(props) {
+                if name == "username" {
+                    field["description"] = json!("E-mail address, matched case-insensitively.");
+                    renamed.insert("email".into(), field);
+                } else {
+                    renamed.insert(name, field);
+                }
+            }
+            *props = renamed;
+        }
+        credentials["required"] = json!(["email", "password"]);
+        credentials["example"] = json!({"email": "ada@example.com", "password": "correct horse battery"});
+    }
+    if let Some(sign_up) = schemas.get_mut("SignUpRequest") {
+        sign_up["required"] = json!(["email", "password"]);
+        if let Some(email) = sign_up.pointer_mut("/properties/email") {
+            email["description"] = json!("E-mail address to sign in with; unique, compared case-insensitively.");
+        }
+        if let Some(username) = sign_up.pointer_mut("/properties/username") {
+            username["description"] = json!("Optional username, at most 150 characters.");
+        }
+    }
 }
 
 /// utoipa 5 writes a Link's fields in snake case (`operation_id`, `request_body`); OpenAPI
