@@ -122,10 +122,11 @@ pub async fn build_state(settings: Settings, deps: Deps) -> Result<AppState, Sta
     check_user_id_type(store.as_ref(), &settings).await?;
     let codec = keys::codec(&settings, store.as_ref()).await?;
     let verifier =
-        Verifier::new(&codec, deps.clock.clone(), settings.auth_header_types.clone(), settings.user_id_claim.clone());
+        Verifier::new(&codec, deps.clock.clone(), settings.auth_header_types.clone(), settings.user_id_claim.clone())
+            .accepting(&settings.auth_token_classes);
     let passwords = PasswordPool::new(deps.hasher).map_err(|_| StartError::Hashing)?;
     let auth = AuthService::new(store, codec, verifier.clone(), deps.clock, passwords, settings.clone());
-    let metrics = Arc::new(Metrics::new(&http::route_paths()));
+    let metrics = Arc::new(Metrics::new(&http::route_paths(&settings.routes)));
     Ok(AppState::new(auth, verifier, settings, metrics))
 }
 

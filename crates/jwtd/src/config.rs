@@ -4,6 +4,7 @@
 //! another. Errors name the setting and where it came from. Must not: read the environment
 //! itself (`main` passes it in), parse keys (that is `tokens`).
 
+pub mod routes;
 mod sources;
 pub mod table;
 mod users;
@@ -14,12 +15,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use routes::{Route, Routes};
 pub use sources::Sources;
 pub use table::{Setting, SettingsFlags, ENV_PREFIX, SETTINGS};
 pub use users::{IdType, LoginField, TokenClaim, TokenClaims, REGISTERED_CLAIMS};
 pub use values::{mask_url, parse_bool, parse_duration, sslmode, DatabaseTls, DatabaseUrl, LogFormat, Rate};
 
-use crate::tokens::Algorithm;
+use crate::tokens::{Algorithm, TokenType};
 use table::Values;
 
 /// A setting that could not be loaded; the message names it and its source.
@@ -134,6 +136,8 @@ pub struct Settings {
     pub verifying_key: Option<KeyPem>,
     /// Public keys of earlier signing keys, still accepted until their tokens expire.
     pub previous_verifying_keys: Vec<KeyPem>,
+    /// Earlier HMAC secrets, still accepted until their tokens expire; never used to sign.
+    pub signing_key_fallbacks: Vec<Secret>,
     pub audience: Option<String>,
     pub issuer: Option<String>,
     pub leeway: Duration,
@@ -145,6 +149,10 @@ pub struct Settings {
     /// TOKEN_CLAIMS: user fields written into refresh and sliding tokens.
     pub token_claims: TokenClaims,
     pub auth_header_types: Vec<String>,
+    /// Token types accepted as Bearer (AUTH_TOKEN_CLASSES), in the order tried; never empty.
+    pub auth_token_classes: Vec<TokenType>,
+    /// The routes served and their paths.
+    pub routes: Routes,
     pub update_last_login: bool,
     pub check_user_is_active: bool,
     pub refresh_cookie: bool,
@@ -231,6 +239,17 @@ impl Settings {
             if !v.previous_verifying_keys.value.is_empty() {
                 return Err(only_asymmetric(&v.previous_verifying_keys.source));
             }
+            if v.signing_key_fallbacks.value.iter().any(|secret| secret.expose().len() < 32) {
+                return Err(v.signing_key_fallbacks.error(
+                    "an HMAC secret needs at least 32 bytes (RFC 7518 §3.2 asks for the hash size); \
+                     a shorter one lets anyone who guesses it sign tokens jwtd accepts",
+                ));
+            }
+        } else if !v.signing_key_fallbacks.value.is_empty() {
+            return Err(ConfigError(format!(
+                "{}: only for HMAC algorithms; {algorithm} keeps earlier keys in PREVIOUS_VERIFYING_KEYS",
+                v.signing_key_fallbacks.source
+            )));
         }
         let tls = match (&v.tls_cert.value, &v.tls_key.value) {
             (None, None) => None,
@@ -276,6 +295,7 @@ impl Settings {
             signing_key,
             verifying_key: v.verifying_key.value.clone(),
             previous_verifying_keys: v.previous_verifying_keys.value.clone(),
+            signing_key_fallbacks: v.signing_key_fallbacks.value.clone(),
             audience: v.audience.value.clone(),
             issuer: v.issuer.value.clone(),
             leeway: v.leeway.value,
@@ -284,6 +304,8 @@ impl Settings {
             user_id_type: v.user_id_type.value,
             token_claims: v.token_claims.value.clone(),
             auth_header_types: v.auth_header_types.value.clone(),
+            auth_token_classes: v.auth_token_classes.value.clone(),
+            routes: v.routes.value.clone(),
             update_last_login: v.update_last_login.value,
             check_user_is_active: v.check_user_is_active.value,
             refresh_cookie: v.refresh_cookie.value,

@@ -9,15 +9,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::routes::Routes;
 use super::sources::{Given, Raw};
 use super::users::{IdType, LoginField, TokenClaims};
 use super::values::{
     optional, parse_addr, parse_body_bytes, parse_bool, parse_claim_name, parse_connections, parse_count,
     parse_duration, parse_key, parse_keys, parse_lifetime, parse_nonempty_list, parse_origins, parse_pem_path,
-    DatabaseTls, DatabaseUrl, LogFormat, Rate, Show,
+    parse_secrets, parse_token_classes, DatabaseTls, DatabaseUrl, LogFormat, Rate, Show,
 };
 use super::{ConfigError, KeyPem, Secret};
-use crate::tokens::Algorithm;
+use crate::tokens::{Algorithm, TokenType};
 
 /// The prefix of the environment variables, in one place for `concat!`.
 macro_rules! env_prefix {
@@ -210,6 +211,8 @@ settings! {
     VERIFYING_KEY verifying_key: Option<KeyPem> = "", optional(parse_key), unset = "(derived from SIGNING_KEY)";
     /// Comma list of PEM paths of earlier public keys that still verify tokens
     PREVIOUS_VERIFYING_KEYS previous_verifying_keys: Vec<KeyPem> = "", parse_keys;
+    /// Comma list of earlier HMAC secrets that still verify tokens (Django's SECRET_KEY_FALLBACKS)
+    SIGNING_KEY_FALLBACKS signing_key_fallbacks: Vec<Secret> = "", parse_secrets;
     /// aud claim written and required
     AUDIENCE audience: Option<String> = "", optional(|s| Ok(s.to_string()));
     /// iss claim written and required
@@ -226,10 +229,14 @@ settings! {
     TOKEN_CLAIMS token_claims: TokenClaims = "", TokenClaims::parse;
     /// Comma list of Authorization header schemes
     AUTH_HEADER_TYPES auth_header_types: Vec<String> = "Bearer", parse_nonempty_list;
+    /// Comma list of token types accepted as Bearer: access, sliding
+    AUTH_TOKEN_CLASSES auth_token_classes: Vec<TokenType> = "access", parse_token_classes;
     /// Write last_login on sign-in
     UPDATE_LAST_LOGIN update_last_login: bool = "false", parse_bool;
     /// Refuse sign-in and refresh to inactive users
     CHECK_USER_IS_ACTIVE check_user_is_active: bool = "true", parse_bool;
+    /// Route set (simplejwt or djoser) and name=path overrides, comma list
+    ROUTES routes: Routes = "simplejwt", Routes::parse;
     /// The refresh token travels in an HttpOnly cookie instead of the body
     REFRESH_COOKIE refresh_cookie: bool = "false", parse_bool;
     /// Comma list of exact origins allowed cross-origin requests

@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::routes::Routes;
 use super::{KeyPem, Secret};
-use crate::tokens::Algorithm;
+use crate::tokens::{Algorithm, TokenType};
 
 /// How `jwtd config check` prints a setting's value, secrets masked.
 pub trait Show {
@@ -28,7 +29,7 @@ macro_rules! show_with_display {
         }
     )*};
 }
-show_with_display!(SocketAddr, usize, String, Algorithm, LogFormat);
+show_with_display!(SocketAddr, usize, String, Algorithm, LogFormat, Routes);
 
 impl Show for Option<SocketAddr> {
     fn show(&self) -> Option<String> {
@@ -95,6 +96,18 @@ impl Show for Option<KeyPem> {
 impl Show for Vec<KeyPem> {
     fn show(&self) -> Option<String> {
         Some(self.iter().map(KeyPem::origin).collect::<Vec<_>>().join(","))
+    }
+}
+
+impl Show for Vec<Secret> {
+    fn show(&self) -> Option<String> {
+        Some(self.iter().map(|_| "****").collect::<Vec<_>>().join(","))
+    }
+}
+
+impl Show for Vec<TokenType> {
+    fn show(&self) -> Option<String> {
+        Some(self.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(","))
     }
 }
 
@@ -172,6 +185,30 @@ pub fn parse_claim_name(s: &str) -> Result<String, String> {
         return Err(format!("{s:?} is a reserved claim"));
     }
     Ok(s.to_string())
+}
+
+/// A comma list of secrets (blanks around each dropped); the complaint never quotes one.
+pub fn parse_secrets(s: &str) -> Result<Vec<Secret>, String> {
+    Ok(parse_list(s)?.into_iter().map(Secret::new).collect())
+}
+
+/// AUTH_TOKEN_CLASSES: `access`, `sliding`, or SimpleJWT's class names for them
+/// (`rest_framework_simplejwt.tokens.AccessToken`, `SlidingToken`), at least one, in the order
+/// given (SimpleJWT tries them in that order and lists one message per class when all fail).
+pub fn parse_token_classes(s: &str) -> Result<Vec<TokenType>, String> {
+    let mut classes = Vec::new();
+    for name in parse_nonempty_list(s)? {
+        let class = name.strip_prefix("rest_framework_simplejwt.tokens.").unwrap_or(&name);
+        let token_type = match class {
+            "access" | "AccessToken" => TokenType::Access,
+            "sliding" | "SlidingToken" => TokenType::Sliding,
+            _ => return Err(format!("{name:?} is no token class accepted as Bearer: expected access or sliding")),
+        };
+        if !classes.contains(&token_type) {
+            classes.push(token_type);
+        }
+    }
+    Ok(classes)
 }
 
 /// A comma list of exact origins (`https://app.example:3000`); `*` is refused.
@@ -453,6 +490,18 @@ mod tests {
         assert!(parse_duration("5w").is_err());
         assert!(parse_duration("").is_err());
         assert_eq!(format_duration(Duration::from_secs(900)), "15m");
+    }
+
+    #[test]
+    fn token_classes() {
+        assert_eq!(parse_token_classes("access"), Ok(vec![TokenType::Access]));
+        assert_eq!(
+            parse_token_classes("sliding, rest_framework_simplejwt.tokens.AccessToken,access"),
+            Ok(vec![TokenType::Sliding, TokenType::Access])
+        );
+        assert!(parse_token_classes("refresh").is_err());
+        assert!(parse_token_classes("").is_err());
+        assert!(parse_token_classes("Access").is_err());
     }
 
     #[test]

@@ -103,8 +103,8 @@ impl RouteStats {
 
 /// The counters of one application.
 pub struct Metrics {
-    routes: Vec<&'static str>,
-    index: HashMap<&'static str, usize>,
+    routes: Vec<Box<str>>,
+    index: HashMap<Box<str>, usize>,
     stats: Box<[RouteStats]>,
     in_flight: AtomicI64,
     issued: [AtomicU64; TokenKind::ALL.len()],
@@ -120,16 +120,16 @@ impl std::fmt::Debug for Metrics {
 
 impl Metrics {
     /// Counters for `routes` (paths without their trailing slash) plus one for unmatched requests.
-    pub fn new(routes: &[&'static str]) -> Self {
-        let mut labels: Vec<&'static str> = Vec::new();
+    pub fn new(routes: &[impl AsRef<str>]) -> Self {
+        let mut labels: Vec<Box<str>> = Vec::new();
         for r in routes {
-            let r = route_label(r);
-            if !labels.contains(&r) {
-                labels.push(r);
+            let r = route_label(r.as_ref());
+            if !labels.iter().any(|l| &**l == r) {
+                labels.push(r.into());
             }
         }
-        labels.push(UNMATCHED);
-        let index = labels.iter().enumerate().map(|(i, r)| (*r, i)).collect();
+        labels.push(UNMATCHED.into());
+        let index = labels.iter().enumerate().map(|(i, r)| (r.clone(), i)).collect();
         let stats = labels.iter().map(|_| RouteStats::new()).collect();
         Metrics {
             routes: labels,
@@ -340,7 +340,7 @@ mod tests {
 
     #[test]
     fn odd_statuses_stay_in_bounds() {
-        let m = Metrics::new(&[]);
+        let m = Metrics::new(&[] as &[&str]);
         m.request(None, 0, Duration::ZERO);
         m.request(None, 999, Duration::from_secs(100));
         assert!(m.render().contains("jwtd_http_request_duration_seconds_count{route=\"unmatched\"} 2\n"));
