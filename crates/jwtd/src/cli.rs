@@ -13,8 +13,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Loaded, Settings, SettingsFlags, Sources};
 use crate::password::Hasher;
 use crate::service::import::import_django;
+use crate::service::revocation;
 use crate::store::django::{self, DjangoUrl, ReadOptions};
-use crate::store::NewUser;
+use crate::store::{NewUser, Store};
 use crate::tokens::{self, Algorithm};
 
 #[derive(Debug, Parser)]
@@ -271,6 +272,15 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
+/// After the revocation of `user_id`'s tokens at `now` committed: covers a second turned
+/// meanwhile, then returns once the revoked second is over (serving instances pick the
+/// revocation up from the log within a second).
+async fn complete_revocation(store: &dyn Store, user_id: i64, now: crate::clock::Instant) -> Result<()> {
+    let valid_after = revocation::settle(store, &SystemClock, user_id, now).await?;
+    revocation::wait_out(&SystemClock, valid_after).await;
+    Ok(())
+}
+
 fn read_password(from_stdin: bool) -> Result<String> {
     let password = if from_stdin || !std::io::stdin().is_terminal() {
         let mut line = String::new();
@@ -312,25 +322,31 @@ async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
                 tokio::task::spawn_blocking(move || hasher.hash(&password, &mut crate::password::Scratch::default()))
                     .await?
                     .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
-            store.change_password(user.id, &hash, SystemClock.now()).await?;
+            let now = SystemClock.now();
+            store.change_password(user.id, &hash, now).await?;
+            complete_revocation(store.as_ref(), user.id, now).await?;
             println!("password of {name} changed; every token of theirs is revoked");
         }
         UserCommand::Deactivate { name } => {
-            if !store.set_active(&name, false).await? {
+            let now = SystemClock.now();
+            let Some(id) = store.set_active(&name, false, now).await? else {
                 bail!("no user named {name:?}");
-            }
+            };
+            complete_revocation(store.as_ref(), id, now).await?;
             println!("deactivated {name}");
         }
         UserCommand::Activate { name } => {
-            if !store.set_active(&name, true).await? {
+            if store.set_active(&name, true, SystemClock.now()).await?.is_none() {
                 bail!("no user named {name:?}");
             }
             println!("activated {name}");
         }
         UserCommand::Delete { name } => {
-            if !store.delete_user(&name).await? {
+            let now = SystemClock.now();
+            let Some(id) = store.delete_user(&name, now).await? else {
                 bail!("no user named {name:?}");
-            }
+            };
+            complete_revocation(store.as_ref(), id, now).await?;
             println!("deleted {name} and every token row of theirs");
         }
         UserCommand::List => {
