@@ -185,7 +185,8 @@ impl AuthService {
     }
 
     /// [`AuthService::issue_time`] for a token derived from a presented one: waits for the
-    /// "valid after" second this instance knows of (ahead only with clocks apart, SPEC L-17).
+    /// "valid after" second this instance knows of (ahead only with instances' clocks apart,
+    /// review L-17).
     async fn renewal_time(&self, user_id: i64) -> Instant {
         self.issue_time(self.inner.verifier.valid_after(user_id)).await
     }
