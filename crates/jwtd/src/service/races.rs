@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 
 use super::{AuthError, AuthService, PasswordPool, Verifier};
 use crate::clock::{Clock, FakeClock, Instant, SharedClock};
-use crate::config::{RotationPolicy, Settings};
+use crate::config::{IdType, RotationPolicy, Settings};
 use crate::password::Hasher;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{
@@ -19,6 +19,8 @@ use crate::store::{
     TokenRow, User, UserState,
 };
 use crate::tokens::{Algorithm, Codec, Policy};
+use jwtd_proto::UserId;
+use serde_json::{Map, Value};
 
 const PASSWORD: &str = "correct horse battery staple";
 const NEW_PASSWORD: &str = "another passphrase entirely";
@@ -107,6 +109,24 @@ impl Store for Pausing {
     async fn user_by_id(&self, id: i64) -> Result<Option<User>, StoreError> {
         self.at(Point::UserById).await;
         self.inner.user_by_id(id).await
+    }
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        self.inner.user_by_email(email).await
+    }
+    async fn user_by_uuid(&self, uuid: uuid::Uuid) -> Result<Option<User>, StoreError> {
+        self.inner.user_by_uuid(uuid).await
+    }
+    async fn fix_user_id_type(&self, wanted: IdType) -> Result<IdType, StoreError> {
+        self.inner.fix_user_id_type(wanted).await
+    }
+    async fn set_user_claims(&self, user_id: i64, claims: &Map<String, Value>) -> Result<bool, StoreError> {
+        self.inner.set_user_claims(user_id, claims).await
+    }
+    async fn user_groups(&self, user_id: i64) -> Result<Vec<String>, StoreError> {
+        self.inner.user_groups(user_id).await
+    }
+    async fn change_groups(&self, user_id: i64, add: &[String], remove: &[String]) -> Result<Vec<String>, StoreError> {
+        self.inner.change_groups(user_id, add, remove).await
     }
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         self.inner.list_users().await
@@ -208,13 +228,13 @@ impl World {
 
 impl Instance {
     async fn sign_up(&self, name: &str) -> i64 {
-        self.auth.sign_up(name.into(), PASSWORD.into(), None).await.unwrap().user.id
+        self.auth.sign_up(Some(name.into()), PASSWORD.into(), None).await.unwrap().user.id
     }
 
     /// What another instance learns from the revocation log within a second.
     async fn poll(&self) {
         for r in self.store.revocations_since(0, 1000).await.unwrap() {
-            self.verifier.revoke_before(r.user_id, r.valid_after);
+            self.verifier.revoke_before(UserId::Int(r.user_id), r.valid_after);
         }
     }
 }
@@ -235,7 +255,7 @@ async fn a_sign_in_that_checked_the_old_password_issues_nothing_after_a_password
     let sign_in = tokio::spawn(async move { auth.obtain_pair("ada", PASSWORD.into(), None).await });
     stop.reached.await.unwrap();
 
-    app.auth.change_password(ada, PASSWORD.into(), NEW_PASSWORD.into()).await.unwrap();
+    app.auth.change_password(UserId::Int(ada), PASSWORD.into(), NEW_PASSWORD.into()).await.unwrap();
     stop.release.send(()).unwrap();
 
     refused_sign_in(sign_in.await.unwrap());
@@ -254,7 +274,7 @@ async fn a_sign_in_racing_logout_all_or_deactivation_issues_nothing() {
         let sign_in = tokio::spawn(async move { auth.obtain_pair("ada", PASSWORD.into(), None).await });
         stop.reached.await.unwrap();
         match revoke {
-            "logout-all" => app.auth.logout_all(ada).await.unwrap(),
+            "logout-all" => app.auth.logout_all(UserId::Int(ada)).await.unwrap(),
             _ => {
                 app.store.set_active("ada", false, world.clock.now()).await.unwrap();
             }
@@ -274,6 +294,8 @@ async fn the_rehash_of_a_sign_in_never_brings_the_old_password_back() {
         username: "ada".into(),
         password_hash: DJANGO_HASH.into(),
         email: String::new(),
+        uuid: None,
+        unique_email: false,
         now: world.clock.now(),
     };
     let ada = app.store.create_user(new).await.unwrap().id;
@@ -282,7 +304,7 @@ async fn the_rehash_of_a_sign_in_never_brings_the_old_password_back() {
     let sign_in = tokio::spawn(async move { auth.obtain_pair("ada", PASSWORD.into(), None).await });
     stop.reached.await.unwrap();
 
-    app.auth.change_password(ada, PASSWORD.into(), NEW_PASSWORD.into()).await.unwrap();
+    app.auth.change_password(UserId::Int(ada), PASSWORD.into(), NEW_PASSWORD.into()).await.unwrap();
     stop.release.send(()).unwrap();
 
     refused_sign_in(sign_in.await.unwrap());
@@ -302,7 +324,7 @@ async fn a_sliding_sign_in_racing_a_password_change_issues_nothing() {
     let sign_in = tokio::spawn(async move { auth.obtain_sliding("ada", PASSWORD.into(), None).await });
     stop.reached.await.unwrap();
 
-    app.auth.change_password(ada, PASSWORD.into(), NEW_PASSWORD.into()).await.unwrap();
+    app.auth.change_password(UserId::Int(ada), PASSWORD.into(), NEW_PASSWORD.into()).await.unwrap();
     stop.release.send(()).unwrap();
 
     refused_sign_in(sign_in.await.unwrap());
@@ -326,7 +348,7 @@ async fn revocation_covers_its_whole_second_and_a_sign_in_right_after_is_at_once
     world.advance_ms(300);
 
     let auth = app.auth.clone();
-    let logout = tokio::spawn(async move { auth.logout_all(ada).await });
+    let logout = tokio::spawn(async move { auth.logout_all(UserId::Int(ada)).await });
     while world.clock.sleepers() == 0 {
         tokio::task::yield_now().await;
     }
@@ -367,7 +389,7 @@ async fn a_rotation_in_the_revoking_second_is_revoked() {
     let rotated = app.auth.refresh(&pair.refresh.unwrap().token).await.unwrap();
     world.advance_ms(999);
 
-    app.auth.logout_all(ada).await.unwrap();
+    app.auth.logout_all(UserId::Int(ada)).await.unwrap();
 
     assert!(app.verifier.access(&rotated.access).is_err());
     assert!(matches!(app.auth.refresh(&rotated.refresh.unwrap().token).await, Err(AuthError::Blacklisted)));
@@ -384,11 +406,11 @@ async fn a_revocation_that_crosses_a_second_revokes_the_later_second_too() {
     let before = app.store.revocations_since(0, 100).await.unwrap().len();
     app.store.slow_revocation.store(true, Ordering::SeqCst);
 
-    app.auth.logout_all(ada).await.unwrap();
+    app.auth.logout_all(UserId::Int(ada)).await.unwrap();
 
     let log: Vec<i64> = app.store.revocations_since(0, 100).await.unwrap().iter().map(|r| r.valid_after).collect();
     assert_eq!(log[before..], [start + 1, start + 2]);
-    assert_eq!(app.verifier.valid_after(ada), start + 2);
+    assert_eq!(app.verifier.valid_after(UserId::Int(ada)), start + 2);
     assert_eq!(world.clock.now().secs(), start + 2, "answered once the revoked seconds were over");
 }
 
@@ -406,7 +428,7 @@ async fn another_instance_waits_in_the_revoking_second_and_refuses_after_its_pol
     world.advance_ms(400);
 
     let auth = one.auth.clone();
-    let logout = tokio::spawn(async move { auth.logout_all(ada).await });
+    let logout = tokio::spawn(async move { auth.logout_all(UserId::Int(ada)).await });
     while world.clock.sleepers() == 0 {
         tokio::task::yield_now().await;
     }
