@@ -1,6 +1,7 @@
 //! Issuance and revocation races, made deterministic: a store wrapper pauses a use case at a
 //! chosen store call while the test commits a password change, logout-all or deactivation, and
-//! a [`FakeClock`] stands for time (SPEC §4 "Revocation is exact in time").
+//! a [`FakeClock`] stands for time (SPEC §4 "Revocation is exact in time"). On SQLite, or on a
+//! fresh database of the PostgreSQL server JWTD_TEST_DATABASE_URL names when it is set.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,6 +14,7 @@ use super::{AuthError, AuthService, PasswordPool, Verifier};
 use crate::clock::{Clock, FakeClock, Instant, SharedClock};
 use crate::config::{IdType, RotationPolicy, Settings};
 use crate::password::Hasher;
+use crate::store::postgres::{PgOptions, PgStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{
     ImportOutcome, NewUser, RefreshCheck, RefreshRecord, Revocation, RotateRequest, Rotation, Store, StoreError,
@@ -193,18 +195,43 @@ struct Instance {
 
 struct World {
     dir: tempfile::TempDir,
+    /// The PostgreSQL database's URL, its server's admin connection and its name.
+    postgres: Option<(String, tokio_postgres::Client, String)>,
     clock: FakeClock,
 }
 
 impl World {
     /// A clock at a whole second, so that tests can move within it.
-    fn new() -> Self {
-        World { dir: tempfile::tempdir().unwrap(), clock: FakeClock::at(Instant::from_secs(1_800_000_000)) }
+    async fn new() -> Self {
+        let postgres = match std::env::var("JWTD_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+            Some(admin_url) => {
+                let (admin, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await.unwrap();
+                tokio::spawn(connection);
+                let name = format!("jwtd_test_{}", uuid::Uuid::new_v4().simple());
+                admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+                let (base, _) = admin_url.rsplit_once('/').unwrap();
+                Some((format!("{base}/{name}"), admin, name))
+            }
+            None => None,
+        };
+        World { dir: tempfile::tempdir().unwrap(), postgres, clock: FakeClock::at(Instant::from_secs(1_800_000_000)) }
     }
 
-    /// An instance on the world's one SQLite file (several share it as instances share PostgreSQL).
-    fn instance(&self, configure: impl FnOnce(&mut Settings)) -> Instance {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&self.dir.path().join("jwtd.db")).unwrap());
+    async fn finish(self) {
+        if let Some((_, admin, name)) = self.postgres {
+            admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await.unwrap();
+        }
+    }
+
+    /// An instance on the world's one database (several share it, as instances share PostgreSQL).
+    async fn instance(&self, configure: impl FnOnce(&mut Settings)) -> Instance {
+        let store: Arc<dyn Store> = match &self.postgres {
+            Some((url, _, _)) => {
+                let options = PgOptions { max_connections: 8, startup_wait: Duration::from_secs(5) };
+                Arc::new(PgStore::connect(url, options).await.unwrap())
+            }
+            None => Arc::new(SqliteStore::open(&self.dir.path().join("jwtd.db")).unwrap()),
+        };
         let store = Arc::new(Pausing {
             inner: store,
             hook: Mutex::new(None),
@@ -247,8 +274,8 @@ fn refused_sign_in<T: std::fmt::Debug>(outcome: Result<T, AuthError>) {
 /// written while the password change commits, hands out nothing; the new password works.
 #[tokio::test]
 async fn a_sign_in_that_checked_the_old_password_issues_nothing_after_a_password_change() {
-    let world = World::new();
-    let app = world.instance(|_| {});
+    let world = World::new().await;
+    let app = world.instance(|_| {}).await;
     let ada = app.sign_up("ada").await;
     let stop = app.store.arm(Point::RecordSignIn);
     let auth = app.auth.clone();
@@ -260,13 +287,14 @@ async fn a_sign_in_that_checked_the_old_password_issues_nothing_after_a_password
 
     refused_sign_in(sign_in.await.unwrap());
     app.auth.obtain_pair("ada", NEW_PASSWORD.into(), None).await.unwrap();
+    world.finish().await;
 }
 
 /// H-1 for logout-all and deactivation: the state the check saw moved, so nothing is issued.
 #[tokio::test]
 async fn a_sign_in_racing_logout_all_or_deactivation_issues_nothing() {
-    let world = World::new();
-    let app = world.instance(|_| {});
+    let world = World::new().await;
+    let app = world.instance(|_| {}).await;
     let ada = app.sign_up("ada").await;
     for revoke in ["logout-all", "deactivate"] {
         let stop = app.store.arm(Point::RecordSignIn);
@@ -282,14 +310,15 @@ async fn a_sign_in_racing_logout_all_or_deactivation_issues_nothing() {
         stop.release.send(()).unwrap();
         refused_sign_in(sign_in.await.unwrap());
     }
+    world.finish().await;
 }
 
 /// H-1's variant: the rehash of a Django hash after a successful check is a compare-and-swap,
 /// so it never writes the old password back over a change that committed meanwhile.
 #[tokio::test]
 async fn the_rehash_of_a_sign_in_never_brings_the_old_password_back() {
-    let world = World::new();
-    let app = world.instance(|_| {});
+    let world = World::new().await;
+    let app = world.instance(|_| {}).await;
     let new = NewUser {
         username: "ada".into(),
         password_hash: DJANGO_HASH.into(),
@@ -310,14 +339,15 @@ async fn the_rehash_of_a_sign_in_never_brings_the_old_password_back() {
     refused_sign_in(sign_in.await.unwrap());
     refused_sign_in(app.auth.obtain_pair("ada", PASSWORD.into(), None).await);
     app.auth.obtain_pair("ada", NEW_PASSWORD.into(), None).await.unwrap();
+    world.finish().await;
 }
 
 /// Sliding tokens have no row: the user is read again after the clock is read, and compared
 /// with what the password check saw.
 #[tokio::test]
 async fn a_sliding_sign_in_racing_a_password_change_issues_nothing() {
-    let world = World::new();
-    let app = world.instance(|_| {});
+    let world = World::new().await;
+    let app = world.instance(|_| {}).await;
     let ada = app.sign_up("ada").await;
     let stop = app.store.arm(Point::UserById);
     let auth = app.auth.clone();
@@ -328,6 +358,7 @@ async fn a_sliding_sign_in_racing_a_password_change_issues_nothing() {
     stop.release.send(()).unwrap();
 
     refused_sign_in(sign_in.await.unwrap());
+    world.finish().await;
 }
 
 /// M-1: every token dated in the revoking second is refused, whether issued before the call
@@ -335,8 +366,8 @@ async fn a_sliding_sign_in_racing_a_password_change_issues_nothing() {
 /// is over, and a sign-in then needs no wait.
 #[tokio::test]
 async fn revocation_covers_its_whole_second_and_a_sign_in_right_after_is_at_once() {
-    let world = World::new();
-    let app = world.instance(|_| {});
+    let world = World::new().await;
+    let app = world.instance(|_| {}).await;
     let ada = app.sign_up("ada").await;
     world.clock.hold_sleepers();
     let pair = app.auth.obtain_pair("ada", PASSWORD.into(), None).await.unwrap();
@@ -375,14 +406,16 @@ async fn revocation_covers_its_whole_second_and_a_sign_in_right_after_is_at_once
         app.verifier.access(&pair.access).unwrap();
         app.auth.refresh(&pair.refresh.as_ref().unwrap().token).await.unwrap();
     }
+    world.finish().await;
 }
 
 /// With rotation, a successor created in the revoking second is blacklisted and its access
 /// token refused.
 #[tokio::test]
 async fn a_rotation_in_the_revoking_second_is_revoked() {
-    let world = World::new();
-    let app = world.instance(|s| s.rotation = RotationPolicy::On { blacklist_after: true, grace: Duration::ZERO });
+    let world = World::new().await;
+    let app =
+        world.instance(|s| s.rotation = RotationPolicy::On { blacklist_after: true, grace: Duration::ZERO }).await;
     let ada = app.sign_up("ada").await;
     let pair = app.auth.obtain_pair("ada", PASSWORD.into(), None).await.unwrap();
     world.advance_ms(1_000);
@@ -393,14 +426,15 @@ async fn a_rotation_in_the_revoking_second_is_revoked() {
 
     assert!(app.verifier.access(&rotated.access).is_err());
     assert!(matches!(app.auth.refresh(&rotated.refresh.unwrap().token).await, Err(AuthError::Blacklisted)));
+    world.finish().await;
 }
 
 /// A revocation whose commit ends in a later second than the one it read revokes that second
 /// too: an issuance that read the user before the commit may have dated its tokens in it.
 #[tokio::test]
 async fn a_revocation_that_crosses_a_second_revokes_the_later_second_too() {
-    let world = World::new();
-    let app = world.instance(|_| {});
+    let world = World::new().await;
+    let app = world.instance(|_| {}).await;
     let ada = app.sign_up("ada").await;
     let start = world.clock.now().secs();
     let before = app.store.revocations_since(0, 100).await.unwrap().len();
@@ -412,6 +446,7 @@ async fn a_revocation_that_crosses_a_second_revokes_the_later_second_too() {
     assert_eq!(log[before..], [start + 1, start + 2]);
     assert_eq!(app.verifier.valid_after(UserId::Int(ada)), start + 2);
     assert_eq!(world.clock.now().secs(), start + 2, "answered once the revoked seconds were over");
+    world.finish().await;
 }
 
 /// Across instances sharing a database: a sign-in on another instance in the revoking second
@@ -419,9 +454,9 @@ async fn a_revocation_that_crosses_a_second_revokes_the_later_second_too() {
 /// refuses the revoked access tokens once it has read the log.
 #[tokio::test]
 async fn another_instance_waits_in_the_revoking_second_and_refuses_after_its_poll() {
-    let world = World::new();
-    let one = world.instance(|_| {});
-    let two = world.instance(|_| {});
+    let world = World::new().await;
+    let one = world.instance(|_| {}).await;
+    let two = world.instance(|_| {}).await;
     let ada = one.sign_up("ada").await;
     let old = two.auth.obtain_pair("ada", PASSWORD.into(), None).await.unwrap();
     world.clock.hold_sleepers();
@@ -446,4 +481,5 @@ async fn another_instance_waits_in_the_revoking_second_and_refuses_after_its_pol
     two.verifier.access(&new.access).unwrap();
     one.verifier.access(&new.access).unwrap();
     assert!(matches!(one.auth.refresh(&old.refresh.unwrap().token).await, Err(AuthError::Blacklisted)));
+    world.finish().await;
 }
