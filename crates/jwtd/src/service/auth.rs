@@ -529,10 +529,15 @@ impl AuthService {
             }
         }
         if claims.token_type().ok() != Some(TokenType::Access) {
-            if let Some(row) = self.inner.store.refresh_row(claims.jti()).await? {
-                if row.blacklisted.is_some() {
-                    return Err(AuthError::Blacklisted);
+            match self.inner.store.refresh_row(claims.jti()).await? {
+                Some(row) if row.blacklisted.is_some() => return Err(AuthError::Blacklisted),
+                Some(_) => {}
+                // A refresh token of jwtd's own issue (with `sid`) always has a row: refresh
+                // refuses one without, and so does verify.
+                None if claims.token_type().ok() == Some(TokenType::Refresh) && claims.get("sid").is_some() => {
+                    return Err(AuthError::TokenInvalid(TokenError::BadClaim));
                 }
+                None => {}
             }
         }
         Ok(())

@@ -127,6 +127,7 @@ async fn an_unrecorded_refresh_token_of_jwtds_own_issue_is_refused_with_or_witho
         own["sid"] = json!(uuid::Uuid::new_v4().simple().to_string());
 
         app.refresh(&forge(&own)).await.expect(401, TOKEN_INVALID);
+        app.verify(&forge(&own)).await.expect(401, TOKEN_INVALID);
         app.refresh(&forge(&app.claims_for("refresh", ada.id, DAY))).await.expect_status(200);
     }
 }
