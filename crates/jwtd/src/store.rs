@@ -513,13 +513,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn change_groups(&self, user_id: i64, add: &[String], remove: &[String]) -> Result<Vec<String>, StoreError>;
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
     /// Activates or deactivates the user; deactivating also revokes every token of theirs, as
-    /// [`Store::revoke_all`], in the same transaction. Returns the user's id, `None` when there
-    /// is no such user.
-    async fn set_active(&self, username: &str, active: bool, now: Instant) -> Result<Option<i64>, StoreError>;
+    /// [`Store::revoke_all`], in the same transaction. Returns false when there is no such user.
+    async fn set_active(&self, user_id: i64, active: bool, now: Instant) -> Result<bool, StoreError>;
     /// Deletes the user and every token row of theirs, and logs a revocation at `now` (the log's
     /// rows of a deleted user stay, so instances started later still refuse its access tokens).
-    /// Returns the user's id, `None` when there is no such user.
-    async fn delete_user(&self, username: &str, now: Instant) -> Result<Option<i64>, StoreError>;
+    /// Returns false when there is no such user.
+    async fn delete_user(&self, user_id: i64, now: Instant) -> Result<bool, StoreError>;
     async fn set_last_login(&self, user_id: i64, now: Instant) -> Result<(), StoreError>;
     /// Replaces the stored hash `old` by `new` without revoking anything (rehash on sign-in): a
     /// compare-and-swap, false (nothing written) when the stored hash is no longer `old`.

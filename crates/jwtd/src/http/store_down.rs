@@ -70,10 +70,10 @@ impl Store for DownStore {
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         down()
     }
-    async fn set_active(&self, _: &str, _: bool, _: Instant) -> Result<Option<i64>, StoreError> {
+    async fn set_active(&self, _: i64, _: bool, _: Instant) -> Result<bool, StoreError> {
         down()
     }
-    async fn delete_user(&self, _: &str, _: Instant) -> Result<Option<i64>, StoreError> {
+    async fn delete_user(&self, _: i64, _: Instant) -> Result<bool, StoreError> {
         down()
     }
     async fn set_last_login(&self, _: i64, _: Instant) -> Result<(), StoreError> {

@@ -133,11 +133,11 @@ impl Store for Pausing {
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         self.inner.list_users().await
     }
-    async fn set_active(&self, username: &str, active: bool, now: Instant) -> Result<Option<i64>, StoreError> {
-        self.inner.set_active(username, active, now).await
+    async fn set_active(&self, user_id: i64, active: bool, now: Instant) -> Result<bool, StoreError> {
+        self.inner.set_active(user_id, active, now).await
     }
-    async fn delete_user(&self, username: &str, now: Instant) -> Result<Option<i64>, StoreError> {
-        self.inner.delete_user(username, now).await
+    async fn delete_user(&self, user_id: i64, now: Instant) -> Result<bool, StoreError> {
+        self.inner.delete_user(user_id, now).await
     }
     async fn set_last_login(&self, user_id: i64, now: Instant) -> Result<(), StoreError> {
         self.inner.set_last_login(user_id, now).await
@@ -304,7 +304,7 @@ async fn a_sign_in_racing_logout_all_or_deactivation_issues_nothing() {
         match revoke {
             "logout-all" => app.auth.logout_all(UserId::Int(ada)).await.unwrap(),
             _ => {
-                app.store.set_active("ada", false, world.clock.now()).await.unwrap();
+                app.store.set_active(ada, false, world.clock.now()).await.unwrap();
             }
         }
         stop.release.send(()).unwrap();

@@ -611,7 +611,10 @@ impl Store for PgStore {
         let client = self.client().await?;
         exec(
             &client,
-            "INSERT INTO meta (name, value) VALUES ('user_id_type', $1) ON CONFLICT (name) DO NOTHING",
+            // Users without a UUID (from before the type was recorded) hold integer ids.
+            "INSERT INTO meta (name, value)
+             SELECT 'user_id_type', CASE WHEN EXISTS (SELECT 1 FROM users WHERE uuid IS NULL) THEN 'int' ELSE $1 END
+             ON CONFLICT (name) DO NOTHING",
             &[&wanted.name()],
         )
         .await
@@ -675,28 +678,27 @@ impl Store for PgStore {
         rows.iter().map(user_from).collect::<Result<_, _>>().map_err(pg_err)
     }
 
-    async fn set_active(&self, username: &str, active: bool, now: Instant) -> Result<Option<i64>, StoreError> {
+    async fn set_active(&self, user_id: i64, active: bool, now: Instant) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_err)?;
         // The UPDATE takes the user's row first (lock order), then revoke_user the rest.
-        let row = opt(&tx, "UPDATE users SET is_active = $2 WHERE username = $1 RETURNING id", &[&username, &active])
+        let row = opt(&tx, "UPDATE users SET is_active = $2 WHERE id = $1 RETURNING id", &[&user_id, &active])
             .await
             .map_err(pg_err)?;
-        let Some(row) = row else { return Ok(None) };
+        let Some(row) = row else { return Ok(false) };
         let id: i64 = row.try_get(0).map_err(pg_err)?;
         if !active {
             revoke_user(&tx, id, now).await.map_err(pg_err)?;
         }
         tx.commit().await.map_err(pg_err)?;
-        Ok(Some(id))
+        Ok(true)
     }
 
-    async fn delete_user(&self, username: &str, now: Instant) -> Result<Option<i64>, StoreError> {
+    async fn delete_user(&self, user_id: i64, now: Instant) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_err)?;
-        let row =
-            opt(&tx, "SELECT id FROM users WHERE username = $1 FOR UPDATE", &[&username]).await.map_err(pg_err)?;
-        let Some(row) = row else { return Ok(None) };
+        let row = opt(&tx, "SELECT id FROM users WHERE id = $1 FOR UPDATE", &[&user_id]).await.map_err(pg_err)?;
+        let Some(row) = row else { return Ok(false) };
         let id: i64 = row.try_get(0).map_err(pg_err)?;
         // Lock order: the user's row (above), its token rows, then the revocation log.
         exec(&tx, "DELETE FROM refresh_tokens WHERE user_id = $1", &[&id]).await.map_err(pg_err)?;
@@ -704,7 +706,7 @@ impl Store for PgStore {
         exec(&tx, "DELETE FROM user_groups WHERE user_id = $1", &[&id]).await.map_err(pg_err)?;
         exec(&tx, "DELETE FROM users WHERE id = $1", &[&id]).await.map_err(pg_err)?;
         tx.commit().await.map_err(pg_err)?;
-        Ok(Some(id))
+        Ok(true)
     }
 
     async fn set_last_login(&self, user_id: i64, now: Instant) -> Result<(), StoreError> {

@@ -163,7 +163,7 @@ async fn refresh_of_a_deleted_users_token_is_invalid() {
     let app = spawn_app().await;
     let ada = app.sign_up("ada").await;
 
-    assert!(app.store().await.delete_user("ada", app.clock.now()).await.unwrap().is_some());
+    assert!(app.store().await.delete_user(ada.id, app.clock.now()).await.unwrap());
 
     app.refresh(&ada.refresh).await.expect(401, TOKEN_INVALID);
 }
