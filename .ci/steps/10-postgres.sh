@@ -75,6 +75,9 @@ psql "$URL" -XAtqc 'SELECT version()'
 step "store contract suite on PostgreSQL (and SQLite)"
 JWTD_TEST_DATABASE_URL=$URL cargo test -q -p jwtd --locked --lib store::contract
 
+step "issuance and revocation races on PostgreSQL: two instances on one database, FakeClock"
+JWTD_TEST_DATABASE_URL=$URL cargo test -q -p jwtd --locked --lib service::races
+
 step "import-django's reader on a Django-shaped PostgreSQL database"
 JWTD_TEST_DATABASE_URL=$URL cargo test -q -p jwtd --locked --lib store::django
 

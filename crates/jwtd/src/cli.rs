@@ -13,7 +13,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{self, IdType, Loaded, LoginField, Settings, SettingsFlags, Sources, REGISTERED_CLAIMS};
 use crate::password::Hasher;
 use crate::service::import::import_django;
-use crate::service::{normalize_email, plausible_email};
+use crate::service::{normalize_email, plausible_email, revocation};
 use crate::store::django::{self, DjangoUrl, ReadOptions};
 use crate::store::pg_tls::PgTls;
 use crate::store::{NewUser, Store, User};
@@ -319,6 +319,15 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
+/// After the revocation of `user_id`'s tokens at `now` committed: covers a second turned
+/// meanwhile, then returns once the revoked second is over (serving instances pick the
+/// revocation up from the log within a second).
+async fn complete_revocation(store: &dyn Store, user_id: i64, now: crate::clock::Instant) -> Result<()> {
+    let valid_after = revocation::settle(store, &SystemClock, user_id, now).await?;
+    revocation::wait_out(&SystemClock, valid_after).await;
+    Ok(())
+}
+
 fn read_password(from_stdin: bool) -> Result<String> {
     let password = if from_stdin || !std::io::stdin().is_terminal() {
         let mut line = String::new();
@@ -411,28 +420,34 @@ async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
                 tokio::task::spawn_blocking(move || hasher.hash(&password, &mut crate::password::Scratch::default()))
                     .await?
                     .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
-            store.change_password(user.id, &hash, SystemClock.now()).await?;
+            let now = SystemClock.now();
+            store.change_password(user.id, &hash, now).await?;
+            complete_revocation(store.as_ref(), user.id, now).await?;
             println!("password of {name} changed; every token of theirs is revoked");
         }
         UserCommand::Deactivate { name } => {
             let user = find_user(store.as_ref(), settings, &name).await?;
-            if !store.set_active(user.id, false).await? {
+            let now = SystemClock.now();
+            if !store.set_active(user.id, false, now).await? {
                 bail!("no user named {name:?}");
             }
+            complete_revocation(store.as_ref(), user.id, now).await?;
             println!("deactivated {name}");
         }
         UserCommand::Activate { name } => {
             let user = find_user(store.as_ref(), settings, &name).await?;
-            if !store.set_active(user.id, true).await? {
+            if !store.set_active(user.id, true, SystemClock.now()).await? {
                 bail!("no user named {name:?}");
             }
             println!("activated {name}");
         }
         UserCommand::Delete { name } => {
             let user = find_user(store.as_ref(), settings, &name).await?;
-            if !store.delete_user(user.id).await? {
+            let now = SystemClock.now();
+            if !store.delete_user(user.id, now).await? {
                 bail!("no user named {name:?}");
             }
+            complete_revocation(store.as_ref(), user.id, now).await?;
             println!("deleted {name} and every token row of theirs");
         }
         UserCommand::List => {

@@ -8,7 +8,10 @@
 mod auth;
 mod hashing;
 pub mod import;
+#[cfg(test)]
+mod races;
 mod remote_keys;
+pub mod revocation;
 mod throttle;
 mod verifier;
 

@@ -55,6 +55,15 @@ impl User {
         UserGate { is_active: self.is_active, tokens_valid_after: self.tokens_valid_after }
     }
 
+    /// What a password check saw of the user, on which issuance is conditional.
+    pub fn state(&self) -> UserState {
+        UserState {
+            password: self.password.clone(),
+            is_active: self.is_active,
+            tokens_valid_after: self.tokens_valid_after,
+        }
+    }
+
     /// The id tokens and answers carry for this user; `None` for a user without a UUID when ids
     /// are UUIDs.
     pub fn public_id(&self, id_type: IdType) -> Option<UserId> {
@@ -62,6 +71,26 @@ impl User {
             IdType::Int => Some(UserId::Int(self.id)),
             IdType::Uuid => self.uuid.map(UserId::Uuid),
         }
+    }
+}
+
+/// The part of a user a sign-in checked: tokens are issued only while the stored user still has
+/// exactly these (SPEC §4: a sign-in that raced a password change, logout-all or deactivation
+/// hands out nothing). `tokens_valid_after` only grows and hashes are salted, so equality means
+/// nothing happened in between.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserState {
+    pub password: String,
+    pub is_active: bool,
+    pub tokens_valid_after: i64,
+}
+
+impl std::fmt::Debug for UserState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserState")
+            .field("is_active", &self.is_active)
+            .field("tokens_valid_after", &self.tokens_valid_after)
+            .finish_non_exhaustive()
     }
 }
 
@@ -150,12 +179,14 @@ impl RefreshCheck {
     /// SPEC §4 for a refresh without rotation of a token issued at `iat`, in the order a
     /// rotation applies the same rules: the user's standing, the token's row blacklisted, the
     /// session's end (a token never recorded starts its session at its `iat`, or now without one).
+    /// `own_issue`: the token is one jwtd issued (it carries `sid`), so it must have a row.
     pub fn refuses(
         &self,
         iat: Option<i64>,
         now: Instant,
         session_max: Duration,
         require_active: bool,
+        own_issue: bool,
     ) -> Option<Refusal> {
         if let Some(refusal) = self.user.refuses(iat, require_active) {
             return Some(refusal);
@@ -163,6 +194,7 @@ impl RefreshCheck {
         let family_started = match self.token {
             Some(row) if row.blacklisted => return Some(Refusal::Blacklisted),
             Some(row) => row.family_started,
+            None if own_issue => return Some(Refusal::Unrecorded),
             None => iat.unwrap_or(now.secs()),
         };
         session_end(family_started, session_max).reached(now).then_some(Refusal::SessionOver)
@@ -210,14 +242,25 @@ pub struct RotateRequest {
     pub grace: Duration,
     /// CHECK_USER_IS_ACTIVE: an inactive user's token is invalid.
     pub require_active: bool,
+    /// The presented token is one jwtd issued (it carries `sid`): without a row it is refused
+    /// rather than adopted as a new family (its row was purged, restored away or never written).
+    pub own_issue: bool,
 }
 
-/// Whether a token issued at `iat` is revoked by a password change or logout-all that made the
-/// user's tokens valid only from `valid_after` (seconds; 0: never revoked). A token of the
-/// revoking second itself stays valid, so a sign-in right after still works; a token without
-/// `iat` cannot show it came after a revocation, so any revocation covers it.
+/// Whether a token issued at `iat` is revoked by a password change, logout-all, deactivation or
+/// deletion that made the user's tokens valid only from `valid_after` (seconds; 0: never
+/// revoked). A revocation at `now` writes [`valid_after_revocation`]`(now)`, the next second, so
+/// it also covers tokens issued earlier in its own second; issuance for a user whose
+/// `valid_after` is still ahead waits for that second. A token without `iat` cannot show it came
+/// after a revocation, so any revocation covers it.
 pub fn revoked_by_user(iat: Option<i64>, valid_after: i64) -> bool {
     valid_after > 0 && iat.is_none_or(|iat| iat < valid_after)
+}
+
+/// The `valid_after` a revocation at `now` writes: the second after `now`'s, so that every token
+/// whose `iat` is `now`'s second or earlier is revoked, whenever in that second it was issued.
+pub fn valid_after_revocation(now: Instant) -> i64 {
+    now.secs().saturating_add(1)
 }
 
 /// What the refresh rules need to know of the token's user.
@@ -237,6 +280,8 @@ pub enum Refusal {
     Revoked,
     /// The token's row is blacklisted (logged out, revoked, or rotated with BLACKLIST_AFTER_ROTATION).
     Blacklisted,
+    /// A token of jwtd's own issue (with `sid`) that has no row: fails closed.
+    Unrecorded,
     /// The session reached SESSION_MAX_LIFETIME ([`session_end`]).
     SessionOver,
 }
@@ -315,7 +360,7 @@ pub fn decide_rotation(
     let refused = |refusal| {
         RotationDecision::Answer(match refusal {
             Refusal::Revoked | Refusal::Blacklisted => Rotation::Blacklisted,
-            Refusal::Inactive | Refusal::SessionOver => Rotation::Invalid,
+            Refusal::Inactive | Refusal::SessionOver | Refusal::Unrecorded => Rotation::Invalid,
         })
     };
     let Some(user) = user else {
@@ -325,6 +370,7 @@ pub fn decide_rotation(
         return refused(refusal);
     }
     let (family, family_started, record_presented) = match presented {
+        None if req.own_issue => return refused(Refusal::Unrecorded),
         None => {
             let first = TokenRow::first_of_family(&req.presented, new_family());
             (first.family.clone(), first.family_started, Some(first))
@@ -333,8 +379,10 @@ pub fn decide_rotation(
             if let (Some(_), Some(rotated)) = (&row.replaced_by, row.rotated) {
                 if req.blacklist_after {
                     let within_grace = req.now < rotated.plus(req.grace);
+                    // A successor rotated in turn: the client holds a newer token; nothing is
+                    // revoked (SPEC §4).
                     return match successor {
-                        Some(s) if within_grace && s.blacklisted.is_none() => {
+                        Some(s) if within_grace && s.blacklisted.is_none() && s.replaced_by.is_none() => {
                             RotationDecision::Answer(Rotation::Grace(s.clone()))
                         }
                         _ if within_grace => refused(Refusal::Blacklisted),
@@ -474,23 +522,31 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// one step; returns the names of the user's groups afterwards, sorted.
     async fn change_groups(&self, user_id: i64, add: &[String], remove: &[String]) -> Result<Vec<String>, StoreError>;
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+    /// Activates or deactivates the user; deactivating also revokes every token of theirs, as
+    /// [`Store::revoke_all`], in the same transaction. Returns false when there is no such user.
+    async fn set_active(&self, user_id: i64, active: bool, now: Instant) -> Result<bool, StoreError>;
+    /// Deletes the user and every token row of theirs, and logs a revocation at `now` (the log's
+    /// rows of a deleted user stay, so instances started later still refuse its access tokens).
     /// Returns false when there is no such user.
-    async fn set_active(&self, user_id: i64, active: bool) -> Result<bool, StoreError>;
-    /// Deletes the user and every token row of theirs. Returns false when there is no such user.
-    async fn delete_user(&self, user_id: i64) -> Result<bool, StoreError>;
+    async fn delete_user(&self, user_id: i64, now: Instant) -> Result<bool, StoreError>;
     async fn set_last_login(&self, user_id: i64, now: Instant) -> Result<(), StoreError>;
-    /// Replaces the stored hash without revoking anything (rehash on sign-in).
-    async fn update_password_hash(&self, user_id: i64, hash: &str) -> Result<(), StoreError>;
+    /// Replaces the stored hash `old` by `new` without revoking anything (rehash on sign-in): a
+    /// compare-and-swap, false (nothing written) when the stored hash is no longer `old`.
+    async fn update_password_hash(&self, user_id: i64, old: &str, new: &str) -> Result<bool, StoreError>;
     /// Sets a new password and revokes every token of the user, as [`Store::revoke_all`].
     async fn change_password(&self, user_id: i64, hash: &str, now: Instant) -> Result<(), StoreError>;
-    /// Blacklists every refresh token of the user and records that tokens issued before
-    /// `now` (whole seconds) are revoked.
+    /// Blacklists every refresh token of the user and records that tokens issued up to `now`'s
+    /// second included are revoked ([`valid_after_revocation`]), in the user's row and the log.
     async fn revoke_all(&self, user_id: i64, now: Instant) -> Result<(), StoreError>;
     /// Revocations recorded after `cursor`, oldest first.
     async fn revocations_since(&self, cursor: i64, limit: u32) -> Result<Vec<Revocation>, StoreError>;
 
     /// Records a refresh token issued at sign-in, as the first member of a new family.
     async fn record_refresh(&self, token: &RefreshRecord, family: &str) -> Result<(), StoreError>;
+    /// [`Store::record_refresh`] for a sign-in or sign-up, only if the token's user still has
+    /// the `seen` state, atomically (SQLite: one statement on the single writer; PostgreSQL: the
+    /// user's row locked first). Returns false, writing nothing, when the user moved on.
+    async fn record_sign_in(&self, token: &RefreshRecord, family: &str, seen: &UserState) -> Result<bool, StoreError>;
     async fn refresh_row(&self, jti: &str) -> Result<Option<TokenRow>, StoreError>;
     /// The user `user_id` (`None` when there is none) and the row of the refresh token `jti`,
     /// for a refresh without rotation, read in one statement.
@@ -524,7 +580,9 @@ mod tests {
         assert!(!revoked_by_user(None, 0), "never revoked, token without iat");
         assert!(!revoked_by_user(Some(-5), 0), "never revoked, absurd iat");
         assert!(revoked_by_user(Some(99), 100));
-        assert!(!revoked_by_user(Some(100), 100), "the revoking second stays valid");
+        assert!(!revoked_by_user(Some(100), 100), "the first second after a revocation is valid");
+        assert_eq!(valid_after_revocation(Instant::from_millis(99_999)), 100);
+        assert!(revoked_by_user(Some(99), valid_after_revocation(Instant::from_millis(99_000))), "its own second");
         assert!(!revoked_by_user(Some(101), 100));
         assert!(revoked_by_user(None, 100));
     }
@@ -536,18 +594,22 @@ mod tests {
         let user = UserGate { is_active: true, tokens_valid_after: 0 };
         let row = TokenStanding { blacklisted: false, family_started: 950 };
         let check = |user, token| RefreshCheck { user, token };
-        assert_eq!(check(user, Some(row)).refuses(Some(950), now, max, true), None);
+        assert_eq!(check(user, Some(row)).refuses(Some(950), now, max, true, false), None);
         let inactive = UserGate { is_active: false, ..user };
-        assert_eq!(check(inactive, Some(row)).refuses(Some(950), now, max, true), Some(Refusal::Inactive));
-        assert_eq!(check(inactive, Some(row)).refuses(Some(950), now, max, false), None, "not checked");
+        assert_eq!(check(inactive, Some(row)).refuses(Some(950), now, max, true, false), Some(Refusal::Inactive));
+        assert_eq!(check(inactive, Some(row)).refuses(Some(950), now, max, false, false), None, "not checked");
         let revoked = UserGate { tokens_valid_after: 960, ..user };
         let blacklisted = TokenStanding { blacklisted: true, ..row };
-        assert_eq!(check(revoked, Some(blacklisted)).refuses(Some(950), now, max, true), Some(Refusal::Revoked));
-        assert_eq!(check(user, Some(blacklisted)).refuses(Some(950), now, max, true), Some(Refusal::Blacklisted));
+        assert_eq!(check(revoked, Some(blacklisted)).refuses(Some(950), now, max, true, false), Some(Refusal::Revoked));
+        assert_eq!(
+            check(user, Some(blacklisted)).refuses(Some(950), now, max, true, false),
+            Some(Refusal::Blacklisted)
+        );
         let old = TokenStanding { family_started: 900, ..row };
-        assert_eq!(check(user, Some(old)).refuses(Some(950), now, max, true), Some(Refusal::SessionOver));
-        assert_eq!(check(user, None).refuses(Some(900), now, max, true), Some(Refusal::SessionOver), "its iat");
-        assert_eq!(check(user, None).refuses(None, now, max, true), None, "no iat: starts now");
+        assert_eq!(check(user, Some(old)).refuses(Some(950), now, max, true, false), Some(Refusal::SessionOver));
+        assert_eq!(check(user, None).refuses(Some(900), now, max, true, false), Some(Refusal::SessionOver), "its iat");
+        assert_eq!(check(user, None).refuses(None, now, max, true, false), None, "no iat: starts now");
+        assert_eq!(check(user, None).refuses(Some(990), now, max, true, true), Some(Refusal::Unrecorded), "sid");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::password::Hasher;
 use crate::service::{AuthService, PasswordPool, Verifier};
 use crate::store::{
     ImportOutcome, NewUser, RefreshCheck, RefreshRecord, Revocation, RotateRequest, Rotation, Store, StoreError,
-    TokenRow, User,
+    TokenRow, User, UserState,
 };
 use crate::tokens::{Algorithm, Claims, Codec, Policy, TokenType};
 
@@ -70,16 +70,16 @@ impl Store for DownStore {
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         down()
     }
-    async fn set_active(&self, _: i64, _: bool) -> Result<bool, StoreError> {
+    async fn set_active(&self, _: i64, _: bool, _: Instant) -> Result<bool, StoreError> {
         down()
     }
-    async fn delete_user(&self, _: i64) -> Result<bool, StoreError> {
+    async fn delete_user(&self, _: i64, _: Instant) -> Result<bool, StoreError> {
         down()
     }
     async fn set_last_login(&self, _: i64, _: Instant) -> Result<(), StoreError> {
         down()
     }
-    async fn update_password_hash(&self, _: i64, _: &str) -> Result<(), StoreError> {
+    async fn update_password_hash(&self, _: i64, _: &str, _: &str) -> Result<bool, StoreError> {
         down()
     }
     async fn change_password(&self, _: i64, _: &str, _: Instant) -> Result<(), StoreError> {
@@ -92,6 +92,9 @@ impl Store for DownStore {
         down()
     }
     async fn record_refresh(&self, _: &RefreshRecord, _: &str) -> Result<(), StoreError> {
+        down()
+    }
+    async fn record_sign_in(&self, _: &RefreshRecord, _: &str, _: &UserState) -> Result<bool, StoreError> {
         down()
     }
     async fn refresh_row(&self, _: &str) -> Result<Option<TokenRow>, StoreError> {

@@ -13,10 +13,10 @@ use jwtd_proto::UserId;
 use serde_json::Value;
 use tracing::{info, warn};
 
-use super::{LoginThrottle, PasswordPool, Throttled, Verifier};
+use super::{revocation, LoginThrottle, PasswordPool, Throttled, Verifier};
 use crate::clock::{Instant, SharedClock};
 use crate::config::{IdType, LoginField, RotationPolicy, Settings, TokenClaim, REGISTERED_CLAIMS};
-use crate::store::{NewUser, RefreshRecord, Refusal, RotateRequest, Rotation, Store, StoreError, User};
+use crate::store::{NewUser, RefreshRecord, Refusal, RotateRequest, Rotation, Store, StoreError, User, UserState};
 use crate::tokens::{Claims, Codec, TokenError, TokenType};
 
 /// DRF validation errors: field name → messages, in field order.
@@ -173,6 +173,28 @@ impl AuthService {
         claims.user_id(self.inner.verifier.user_id_claim())?.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))
     }
 
+    /// The time to date a new token of a user whose tokens are valid from `valid_after`: now,
+    /// once the clock has reached that second (a revocation revokes its whole second, so a token
+    /// dated in it would be born revoked). Read before the user's state is checked again, so a
+    /// revocation committing after that check covers the token ([`revocation::settle`]).
+    ///
+    /// [`revocation::settle`]: super::revocation::settle
+    async fn issue_time(&self, valid_after: i64) -> Instant {
+        let now = self.now();
+        if now.secs() >= valid_after {
+            return now;
+        }
+        self.inner.clock.sleep_until(Instant::from_secs(valid_after)).await;
+        self.now()
+    }
+
+    /// [`AuthService::issue_time`] for a token derived from a presented one: waits for the
+    /// "valid after" second this instance knows of (ahead only with instances' clocks apart,
+    /// review L-17).
+    async fn renewal_time(&self, user_id: UserId) -> Instant {
+        self.issue_time(self.inner.verifier.valid_after(user_id)).await
+    }
+
     /// The internal key of the user a token's id names: an integer id is the key itself (no
     /// database read); a UUID is looked up. `None`: an id of the other USER_ID_TYPE, or no such
     /// user.
@@ -240,8 +262,11 @@ impl AuthService {
         Ok(claims)
     }
 
-    /// A new refresh token (first of a new family) and the access token made from it.
-    async fn issue_pair(&self, user: &User, now: Instant) -> Result<Issued, AuthError> {
+    /// A new refresh token (first of a new family) and the access token made from it, issued only
+    /// if the user is still as `seen` (the state the password check saw): otherwise the sign-in
+    /// raced a password change, revocation or deactivation, and gets nothing.
+    async fn issue_pair(&self, user: &User, seen: &UserState) -> Result<Issued, AuthError> {
+        let now = self.issue_time(seen.tokens_valid_after).await;
         let s = &self.inner.settings;
         let lifetime = s.refresh_token_lifetime.min(s.session_max_lifetime);
         let family = new_jti();
@@ -253,7 +278,10 @@ impl AuthService {
             issued_at: now.secs(),
             expires_at: refresh.exp_secs(),
         };
-        self.inner.store.record_refresh(&record, &family).await?;
+        if !self.inner.store.record_sign_in(&record, &family, seen).await? {
+            info!(user_id = user.id, "sign-in raced a change of the user; nothing issued");
+            return Err(AuthError::NoActiveAccount);
+        }
         Ok(Issued { access: self.sign(&access)?, refresh: Some(self.sign_refresh(&refresh, now)?) })
     }
 
@@ -322,12 +350,14 @@ impl AuthService {
             Err(e) => return Err(e.into()),
         };
         info!(user_id = user.id, "user signed up");
-        let tokens = self.issue_pair(&user, now).await?;
+        let tokens = self.issue_pair(&user, &user.state()).await?;
         Ok(SignUp { user, tokens })
     }
 
     /// Checks credentials as Django's ModelBackend does (inactive users never sign in), with
     /// LOGIN_RATE throttling of failures. Unknown users cost the same time as wrong passwords.
+    /// The user returned is as checked (with the upgraded hash after a rehash): what issuance
+    /// is conditional on.
     async fn authenticate(&self, login: &str, password: String, addr: Option<IpAddr>) -> Result<User, AuthError> {
         // One throttle bucket for every spelling of an e-mail address.
         let login = match self.inner.settings.username_field {
@@ -339,7 +369,7 @@ impl AuthService {
         let user = self.user_by_login(username).await?;
         let (matches, rehash) =
             self.inner.passwords.verify(password.clone(), user.as_ref().map(|u| u.password.clone())).await?;
-        let user = match user {
+        let mut user = match user {
             Some(user) if matches && user.is_active => user,
             _ => {
                 self.inner.throttle.record_failure(username, addr, self.now());
@@ -349,7 +379,12 @@ impl AuthService {
         };
         if rehash {
             let hash = self.inner.passwords.hash(password).await?;
-            self.inner.store.update_password_hash(user.id, &hash).await?;
+            // Compare-and-swap: a password change meanwhile must not get the old password back.
+            if !self.inner.store.update_password_hash(user.id, &user.password, &hash).await? {
+                info!(user_id = user.id, "sign-in raced a password change; nothing issued");
+                return Err(AuthError::NoActiveAccount);
+            }
+            user.password = hash;
         }
         if self.inner.settings.update_last_login {
             self.inner.store.set_last_login(user.id, self.now()).await?;
@@ -365,7 +400,7 @@ impl AuthService {
         addr: Option<IpAddr>,
     ) -> Result<Issued, AuthError> {
         let user = self.authenticate(username, password, addr).await?;
-        self.issue_pair(&user, self.now()).await
+        self.issue_pair(&user, &user.state()).await
     }
 
     /// POST /api/token/sliding/.
@@ -376,7 +411,15 @@ impl AuthService {
         addr: Option<IpAddr>,
     ) -> Result<String, AuthError> {
         let user = self.authenticate(username, password, addr).await?;
-        let now = self.now();
+        // Not recorded, so conditional this way: dated first, then the user read again and
+        // compared with what the password check saw. A revocation committing after that read
+        // covers the token's second (`revocation::settle`).
+        let now = self.issue_time(user.tokens_valid_after).await;
+        let current = self.inner.store.user_by_id(user.id).await?;
+        if current.map(|u| u.state()) != Some(user.state()) {
+            info!(user_id = user.id, "sign-in raced a change of the user; nothing issued");
+            return Err(AuthError::NoActiveAccount);
+        }
         let s = &self.inner.settings;
         // A sliding token is its own session: a new id, kept by every sliding refresh.
         let mut claims = self.claims_for(TokenType::Sliding, &user, now, s.sliding_token_lifetime).await?;
@@ -399,11 +442,15 @@ impl AuthService {
 
     /// POST /api/token/refresh/.
     pub async fn refresh(&self, token: &str) -> Result<Issued, AuthError> {
-        let now = self.now();
-        let claims = self.decode(token, now)?;
+        let claims = self.decode(token, self.now())?;
         claims.expect_type(TokenType::Refresh)?;
         let public_id = self.user_id_of(&claims)?;
         let user_id = self.user_key(public_id).await?.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))?;
+        // Dated before the store reads the user (a wait here is under a second, and only with
+        // instances' clocks apart).
+        let now = self.renewal_time(public_id).await;
+        // jwtd's own tokens carry `sid` and always have a row; SimpleJWT's are adopted.
+        let own_issue = claims.get("sid").is_some();
         let s = &self.inner.settings;
         let presented = RefreshRecord {
             jti: claims.jti().to_string(),
@@ -419,7 +466,8 @@ impl AuthService {
                 // check_user's rules, and then the token's row, from one read.
                 let check = self.inner.store.refresh_check(user_id, claims.jti()).await?;
                 let check = check.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))?;
-                if let Some(refusal) = check.refuses(claims.iat(), now, s.session_max_lifetime, s.check_user_is_active)
+                if let Some(refusal) =
+                    check.refuses(claims.iat(), now, s.session_max_lifetime, s.check_user_is_active, own_issue)
                 {
                     return Err(refused(refusal));
                 }
@@ -436,6 +484,7 @@ impl AuthService {
                     blacklist_after,
                     grace,
                     require_active: s.check_user_is_active,
+                    own_issue,
                 };
                 let successor = match self.inner.store.rotate(&req).await? {
                     Rotation::Rotated(row) | Rotation::Grace(row) => {
@@ -471,10 +520,15 @@ impl AuthService {
             }
         }
         if claims.token_type().ok() != Some(TokenType::Access) {
-            if let Some(row) = self.inner.store.refresh_row(claims.jti()).await? {
-                if row.blacklisted.is_some() {
-                    return Err(AuthError::Blacklisted);
+            match self.inner.store.refresh_row(claims.jti()).await? {
+                Some(row) if row.blacklisted.is_some() => return Err(AuthError::Blacklisted),
+                Some(_) => {}
+                // A refresh token of jwtd's own issue (with `sid`) always has a row: refresh
+                // refuses one without, and so does verify.
+                None if claims.token_type().ok() == Some(TokenType::Refresh) && claims.get("sid").is_some() => {
+                    return Err(AuthError::TokenInvalid(TokenError::BadClaim));
                 }
+                None => {}
             }
         }
         Ok(())
@@ -513,9 +567,9 @@ impl AuthService {
 
     /// POST /api/token/sliding/refresh/: same jti and refresh_exp, new exp and iat.
     pub async fn refresh_sliding(&self, token: &str) -> Result<String, AuthError> {
-        let now = self.now();
-        let claims = self.decode(token, now)?;
+        let claims = self.decode(token, self.now())?;
         claims.expect_type(TokenType::Sliding)?;
+        let now = self.renewal_time(self.user_id_of(&claims)?).await;
         let refresh_exp = match claims.get("refresh_exp") {
             Some(Value::Number(n)) => n.as_f64().ok_or(TokenError::BadClaim)?,
             Some(_) => return Err(TokenError::BadClaim.into()),
@@ -561,7 +615,7 @@ impl AuthService {
         let hash = self.inner.passwords.hash(new).await?;
         let now = self.now();
         self.inner.store.change_password(user.id, &hash, now).await?;
-        self.inner.verifier.revoke_before(user_id, now.secs());
+        self.complete_revocation(user.id, user_id, now).await?;
         warn!(user_id = user.id, "password changed; every token of the user revoked");
         Ok(())
     }
@@ -571,8 +625,19 @@ impl AuthService {
         let now = self.now();
         let key = self.user_key(user_id).await?.ok_or(AuthError::UserNotFound)?;
         self.inner.store.revoke_all(key, now).await?;
-        self.inner.verifier.revoke_before(user_id, now.secs());
+        self.complete_revocation(key, user_id, now).await?;
         info!(user_id = key, "logout-all; every token of the user revoked");
+        Ok(())
+    }
+
+    /// After a revocation at `now` committed: covers a second turned meanwhile, refuses the
+    /// user's earlier access tokens here at once (other instances within a poll), and returns
+    /// only once the revoked second is over, so the client's next sign-in needs no wait.
+    async fn complete_revocation(&self, key: i64, user_id: UserId, now: Instant) -> Result<(), AuthError> {
+        let clock = self.inner.clock.as_ref();
+        let valid_after = revocation::settle(self.inner.store.as_ref(), clock, key, now).await?;
+        self.inner.verifier.revoke_before(user_id, valid_after);
+        revocation::wait_out(clock, valid_after).await;
         Ok(())
     }
 }
@@ -582,7 +647,7 @@ fn refused(refusal: Refusal) -> AuthError {
     match refusal {
         Refusal::Inactive => AuthError::TokenInvalid(TokenError::BadClaim),
         Refusal::Revoked | Refusal::Blacklisted => AuthError::Blacklisted,
-        Refusal::SessionOver => AuthError::TokenInvalid(TokenError::Expired),
+        Refusal::SessionOver | Refusal::Unrecorded => AuthError::TokenInvalid(TokenError::Expired),
     }
 }
 

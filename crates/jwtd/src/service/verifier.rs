@@ -159,6 +159,12 @@ impl Verifier {
         }
     }
 
+    /// The first second whose tokens of `user_id` are valid, as far as this verifier knows (0:
+    /// none revoked).
+    pub fn valid_after(&self, user_id: UserId) -> i64 {
+        self.inner.valid_after.get(&user_id).map_or(0, |after| *after)
+    }
+
     /// Whether a token of `user_id` issued at `iat` was revoked by a password change or logout-all
     /// (the rule is [`revoked_by_user`]'s).
     pub fn is_revoked(&self, user_id: UserId, iat: Option<i64>) -> bool {

@@ -48,6 +48,7 @@ fn rotate_req(presented: RefreshRecord, successor: &str, now: Instant) -> Rotate
         blacklist_after: true,
         grace: Duration::from_secs(10),
         require_active: true,
+        own_issue: false,
     }
 }
 
@@ -157,7 +158,7 @@ async fn own_claims_and_groups_are_kept(s: &dyn Store) {
     let got = s.change_groups(ada.id, &names(&["staff"]), &names(&["Admins", "unknown"])).await.unwrap();
     assert_eq!(got, names(&["staff", "é"]));
     assert_eq!(s.user_groups(bob.id).await.unwrap(), names(&["staff"]));
-    assert!(s.delete_user(ada.id).await.unwrap());
+    assert!(s.delete_user(ada.id, at(T0)).await.unwrap());
     assert_eq!(s.user_groups(ada.id).await.unwrap(), Vec::<String>::new());
 }
 
@@ -177,21 +178,31 @@ async fn users_are_deactivated_and_deleted_with_their_tokens(s: &dyn Store) {
     let bob = user(s, "bob").await;
     s.record_refresh(&record(&jti(1), ada.id, T0), "fam-a").await.unwrap();
     s.record_refresh(&record(&jti(2), bob.id, T0), "fam-b").await.unwrap();
-    assert!(s.set_active(ada.id, false).await.unwrap());
-    assert!(!s.user_by_name("ada").await.unwrap().unwrap().is_active);
-    assert!(s.set_active(ada.id, true).await.unwrap());
-    assert!(!s.set_active(bob.id + 1000, false).await.unwrap());
-    assert!(s.delete_user(ada.id).await.unwrap());
-    assert!(!s.delete_user(ada.id).await.unwrap());
+    let start = s.revocations_since(0, 100).await.unwrap().last().map_or(0, |r| r.cursor);
+    assert!(s.set_active(ada.id, false, at(T0 + 3)).await.unwrap());
+    let deactivated = s.user_by_name("ada").await.unwrap().unwrap();
+    assert!(!deactivated.is_active);
+    assert_eq!(deactivated.tokens_valid_after, T0 + 4, "deactivation revokes like logout-all");
+    assert_eq!(s.refresh_row(&jti(1)).await.unwrap().unwrap().blacklisted, Some(at(T0 + 3)));
+    assert!(s.set_active(ada.id, true, at(T0 + 5)).await.unwrap());
+    assert_eq!(s.user_by_name("ada").await.unwrap().unwrap().tokens_valid_after, T0 + 4, "activation revokes nothing");
+    assert!(!s.set_active(bob.id + 1000, false, at(T0 + 5)).await.unwrap());
+    assert!(s.delete_user(ada.id, at(T0 + 7)).await.unwrap());
+    assert!(!s.delete_user(ada.id, at(T0 + 8)).await.unwrap());
     assert_eq!(s.user_by_id(ada.id).await.unwrap(), None);
     assert_eq!(s.refresh_row(&jti(1)).await.unwrap(), None);
     assert!(s.refresh_row(&jti(2)).await.unwrap().is_some());
+    assert!(s.refresh_row(&jti(2)).await.unwrap().unwrap().blacklisted.is_none(), "bob's stay");
+    let log: Vec<(i64, i64)> =
+        s.revocations_since(start, 100).await.unwrap().iter().map(|r| (r.user_id, r.valid_after)).collect();
+    assert_eq!(log, vec![(ada.id, T0 + 4), (ada.id, T0 + 8)], "a deleted user's revocations stay in the log");
 }
 
 async fn last_login_and_password_hash_are_updated(s: &dyn Store) {
     let ada = user(s, "ada").await;
     s.set_last_login(ada.id, Instant::from_millis(T0 * 1000 + 123)).await.unwrap();
-    s.update_password_hash(ada.id, "new-hash").await.unwrap();
+    assert!(s.update_password_hash(ada.id, "hash", "new-hash").await.unwrap());
+    assert!(!s.update_password_hash(ada.id, "hash", "old-again").await.unwrap(), "compare-and-swap");
     let ada = s.user_by_id(ada.id).await.unwrap().unwrap();
     assert_eq!(ada.last_login, Some(Instant::from_millis(T0 * 1000 + 123)));
     assert_eq!(ada.password, "new-hash");
@@ -254,10 +265,10 @@ async fn a_refresh_check_reads_the_user_and_the_token_row(s: &dyn Store) {
     s.blacklist(&record(&jti(1), ada.id, T0), "fam", at(T0 + 1)).await.unwrap();
     let blacklisted = TokenStanding { blacklisted: true, ..recorded };
     assert_eq!(s.refresh_check(ada.id, &jti(1)).await.unwrap(), Some(standing(Some(blacklisted))));
-    assert!(s.set_active(ada.id, false).await.unwrap());
+    assert!(s.set_active(ada.id, false, at(T0 + 2)).await.unwrap());
     s.revoke_all(ada.id, at(T0 + 9)).await.unwrap();
     let check = s.refresh_check(ada.id, &jti(1)).await.unwrap().unwrap();
-    assert_eq!(check.user, UserGate { is_active: false, tokens_valid_after: T0 + 9 });
+    assert_eq!(check.user, UserGate { is_active: false, tokens_valid_after: T0 + 10 });
     assert_eq!(s.refresh_check(ada.id + 1, &jti(1)).await.unwrap(), None, "no such user");
 }
 
@@ -311,7 +322,7 @@ async fn rotation_is_refused_after_session_end_and_for_inactive_or_missing_users
     let near_end = s.rotate(&rotate_req(record(&jti(1), ada.id, T0), &jti(2), at(T0 + 30 * 86400 - 10))).await;
     let Ok(Rotation::Rotated(next)) = near_end else { panic!("{near_end:?}") };
     assert_eq!(next.expires_at, T0 + 30 * 86400, "never past the session's end");
-    s.set_active(ada.id, false).await.unwrap();
+    s.set_active(ada.id, false, at(T0 - 10)).await.unwrap();
     s.record_refresh(&record(&jti(5), ada.id, T0), "fam-5").await.unwrap();
     let inactive = s.rotate(&rotate_req(record(&jti(5), ada.id, T0), &jti(6), at(T0 + 1))).await.unwrap();
     assert_eq!(inactive, Rotation::Invalid);
@@ -416,10 +427,11 @@ async fn revoke_all_blacklists_every_token_and_logs_in_order(s: &dyn Store) {
             Some(Instant::from_millis((T0 + 10) * 1000 + 500))
         );
     }
-    assert_eq!(s.user_by_id(ada.id).await.unwrap().unwrap().tokens_valid_after, T0 + 10, "never moves back");
+    // The whole revoking second: tokens issued in it, before or after the call, are revoked.
+    assert_eq!(s.user_by_id(ada.id).await.unwrap().unwrap().tokens_valid_after, T0 + 11, "never moves back");
     let log = s.revocations_since(start, 100).await.unwrap();
     let seen: Vec<(i64, i64)> = log.iter().map(|r| (r.user_id, r.valid_after)).collect();
-    assert_eq!(seen, vec![(ada.id, T0 + 10), (bob.id, T0 + 20), (ada.id, T0 + 5)]);
+    assert_eq!(seen, vec![(ada.id, T0 + 11), (bob.id, T0 + 21), (ada.id, T0 + 6)]);
     assert!(log.windows(2).all(|w| w[0].cursor < w[1].cursor));
     let rest = s.revocations_since(log[0].cursor, 1).await.unwrap();
     assert_eq!(rest, vec![log[1]]);
@@ -430,10 +442,58 @@ async fn a_password_change_revokes_every_token(s: &dyn Store) {
     s.record_refresh(&record(&jti(1), ada.id, T0), "a1").await.unwrap();
     s.change_password(ada.id, "new-hash", at(T0 + 30)).await.unwrap();
     let ada = s.user_by_id(ada.id).await.unwrap().unwrap();
-    assert_eq!((ada.password.as_str(), ada.tokens_valid_after), ("new-hash", T0 + 30));
+    assert_eq!((ada.password.as_str(), ada.tokens_valid_after), ("new-hash", T0 + 31));
     assert!(s.refresh_row(&jti(1)).await.unwrap().unwrap().blacklisted.is_some());
     let log = s.revocations_since(0, 100).await.unwrap();
-    assert_eq!(log.last().map(|r| (r.user_id, r.valid_after)), Some((ada.id, T0 + 30)));
+    assert_eq!(log.last().map(|r| (r.user_id, r.valid_after)), Some((ada.id, T0 + 31)));
+}
+
+async fn a_sign_in_is_recorded_only_while_the_user_is_as_checked(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    let seen = ada.state();
+    assert!(s.record_sign_in(&record(&jti(1), ada.id, T0), "f1", &seen).await.unwrap());
+    assert_eq!(s.refresh_row(&jti(1)).await.unwrap().unwrap().family, "f1");
+    let ghost = User { id: ada.id + 1000, ..ada.clone() };
+    assert!(!s.record_sign_in(&record(&jti(2), ghost.id, T0), "f2", &ghost.state()).await.unwrap(), "no user");
+    s.change_password(ada.id, "new-hash", at(T0 + 1)).await.unwrap();
+    assert!(!s.record_sign_in(&record(&jti(3), ada.id, T0 + 1), "f3", &seen).await.unwrap(), "password changed");
+    let seen = s.user_by_id(ada.id).await.unwrap().unwrap().state();
+    s.revoke_all(ada.id, at(T0 + 5)).await.unwrap();
+    assert!(!s.record_sign_in(&record(&jti(4), ada.id, T0 + 6), "f4", &seen).await.unwrap(), "logout-all");
+    let seen = s.user_by_id(ada.id).await.unwrap().unwrap().state();
+    s.set_active(ada.id, false, at(T0 + 7)).await.unwrap();
+    s.set_active(ada.id, true, at(T0 + 7)).await.unwrap();
+    assert!(!s.record_sign_in(&record(&jti(5), ada.id, T0 + 9), "f5", &seen).await.unwrap(), "deactivated");
+    let seen = s.user_by_id(ada.id).await.unwrap().unwrap().state();
+    assert!(s.record_sign_in(&record(&jti(6), ada.id, T0 + 9), "f6", &seen).await.unwrap());
+    for j in [2, 3, 4, 5] {
+        assert_eq!(s.refresh_row(&jti(j)).await.unwrap(), None, "jti {j} not written");
+    }
+}
+
+async fn a_grace_retry_of_a_token_whose_successor_was_rotated_is_blacklisted_and_revokes_nothing(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    s.record_refresh(&record(&jti(1), ada.id, T0), "fam").await.unwrap();
+    let first = s.rotate(&rotate_req(record(&jti(1), ada.id, T0), &jti(2), at(T0 + 60))).await.unwrap();
+    assert!(matches!(first, Rotation::Rotated(_)), "{first:?}");
+    let second = s.rotate(&rotate_req(record(&jti(2), ada.id, T0 + 60), &jti(3), at(T0 + 61))).await.unwrap();
+    assert!(matches!(second, Rotation::Rotated(_)), "{second:?}");
+    let retry = s.rotate(&rotate_req(record(&jti(1), ada.id, T0), &jti(4), at(T0 + 62))).await.unwrap();
+    assert_eq!(retry, Rotation::Blacklisted);
+    assert_eq!(s.refresh_row(&jti(3)).await.unwrap().unwrap().blacklisted, None, "the newest token stays");
+    assert_eq!(s.refresh_row(&jti(4)).await.unwrap(), None);
+    let next = s.rotate(&rotate_req(record(&jti(3), ada.id, T0 + 61), &jti(5), at(T0 + 63))).await.unwrap();
+    assert!(matches!(next, Rotation::Rotated(_)), "{next:?}");
+}
+
+async fn an_unrecorded_token_of_jwtds_own_issue_is_refused(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    let own = RotateRequest { own_issue: true, ..rotate_req(record(&jti(1), ada.id, T0), &jti(2), at(T0 + 5)) };
+    assert_eq!(s.rotate(&own).await.unwrap(), Rotation::Invalid);
+    assert_eq!(s.refresh_row(&jti(1)).await.unwrap(), None);
+    assert_eq!(s.refresh_row(&jti(2)).await.unwrap(), None);
+    s.record_refresh(&record(&jti(1), ada.id, T0), "fam").await.unwrap();
+    assert!(matches!(s.rotate(&own).await.unwrap(), Rotation::Rotated(_)), "recorded: rotated");
 }
 
 async fn expired_rows_are_flushed_in_batches(s: &dyn Store) {
@@ -572,6 +632,9 @@ contract! {
     a_never_seen_token_rotated_and_logged_out_at_once_ends_blacklisted,
     revoke_all_blacklists_every_token_and_logs_in_order,
     a_password_change_revokes_every_token,
+    a_sign_in_is_recorded_only_while_the_user_is_as_checked,
+    a_grace_retry_of_a_token_whose_successor_was_rotated_is_blacklisted_and_revokes_nothing,
+    an_unrecorded_token_of_jwtds_own_issue_is_refused,
     expired_rows_are_flushed_in_batches,
     an_import_keeps_ids_and_only_adds,
 }

@@ -24,7 +24,7 @@ use super::SchemaTooNew;
 use super::{
     claims_from_column, decide_rotation, decide_token_import, decide_user_import, ImportOutcome, NewUser, RefreshCheck,
     RefreshRecord, Revocation, RotateRequest, Rotation, RotationDecision, Store, StoreError, TokenImport, TokenRow,
-    TokenStanding, User, UserGate, UserImport,
+    TokenStanding, User, UserGate, UserImport, UserState,
 };
 use crate::clock::Instant;
 use crate::config::IdType;
@@ -259,10 +259,11 @@ async fn write_token<C: GenericClient>(c: &C, sql: &str, row: &TokenRow) -> Resu
 
 /// Revokes every token of the user. The caller's transaction holds (or now takes) the user's row.
 async fn revoke_user<C: GenericClient>(c: &C, user_id: i64, now: Instant) -> Result<(), PgError> {
+    let valid_after = super::valid_after_revocation(now);
     exec(
         c,
         "UPDATE users SET tokens_valid_after = GREATEST(tokens_valid_after, $2) WHERE id = $1",
-        &[&user_id, &now.secs()],
+        &[&user_id, &valid_after],
     )
     .await?;
     exec(
@@ -277,7 +278,7 @@ async fn revoke_user<C: GenericClient>(c: &C, user_id: i64, now: Instant) -> Res
     exec(
         c,
         "INSERT INTO revocations (user_id, valid_after, created_ms) VALUES ($1, $2, $3)",
-        &[&user_id, &now.secs(), &now.millis()],
+        &[&user_id, &valid_after, &now.millis()],
     )
     .await?;
     Ok(())
@@ -698,22 +699,31 @@ impl Store for PgStore {
         rows.iter().map(user_from).collect::<Result<_, _>>().map_err(pg_err)
     }
 
-    async fn set_active(&self, user_id: i64, active: bool) -> Result<bool, StoreError> {
-        let client = self.client().await?;
-        let n = exec(&client, "UPDATE users SET is_active = $2 WHERE id = $1", &[&user_id, &active])
+    async fn set_active(&self, user_id: i64, active: bool, now: Instant) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        // The UPDATE takes the user's row first (lock order), then revoke_user the rest.
+        let row = opt(&tx, "UPDATE users SET is_active = $2 WHERE id = $1 RETURNING id", &[&user_id, &active])
             .await
             .map_err(pg_err)?;
-        Ok(n > 0)
+        let Some(row) = row else { return Ok(false) };
+        let id: i64 = row.try_get(0).map_err(pg_err)?;
+        if !active {
+            revoke_user(&tx, id, now).await.map_err(pg_err)?;
+        }
+        tx.commit().await.map_err(pg_err)?;
+        Ok(true)
     }
 
-    async fn delete_user(&self, user_id: i64) -> Result<bool, StoreError> {
+    async fn delete_user(&self, user_id: i64, now: Instant) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_err)?;
         let row = opt(&tx, "SELECT id FROM users WHERE id = $1 FOR UPDATE", &[&user_id]).await.map_err(pg_err)?;
         let Some(row) = row else { return Ok(false) };
         let id: i64 = row.try_get(0).map_err(pg_err)?;
+        // Lock order: the user's row (above), its token rows, then the revocation log.
         exec(&tx, "DELETE FROM refresh_tokens WHERE user_id = $1", &[&id]).await.map_err(pg_err)?;
-        exec(&tx, "DELETE FROM revocations WHERE user_id = $1", &[&id]).await.map_err(pg_err)?;
+        revoke_user(&tx, id, now).await.map_err(pg_err)?;
         exec(&tx, "DELETE FROM user_groups WHERE user_id = $1", &[&id]).await.map_err(pg_err)?;
         exec(&tx, "DELETE FROM users WHERE id = $1", &[&id]).await.map_err(pg_err)?;
         tx.commit().await.map_err(pg_err)?;
@@ -728,10 +738,13 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn update_password_hash(&self, user_id: i64, hash: &str) -> Result<(), StoreError> {
+    async fn update_password_hash(&self, user_id: i64, old: &str, new: &str) -> Result<bool, StoreError> {
         let client = self.client().await?;
-        exec(&client, "UPDATE users SET password = $2 WHERE id = $1", &[&user_id, &hash]).await.map_err(pg_err)?;
-        Ok(())
+        let n =
+            exec(&client, "UPDATE users SET password = $3 WHERE id = $1 AND password = $2", &[&user_id, &old, &new])
+                .await
+                .map_err(pg_err)?;
+        Ok(n > 0)
     }
 
     async fn change_password(&self, user_id: i64, hash: &str, now: Instant) -> Result<(), StoreError> {
@@ -777,6 +790,39 @@ impl Store for PgStore {
         let client = self.client().await?;
         insert_token(&client, &row).await.map_err(pg_err)?;
         Ok(())
+    }
+
+    async fn record_sign_in(&self, token: &RefreshRecord, family: &str, seen: &UserState) -> Result<bool, StoreError> {
+        let row = TokenRow::first_of_family(token, family.to_string());
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        // The user's row first (lock order): a password change, revocation or deactivation
+        // either committed before (and the state differs) or waits for this insert, then
+        // blacklists its row.
+        let user = opt(
+            &tx,
+            "SELECT password, is_active, tokens_valid_after FROM users WHERE id = $1 FOR SHARE",
+            &[&row.user_id],
+        )
+        .await
+        .map_err(pg_err)?;
+        let now = user
+            .map(|r| {
+                Ok::<_, PgError>(UserState {
+                    password: r.try_get(0)?,
+                    is_active: r.try_get(1)?,
+                    tokens_valid_after: r.try_get(2)?,
+                })
+            })
+            .transpose()
+            .map_err(pg_err)?;
+        if now.as_ref() != Some(seen) {
+            tx.rollback().await.map_err(pg_err)?;
+            return Ok(false);
+        }
+        insert_token(&tx, &row).await.map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(true)
     }
 
     async fn refresh_row(&self, jti: &str) -> Result<Option<TokenRow>, StoreError> {

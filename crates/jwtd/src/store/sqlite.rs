@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 use super::{
     claims_from_column, decide_rotation, decide_token_import, decide_user_import, ImportOutcome, NewUser, RefreshCheck,
     RefreshRecord, Revocation, RotateRequest, Rotation, RotationDecision, SchemaTooNew, Store, StoreError, TokenImport,
-    TokenRow, TokenStanding, User, UserGate, UserImport,
+    TokenRow, TokenStanding, User, UserGate, UserImport, UserState,
 };
 use crate::clock::Instant;
 use crate::config::IdType;
@@ -280,17 +280,18 @@ fn insert_token(conn: &Connection, row: &TokenRow) -> rusqlite::Result<()> {
 }
 
 fn revoke_user(conn: &Connection, user_id: i64, now: Instant) -> rusqlite::Result<()> {
+    let valid_after = super::valid_after_revocation(now);
     conn.execute(
         "UPDATE refresh_tokens SET blacklisted_ms = ?2 WHERE user_id = ?1 AND blacklisted_ms IS NULL",
         params![user_id, now.millis()],
     )?;
     conn.execute(
         "UPDATE users SET tokens_valid_after = max(tokens_valid_after, ?2) WHERE id = ?1",
-        params![user_id, now.secs()],
+        params![user_id, valid_after],
     )?;
     conn.execute(
         "INSERT INTO revocations (user_id, valid_after, created_ms) VALUES (?1, ?2, ?3)",
-        params![user_id, now.secs(), now.millis()],
+        params![user_id, valid_after, now.millis()],
     )?;
     Ok(())
 }
@@ -502,20 +503,24 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn set_active(&self, user_id: i64, active: bool) -> Result<bool, StoreError> {
-        self.write(move |c| {
-            Ok(c.execute("UPDATE users SET is_active = ?2 WHERE id = ?1", params![user_id, active])? > 0)
+    async fn set_active(&self, user_id: i64, active: bool, now: Instant) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            let found = tx.execute("UPDATE users SET is_active = ?2 WHERE id = ?1", params![user_id, active])? > 0;
+            if found && !active {
+                revoke_user(tx, user_id, now)?;
+            }
+            Ok(found)
         })
         .await
     }
 
-    async fn delete_user(&self, user_id: i64) -> Result<bool, StoreError> {
+    async fn delete_user(&self, user_id: i64, now: Instant) -> Result<bool, StoreError> {
         self.write(move |tx| {
             let id: Option<i64> =
                 tx.query_row("SELECT id FROM users WHERE id = ?1", [user_id], |r| r.get(0)).optional()?;
             let Some(id) = id else { return Ok(false) };
+            revoke_user(tx, id, now)?;
             tx.execute("DELETE FROM refresh_tokens WHERE user_id = ?1", [id])?;
-            tx.execute("DELETE FROM revocations WHERE user_id = ?1", [id])?;
             tx.execute("DELETE FROM user_groups WHERE user_id = ?1", [id])?;
             tx.execute("DELETE FROM users WHERE id = ?1", [id])?;
             Ok(true)
@@ -531,11 +536,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn update_password_hash(&self, user_id: i64, hash: &str) -> Result<(), StoreError> {
-        let hash = hash.to_string();
+    async fn update_password_hash(&self, user_id: i64, old: &str, new: &str) -> Result<bool, StoreError> {
+        let (old, new) = (old.to_string(), new.to_string());
         self.write(move |c| {
-            c.execute("UPDATE users SET password = ?2 WHERE id = ?1", params![user_id, hash])?;
-            Ok(())
+            let n = c.execute(
+                "UPDATE users SET password = ?3 WHERE id = ?1 AND password = ?2",
+                params![user_id, old, new],
+            )?;
+            Ok(n > 0)
         })
         .await
     }
@@ -575,6 +583,33 @@ impl Store for SqliteStore {
     async fn record_refresh(&self, token: &RefreshRecord, family: &str) -> Result<(), StoreError> {
         let row = TokenRow::first_of_family(token, family.to_string());
         self.write(move |c| insert_token(c, &row)).await
+    }
+
+    async fn record_sign_in(&self, token: &RefreshRecord, family: &str, seen: &UserState) -> Result<bool, StoreError> {
+        let row = TokenRow::first_of_family(token, family.to_string());
+        let seen = seen.clone();
+        // One statement on the single writer: the row goes in only if the user is as checked.
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "INSERT INTO refresh_tokens (jti, user_id, family, family_started, issued_at, expires_at)
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2
+                       AND password = ?7 AND is_active = ?8 AND tokens_valid_after = ?9)",
+                )?
+                .execute(params![
+                    row.jti,
+                    row.user_id,
+                    row.family,
+                    row.family_started,
+                    row.issued_at,
+                    row.expires_at,
+                    seen.password,
+                    seen.is_active,
+                    seen.tokens_valid_after
+                ])?;
+            Ok(n > 0)
+        })
+        .await
     }
 
     async fn refresh_row(&self, jti: &str) -> Result<Option<TokenRow>, StoreError> {

@@ -275,6 +275,7 @@ async fn every_path_works_without_its_trailing_slash() {
     app.get("/readyz/").await.expect(200, r#"{"status":"ok"}"#);
     let logout = app.client.post(app.url("/api/auth/logout-all")).bearer_auth(&access);
     app.send(logout).await.expect(200, "{}");
+    let access = app.post_json("/api/token", &credentials).await.expect_status(200).field("access");
     let change = app
         .client
         .post(app.url("/api/auth/password"))

@@ -82,8 +82,27 @@ async fn deactivated_user_cannot_sign_in_or_refresh_until_activated() {
 
     jwtd_on(&app, &["user", "activate", "ada"], None).await.expect_success("activated ada\n");
 
-    app.obtain_pair("ada", PASSWORD).await.expect_status(200);
-    app.refresh(&ada.refresh).await.expect_status(200);
+    let again = app.obtain_pair("ada", PASSWORD).await;
+    app.refresh(&again.expect_status(200).field("refresh")).await.expect_status(200);
+    // Deactivation revoked every token issued before it, as logout-all does.
+    app.refresh(&ada.refresh).await.expect(401, TOKEN_BLACKLISTED);
+}
+
+#[tokio::test]
+async fn deactivation_and_deletion_revoke_access_tokens_on_every_instance() {
+    let app = spawn_app().await;
+    let ada = app.sign_up("ada").await;
+    let bob = app.sign_up("bob").await;
+
+    jwtd_on(&app, &["user", "deactivate", "ada"], None).await.expect_success("deactivated ada\n");
+    jwtd_on(&app, &["user", "delete", "bob"], None).await.expect_success("deleted bob and every token row of theirs\n");
+    // An instance started now reads the revocation log as every running one polls it.
+    let app = app.restart(|b| b).await;
+
+    for access in [&ada.access, &bob.access] {
+        app.verify(access).await.expect(401, TOKEN_BLACKLISTED);
+        app.me(access).await.expect_bearer_refused("Token is blacklisted");
+    }
 }
 
 #[tokio::test]

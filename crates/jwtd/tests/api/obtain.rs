@@ -2,7 +2,11 @@
 
 use serde_json::json;
 
-use crate::helpers::{claims, spawn_app, spawn_app_with, NO_ACTIVE_ACCOUNT, PASSWORD, TOKEN_INVALID};
+use jwtd::clock::Clock;
+
+use crate::helpers::{
+    claims, forge, secs, spawn_app, spawn_app_with, NO_ACTIVE_ACCOUNT, PASSWORD, TOKEN_BLACKLISTED, TOKEN_INVALID,
+};
 
 #[tokio::test]
 async fn obtain_pair_answers_refresh_and_access() {
@@ -76,23 +80,29 @@ async fn inactive_user_cannot_sign_in_until_activated_again() {
     let ada = app.sign_up("ada").await;
     let store = app.store().await;
 
-    assert!(store.set_active(ada.id, false).await.unwrap());
+    assert!(store.set_active(ada.id, false, app.clock.now()).await.unwrap());
     app.obtain_pair("ada", PASSWORD).await.expect(401, NO_ACTIVE_ACCOUNT);
     app.obtain_sliding("ada", PASSWORD).await.expect(401, NO_ACTIVE_ACCOUNT);
     app.refresh(&ada.refresh).await.expect(401, TOKEN_INVALID);
 
-    assert!(store.set_active(ada.id, true).await.unwrap());
-    app.obtain_pair("ada", PASSWORD).await.expect_status(200);
-    app.refresh(&ada.refresh).await.expect_status(200);
+    assert!(store.set_active(ada.id, true, app.clock.now()).await.unwrap());
+    let again = app.obtain_pair("ada", PASSWORD).await;
+    again.expect_status(200);
+    app.refresh(&again.field("refresh")).await.expect_status(200);
+    // Deactivation revoked what was issued before it, as logout-all does.
+    app.refresh(&ada.refresh).await.expect(401, TOKEN_BLACKLISTED);
 }
 
 #[tokio::test]
 async fn inactive_users_refresh_works_when_check_user_is_active_is_off() {
     let app = spawn_app_with(|s| s.check_user_is_active = false).await;
     let ada = app.sign_up("ada").await;
-    app.store().await.set_active(ada.id, false).await.unwrap();
+    app.store().await.set_active(ada.id, false, app.clock.now()).await.unwrap();
+    app.advance(secs(2));
+    // Deactivation revoked ada's tokens; one issued since (by SimpleJWT, sharing the key) still refreshes.
+    let since = forge(&app.claims_for("refresh", ada.id, secs(3600)));
 
-    app.refresh(&ada.refresh).await.expect_status(200);
+    app.refresh(&since).await.expect_status(200);
     // Django's ModelBackend refuses inactive users whatever SimpleJWT's setting.
     app.obtain_pair("ada", PASSWORD).await.expect(401, NO_ACTIVE_ACCOUNT);
 }

@@ -1,6 +1,7 @@
 //! POST /api/token/refresh/ without rotation (the default): a new access token, the refresh
 //! token stays usable; every kind of bad token gets SPEC §2's one body.
 
+use jwtd::clock::Clock;
 use serde_json::{json, Value};
 
 use crate::helpers::{
@@ -162,7 +163,7 @@ async fn refresh_of_a_deleted_users_token_is_invalid() {
     let app = spawn_app().await;
     let ada = app.sign_up("ada").await;
 
-    assert!(app.store().await.delete_user(ada.id).await.unwrap());
+    assert!(app.store().await.delete_user(ada.id, app.clock.now()).await.unwrap());
 
     app.refresh(&ada.refresh).await.expect(401, TOKEN_INVALID);
 }
