@@ -31,7 +31,7 @@ use utoipa_axum::routes;
 pub use body::Input;
 pub use cookie::{Https, COOKIE_NAME, COOKIE_PATH};
 pub use error::{ApiError, LoggedError as LoggedErrorRef};
-pub use extract::{AuthUser, ClientAddr};
+pub use extract::{AuthUser, ClientAddr, TrustedProxies};
 pub use limits::Limits;
 
 use crate::config::Settings;
@@ -50,11 +50,20 @@ pub struct AppParts {
     pub verifier: Verifier,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
+    /// TRUSTED_PROXIES, for [`ClientAddr`].
+    pub proxies: TrustedProxies,
 }
 
 impl AppState {
     pub fn new(auth: AuthService, verifier: Verifier, settings: Arc<Settings>, metrics: Arc<Metrics>) -> Self {
-        AppState(Arc::new(AppParts { auth, verifier, settings, metrics }))
+        let proxies = TrustedProxies(Arc::new(settings.trusted_proxies.clone()));
+        AppState(Arc::new(AppParts { auth, verifier, settings, metrics, proxies }))
+    }
+}
+
+impl FromRef<AppState> for TrustedProxies {
+    fn from_ref(state: &AppState) -> Self {
+        state.proxies.clone()
     }
 }
 

@@ -12,9 +12,9 @@ use jwtd_proto::messages::{
 use serde_json::Value;
 use tracing::{info, warn};
 
-use super::{LoginThrottle, PasswordPool, Throttled, Verifier};
+use super::{PasswordPool, Subject, Throttle, Throttled, Verifier};
 use crate::clock::{Instant, SharedClock};
-use crate::config::{RotationPolicy, Settings};
+use crate::config::{RotationPolicy, Settings, SignUpPolicy};
 use crate::store::{NewUser, RefreshRecord, Refusal, RotateRequest, Rotation, Store, StoreError, User};
 use crate::tokens::{Claims, Codec, TokenError, TokenType};
 
@@ -50,6 +50,9 @@ pub enum AuthError {
     Validation(FieldErrors),
     #[error("sign-in throttled")]
     Throttled(Throttled),
+    /// SIGNUP=closed.
+    #[error("sign-up is closed")]
+    SignUpClosed,
     #[error("user not found")]
     UserNotFound,
     #[error("user is inactive")]
@@ -116,7 +119,10 @@ struct Parts {
     verifier: Verifier,
     clock: SharedClock,
     passwords: PasswordPool,
-    throttle: Arc<LoginThrottle>,
+    /// LOGIN_RATE: failed sign-ins and old-password checks, per username and per address.
+    throttle: Arc<Throttle>,
+    /// SIGNUP_RATE: sign-up requests per address.
+    signup_throttle: Arc<Throttle>,
     settings: Arc<Settings>,
 }
 
@@ -139,8 +145,11 @@ impl AuthService {
         passwords: PasswordPool,
         settings: Arc<Settings>,
     ) -> Self {
-        let throttle = Arc::new(LoginThrottle::new(settings.login_rate));
-        AuthService { inner: Arc::new(Parts { store, signer, verifier, clock, passwords, throttle, settings }) }
+        let throttle = Arc::new(Throttle::new(settings.login_rate));
+        let signup_throttle = Arc::new(Throttle::new(settings.signup_rate));
+        AuthService {
+            inner: Arc::new(Parts { store, signer, verifier, clock, passwords, throttle, signup_throttle, settings }),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -192,8 +201,29 @@ impl AuthService {
         Ok(Issued { access: self.sign(&access)?, refresh: Some(self.sign_refresh(&refresh, now)?) })
     }
 
-    /// POST /api/auth/signup/. Field checks as the reference's serializer: username at most
-    /// 150 characters and not taken, password at least 8, e-mail well-formed when given.
+    /// Whether sign-up may go ahead for a request from `addr`: SIGNUP open, and SIGNUP_RATE not
+    /// used up. Every request counts, as DRF's throttle of a view counts every request; it runs
+    /// before the body is read, as DRF checks permissions and throttles before parsing.
+    pub fn admit_sign_up(&self, addr: Option<IpAddr>) -> Result<(), AuthError> {
+        if self.inner.settings.signup == SignUpPolicy::Closed {
+            return Err(AuthError::SignUpClosed);
+        }
+        let Some(addr) = addr else { return Ok(()) };
+        match self.inner.signup_throttle.reserve(&[Subject::Addr(addr)], self.now()) {
+            Ok(attempt) => {
+                attempt.failed();
+                Ok(())
+            }
+            Err(throttled) => {
+                warn!(client = %addr, "sign-up throttled");
+                Err(AuthError::Throttled(throttled))
+            }
+        }
+    }
+
+    /// POST /api/auth/signup/ (after [`AuthService::admit_sign_up`]). Field checks as the
+    /// reference's serializer: username at most 150 characters and not taken, password at least
+    /// 8, e-mail well-formed when given.
     pub async fn sign_up(
         &self,
         username: String,
@@ -234,21 +264,33 @@ impl AuthService {
         Ok(SignUp { user, tokens })
     }
 
+    /// Counts a password check against LOGIN_RATE for `username` and `addr` before it runs
+    /// (`throttle.rs`: reserve, then check).
+    fn reserve_attempt(&self, username: &str, addr: Option<IpAddr>) -> Result<super::Reservation, AuthError> {
+        let mut subjects = vec![Subject::Username(username)];
+        subjects.extend(addr.map(Subject::Addr));
+        self.inner.throttle.reserve(&subjects, self.now()).map_err(|throttled| {
+            warn!(user = %username_digest(username), client = ?addr, "sign-in throttled");
+            AuthError::Throttled(throttled)
+        })
+    }
+
     /// Checks credentials as Django's ModelBackend does (inactive users never sign in), with
     /// LOGIN_RATE throttling of failures. Unknown users cost the same time as wrong passwords.
     async fn authenticate(&self, username: &str, password: String, addr: Option<IpAddr>) -> Result<User, AuthError> {
-        self.inner.throttle.check(username, addr, self.now()).map_err(AuthError::Throttled)?;
+        let attempt = self.reserve_attempt(username, addr)?;
         let user = self.inner.store.user_by_name(username).await?;
         let (matches, rehash) =
             self.inner.passwords.verify(password.clone(), user.as_ref().map(|u| u.password.clone())).await?;
         let user = match user {
             Some(user) if matches && user.is_active => user,
             _ => {
-                self.inner.throttle.record_failure(username, addr, self.now());
-                info!("sign-in refused");
+                attempt.failed();
+                warn!(user = %username_digest(username), client = ?addr, "sign-in refused");
                 return Err(AuthError::NoActiveAccount);
             }
         };
+        attempt.succeeded();
         if rehash {
             let hash = self.inner.passwords.hash(password).await?;
             self.inner.store.update_password_hash(user.id, &hash).await?;
@@ -427,12 +469,25 @@ impl AuthService {
     }
 
     /// POST /api/auth/password/: checks the old password, sets the new one and revokes every
-    /// token of the user issued before now.
-    pub async fn change_password(&self, user_id: i64, old: String, new: String) -> Result<(), AuthError> {
+    /// token of the user issued before now. The old-password check counts against LOGIN_RATE
+    /// like a sign-in of the user's username, from `addr`: a stolen access token must not
+    /// make the password guessable faster than the sign-in form does.
+    pub async fn change_password(
+        &self,
+        user_id: i64,
+        old: String,
+        new: String,
+        addr: Option<IpAddr>,
+    ) -> Result<(), AuthError> {
         let user = self.me(user_id).await?;
         let mut errors = FieldErrors::default();
+        let attempt = self.reserve_attempt(&user.username, addr)?;
         let (matches, _) = self.inner.passwords.verify(old, Some(user.password.clone())).await?;
-        if !matches {
+        if matches {
+            attempt.succeeded();
+        } else {
+            attempt.failed();
+            warn!(user_id = user.id, client = ?addr, "password change: wrong old password");
             errors.add("old_password", WRONG_PASSWORD);
         }
         if new.chars().count() < 8 {
@@ -457,6 +512,15 @@ impl AuthService {
         info!(user_id, "logout-all; every token of the user revoked");
         Ok(())
     }
+}
+
+/// How logs name a username without writing it: the first 12 hex digits of its SHA-256, enough
+/// to tell one attacked account from many across log lines (ASVS 7.1.3), not to read the name
+/// back from a log (a guess can still be checked against it, so logs stay access-controlled).
+pub fn username_digest(username: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(username.as_bytes());
+    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The answer to a refresh (without rotation) or a sliding-token refresh the store's rules refuse.
