@@ -270,7 +270,7 @@ impl AuthService {
         let mut subjects = vec![Subject::Username(username)];
         subjects.extend(addr.map(Subject::Addr));
         self.inner.throttle.reserve(&subjects, self.now()).map_err(|throttled| {
-            warn!(user = %username_digest(username), client = ?addr, "sign-in throttled");
+            warn!(username_hash = %username_digest(username), client = %client_text(addr), "sign-in throttled");
             AuthError::Throttled(throttled)
         })
     }
@@ -286,7 +286,7 @@ impl AuthService {
             Some(user) if matches && user.is_active => user,
             _ => {
                 attempt.failed();
-                warn!(user = %username_digest(username), client = ?addr, "sign-in refused");
+                warn!(username_hash = %username_digest(username), client = %client_text(addr), "sign-in refused");
                 return Err(AuthError::NoActiveAccount);
             }
         };
@@ -487,7 +487,7 @@ impl AuthService {
             attempt.succeeded();
         } else {
             attempt.failed();
-            warn!(user_id = user.id, client = ?addr, "password change: wrong old password");
+            warn!(user_id = user.id, client = %client_text(addr), "password change: wrong old password");
             errors.add("old_password", WRONG_PASSWORD);
         }
         if new.chars().count() < 8 {
@@ -521,6 +521,11 @@ pub fn username_digest(username: &str) -> String {
     use sha2::Digest as _;
     let digest = sha2::Sha256::digest(username.as_bytes());
     digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A client address for a log line; `-` when unknown.
+fn client_text(addr: Option<IpAddr>) -> String {
+    addr.map_or_else(|| "-".to_string(), |a| a.to_string())
 }
 
 /// The answer to a refresh (without rotation) or a sliding-token refresh the store's rules refuse.
