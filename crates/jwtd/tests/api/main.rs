@@ -27,6 +27,7 @@ mod refresh;
 mod remote;
 mod rotation;
 mod schema;
+mod security;
 mod shutdown;
 mod signup;
 mod sliding;
