@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use crate::clock::Instant;
 
-/// A stored user.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A stored user. `Debug` masks the password hash.
+#[derive(Clone, PartialEq, Eq)]
 pub struct User {
     pub id: i64,
     pub username: String,
@@ -35,6 +35,23 @@ pub struct User {
     pub tokens_valid_after: i64,
 }
 
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured so that a new field is a compile error here until it is shown or masked.
+        let User { id, username, password: _, email, is_active, date_joined, last_login, tokens_valid_after } = self;
+        f.debug_struct("User")
+            .field("id", id)
+            .field("username", username)
+            .field("password", &"****")
+            .field("email", email)
+            .field("is_active", is_active)
+            .field("date_joined", date_joined)
+            .field("last_login", last_login)
+            .field("tokens_valid_after", tokens_valid_after)
+            .finish()
+    }
+}
+
 impl User {
     /// What the refresh rules read of the user.
     pub fn gate(&self) -> UserGate {
@@ -42,13 +59,25 @@ impl User {
     }
 }
 
-/// A user to create.
-#[derive(Debug, Clone)]
+/// A user to create. `Debug` masks the password hash.
+#[derive(Clone)]
 pub struct NewUser {
     pub username: String,
     pub password_hash: String,
     pub email: String,
     pub now: Instant,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let NewUser { username, password_hash: _, email, now } = self;
+        f.debug_struct("NewUser")
+            .field("username", username)
+            .field("password_hash", &"****")
+            .field("email", email)
+            .field("now", now)
+            .finish()
+    }
 }
 
 /// What a refresh token says about itself, for recording it.
@@ -440,6 +469,30 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_of_a_user_masks_the_password_hash() {
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+        let user = User {
+            id: 1,
+            username: "ada".into(),
+            password: hash.into(),
+            email: String::new(),
+            is_active: true,
+            date_joined: Instant::from_secs(0),
+            last_login: None,
+            tokens_valid_after: 0,
+        };
+        let new = NewUser {
+            username: "ada".into(),
+            password_hash: hash.into(),
+            email: String::new(),
+            now: Instant::from_secs(0),
+        };
+        for printed in [format!("{user:?}"), format!("{new:?}")] {
+            assert!(printed.contains("\"ada\"") && !printed.contains("argon2"), "{printed}");
+        }
+    }
 
     #[test]
     fn revocation_covers_earlier_seconds_and_tokens_without_iat() {

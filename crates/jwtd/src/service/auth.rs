@@ -83,19 +83,32 @@ impl From<super::hashing::HashError> for AuthError {
     }
 }
 
-/// Tokens handed out by a use case.
-#[derive(Debug, Clone)]
+/// Tokens handed out by a use case. `Debug` masks them.
+#[derive(Clone)]
 pub struct Issued {
     pub access: String,
     pub refresh: Option<IssuedRefresh>,
 }
 
 /// A refresh token handed out, with what a transport that stores it (a cookie) needs to know.
-#[derive(Debug, Clone)]
+/// `Debug` masks the token.
+#[derive(Clone)]
 pub struct IssuedRefresh {
     pub token: String,
     /// Whole seconds from the request to the token's `exp`, never negative: a cookie's Max-Age.
     pub max_age: i64,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued").field("access", &"****").field("refresh", &self.refresh).finish()
+    }
+}
+
+impl std::fmt::Debug for IssuedRefresh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedRefresh").field("token", &"****").field("max_age", &self.max_age).finish()
+    }
 }
 
 /// What sign-up returns.
