@@ -52,7 +52,7 @@ async fn json_logs_have_a_line_per_request_and_no_secret() {
     assert_eq!(r.send().await.unwrap().status(), 401);
     let r = c.get(url("/api/me/")).bearer_auth(&access).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let r = c.post(url("/api/token/refresh/")).header("Cookie", format!("jwtd_refresh={first}")).send().await;
+    let r = c.post(url("/api/token/refresh/")).header("Cookie", format!("__Secure-jwtd_refresh={first}")).send().await;
     let r = r.unwrap();
     assert_eq!(r.status(), 200);
     let third = cookie_token(&refresh_cookie(r.headers()).unwrap());
@@ -74,7 +74,7 @@ async fn json_logs_have_a_line_per_request_and_no_secret() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let r = c.post(url("/api/token/refresh/")).header("Cookie", format!("jwtd_refresh={third}")).send().await;
+    let r = c.post(url("/api/token/refresh/")).header("Cookie", format!("__Secure-jwtd_refresh={third}")).send().await;
     assert_eq!(r.unwrap().status(), 401);
     let r = c.post(url("/api/token/")).header("Origin", "http://evil.example").send().await.unwrap();
     assert_eq!(r.status(), 403);
