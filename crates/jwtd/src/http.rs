@@ -29,7 +29,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 pub use body::Input;
-pub use cookie::{Https, COOKIE_NAME, COOKIE_PATH};
+pub use cookie::{cookie_name, Https, COOKIE_NAME, COOKIE_PATH};
 pub use error::{ApiError, LoggedError as LoggedErrorRef};
 pub use extract::{AuthUser, ClientAddr, TrustedProxies};
 pub use limits::Limits;

@@ -82,7 +82,7 @@ async fn start_and_stop_log(env: &[(&str, String)]) -> String {
 async fn start_up_warns_when_the_signing_key_lives_in_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let db = ("JWTD_DATABASE_URL", format!("sqlite://{}", dir.path().join("jwtd.db").display()));
-    let log = start_and_stop_log(&[db.clone()]).await;
+    let log = start_and_stop_log(std::slice::from_ref(&db)).await;
     assert!(log.contains("SIGNING_KEY unset: the signing key is kept in the database"), "{log}");
 
     let key = dir.path().join("key");
