@@ -176,6 +176,12 @@ fn user_of(u: DjangoUser) -> User {
         date_joined: u.date_joined,
         last_login: u.last_login,
         tokens_valid_after: 0,
+        uuid: None,
+        first_name: String::new(),
+        last_name: String::new(),
+        is_staff: false,
+        is_superuser: false,
+        claims: Default::default(),
     }
 }
 
@@ -397,6 +403,8 @@ mod tests {
             username: "mallory".into(),
             password_hash: "!".into(),
             email: String::new(),
+            uuid: None,
+            unique_email: false,
             now: Instant::from_secs(NOW_SECS),
         };
         assert_eq!(store.create_user(own).await.unwrap().id, 1);
@@ -457,7 +465,14 @@ mod tests {
 
         // Sign-ups continue after the imported ids (AUTOINCREMENT).
         let now = Instant::from_secs(NOW_SECS);
-        let newbie = NewUser { username: "newbie".into(), password_hash: "!".into(), email: String::new(), now };
+        let newbie = NewUser {
+            username: "newbie".into(),
+            password_hash: "!".into(),
+            email: String::new(),
+            uuid: None,
+            unique_email: false,
+            now,
+        };
         assert_eq!(store.create_user(newbie).await.unwrap().id, 19);
     }
 
@@ -522,7 +537,16 @@ mod tests {
         // Refresh tokens Django issued, signed with its SECRET_KEY (here minted by our codec).
         let django_refresh = |jti: String| {
             let lifetime = Duration::from_secs((EXPIRES_SECS - ISSUED_SECS) as u64);
-            codec.encode(&Claims::new(TokenType::Refresh, "user_id", 11, ISSUED_SECS, lifetime, jti)).unwrap()
+            codec
+                .encode(&Claims::new(
+                    TokenType::Refresh,
+                    "user_id",
+                    jwtd_proto::UserId::Int(11),
+                    ISSUED_SECS,
+                    lifetime,
+                    jti,
+                ))
+                .unwrap()
         };
         auth.refresh(&django_refresh(jti(1))).await.unwrap();
         assert!(matches!(auth.refresh(&django_refresh(jti(2))).await, Err(AuthError::Blacklisted)));
