@@ -243,3 +243,28 @@ async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
     from("198.51.100.2", "ghost2").await.expect_status(401);
     from("198.51.100.3", "ghost3").await.expect_status(429);
 }
+
+#[tokio::test]
+async fn with_e_mail_sign_in_password_change_guesses_count_against_that_account_only() {
+    let env = [("LOGIN_RATE", "2/min"), ("USERNAME_FIELD", "email"), ("TRUSTED_PROXIES", "127.0.0.1")];
+    let app = TestApp::builder().env(&env).spawn().await;
+    for email in ["Ada@Example.com", "bob@example.com"] {
+        let r = app.post_sign_up(&serde_json::json!({"email": email, "password": PASSWORD})).await;
+        r.expect_status(201);
+    }
+    let ada =
+        app.post_json("/api/token/", &serde_json::json!({"email": "ada@example.com", "password": PASSWORD})).await;
+    let access = ada.field("access");
+    let guess = change("guess");
+    for _ in 0..2 {
+        let request = app.client.post(app.url("/api/auth/password/")).bearer_auth(&access).json(&guess);
+        app.send(request.header("x-forwarded-for", "198.51.100.1")).await.expect_status(400);
+    }
+    // From another address: ada's budget is used up, bob's (no username either) is not.
+    let sign_in = |email: &'static str| {
+        let body = serde_json::json!({"email": email, "password": PASSWORD});
+        app.send(app.client.post(app.url("/api/token/")).header("x-forwarded-for", "198.51.100.2").json(&body))
+    };
+    sign_in("ADA@example.com").await.expect(429, &throttled(60));
+    sign_in("bob@example.com").await.expect_status(200);
+}
