@@ -67,7 +67,10 @@ fn bearer<'a>(header: Option<&'a str>, header_types: &[String]) -> Result<&'a st
 /// `into_make_service_with_connect_info`).
 ///
 /// Use it wherever a request's client is counted or logged; the state needs
-/// `TrustedProxies: FromRef<S>` (an [`AppState`](super::AppState) has it).
+/// `TrustedProxies: FromRef<S>` (an [`AppState`](super::AppState) has it). The first extraction
+/// of a request leaves its answer in the request's extensions, where later ones (and a host
+/// application that resolved the client itself, inserting a `ClientAddr` first) find it.
+/// Outside an extractor, [`ClientAddr::resolve`] does the same from a peer and headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub Option<IpAddr>);
 
