@@ -127,7 +127,7 @@ def race_once(instances, grace, token, label):
 def race(args):
     for grace in (False, True):
         settings = {"ROTATE_REFRESH_TOKENS": True, "BLACKLIST_AFTER_ROTATION": True,
-                    "ROTATION_GRACE_PERIOD": 10 if grace else 0, "LOGIN_RATE": "off"}
+                    "ROTATION_GRACE_PERIOD": 10 if grace else 0, "LOGIN_RATE": "off", "SIGNUP_RATE": "off"}
         shared = tempfile.mkdtemp(prefix="jwtd-race-")
         with servers.start("jwtd", settings, tmp=shared) as a, servers.start("jwtd", settings, tmp=shared) as b:
             if database_of(a) != database_of(b):
@@ -199,7 +199,7 @@ class Load:
 
 
 def outage(args):
-    settings = {"ROTATE_REFRESH_TOKENS": True, "ROTATION_GRACE_PERIOD": 30, "LOGIN_RATE": "off"}
+    settings = {"ROTATE_REFRESH_TOKENS": True, "ROTATION_GRACE_PERIOD": 30, "LOGIN_RATE": "off", "SIGNUP_RATE": "off"}
     with servers.start("jwtd", settings) as srv:
         _, _, _, access = sign_up(srv)
         with Load(srv) as load:

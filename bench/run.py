@@ -72,7 +72,7 @@ def wrk_p99(url, script, env, connections, seconds):
 def under_signin_flood(seconds):
     """p99 of /api/me/ and of refresh while 16 connections sign in as fast as the hash pool allows."""
     import requests
-    settings = {"ACCESS_TOKEN_LIFETIME": 3600, "LOGIN_RATE": "off"}
+    settings = {"ACCESS_TOKEN_LIFETIME": 3600, "LOGIN_RATE": "off", "SIGNUP_RATE": "off"}
     with servers.start("jwtd", settings) as srv:
         creds = {"username": "flood", "password": "flood-password-1"}
         pair = requests.post(srv.url("/api/auth/signup/"), json=creds, timeout=30).json()

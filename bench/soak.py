@@ -37,7 +37,7 @@ def rss_kib(pid):
 
 def main():
     os.environ.setdefault("JWTD_BIN", os.path.join(HERE, "..", "target", "release", "jwtd"))
-    settings = {"ACCESS_TOKEN_LIFETIME": 3600, "LOGIN_RATE": "off"}
+    settings = {"ACCESS_TOKEN_LIFETIME": 3600, "LOGIN_RATE": "off", "SIGNUP_RATE": "off"}
     with servers.start("jwtd", settings) as srv:
         creds = {"username": "soak", "password": "soak-password-1"}
         pair = requests.post(srv.url("/api/auth/signup/"), json=creds, timeout=30).json()

@@ -24,7 +24,7 @@ import servers  # noqa: E402
 KILLS = int(os.environ.get("CRASH_KILLS", "20"))
 WORKERS = 6
 SETTINGS = {"ROTATE_REFRESH_TOKENS": True, "BLACKLIST_AFTER_ROTATION": True, "ROTATION_GRACE_PERIOD": 0,
-            "LOGIN_RATE": "off"}
+            "LOGIN_RATE": "off", "SIGNUP_RATE": "off"}
 
 lock = threading.Lock()
 dead = set()       # rotated away or blacklisted, confirmed by a 200

@@ -55,7 +55,7 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, CONNECTIONS * 2 + 1000)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))  # wrk and jwtd inherit it
-    settings = {"ACCESS_TOKEN_LIFETIME": 3600, "LOGIN_RATE": "off"}
+    settings = {"ACCESS_TOKEN_LIFETIME": 3600, "LOGIN_RATE": "off", "SIGNUP_RATE": "off"}
     with servers.start("jwtd", settings) as srv:
         pid = srv.proc.pid
         pair = requests.post(srv.url("/api/auth/signup/"),

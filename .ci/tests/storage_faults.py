@@ -13,7 +13,7 @@ import requests
 sys.path.insert(0, os.path.join(os.environ["SHARED"], "harness"))
 import servers  # noqa: E402
 
-SETTINGS = {"ROTATE_REFRESH_TOKENS": True, "ROTATION_GRACE_PERIOD": 0, "LOGIN_RATE": "off"}
+SETTINGS = {"ROTATE_REFRESH_TOKENS": True, "ROTATION_GRACE_PERIOD": 0, "LOGIN_RATE": "off", "SIGNUP_RATE": "off"}
 failures = []
 
 

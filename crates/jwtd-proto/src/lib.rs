@@ -13,7 +13,7 @@ mod user_id;
 pub use user_id::UserId;
 
 /// `POST /api/token/`, `/api/auth/signin/`, `/api/token/sliding/` request.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(example = json!({"username": "ada", "password": "correct horse battery"})))]
 pub struct Credentials {
@@ -26,7 +26,7 @@ pub struct Credentials {
 }
 
 /// `POST /api/auth/signup/` request.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(example = json!({"username": "ada", "password": "correct horse battery", "email": "ada@example.com"})))]
 pub struct SignUpRequest {
@@ -57,7 +57,7 @@ pub struct UserSummary {
 }
 
 /// `POST /api/auth/signup/` answer (201).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignUpResponse {
     /// The new user.
@@ -73,7 +73,7 @@ pub struct SignUpResponse {
 
 /// A token pair (`POST /api/token/`); also the refresh answer, whose `refresh` is present only
 /// when rotation is on.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenPair {
     /// Refresh token.
@@ -86,7 +86,7 @@ pub struct TokenPair {
 }
 
 /// `POST /api/token/refresh/` and `/api/token/blacklist/` request.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefreshRequest {
     /// The refresh token.
@@ -95,7 +95,7 @@ pub struct RefreshRequest {
 }
 
 /// `POST /api/token/verify/` and `/api/token/sliding/refresh/` request; sliding answers.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenBody {
     /// Any token.
@@ -122,7 +122,7 @@ pub struct Me {
 }
 
 /// `POST /api/auth/password/` request.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(example = json!({"old_password": "correct horse battery", "new_password": "staple battery horse"})))]
 pub struct PasswordChange {
@@ -168,4 +168,86 @@ pub struct TokenMessage {
     pub token_type: String,
     /// Why, e.g. `"Token is expired"`.
     pub message: String,
+}
+
+/// `Debug` for a body that carries secrets: the `shown` fields as they are, the `masked` ones
+/// as `"****"` (or `None`), so that a `{:?}` in a log line or a panic never prints a password
+/// or a token.
+macro_rules! masked_debug {
+    ($ty:ident { shown: [$($shown:ident),*], masked: [$($masked:ident),*] }) => {
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let mut d = f.debug_struct(stringify!($ty));
+                $(d.field(stringify!($shown), &self.$shown);)*
+                $(d.field(stringify!($masked), &Masked::of(&self.$masked));)*
+                d.finish()
+            }
+        }
+    };
+}
+
+/// What [`masked_debug`] prints for a secret.
+struct Masked(bool);
+
+impl Masked {
+    fn of<T: MaybeSecret + ?Sized>(value: &T) -> Masked {
+        Masked(value.present())
+    }
+}
+
+impl std::fmt::Debug for Masked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0 { "\"****\"" } else { "None" })
+    }
+}
+
+/// A secret field: a `String`, or an `Option<String>` that may be absent.
+trait MaybeSecret {
+    fn present(&self) -> bool;
+}
+
+impl MaybeSecret for String {
+    fn present(&self) -> bool {
+        true
+    }
+}
+
+impl MaybeSecret for Option<String> {
+    fn present(&self) -> bool {
+        self.is_some()
+    }
+}
+
+masked_debug!(Credentials { shown: [username], masked: [password] });
+masked_debug!(SignUpRequest { shown: [username, email], masked: [password] });
+masked_debug!(SignUpResponse { shown: [user], masked: [refresh, access] });
+masked_debug!(TokenPair { shown: [], masked: [refresh, access] });
+masked_debug!(RefreshRequest { shown: [], masked: [refresh] });
+masked_debug!(TokenBody { shown: [], masked: [token] });
+masked_debug!(PasswordChange { shown: [], masked: [old_password, new_password] });
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_a_password_or_a_token() {
+        let secret = "s3cret-value";
+        let s = || secret.to_string();
+        let user = UserSummary { id: UserId::Int(1), username: Some("ada".into()), email: None };
+        let printed = [
+            format!("{:?}", Credentials { username: "ada".into(), password: s() }),
+            format!("{:?}", SignUpRequest { username: "ada".into(), password: s(), email: None }),
+            format!("{:?}", SignUpResponse { user, refresh: Some(s()), access: s() }),
+            format!("{:?}", TokenPair { refresh: None, access: s() }),
+            format!("{:?}", RefreshRequest { refresh: s() }),
+            format!("{:?}", TokenBody { token: s() }),
+            format!("{:?}", PasswordChange { old_password: s(), new_password: s() }),
+        ];
+        for p in &printed {
+            assert!(!p.contains(secret), "{p}");
+        }
+        assert_eq!(printed[0], r#"Credentials { username: "ada", password: "****" }"#);
+        assert_eq!(printed[3], r#"TokenPair { refresh: None, access: "****" }"#);
+    }
 }

@@ -121,6 +121,8 @@ pub const UNSUPPORTED_MEDIA_TYPE: Template = Template { before: "Unsupported med
 pub const METHOD_NOT_ALLOWED: Template = Template { before: "Method \"", after: "\" not allowed." };
 /// A path no route serves.
 pub const NOT_FOUND: &str = "Not found.";
+/// DRF's `PermissionDenied`: sign-up while SIGNUP is closed.
+pub const PERMISSION_DENIED: &str = "You do not have permission to perform this action.";
 /// Too many failed sign-ins; the part is `N second` or `N seconds`.
 pub const THROTTLED: Template = Template { before: "Request was throttled. Expected available in ", after: "." };
 /// Cookie mode: a browser request from another origin (Django's CSRF origin check); the part

@@ -19,7 +19,10 @@ pub use routes::{Route, Routes};
 pub use sources::Sources;
 pub use table::{Setting, SettingsFlags, ENV_PREFIX, SETTINGS};
 pub use users::{IdType, LoginField, TokenClaim, TokenClaims, REGISTERED_CLAIMS};
-pub use values::{mask_url, parse_bool, parse_duration, sslmode, DatabaseTls, DatabaseUrl, LogFormat, Rate};
+pub use values::{
+    mask_url, parse_bool, parse_duration, parse_networks, sslmode, DatabaseTls, DatabaseUrl, LogFormat, Rate,
+    SignUpPolicy,
+};
 
 use crate::tokens::{Algorithm, TokenType};
 use table::Values;
@@ -161,6 +164,12 @@ pub struct Settings {
     pub tls: Option<TlsFiles>,
     /// Failed sign-ins allowed per username and per client address; `None`: unlimited.
     pub login_rate: Option<Rate>,
+    /// SIGNUP: closed answers sign-up with 403.
+    pub signup: SignUpPolicy,
+    /// Sign-up requests allowed per client address; `None`: unlimited.
+    pub signup_rate: Option<Rate>,
+    /// Proxies whose `X-Forwarded-For` is believed (`http::ClientAddr`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub max_body_bytes: usize,
     pub log_format: LogFormat,
     /// METRICS_ADDR: `/metrics` is served there alone; `None`: on ADDR.
@@ -312,6 +321,9 @@ impl Settings {
             cors_allowed_origins: v.cors_allowed_origins.value.clone(),
             tls,
             login_rate: v.login_rate.value,
+            signup: v.signup.value,
+            signup_rate: v.signup_rate.value,
+            trusted_proxies: v.trusted_proxies.value.clone(),
             max_body_bytes: v.max_body_bytes.value,
             log_format: v.log_format.value,
             metrics_addr: v.metrics_addr.value,
@@ -529,6 +541,58 @@ mod tests {
         assert_eq!(value("ACCESS_TOKEN_LIFETIME"), Some("15m"));
         assert_eq!(value("LOGIN_RATE"), Some("10/min"));
         assert_eq!(value("AUDIENCE"), Some("(unset)"));
+    }
+
+    #[test]
+    fn secrets_are_read_from_their_file_setting_and_both_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("key");
+        let secret = "a-secret-read-from-a-file-0123456789abcdef";
+        std::fs::write(&file, format!("{secret}\n")).unwrap();
+        let path = file.to_str().unwrap();
+        let sources = Sources { env: env(&[(table::SIGNING_KEY_FILE.env, path)]), ..Default::default() };
+        assert_eq!(load(&sources).unwrap().signing_key.unwrap().expose(), secret);
+        let described = format!("{:?}", read(&sources, &mut Vec::new()).unwrap().described);
+        assert!(!described.contains(secret), "{described}");
+
+        let both = Sources {
+            env: env(&[(table::SIGNING_KEY_FILE.env, path), (table::SIGNING_KEY.env, secret)]),
+            ..Default::default()
+        };
+        let err = load(&both).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{}: SIGNING_KEY is set too", table::SIGNING_KEY_FILE.env)), "{err}");
+        assert!(!err.contains(secret), "{err}");
+
+        let url = dir.path().join("url");
+        std::fs::write(&url, "postgres://jwtd:hunter2@db/jwtd").unwrap();
+        let sources =
+            Sources { env: env(&[(table::DATABASE_URL_FILE.env, url.to_str().unwrap())]), ..Default::default() };
+        assert_eq!(
+            load(&sources).unwrap().database_url,
+            DatabaseUrl::Postgres("postgres://jwtd:hunter2@db/jwtd".into())
+        );
+        let missing = Sources { env: env(&[(table::SIGNING_KEY_FILE.env, "/no/such/key")]), ..Default::default() };
+        assert!(load(&missing).unwrap_err().to_string().starts_with(table::SIGNING_KEY_FILE.env));
+    }
+
+    #[test]
+    fn a_secret_given_as_a_flag_is_a_warning() {
+        let flags =
+            SettingsFlags { signing_key: Some("a-secret-on-the-command-line-0123456789".into()), ..Default::default() };
+        let warnings = warnings_of(&Sources { flags, ..Default::default() });
+        assert!(
+            warnings.iter().any(|w| w.starts_with("--signing-key: ") && w.contains("JWTD_SIGNING_KEY_FILE")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn an_invalid_trusted_proxy_names_the_setting() {
+        let sources = Sources { env: env(&[(table::TRUSTED_PROXIES.env, "10.0.0.0/8,nginx")]), ..Default::default() };
+        assert!(load(&sources).unwrap_err().to_string().starts_with(table::TRUSTED_PROXIES.env));
+        let sources = Sources { env: env(&[(table::SIGNUP.env, "closed")]), ..Default::default() };
+        assert_eq!(load(&sources).unwrap().signup, SignUpPolicy::Closed);
+        assert_eq!(Settings::default().signup_rate, Some(Rate { count: 20, per: Duration::from_secs(3600) }));
     }
 
     #[test]

@@ -30,9 +30,9 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 pub use body::Input;
-pub use cookie::{Https, COOKIE_NAME};
+pub use cookie::{cookie_name, Https, COOKIE_NAME};
 pub use error::{ApiError, LoggedError as LoggedErrorRef};
-pub use extract::{AuthUser, ClientAddr};
+pub use extract::{AuthUser, ClientAddr, TrustedProxies};
 pub use limits::Limits;
 pub use metrics::metrics_router;
 
@@ -54,12 +54,21 @@ pub struct AppParts {
     pub metrics: Arc<Metrics>,
     /// The OpenAPI document of the configured routes, as served (JSON), built once at start.
     pub schema: Bytes,
+    /// TRUSTED_PROXIES, for [`ClientAddr`].
+    pub proxies: TrustedProxies,
 }
 
 impl AppState {
     pub fn new(auth: AuthService, verifier: Verifier, settings: Arc<Settings>, metrics: Arc<Metrics>) -> Self {
         let schema = openapi::document(&settings);
-        AppState(Arc::new(AppParts { auth, verifier, settings, metrics, schema }))
+        let proxies = TrustedProxies(Arc::new(settings.trusted_proxies.clone()));
+        AppState(Arc::new(AppParts { auth, verifier, settings, metrics, schema, proxies }))
+    }
+}
+
+impl FromRef<AppState> for TrustedProxies {
+    fn from_ref(state: &AppState) -> Self {
+        state.proxies.clone()
     }
 }
 

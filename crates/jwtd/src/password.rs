@@ -36,6 +36,19 @@ impl Scratch {
 /// Stored hashes asking for more memory than this are refused rather than computed.
 const MAX_MEMORY_KIB: u32 = 256 * 1024;
 
+/// The most work a stored hash may ask for; above it, the hash is refused rather than computed
+/// (a failed check, which the caller logs). One imported row with `pbkdf2_sha256$4000000000$…`
+/// or bcrypt cost 31 would otherwise pin a hash thread for hours on every sign-in attempt for
+/// that username, and a few such attempts starve the pool for everyone. Each bound is several
+/// times Django's current default, so every hash Django writes, or wrote, passes: PBKDF2
+/// iterations (Django 5.2: 1,000,000; 6.0: 1,200,000), argon2 time cost (Django: 2) and lanes
+/// (8) beside [`MAX_MEMORY_KIB`] (Django: 100 MiB; jwtd's own OWASP hash: 19 MiB), bcrypt cost
+/// (Django: 12, each step doubling the work).
+pub const MAX_PBKDF2_ITERATIONS: u32 = 5_000_000;
+pub const MAX_ARGON2_TIME_COST: u32 = 10;
+pub const MAX_ARGON2_LANES: u32 = 64;
+pub const MAX_BCRYPT_COST: u32 = 16;
+
 /// libargon2 (and so argon2-cffi, which Django uses) reads a hash without a `v=` field as
 /// version 0x10; the argon2 crate would assume 0x13.
 const DJANGO_ARGON2_VERSION_WHEN_ABSENT: Version = Version::V0x10;
@@ -128,6 +141,35 @@ impl<'a> PasswordHash<'a> {
         }
     }
 
+    /// Why this hash asks for more work than jwtd computes (see [`MAX_PBKDF2_ITERATIONS`]), or
+    /// `None` when it is within the bounds. [`PasswordHash::verify`] refuses such a hash.
+    pub fn too_costly(&self) -> Option<String> {
+        match self {
+            PasswordHash::DjangoPbkdf2 { iterations, .. } if *iterations > MAX_PBKDF2_ITERATIONS => {
+                Some(format!("PBKDF2 iterations {iterations} > {MAX_PBKDF2_ITERATIONS}"))
+            }
+            PasswordHash::DjangoPbkdf2 { .. } => None,
+            PasswordHash::Argon2id(phc) | PasswordHash::DjangoArgon2(phc) => {
+                let Ok(params) = Params::try_from(phc) else { return None };
+                if params.m_cost() > MAX_MEMORY_KIB {
+                    Some(format!("argon2 memory {} KiB > {MAX_MEMORY_KIB}", params.m_cost()))
+                } else if params.t_cost() > MAX_ARGON2_TIME_COST {
+                    Some(format!("argon2 time cost {} > {MAX_ARGON2_TIME_COST}", params.t_cost()))
+                } else if params.p_cost() > MAX_ARGON2_LANES {
+                    Some(format!("argon2 lanes {} > {MAX_ARGON2_LANES}", params.p_cost()))
+                } else {
+                    None
+                }
+            }
+            PasswordHash::DjangoBcryptSha256 { bcrypt } | PasswordHash::DjangoBcrypt { bcrypt } => {
+                // `$2b$12$…`: the cost is the third `$` field.
+                let cost: u32 = bcrypt.split('$').nth(2)?.parse().ok()?;
+                (cost > MAX_BCRYPT_COST).then(|| format!("bcrypt cost {cost} > {MAX_BCRYPT_COST}"))
+            }
+            PasswordHash::Unusable => None,
+        }
+    }
+
     /// Whether a password can ever match this hash.
     pub fn is_usable(&self) -> bool {
         !matches!(self, PasswordHash::Unusable)
@@ -137,6 +179,9 @@ impl<'a> PasswordHash<'a> {
     /// digests is constant-time. jwtd's own argon2id hashes in `scratch`; Django's argon2 (100 MiB
     /// by default) in memory of its own, freed afterwards, so the scratch stays jwtd's size.
     pub fn verify(&self, password: &str, scratch: &mut Scratch) -> bool {
+        if self.too_costly().is_some() {
+            return false;
+        }
         match self {
             PasswordHash::Argon2id(phc) => verify_argon2(phc, password.as_bytes(), Version::V0x13, Some(scratch)),
             PasswordHash::DjangoArgon2(phc) => {
@@ -449,6 +494,25 @@ mod tests {
         let s = &mut Scratch::default();
         let unusable = "!Tq3dOdhM92yuIi430IKNbI97y5oq7HWGh29YN5O5";
         assert!(matches!(PasswordHash::parse(unusable), Ok(PasswordHash::Unusable)));
+        for (stored, refused) in [
+            ("pbkdf2_sha256$4000000000$salt$aGFzaA==", true),
+            ("pbkdf2_sha256$5000001$salt$aGFzaA==", true),
+            ("pbkdf2_sha256$1200000$salt$aGFzaA==", false),
+            ("bcrypt$$2b$31$abcdefghijklmnopqrstuu5cR8wAZbKu1SbPUdbrvbL1IFtbKYn5y", true),
+            ("bcrypt_sha256$$2b$17$abcdefghijklmnopqrstuu5cR8wAZbKu1SbPUdbrvbL1IFtbKYn5y", true),
+            ("bcrypt_sha256$$2b$12$abcdefghijklmnopqrstuu5cR8wAZbKu1SbPUdbrvbL1IFtbKYn5y", false),
+            ("argon2$argon2id$v=19$m=102400,t=11,p=8$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", true),
+            ("argon2$argon2id$v=19$m=102400,t=2,p=65$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", true),
+            ("argon2$argon2id$v=19$m=300000,t=2,p=8$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", true),
+            ("argon2$argon2id$v=19$m=102400,t=2,p=8$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", false),
+        ] {
+            let hash = PasswordHash::parse(stored).unwrap();
+            assert_eq!(hash.too_costly().is_some(), refused, "{stored}");
+            if refused {
+                // Refused without being computed: this returns at once whatever the cost says.
+                assert!(!hash.verify(PW, &mut Scratch::default()), "{stored}");
+            }
+        }
         assert!(!h.verify(PW, unusable, s));
         assert!(!h.needs_rehash(unusable));
 

@@ -18,5 +18,5 @@ mod verifier;
 pub use auth::{normalize_email, plausible_email, AuthError, AuthService, FieldErrors, Issued, IssuedRefresh, SignUp};
 pub use hashing::PasswordPool;
 pub use remote_keys::{RemoteKeys, RemoteKeysError, RemoteOptions};
-pub use throttle::{LoginThrottle, Throttled};
+pub use throttle::{bucket, Reservation, Subject, Throttle, Throttled};
 pub use verifier::{AccessClaims, BearerError, Verifier};

@@ -26,8 +26,9 @@ use crate::clock::Instant;
 use crate::config::IdType;
 
 /// A stored user. `id` is the internal key every table refers to; the id tokens carry is
-/// [`User::public_id`]: `id` itself, or `uuid` with USER_ID_TYPE=uuid.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// [`User::public_id`]: `id` itself, or `uuid` with USER_ID_TYPE=uuid. `Debug` masks the
+/// password hash.
+#[derive(Clone, PartialEq, Eq)]
 pub struct User {
     pub id: i64,
     /// The public id with USER_ID_TYPE=uuid (Django's `str(uuid)` in the database).
@@ -47,6 +48,44 @@ pub struct User {
     pub tokens_valid_after: i64,
     /// The user's own claims (`jwtd user set-claims`), written into their tokens.
     pub claims: Map<String, Value>,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured so that a new field is a compile error here until it is shown or masked.
+        let User {
+            id,
+            uuid,
+            username,
+            password: _,
+            email,
+            first_name,
+            last_name,
+            is_active,
+            is_staff,
+            is_superuser,
+            date_joined,
+            last_login,
+            tokens_valid_after,
+            claims,
+        } = self;
+        f.debug_struct("User")
+            .field("id", id)
+            .field("uuid", uuid)
+            .field("username", username)
+            .field("password", &"****")
+            .field("email", email)
+            .field("first_name", first_name)
+            .field("last_name", last_name)
+            .field("is_active", is_active)
+            .field("is_staff", is_staff)
+            .field("is_superuser", is_superuser)
+            .field("date_joined", date_joined)
+            .field("last_login", last_login)
+            .field("tokens_valid_after", tokens_valid_after)
+            .field("claims", claims)
+            .finish()
+    }
 }
 
 impl User {
@@ -94,8 +133,8 @@ impl std::fmt::Debug for UserState {
     }
 }
 
-/// A user to create.
-#[derive(Debug, Clone)]
+/// A user to create. `Debug` masks the password hash.
+#[derive(Clone)]
 pub struct NewUser {
     pub username: String,
     pub password_hash: String,
@@ -106,6 +145,20 @@ pub struct NewUser {
     /// (case-insensitively), in the same step as the insert.
     pub unique_email: bool,
     pub now: Instant,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let NewUser { username, password_hash: _, email, uuid, unique_email, now } = self;
+        f.debug_struct("NewUser")
+            .field("username", username)
+            .field("password_hash", &"****")
+            .field("email", email)
+            .field("uuid", uuid)
+            .field("unique_email", unique_email)
+            .field("now", now)
+            .finish()
+    }
 }
 
 /// Parses the `claims` column; the column only ever holds what `set_user_claims` was given.
@@ -573,6 +626,38 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_of_a_user_masks_the_password_hash() {
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+        let user = User {
+            id: 1,
+            uuid: None,
+            username: "ada".into(),
+            password: hash.into(),
+            email: String::new(),
+            first_name: String::new(),
+            last_name: String::new(),
+            is_active: true,
+            is_staff: false,
+            is_superuser: false,
+            date_joined: Instant::from_secs(0),
+            last_login: None,
+            tokens_valid_after: 0,
+            claims: Map::new(),
+        };
+        let new = NewUser {
+            username: "ada".into(),
+            password_hash: hash.into(),
+            email: String::new(),
+            uuid: None,
+            unique_email: false,
+            now: Instant::from_secs(0),
+        };
+        for printed in [format!("{user:?}"), format!("{new:?}")] {
+            assert!(printed.contains("\"ada\"") && !printed.contains("argon2"), "{printed}");
+        }
+    }
 
     #[test]
     fn revocation_covers_earlier_seconds_and_tokens_without_iat() {

@@ -91,6 +91,7 @@ impl TestServer {
             database_url: DatabaseUrl::Sqlite(dir.path().join("jwtd.db")),
             signing_key: Some(Secret::new("a test signing key of more than 32 characters")),
             login_rate: None,
+            signup_rate: None,
             access_token_lifetime: ACCESS_LIFETIME,
             ..Settings::default()
         };

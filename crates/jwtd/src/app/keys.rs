@@ -3,7 +3,7 @@
 //! message naming its setting instead of failing on the first request. Key material never
 //! appears in these messages.
 
-use tracing::info;
+use tracing::warn;
 
 use super::StartError;
 use crate::config::Settings;
@@ -25,6 +25,14 @@ fn refused(setting: &str, e: impl std::fmt::Display) -> StartError {
 /// the database (SPEC §5), so restarts keep tokens valid.
 pub async fn codec(settings: &Settings, store: &dyn Store) -> Result<Codec, StartError> {
     let alg = settings.algorithm;
+    if settings.signing_key.is_none() {
+        // Whoever reads the database (a backup, a replica, a local user) can then mint tokens.
+        warn!(
+            alg = %alg,
+            "SIGNING_KEY unset: the signing key is kept in the database, which makes the database (and \
+             its backups) a credential that can mint tokens for any user; set SIGNING_KEY or SIGNING_KEY_FILE"
+        );
+    }
     let Some(kind) = KeyKind::of(alg) else {
         let secret = match &settings.signing_key {
             Some(key) => key.expose().as_bytes().to_vec(),
@@ -48,7 +56,6 @@ pub async fn codec(settings: &Settings, store: &dyn Store) -> Result<Codec, Star
             let name = format!("{}_signing_key_pkcs8", kind.name());
             let kept =
                 store.secret_or_insert(&name, fresh.private_pem.into_bytes()).await.map_err(StartError::Store)?;
-            info!(alg = %alg, "SIGNING_KEY unset: signing with the key kept in the database");
             kept
         }
     };

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
-use super::table::{Setting, SettingsFlags, ENV_PREFIX, SETTINGS};
+use super::table::{Setting, SettingsFlags, ENV_PREFIX, SECRET_FILES, SETTINGS};
 use super::ConfigError;
 
 /// Where settings come from, lowest priority first after the built-in defaults.
@@ -55,6 +55,11 @@ impl Raw {
         self.0[index] = Some(Text { text, source });
     }
 
+    /// The text of the setting at `index`, when a source gave a non-blank one.
+    fn given(&self, index: usize) -> Option<&Text> {
+        self.0.get(index).and_then(Option::as_ref).filter(|t| !t.text.trim().is_empty())
+    }
+
     /// The setting at `index` parsed: its text from the highest source, or its default when
     /// none gives it (an empty text counts as not given).
     pub fn read<T>(
@@ -63,7 +68,7 @@ impl Raw {
         index: usize,
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> Result<Given<T>, ConfigError> {
-        let given = self.0.get(index).and_then(Option::as_ref).filter(|t| !t.text.trim().is_empty());
+        let given = self.given(index);
         let (text, source) = match given {
             Some(t) => (t.text.as_str(), t.source.clone()),
             None => (setting.default, setting.name.to_string()),
@@ -96,7 +101,47 @@ pub(super) fn layers(sources: &Sources<'_>, warnings: &mut Vec<String>) -> Resul
             raw.set(i, value.clone(), SETTINGS[i].flag());
         }
     }
+    for (secret, _) in SECRET_FILES {
+        if let Some(i) = position(secret) {
+            if let Some(text) = raw.given(i).filter(|t| t.source == secret.flag()) {
+                warnings.push(format!(
+                    "{}: a secret on the command line is visible to every local user (ps, /proc); \
+                     use {}{}_FILE or the environment",
+                    text.source, ENV_PREFIX, secret.name
+                ));
+            }
+        }
+    }
+    read_secret_files(&mut raw)?;
     Ok(raw)
+}
+
+fn position(setting: &Setting) -> Option<usize> {
+    SETTINGS.iter().position(|s| s.name == setting.name)
+}
+
+/// Each `NAME_FILE` given becomes `NAME`'s text: the file's content, one trailing newline
+/// dropped (what `echo secret > file` adds). Both given is an error naming both.
+fn read_secret_files(raw: &mut Raw) -> Result<(), ConfigError> {
+    for (secret, file) in SECRET_FILES {
+        let (Some(si), Some(fi)) = (position(secret), position(file)) else { continue };
+        let Some(path) = raw.given(fi).cloned() else { continue };
+        if let Some(both) = raw.given(si) {
+            return Err(ConfigError(format!(
+                "{}: {} is set too ({}); give one of them",
+                path.source, secret.name, both.source
+            )));
+        }
+        let name = path.text.trim();
+        let content = std::fs::read_to_string(name)
+            .map_err(|e| ConfigError(format!("{}: cannot read {name:?}: {e}", path.source)))?;
+        let content = match content.strip_suffix('\n') {
+            Some(line) => line.strip_suffix('\r').unwrap_or(line),
+            None => &content,
+        };
+        raw.set(si, content.to_string(), path.source.clone());
+    }
+    Ok(())
 }
 
 fn read_toml(path: &Path, raw: &mut Raw, warnings: &mut Vec<String>) -> Result<(), ConfigError> {

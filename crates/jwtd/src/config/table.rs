@@ -14,8 +14,8 @@ use super::sources::{Given, Raw};
 use super::users::{IdType, LoginField, TokenClaims};
 use super::values::{
     optional, parse_addr, parse_body_bytes, parse_bool, parse_claim_name, parse_connections, parse_count,
-    parse_duration, parse_key, parse_keys, parse_lifetime, parse_nonempty_list, parse_origins, parse_pem_path,
-    parse_secrets, parse_token_classes, DatabaseTls, DatabaseUrl, LogFormat, Rate, Show,
+    parse_duration, parse_key, parse_keys, parse_lifetime, parse_networks, parse_nonempty_list, parse_origins,
+    parse_pem_path, parse_secrets, parse_token_classes, DatabaseTls, DatabaseUrl, LogFormat, Rate, Show, SignUpPolicy,
 };
 use super::{ConfigError, KeyPem, Secret};
 use crate::tokens::{Algorithm, TokenType};
@@ -29,6 +29,11 @@ macro_rules! env_prefix {
 
 /// What every setting's environment variable starts with.
 pub const ENV_PREFIX: &str = env_prefix!();
+
+/// Secrets that may instead be read from a file named by a second setting, `NAME_FILE`:
+/// (the secret, its file setting). Giving both is an error.
+pub const SECRET_FILES: &[(&Setting, &Setting)] =
+    &[(&SIGNING_KEY, &SIGNING_KEY_FILE), (&DATABASE_URL, &DATABASE_URL_FILE)];
 
 /// One setting as declared.
 #[derive(Debug)]
@@ -178,6 +183,8 @@ settings! {
     ADDR addr: SocketAddr = "127.0.0.1:8000", parse_addr;
     /// sqlite://PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE
     DATABASE_URL database_url: DatabaseUrl = "sqlite://jwtd.db", DatabaseUrl::parse;
+    /// Path of a file holding DATABASE_URL (it carries a password), instead of the setting itself
+    DATABASE_URL_FILE database_url_file: Option<PathBuf> = "", optional(|s| Ok(PathBuf::from(s)));
     /// PostgreSQL connections per instance
     DATABASE_MAX_CONNECTIONS database_max_connections: usize = "10", parse_connections;
     /// PostgreSQL TLS: disable, require (encrypted, server unverified) or verify-full; unset: the
@@ -207,6 +214,8 @@ settings! {
     /// HMAC secret, or PEM text or path of a private key; unset: generated once, kept in the database
     SIGNING_KEY signing_key: Option<Secret> = "", optional(|s| Ok(Secret::new(s))),
         unset = "(generated, kept in the database)";
+    /// Path of a file holding SIGNING_KEY (one trailing newline ignored), so it sits in neither argv nor the environment
+    SIGNING_KEY_FILE signing_key_file: Option<PathBuf> = "", optional(|s| Ok(PathBuf::from(s)));
     /// PEM text or path of the public key; unset: derived from SIGNING_KEY
     VERIFYING_KEY verifying_key: Option<KeyPem> = "", optional(parse_key), unset = "(derived from SIGNING_KEY)";
     /// Comma list of PEM paths of earlier public keys that still verify tokens
@@ -247,6 +256,12 @@ settings! {
     TLS_KEY tls_key: Option<PathBuf> = "", optional(|s| Ok(PathBuf::from(s)));
     /// Failed sign-ins allowed per username and per client: N/s, N/min, N/h or off
     LOGIN_RATE login_rate: Option<Rate> = "10/min", Rate::parse;
+    /// open, or closed: sign-up answers 403 and only `jwtd user create` creates users
+    SIGNUP signup: SignUpPolicy = "open", SignUpPolicy::parse;
+    /// Sign-up requests allowed per client address: N/s, N/min, N/h or off
+    SIGNUP_RATE signup_rate: Option<Rate> = "20/h", Rate::parse;
+    /// Comma list of proxy addresses or networks (10.0.0.0/8) whose X-Forwarded-For is believed
+    TRUSTED_PROXIES trusted_proxies: Vec<ipnet::IpNet> = "", parse_networks;
     /// Largest request body, in bytes
     MAX_BODY_BYTES max_body_bytes: usize = "65536", parse_body_bytes;
     /// Log lines as text or json

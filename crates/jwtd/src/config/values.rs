@@ -29,7 +29,7 @@ macro_rules! show_with_display {
         }
     )*};
 }
-show_with_display!(SocketAddr, usize, String, Algorithm, LogFormat, Routes);
+show_with_display!(SocketAddr, usize, String, Algorithm, LogFormat, Routes, SignUpPolicy);
 
 impl Show for Option<SocketAddr> {
     fn show(&self) -> Option<String> {
@@ -108,6 +108,12 @@ impl Show for Vec<Secret> {
 impl Show for Vec<TokenType> {
     fn show(&self) -> Option<String> {
         Some(self.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(","))
+    }
+}
+
+impl Show for Vec<ipnet::IpNet> {
+    fn show(&self) -> Option<String> {
+        Some(self.iter().map(ipnet::IpNet::to_string).collect::<Vec<_>>().join(","))
     }
 }
 
@@ -533,5 +539,67 @@ mod tests {
         assert_eq!(mask_url("postgres://u:p@ss@db/x"), "postgres://u:****@db/x");
         let err = DatabaseUrl::parse("mysql://root:hunter2@db/x").unwrap_err();
         assert!(!err.contains("hunter2"), "{err}");
+    }
+}
+
+/// SIGNUP: whether `POST /api/auth/signup/` creates accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignUpPolicy {
+    /// Anyone may sign up (SPEC §1's default).
+    Open,
+    /// Sign-up answers DRF's 403 PermissionDenied; only `jwtd user create` creates users.
+    Closed,
+}
+
+impl SignUpPolicy {
+    pub fn parse(s: &str) -> Result<SignUpPolicy, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "open" => Ok(SignUpPolicy::Open),
+            "closed" => Ok(SignUpPolicy::Closed),
+            _ => Err(format!("expected open or closed, got {s:?}")),
+        }
+    }
+}
+
+impl fmt::Display for SignUpPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SignUpPolicy::Open => "open",
+            SignUpPolicy::Closed => "closed",
+        })
+    }
+}
+
+/// TRUSTED_PROXIES: a comma list of addresses (`10.0.0.1`, `::1`) and networks (`10.0.0.0/8`).
+pub fn parse_networks(s: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    parse_list(s)?
+        .iter()
+        .map(|entry| {
+            entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| format!("{entry:?} is neither an address nor a network like 10.0.0.0/8"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod security_tests {
+    use super::*;
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_networks_and_refuse_the_rest() {
+        let nets = parse_networks("10.0.0.1, 192.168.0.0/16,::1, fd00::/8").unwrap();
+        assert_eq!(Show::show(&nets).unwrap(), "10.0.0.1/32,192.168.0.0/16,::1/128,fd00::/8");
+        assert!(parse_networks("10.0.0.0/33").is_err());
+        assert!(parse_networks("proxy.local").unwrap_err().contains("proxy.local"));
+        assert_eq!(parse_networks("").unwrap(), []);
+    }
+
+    #[test]
+    fn sign_up_is_open_or_closed() {
+        assert_eq!(SignUpPolicy::parse("Closed"), Ok(SignUpPolicy::Closed));
+        assert!(SignUpPolicy::parse("off").is_err());
     }
 }

@@ -12,8 +12,10 @@ use time::format_description::well_known::Iso8601;
 use time::OffsetDateTime;
 
 use super::cookie::{hand_out_pair, with_cookie, RefreshCookie};
-use super::responses::{BearerRefused, BodyErrors, CookieOriginRefused, Empty, ServerFaults};
-use super::{ApiError, AuthUser, Input};
+use super::responses::{
+    BearerRefused, BodyErrors, CookieOriginRefused, Empty, PasswordChecksThrottled, ServerFaults, SignUpRefused,
+};
+use super::{ApiError, AuthUser, ClientAddr, Input};
 use crate::clock::Instant;
 use crate::config::LoginField;
 use crate::service::AuthService;
@@ -28,6 +30,7 @@ use crate::telemetry::Metrics;
     responses(
         (status = 201, description = "The new user and a token pair.", body = SignUpResponse),
         BodyErrors,
+        SignUpRefused,
         CookieOriginRefused,
         ServerFaults,
     )
@@ -35,9 +38,13 @@ use crate::telemetry::Metrics;
 pub async fn sign_up(
     State(auth): State<AuthService>,
     State(metrics): State<Arc<Metrics>>,
+    ClientAddr(addr): ClientAddr,
     cookie: RefreshCookie,
-    mut input: Input,
+    input: Result<Input, ApiError>,
 ) -> Result<Response, ApiError> {
+    // DRF checks permissions and throttles before it reads the body.
+    auth.admit_sign_up(addr)?;
+    let mut input = input?;
     // The reference serializer's fields, in its order: with USERNAME_FIELD=email the e-mail is
     // required and comes before the password, the username optional.
     let (username, password, email) = match auth.login_field() {
@@ -108,18 +115,20 @@ pub async fn me(State(auth): State<AuthService>, user: AuthUser) -> Result<Json<
         (status = 200, description = "Changed: `{}`.", body = Empty),
         BodyErrors,
         BearerRefused,
+        PasswordChecksThrottled,
         ServerFaults,
     )
 )]
 pub async fn change_password(
     State(auth): State<AuthService>,
     user: AuthUser,
+    ClientAddr(addr): ClientAddr,
     mut input: Input,
 ) -> Result<Json<Value>, ApiError> {
     let old = input.string("old_password");
     let new = input.string("new_password");
     let (old, new) = input.finish(old.zip(new))?;
-    auth.change_password(user.user_id, old, new).await?;
+    auth.change_password(user.user_id, old, new, addr).await?;
     Ok(Json(json!({})))
 }
 

@@ -17,11 +17,21 @@ use crate::service::FieldErrors;
 #[derive(Debug, Clone, Copy)]
 pub struct BodyDeadline(pub tokio::time::Instant);
 
-/// A parsed request body: the fields of a JSON object or of a form.
-#[derive(Debug, Default)]
+/// A parsed request body: the fields of a JSON object or of a form. `Debug` shows the field
+/// names only: their values are passwords and tokens.
+#[derive(Default)]
 pub struct Input {
     fields: Map<String, Value>,
     errors: FieldErrors,
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Input")
+            .field("fields", &self.fields.keys().collect::<Vec<_>>())
+            .field("errors", &self.errors)
+            .finish()
+    }
 }
 
 /// Python's name for a JSON value's type, as DRF's "Expected a dictionary, but got …".

@@ -17,6 +17,15 @@
 //! origin; anything else gets 403, as Django's CSRF origin check answers. Clients that are not
 //! browsers send neither header and hold their tokens themselves, so they are not affected.
 //!
+//! The cookie's name carries a prefix browsers enforce (RFC 6265bis §4.1.3): `__Host-` needs
+//! `Path=/` and no `Domain`, so it fits only a cookie on `/`; at `/api/token/` the name is
+//! `__Secure-jwtd_refresh`, which a browser accepts only with `Secure` from a secure origin, so
+//! a plain-http page of the site cannot plant one. A sibling subdomain can still set a
+//! `Domain=` cookie of the same name with a longer path, which the browser then sends first
+//! (session swapping: the victim's app refreshes into the attacker's account). So a refresh or
+//! blacklist request carrying the cookie more than once is refused, 401 `token_not_valid`
+//! like any unusable refresh token (SPEC §2), rather than trusting either copy.
+//!
 //! `hand_out_pair` is where every view that issues a token pair (sign-up, obtain, refresh) hands
 //! it out, in the body or in the cookie.
 
@@ -32,9 +41,20 @@ use super::{ApiError, Input};
 use crate::config::Settings;
 use crate::service::{AuthError, Issued, IssuedRefresh};
 use crate::telemetry::{Metrics, TokenKind};
+use crate::tokens::TokenError;
 
-/// The cookie's name.
-pub const COOKIE_NAME: &str = "jwtd_refresh";
+/// The cookie's name at the default routes' path (`/api/token/`): [`cookie_name`] of that path.
+pub const COOKIE_NAME: &str = "__Secure-jwtd_refresh";
+
+/// The cookie's name for a cookie at `path`: `__Host-` when the path allows it (`/`), else
+/// `__Secure-` (see the module docs).
+pub fn cookie_name(path: &str) -> &'static str {
+    if path == "/" {
+        "__Host-jwtd_refresh"
+    } else {
+        "__Secure-jwtd_refresh"
+    }
+}
 
 /// Marks a request that arrived over TLS (set by the server), so that its own origin is `https://…`.
 #[derive(Debug, Clone, Copy)]
@@ -45,7 +65,16 @@ pub struct Https;
 #[derive(Debug, Clone)]
 pub enum RefreshCookie {
     Off,
-    On { presented: Option<String>, path: Arc<str> },
+    On { presented: Presented, path: Arc<str> },
+}
+
+/// What a request carries of the refresh cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presented {
+    None,
+    One(String),
+    /// More than one: a planted cookie beside ours, or two planted; none is trusted.
+    Several,
 }
 
 impl<S> FromRequestParts<S> for RefreshCookie
@@ -62,7 +91,8 @@ where
         }
         let https = parts.extensions.get::<Https>().is_some();
         check_origin(&parts.headers, &parts.uri, https, &settings.cors_allowed_origins)?;
-        Ok(RefreshCookie::On { presented: presented(&parts.headers), path: settings.routes.cookie_path().clone() })
+        let path = settings.routes.cookie_path().clone();
+        Ok(RefreshCookie::On { presented: presented(&parts.headers, cookie_name(&path)), path })
     }
 }
 
@@ -70,9 +100,16 @@ impl RefreshCookie {
     /// The refresh token of a refresh or blacklist request: the body's `field` when it has a
     /// value, else the cookie's; with neither, the body's usual "This field is required.".
     pub fn token(&self, mut input: Input, field: &str) -> Result<String, ApiError> {
-        if let RefreshCookie::On { presented: Some(token), .. } = self {
+        if let RefreshCookie::On { presented, .. } = self {
             if !input.has_value(field) {
-                return input.finish(Some(token.clone()));
+                match presented {
+                    Presented::One(token) => return input.finish(Some(token.clone())),
+                    Presented::Several => {
+                        tracing::warn!("several refresh cookies in one request (cookie injection?); refused");
+                        return Err(ApiError::Auth(AuthError::TokenInvalid(TokenError::Malformed)));
+                    }
+                    Presented::None => {}
+                }
             }
         }
         let value = input.string(field);
@@ -84,7 +121,7 @@ impl RefreshCookie {
     pub fn hand_out(&self, refresh: Option<IssuedRefresh>) -> Result<(Option<HeaderValue>, Option<String>), ApiError> {
         match (self, refresh) {
             (RefreshCookie::On { path, .. }, Some(IssuedRefresh { token, max_age })) => {
-                let value = format!("{COOKIE_NAME}={token}; {}", attributes(path, max_age));
+                let value = format!("{}={token}; {}", cookie_name(path), attributes(path, max_age));
                 let value = HeaderValue::try_from(value).map_err(|_| ApiError::Auth(AuthError::Signing))?;
                 Ok((Some(value), None))
             }
@@ -96,7 +133,7 @@ impl RefreshCookie {
     pub fn clear(&self) -> Option<HeaderValue> {
         match self {
             RefreshCookie::On { path, .. } => {
-                HeaderValue::try_from(format!("{COOKIE_NAME}=; {}", attributes(path, 0))).ok()
+                HeaderValue::try_from(format!("{}=; {}", cookie_name(path), attributes(path, 0))).ok()
             }
             RefreshCookie::Off => None,
         }
@@ -131,18 +168,23 @@ pub fn with_cookie(set_cookie: Option<HeaderValue>, body: impl IntoResponse) -> 
     response
 }
 
-/// The value of our cookie in the request's `Cookie` headers (the first one: the browser sends
-/// the cookie with the most specific path first).
-fn presented(headers: &HeaderMap) -> Option<String> {
-    headers
+/// Our cookie in the request's `Cookie` headers: absent, once, or several times (an empty value
+/// counts as absent, but as a copy when there are others).
+fn presented(headers: &HeaderMap, name: &str) -> Presented {
+    let mut values = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
-        .map(|(_, value)| value.trim().trim_matches('"').to_string())
-        .filter(|value| !value.is_empty())
+        .filter(|(n, _)| *n == name)
+        .map(|(_, value)| value.trim().trim_matches('"'));
+    match (values.next(), values.next()) {
+        (None, _) => Presented::None,
+        (Some(_), Some(_)) => Presented::Several,
+        (Some(""), None) => Presented::None,
+        (Some(value), None) => Presented::One(value.to_string()),
+    }
 }
 
 /// The CSRF defence of cookie mode (see the module docs).
@@ -220,26 +262,42 @@ mod tests {
     }
 
     #[test]
-    fn the_cookie_is_found_among_others() {
-        let h = headers(&[("cookie", "a=1; jwtd_refresh=abc.def.ghi; b=2")]);
-        assert_eq!(presented(&h).as_deref(), Some("abc.def.ghi"));
-        assert_eq!(presented(&headers(&[("cookie", "jwtd_refresh=")])), None);
-        assert_eq!(presented(&headers(&[("cookie", "x=jwtd_refresh")])), None);
+    fn the_cookie_is_found_among_others_and_duplicates_are_noticed() {
+        let h = headers(&[("cookie", "a=1; __Secure-jwtd_refresh=abc.def.ghi; b=2")]);
+        assert_eq!(presented(&h, COOKIE_NAME), Presented::One("abc.def.ghi".into()));
+        assert_eq!(presented(&headers(&[("cookie", "__Secure-jwtd_refresh=")]), COOKIE_NAME), Presented::None);
+        assert_eq!(presented(&headers(&[("cookie", "x=__Secure-jwtd_refresh")]), COOKIE_NAME), Presented::None);
+        // The unprefixed name, which any subdomain or plain-http page can set, is not ours.
+        assert_eq!(presented(&headers(&[("cookie", "jwtd_refresh=a.b.c")]), COOKIE_NAME), Presented::None);
+        let twice = headers(&[("cookie", "__Secure-jwtd_refresh=a.b.c; __Secure-jwtd_refresh=d.e.f")]);
+        assert_eq!(presented(&twice, COOKIE_NAME), Presented::Several);
+        let two_lines = headers(&[("cookie", "__Secure-jwtd_refresh=a.b.c"), ("cookie", "__Secure-jwtd_refresh=")]);
+        assert_eq!(presented(&two_lines, COOKIE_NAME), Presented::Several);
+    }
+
+    #[test]
+    fn the_prefix_is_host_only_for_a_cookie_on_the_root_path() {
+        assert_eq!(cookie_name("/"), "__Host-jwtd_refresh");
+        assert_eq!(cookie_name(crate::config::Routes::default().cookie_path()), COOKIE_NAME);
+        assert!(COOKIE_NAME.starts_with("__Secure-"));
     }
 
     #[test]
     fn cookie_attributes() {
-        let on = RefreshCookie::On { presented: None, path: crate::config::Routes::default().cookie_path().clone() };
+        let on = RefreshCookie::On {
+            presented: Presented::None,
+            path: crate::config::Routes::default().cookie_path().clone(),
+        };
         let refresh = |token: &str| Some(IssuedRefresh { token: token.into(), max_age: 100 });
         let (set, body) = on.hand_out(refresh("t.o.k")).unwrap();
         assert_eq!(body, None);
         assert_eq!(
             set.unwrap().to_str().unwrap(),
-            "jwtd_refresh=t.o.k; Path=/api/token/; Max-Age=100; HttpOnly; Secure; SameSite=Strict"
+            "__Secure-jwtd_refresh=t.o.k; Path=/api/token/; Max-Age=100; HttpOnly; Secure; SameSite=Strict"
         );
         assert_eq!(
             on.clear().unwrap().to_str().unwrap(),
-            "jwtd_refresh=; Path=/api/token/; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
+            "__Secure-jwtd_refresh=; Path=/api/token/; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
         );
         let (set, body) = RefreshCookie::Off.hand_out(refresh("t")).unwrap();
         assert!(set.is_none());

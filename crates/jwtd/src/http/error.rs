@@ -119,6 +119,7 @@ fn status_and_body(err: &ApiError) -> (StatusCode, Body) {
             let unit = if t.wait_secs == 1 { "second" } else { "seconds" };
             (S::TOO_MANY_REQUESTS, D(detail(THROTTLED.fill(format_args!("{} {unit}", t.wait_secs)))))
         }
+        A::Auth(E::SignUpClosed) => (S::FORBIDDEN, D(detail(PERMISSION_DENIED))),
         A::Auth(E::UserNotFound) => (S::UNAUTHORIZED, D(coded(USER_NOT_FOUND, USER_NOT_FOUND_CODE))),
         A::Auth(E::UserInactive) => (S::UNAUTHORIZED, D(coded(USER_INACTIVE, USER_INACTIVE_CODE))),
         A::Auth(E::Store(StoreError::UsernameTaken)) => {

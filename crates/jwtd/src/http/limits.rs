@@ -36,6 +36,9 @@ pub struct Limits {
     pub handshake_timeout: Duration,
     /// On shutdown, how long requests in flight may still take. Default 10 s.
     pub drain_timeout: Duration,
+    /// A connection (HTTP/1 or HTTP/2) with no request in flight for this long is closed, so idle
+    /// clients cannot hold every one of `max_connections`. Default 60 s.
+    pub idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -49,6 +52,7 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }

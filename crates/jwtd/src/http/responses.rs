@@ -50,6 +50,24 @@ impl IntoResponses for CredentialsRefused {
     }
 }
 
+/// 403 and 429 of sign-up: SIGNUP closed, SIGNUP_RATE used up.
+pub struct SignUpRefused;
+
+impl IntoResponses for SignUpRefused {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        refs(&[("403", "SignUpClosed"), ("429", "Throttled")])
+    }
+}
+
+/// 429 of the password change: its old-password checks count against LOGIN_RATE.
+pub struct PasswordChecksThrottled;
+
+impl IntoResponses for PasswordChecksThrottled {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        refs(&[("429", "Throttled")])
+    }
+}
+
 /// 401 of the Bearer-protected routes.
 pub struct BearerRefused;
 
@@ -277,11 +295,21 @@ pub(super) fn error_responses() -> Vec<(&'static str, ApiResponse)> {
         (
             "Throttled",
             json_response(
-                "Too many failed sign-ins for this username or client address (LOGIN_RATE).",
+                "Too many failed sign-ins or old-password checks for this username or client address \
+                 (LOGIN_RATE), or too many sign-ups from this client address (SIGNUP_RATE).",
                 detail(text_matching(&template_matching(THROTTLED, "[0-9]+ seconds?")), None),
                 json!({"detail": THROTTLED.fill("42 seconds")}),
             )
             .header("Retry-After", throttled_retry_after)
+            .build(),
+        ),
+        (
+            "SignUpClosed",
+            json_response(
+                "SIGNUP is closed: only `jwtd user create` creates users (DRF's PermissionDenied).",
+                detail(text(&[PERMISSION_DENIED]), None),
+                json!({"detail": PERMISSION_DENIED}),
+            )
             .build(),
         ),
         (
@@ -392,6 +420,7 @@ mod tests {
             (ApiError::BodyTimeout, "RequestTimeout"),
             (ApiError::BodyTooLarge, "BodyTooLarge"),
             (ApiError::Auth(AuthError::NoActiveAccount), "NoActiveAccount"),
+            (ApiError::Auth(AuthError::SignUpClosed), "SignUpClosed"),
             (ApiError::Auth(AuthError::Blacklisted), "TokenNotValid"),
             (ApiError::Auth(AuthError::TokenInvalid(TokenError::Expired)), "TokenNotValid"),
             (ApiError::Auth(AuthError::UserNotFound), "NotAuthenticated"),

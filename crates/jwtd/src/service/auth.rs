@@ -13,9 +13,9 @@ use jwtd_proto::UserId;
 use serde_json::Value;
 use tracing::{info, warn};
 
-use super::{revocation, LoginThrottle, PasswordPool, Throttled, Verifier};
+use super::{revocation, PasswordPool, Subject, Throttle, Throttled, Verifier};
 use crate::clock::{Instant, SharedClock};
-use crate::config::{IdType, LoginField, RotationPolicy, Settings, TokenClaim, REGISTERED_CLAIMS};
+use crate::config::{IdType, LoginField, RotationPolicy, Settings, SignUpPolicy, TokenClaim, REGISTERED_CLAIMS};
 use crate::store::{NewUser, RefreshRecord, Refusal, RotateRequest, Rotation, Store, StoreError, User, UserState};
 use crate::tokens::{Claims, Codec, TokenError, TokenType};
 
@@ -48,6 +48,9 @@ pub enum AuthError {
     Validation(FieldErrors),
     #[error("sign-in throttled")]
     Throttled(Throttled),
+    /// SIGNUP=closed.
+    #[error("sign-up is closed")]
+    SignUpClosed,
     #[error("user not found")]
     UserNotFound,
     #[error("user is inactive")]
@@ -78,19 +81,32 @@ impl From<super::hashing::HashError> for AuthError {
     }
 }
 
-/// Tokens handed out by a use case.
-#[derive(Debug, Clone)]
+/// Tokens handed out by a use case. `Debug` masks them.
+#[derive(Clone)]
 pub struct Issued {
     pub access: String,
     pub refresh: Option<IssuedRefresh>,
 }
 
 /// A refresh token handed out, with what a transport that stores it (a cookie) needs to know.
-#[derive(Debug, Clone)]
+/// `Debug` masks the token.
+#[derive(Clone)]
 pub struct IssuedRefresh {
     pub token: String,
     /// Whole seconds from the request to the token's `exp`, never negative: a cookie's Max-Age.
     pub max_age: i64,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued").field("access", &"****").field("refresh", &self.refresh).finish()
+    }
+}
+
+impl std::fmt::Debug for IssuedRefresh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedRefresh").field("token", &"****").field("max_age", &self.max_age).finish()
+    }
 }
 
 /// What sign-up returns.
@@ -114,7 +130,10 @@ struct Parts {
     verifier: Verifier,
     clock: SharedClock,
     passwords: PasswordPool,
-    throttle: Arc<LoginThrottle>,
+    /// LOGIN_RATE: failed sign-ins and old-password checks, per username and per address.
+    throttle: Arc<Throttle>,
+    /// SIGNUP_RATE: sign-up requests per address.
+    signup_throttle: Arc<Throttle>,
     settings: Arc<Settings>,
 }
 
@@ -137,8 +156,11 @@ impl AuthService {
         passwords: PasswordPool,
         settings: Arc<Settings>,
     ) -> Self {
-        let throttle = Arc::new(LoginThrottle::new(settings.login_rate));
-        AuthService { inner: Arc::new(Parts { store, signer, verifier, clock, passwords, throttle, settings }) }
+        let throttle = Arc::new(Throttle::new(settings.login_rate));
+        let signup_throttle = Arc::new(Throttle::new(settings.signup_rate));
+        AuthService {
+            inner: Arc::new(Parts { store, signer, verifier, clock, passwords, throttle, signup_throttle, settings }),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -285,6 +307,26 @@ impl AuthService {
         Ok(Issued { access: self.sign(&access)?, refresh: Some(self.sign_refresh(&refresh, now)?) })
     }
 
+    /// Whether sign-up may go ahead for a request from `addr`: SIGNUP open, and SIGNUP_RATE not
+    /// used up. Every request counts, as DRF's throttle of a view counts every request; it runs
+    /// before the body is read, as DRF checks permissions and throttles before parsing.
+    pub fn admit_sign_up(&self, addr: Option<IpAddr>) -> Result<(), AuthError> {
+        if self.inner.settings.signup == SignUpPolicy::Closed {
+            return Err(AuthError::SignUpClosed);
+        }
+        let Some(addr) = addr else { return Ok(()) };
+        match self.inner.signup_throttle.reserve(&[Subject::Addr(addr)], self.now()) {
+            Ok(attempt) => {
+                attempt.failed();
+                Ok(())
+            }
+            Err(throttled) => {
+                warn!(client = %addr, "sign-up throttled");
+                Err(AuthError::Throttled(throttled))
+            }
+        }
+    }
+
     /// The user signing in with `login` (USERNAME_FIELD): by username, or by e-mail compared
     /// case-insensitively.
     async fn user_by_login(&self, login: &str) -> Result<Option<User>, AuthError> {
@@ -354,6 +396,17 @@ impl AuthService {
         Ok(SignUp { user, tokens })
     }
 
+    /// Counts a password check against LOGIN_RATE for `username` and `addr` before it runs
+    /// (`throttle.rs`: reserve, then check).
+    fn reserve_attempt(&self, username: &str, addr: Option<IpAddr>) -> Result<super::Reservation, AuthError> {
+        let mut subjects = vec![Subject::Username(username)];
+        subjects.extend(addr.map(Subject::Addr));
+        self.inner.throttle.reserve(&subjects, self.now()).map_err(|throttled| {
+            warn!(username_hash = %username_digest(username), client = %client_text(addr), "sign-in throttled");
+            AuthError::Throttled(throttled)
+        })
+    }
+
     /// Checks credentials as Django's ModelBackend does (inactive users never sign in), with
     /// LOGIN_RATE throttling of failures. Unknown users cost the same time as wrong passwords.
     /// The user returned is as checked (with the upgraded hash after a rehash): what issuance
@@ -365,18 +418,19 @@ impl AuthService {
             LoginField::Email => login.to_lowercase(),
         };
         let username = login.as_str();
-        self.inner.throttle.check(username, addr, self.now()).map_err(AuthError::Throttled)?;
+        let attempt = self.reserve_attempt(username, addr)?;
         let user = self.user_by_login(username).await?;
         let (matches, rehash) =
             self.inner.passwords.verify(password.clone(), user.as_ref().map(|u| u.password.clone())).await?;
         let mut user = match user {
             Some(user) if matches && user.is_active => user,
             _ => {
-                self.inner.throttle.record_failure(username, addr, self.now());
-                info!("sign-in refused");
+                attempt.failed();
+                warn!(username_hash = %username_digest(username), client = %client_text(addr), "sign-in refused");
                 return Err(AuthError::NoActiveAccount);
             }
         };
+        attempt.succeeded();
         if rehash {
             let hash = self.inner.passwords.hash(password).await?;
             // Compare-and-swap: a password change meanwhile must not get the old password back.
@@ -598,12 +652,30 @@ impl AuthService {
     }
 
     /// POST /api/auth/password/: checks the old password, sets the new one and revokes every
-    /// token of the user issued before now.
-    pub async fn change_password(&self, user_id: UserId, old: String, new: String) -> Result<(), AuthError> {
+    /// token of the user issued before now. The old-password check counts against LOGIN_RATE
+    /// like a sign-in of the user's login, from `addr`: a stolen access token must not make the
+    /// password guessable faster than the sign-in form does.
+    pub async fn change_password(
+        &self,
+        user_id: UserId,
+        old: String,
+        new: String,
+        addr: Option<IpAddr>,
+    ) -> Result<(), AuthError> {
         let user = self.me(user_id).await?;
         let mut errors = FieldErrors::default();
+        // The bucket a sign-in of this user counts in (`authenticate`).
+        let login = match self.inner.settings.username_field {
+            LoginField::Username => user.username.clone(),
+            LoginField::Email => user.email.to_lowercase(),
+        };
+        let attempt = self.reserve_attempt(&login, addr)?;
         let (matches, _) = self.inner.passwords.verify(old, Some(user.password.clone())).await?;
-        if !matches {
+        if matches {
+            attempt.succeeded();
+        } else {
+            attempt.failed();
+            warn!(user_id = user.id, client = %client_text(addr), "password change: wrong old password");
             errors.add("old_password", WRONG_PASSWORD);
         }
         if new.chars().count() < 8 {
@@ -640,6 +712,20 @@ impl AuthService {
         revocation::wait_out(clock, valid_after).await;
         Ok(())
     }
+}
+
+/// How logs name a username without writing it: the first 12 hex digits of its SHA-256, enough
+/// to tell one attacked account from many across log lines (ASVS 7.1.3), not to read the name
+/// back from a log (a guess can still be checked against it, so logs stay access-controlled).
+pub fn username_digest(username: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(username.as_bytes());
+    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A client address for a log line; `-` when unknown.
+fn client_text(addr: Option<IpAddr>) -> String {
+    addr.map_or_else(|| "-".to_string(), |a| a.to_string())
 }
 
 /// The answer to a refresh (without rotation) or a sliding-token refresh the store's rules refuse.

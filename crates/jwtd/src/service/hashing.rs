@@ -95,7 +95,17 @@ impl PasswordPool {
         self.run(move |h, s| {
             // An unusable or unknown stored hash costs a dummy check too, as Django's
             // verify_password does, so it cannot be told apart from a wrong password.
-            let usable = stored.filter(|stored| PasswordHash::parse(stored).is_ok_and(|p| p.is_usable()));
+            let usable = stored.filter(|stored| match PasswordHash::parse(stored) {
+                Ok(hash) => match hash.too_costly() {
+                    Some(why) => {
+                        // An imported hash asking for hours of work: refused, never computed.
+                        tracing::warn!(scheme = hash.scheme(), why, "stored password hash refused as too costly");
+                        false
+                    }
+                    None => hash.is_usable(),
+                },
+                Err(_) => false,
+            });
             match usable {
                 Some(stored) => {
                     let ok = h.verify(&password, &stored, s);

@@ -283,7 +283,7 @@ async fn a_sign_in_that_checked_the_old_password_issues_nothing_after_a_password
     let sign_in = tokio::spawn(async move { auth.obtain_pair("ada", PASSWORD.into(), None).await });
     stop.reached.await.unwrap();
 
-    app.auth.change_password(UserId::Int(ada), PASSWORD.into(), NEW_PASSWORD.into()).await.unwrap();
+    app.auth.change_password(UserId::Int(ada), PASSWORD.into(), NEW_PASSWORD.into(), None).await.unwrap();
     stop.release.send(()).unwrap();
 
     refused_sign_in(sign_in.await.unwrap());
@@ -334,7 +334,7 @@ async fn the_rehash_of_a_sign_in_never_brings_the_old_password_back() {
     let sign_in = tokio::spawn(async move { auth.obtain_pair("ada", PASSWORD.into(), None).await });
     stop.reached.await.unwrap();
 
-    app.auth.change_password(UserId::Int(ada), PASSWORD.into(), NEW_PASSWORD.into()).await.unwrap();
+    app.auth.change_password(UserId::Int(ada), PASSWORD.into(), NEW_PASSWORD.into(), None).await.unwrap();
     stop.release.send(()).unwrap();
 
     refused_sign_in(sign_in.await.unwrap());
@@ -355,7 +355,7 @@ async fn a_sliding_sign_in_racing_a_password_change_issues_nothing() {
     let sign_in = tokio::spawn(async move { auth.obtain_sliding("ada", PASSWORD.into(), None).await });
     stop.reached.await.unwrap();
 
-    app.auth.change_password(UserId::Int(ada), PASSWORD.into(), NEW_PASSWORD.into()).await.unwrap();
+    app.auth.change_password(UserId::Int(ada), PASSWORD.into(), NEW_PASSWORD.into(), None).await.unwrap();
     stop.release.send(()).unwrap();
 
     refused_sign_in(sign_in.await.unwrap());

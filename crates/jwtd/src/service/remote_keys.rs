@@ -4,6 +4,12 @@
 //! how a verifier learns of a key rotation), but never more often than once per `min_refresh`,
 //! so tokens with made-up `kid`s cannot turn into a flood of fetches. One fetch is in flight at
 //! a time however many requests wait for it.
+//!
+//! Keys decide whose tokens are accepted, so they travel only over TLS: the URL must be
+//! `https://` (plain `http://` only to a loopback address, for tests and a sidecar on the same
+//! host), redirects are not followed (an answer of 3xx is a failed fetch), and the body is read
+//! up to [`MAX_JWKS_BYTES`], so a hostile or broken endpoint cannot make the verifier buffer
+//! without end.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -13,6 +19,9 @@ use tracing::{debug, warn};
 
 use crate::clock::Instant;
 use crate::tokens::{Algorithm, KeySet};
+
+/// The largest JWKS document read: a set of a few dozen RSA keys is a few tens of KiB.
+pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 
 /// How a [`RemoteKeys`] fetches and caches.
 #[derive(Debug, Clone)]
@@ -56,6 +65,23 @@ pub enum RemoteKeysError {
     Status { url: String, status: u16 },
     #[error("{url} did not answer a JSON document")]
     Body { url: String },
+    #[error("{url} answered more than {MAX_JWKS_BYTES} bytes")]
+    TooLarge { url: String },
+    #[error("{url}: keys are fetched over https only (http only from a loopback address)")]
+    Insecure { url: String },
+}
+
+/// Whether keys may be fetched from `url`: `https://`, or `http://` to a loopback host.
+fn is_secure_url(url: &str) -> bool {
+    let Ok(parsed) = reqwest::Url::parse(url) else { return false };
+    match parsed.scheme() {
+        "https" => true,
+        "http" => parsed.host_str().is_some_and(|host| {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }),
+        _ => false,
+    }
 }
 
 /// The public keys of a JWKS URL, cached. Cloning shares the cache.
@@ -89,14 +115,19 @@ struct Cache {
 impl RemoteKeys {
     /// Keys of `url` (e.g. `https://auth.example/.well-known/jwks.json`), fetched on first use.
     pub fn new(url: impl Into<String>, options: RemoteOptions) -> Result<Self, RemoteKeysError> {
+        let url = url.into();
+        if !is_secure_url(&url) {
+            return Err(RemoteKeysError::Insecure { url });
+        }
         let client = reqwest::Client::builder()
             .timeout(options.timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("jwtd/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(RemoteKeysError::Client)?;
         Ok(RemoteKeys {
             inner: Arc::new(Inner {
-                url: url.into(),
+                url,
                 client,
                 options,
                 cache: RwLock::new(Cache::default()),
@@ -190,8 +221,22 @@ impl RemoteKeys {
             .and_then(max_age)
             .unwrap_or(self.inner.options.default_max_age)
             .clamp(self.inner.options.min_refresh, self.inner.options.max_age_cap);
+        let too_large = || RemoteKeysError::TooLarge { url: url.clone() };
+        if response.content_length().is_some_and(|n| n > MAX_JWKS_BYTES as u64) {
+            return Err(too_large());
+        }
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) =
+            response.chunk().await.map_err(|source| RemoteKeysError::Fetch { url: url.clone(), source })?
+        {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
         let document: serde_json::Value =
-            response.json().await.map_err(|_| RemoteKeysError::Body { url: url.clone() })?;
+            serde_json::from_slice(&body).map_err(|_| RemoteKeysError::Body { url: url.clone() })?;
         let (keys, skipped) = KeySet::from_jwks(&document, self.inner.options.algorithm);
         for reason in skipped {
             warn!(url = %url, %reason, "JWKS member skipped");
@@ -215,6 +260,20 @@ fn max_age(cache_control: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_come_over_https_or_from_loopback_only() {
+        assert!(is_secure_url("https://auth.example/.well-known/jwks.json"));
+        assert!(is_secure_url("http://127.0.0.1:8000/.well-known/jwks.json"));
+        assert!(is_secure_url("http://[::1]:8000/.well-known/jwks.json"));
+        assert!(is_secure_url("http://localhost:8000/.well-known/jwks.json"));
+        assert!(!is_secure_url("http://auth.example/.well-known/jwks.json"));
+        assert!(!is_secure_url("http://10.0.0.1/.well-known/jwks.json"));
+        assert!(!is_secure_url("ftp://auth.example/jwks.json"));
+        assert!(!is_secure_url("not a url"));
+        let refused = RemoteKeys::new("http://auth.example/jwks.json", RemoteOptions::default());
+        assert!(matches!(refused, Err(RemoteKeysError::Insecure { .. })));
+    }
 
     #[test]
     fn max_age_is_read_from_cache_control() {

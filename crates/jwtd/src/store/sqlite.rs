@@ -149,6 +149,39 @@ fn code_number(code: ErrorCode) -> std::ffi::c_int {
     }
 }
 
+/// Creates a missing database file empty, readable by its owner only (0600), before SQLite opens
+/// it: the file holds password hashes and, with SIGNING_KEY unset, the signing key, and SQLite
+/// would create it under the process umask (0644 under the usual 022). SQLite's unix VFS gives
+/// the `-wal` and `-shm` files it creates the database file's permissions, so they are 0600 from
+/// their first byte too. An existing file keeps its permissions (an operator may have chosen
+/// them), with a warning when others can read it.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    if path.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if let Ok(meta) = std::fs::metadata(path) {
+                    if meta.permissions().mode() & 0o077 != 0 {
+                        tracing::warn!(
+                            path = %path.display(),
+                            mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                            "the database file is readable by others; it holds password hashes (and the \
+                             signing key when SIGNING_KEY is unset): chmod 600 it"
+                        );
+                    }
+                }
+            }
+            Err(e) => return Err(StoreError::Unavailable(Box::new(e))),
+        }
+    }
+    Ok(())
+}
+
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     // Room for every statement the store prepares, so none is parsed twice.
@@ -304,6 +337,7 @@ impl SqliteStore {
                 return Err(StoreError::Unavailable(format!("the folder {} does not exist", dir.display()).into()));
             }
         }
+        create_private(path)?;
         let mut writer = connect(path).map_err(db_err)?;
         migrate(&mut writer)?;
         let (jobs, queue) = channel();

@@ -15,7 +15,8 @@ async fn cookie_app(extra: &[(&str, &str)]) -> TestApp {
 
 /// POST `path` with an empty JSON body, the refresh cookie and `origin` (if any).
 async fn with_cookie(app: &TestApp, path: &str, token: &str, origin: Option<&str>) -> Reply {
-    let mut req = app.client.post(app.url(path)).json(&json!({})).header("Cookie", format!("jwtd_refresh={token}"));
+    let mut req =
+        app.client.post(app.url(path)).json(&json!({})).header("Cookie", format!("__Secure-jwtd_refresh={token}"));
     if let Some(origin) = origin {
         req = req.header("Origin", origin);
     }
@@ -66,7 +67,7 @@ async fn refresh_reads_the_cookie_when_the_body_has_no_token() {
         .send(
             app.client
                 .post(app.url("/api/token/refresh"))
-                .header("Cookie", format!("other=1; jwtd_refresh={token}"))
+                .header("Cookie", format!("other=1; __Secure-jwtd_refresh={token}"))
                 .form(&[("refresh", "")]),
         )
         .await;
@@ -75,7 +76,7 @@ async fn refresh_reads_the_cookie_when_the_body_has_no_token() {
         .send(
             app.client
                 .post(app.url("/api/token/refresh/"))
-                .header("Cookie", format!("jwtd_refresh={token}"))
+                .header("Cookie", format!("__Secure-jwtd_refresh={token}"))
                 .json(&json!({"refresh": "not-a-token"})),
         )
         .await;
@@ -110,7 +111,7 @@ async fn blacklist_reads_the_cookie_and_clears_it() {
     r.expect_status(200);
     assert_eq!(
         refresh_cookie(&r.headers).unwrap(),
-        "jwtd_refresh=; Path=/api/token/; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
+        "__Secure-jwtd_refresh=; Path=/api/token/; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
     );
     assert_eq!(r.text, "{}");
     let r = with_cookie(&app, "/api/token/refresh/", &token, Some(APP)).await;
@@ -160,7 +161,7 @@ async fn cookie_requests_from_an_origin_not_allowed_are_refused() {
         .send(
             app.client
                 .post(app.url("/api/token/refresh/"))
-                .header("Cookie", format!("jwtd_refresh={token}"))
+                .header("Cookie", format!("__Secure-jwtd_refresh={token}"))
                 .header("Sec-Fetch-Site", "cross-site"),
         )
         .await;
@@ -191,4 +192,30 @@ async fn json_mode_ignores_the_cookie_and_checks_no_origin() {
         )
         .await;
     r.expect_status(200);
+}
+
+#[tokio::test]
+async fn a_request_carrying_the_refresh_cookie_twice_is_refused_as_an_invalid_token() {
+    // A sibling subdomain can plant a second cookie of the same name (Domain=, longer path),
+    // which the browser sends first: neither copy is trusted.
+    let app = cookie_app(&[]).await;
+    app.sign_up("ada").await;
+    let mine = cookie_of_sign_in(&app).await;
+    let planted = cookie_of_sign_in(&app).await;
+    for path in ["/api/token/refresh/", "/api/token/blacklist/"] {
+        let cookies = format!("__Secure-jwtd_refresh={planted}; __Secure-jwtd_refresh={mine}");
+        let reply = app.send(app.client.post(app.url(path)).json(&json!({})).header("Cookie", cookies)).await;
+        reply.expect(401, crate::helpers::TOKEN_INVALID);
+    }
+    // The unprefixed name is not the cookie: only the prefixed one is read.
+    let reply = app
+        .send(
+            app.client
+                .post(app.url("/api/token/refresh/"))
+                .json(&json!({}))
+                .header("Cookie", format!("jwtd_refresh={mine}")),
+        )
+        .await;
+    reply.expect(400, FIELD_REQUIRED);
+    with_cookie(&app, "/api/token/refresh/", &mine, None).await.expect_status(200);
 }

@@ -93,7 +93,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 type Configure<'a> = Box<dyn FnOnce(&mut Settings) + 'a>;
 
 /// What a test server starts with. The defaults: a fresh SQLite file, HS256 with the known
-/// [`SIGNING_KEY`], no LOGIN_RATE, fast password hashing, a `FakeClock` at a whole second
+/// [`SIGNING_KEY`], no LOGIN_RATE nor SIGNUP_RATE, fast password hashing, a `FakeClock` at a whole second
 /// and plain HTTP. The environment (`.env`) is read first, then `.settings` changes the result.
 #[must_use]
 pub struct AppBuilder<'a> {
@@ -169,6 +169,7 @@ impl<'a> AppBuilder<'a> {
             ("JWTD_DATABASE_URL".into(), format!("sqlite://{}", dir.path().join("jwtd.db").display())),
             ("JWTD_SIGNING_KEY".into(), SIGNING_KEY.into()),
             ("JWTD_LOGIN_RATE".into(), "off".into()),
+            ("JWTD_SIGNUP_RATE".into(), "off".into()),
         ]);
         if let Some(c) = &certificate {
             env.insert("JWTD_TLS_CERT".into(), c.cert_path());

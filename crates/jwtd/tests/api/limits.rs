@@ -123,9 +123,9 @@ async fn bad_requests_are_4xx_json_never_5xx() {
     let app = TestApp::builder().env(&[("REFRESH_COOKIE", "true")]).spawn().await;
     let c = &app.client;
     let requests = vec![
-        c.post(app.url("/api/token/refresh/")).header("Cookie", "jwtd_refresh=%%%; jwtd_refresh=x"),
+        c.post(app.url("/api/token/refresh/")).header("Cookie", "__Secure-jwtd_refresh=%%%; __Secure-jwtd_refresh=x"),
         c.post(app.url("/api/token/refresh/")).header("Cookie", "garbage"),
-        c.post(app.url("/api/token/refresh/")).header("Cookie", "jwtd_refresh=\"a.b.c\""),
+        c.post(app.url("/api/token/refresh/")).header("Cookie", "__Secure-jwtd_refresh=\"a.b.c\""),
         c.post(app.url("/api/token/blacklist/")).header("Origin", "null"),
         c.post(app.url("/api/token/blacklist/")).header("Origin", "http://x").header("Host", "x"),
         c.get(app.url("/api/me/")).header("Authorization", "Bearer"),

@@ -48,11 +48,11 @@ async fn json_logs_have_a_line_per_request_and_no_secret() {
     let r = c.post(url("/api/token/")).form(&[("username", "ada"), ("password", PASSWORD)]).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let second = cookie_token(&refresh_cookie(r.headers()).unwrap());
-    let r = c.post(url("/api/token/")).json(&json!({"username": "ada", "password": "wrong password"})).send();
-    assert_eq!(r.await.unwrap().status(), 401);
+    let r = c.post(url("/api/token/")).json(&json!({"username": "mallory-guessed", "password": "wrong password"}));
+    assert_eq!(r.send().await.unwrap().status(), 401);
     let r = c.get(url("/api/me/")).bearer_auth(&access).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let r = c.post(url("/api/token/refresh/")).header("Cookie", format!("jwtd_refresh={first}")).send().await;
+    let r = c.post(url("/api/token/refresh/")).header("Cookie", format!("__Secure-jwtd_refresh={first}")).send().await;
     let r = r.unwrap();
     assert_eq!(r.status(), 200);
     let third = cookie_token(&refresh_cookie(r.headers()).unwrap());
@@ -74,7 +74,7 @@ async fn json_logs_have_a_line_per_request_and_no_secret() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let r = c.post(url("/api/token/refresh/")).header("Cookie", format!("jwtd_refresh={third}")).send().await;
+    let r = c.post(url("/api/token/refresh/")).header("Cookie", format!("__Secure-jwtd_refresh={third}")).send().await;
     assert_eq!(r.unwrap().status(), 401);
     let r = c.post(url("/api/token/")).header("Origin", "http://evil.example").send().await.unwrap();
     assert_eq!(r.status(), 403);
@@ -102,6 +102,12 @@ async fn json_logs_have_a_line_per_request_and_no_secret() {
         assert!(line["method"].is_string() && line["route"].is_string(), "{line}");
         assert!(line["status"].is_u64() && line["latency_ms"].is_number(), "{line}");
     }
+    // A failed sign-in is a warning with the client's address and a digest of the username, never the name.
+    let refused = lines.iter().find(|l| l["message"] == "sign-in refused").expect(&log);
+    assert_eq!(refused["level"], "WARN");
+    assert_eq!(refused["client"], "127.0.0.1");
+    assert!(refused["username_hash"].as_str().is_some_and(|h| h.len() == 12), "{refused}");
+    assert!(!log.contains("mallory-guessed"), "{log}");
     let statuses: Vec<u64> = request_lines.iter().map(|l| l["status"].as_u64().unwrap()).collect();
     assert_eq!(statuses, [201, 200, 401, 200, 200, 200, 200, 401, 404, 200, 200, 401, 403]);
     assert!(request_lines.iter().any(|l| l["route"] == "/api/token/refresh/" && l["method"] == "POST"));

@@ -30,6 +30,7 @@ mod remote;
 mod rotation;
 mod routes;
 mod schema;
+mod security;
 mod shutdown;
 mod signup;
 mod sliding;

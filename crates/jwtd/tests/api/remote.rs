@@ -71,3 +71,40 @@ async fn remote_verification_without_any_fetched_key_is_a_503() {
     assert_eq!(r.status, 503);
     assert!(r.json()["detail"].is_string());
 }
+
+/// Serves `router` on 127.0.0.1:0; its base URL.
+async fn serve_jwks(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    base
+}
+
+#[tokio::test]
+async fn a_jwks_answer_too_large_or_redirected_is_a_failed_fetch() {
+    use axum::response::Redirect;
+    use axum::routing::get;
+    use jwtd::service::{RemoteKeys, RemoteKeysError, RemoteOptions};
+    let huge = format!(r#"{{"keys":[],"padding":"{}"}}"#, "x".repeat(300 * 1024));
+    let router = axum::Router::new()
+        .route("/huge", get(move || async move { huge }))
+        .route(
+            "/chunked",
+            get(|| async {
+                let chunks = (0..300).map(|_| Ok::<_, std::io::Error>(vec![b' '; 1024]));
+                axum::body::Body::from_stream(futures::stream::iter(chunks))
+            }),
+        )
+        .route("/moved", get(|| async { Redirect::temporary("http://127.0.0.1:1/elsewhere") }));
+    let base = serve_jwks(router).await;
+    let now = jwtd::clock::Instant::from_secs(1_000_000);
+    for (path, too_large) in [("/huge", true), ("/chunked", true), ("/moved", false)] {
+        let keys = RemoteKeys::new(format!("{base}{path}"), RemoteOptions::default()).unwrap();
+        let err = keys.refresh(now).await.unwrap_err();
+        match err {
+            RemoteKeysError::TooLarge { .. } => assert!(too_large, "{path}"),
+            RemoteKeysError::Status { status, .. } => assert!(!too_large && status == 307, "{path}: {status}"),
+            other => panic!("{path}: {other}"),
+        }
+    }
+}

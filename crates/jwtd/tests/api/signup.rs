@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{claims, header, spawn_app, PASSWORD};
+use crate::helpers::{claims, header, secs, spawn_app, TestApp, PASSWORD};
 
 #[tokio::test]
 async fn sign_up_answers_201_with_the_user_and_a_token_pair() {
@@ -176,4 +176,32 @@ async fn surrounding_whitespace_is_trimmed_like_drf_char_fields() {
     reply.expect_status(201);
     assert_eq!(reply.json()["user"]["username"], "ada");
     app.obtain_pair(" ada", PASSWORD).await.expect_status(200);
+}
+
+#[tokio::test]
+async fn closed_sign_up_answers_drf_permission_denied_before_reading_the_body() {
+    let app = TestApp::builder().env(&[("SIGNUP", "closed")]).spawn().await;
+    let denied = r#"{"detail":"You do not have permission to perform this action."}"#;
+
+    app.post_sign_up(&json!({"username": "ada", "password": PASSWORD})).await.expect(403, denied);
+    app.post_raw("/api/auth/signup/", Some("text/plain"), "x").await.expect(403, denied);
+
+    app.obtain_pair("ada", PASSWORD).await.expect_status(401);
+}
+
+#[tokio::test]
+async fn sign_ups_past_signup_rate_from_one_address_are_throttled() {
+    let app = TestApp::builder().env(&[("SIGNUP_RATE", "3/h")]).spawn().await;
+    for name in ["a1", "a2"] {
+        app.post_sign_up(&json!({"username": name, "password": PASSWORD})).await.expect_status(201);
+    }
+    // Refused sign-ups count too, as DRF's view throttles count every request.
+    app.post_sign_up(&json!({"username": "a3", "password": "short"})).await.expect_status(400);
+
+    let reply = app.post_sign_up(&json!({"username": "a4", "password": PASSWORD})).await;
+
+    reply.expect(429, r#"{"detail":"Request was throttled. Expected available in 3600 seconds."}"#);
+    assert_eq!(reply.header("retry-after"), Some("3600"));
+    app.advance(secs(3600));
+    app.post_sign_up(&json!({"username": "a4", "password": PASSWORD})).await.expect_status(201);
 }
