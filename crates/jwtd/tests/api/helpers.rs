@@ -582,13 +582,15 @@ pub fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
-/// The `Set-Cookie` value that sets the refresh cookie, if `headers` have one.
+/// The `Set-Cookie` value that sets the refresh cookie, if `headers` have one (its name is
+/// `__Host-` prefixed on `/`, `__Secure-` elsewhere).
 pub fn refresh_cookie(headers: &HeaderMap) -> Option<String> {
+    let names = [jwtd::http::cookie_name("/"), jwtd::http::COOKIE_NAME];
     headers
         .get_all(reqwest::header::SET_COOKIE)
         .iter()
         .map(|v| v.to_str().expect("an ASCII Set-Cookie").to_string())
-        .find(|v| v.starts_with(&format!("{}=", jwtd::http::COOKIE_NAME)))
+        .find(|v| names.iter().any(|name| v.starts_with(&format!("{name}="))))
 }
 
 /// The token inside a `Set-Cookie` value.

@@ -135,7 +135,8 @@ async fn the_refresh_cookie_path_is_the_narrowest_covering_the_routes_that_read_
         ("simplejwt", "/api/token/"),
         ("token_refresh=/auth/session/refresh/,token_blacklist=/auth/session/logout/", "/auth/session/"),
         ("token_blacklist=/api/token/refresh/logout/", "/api/token/refresh"),
-        // djoser's refresh route reads the cookie too, and shares only / with SimpleJWT's.
+        // djoser's refresh route reads the cookie too, and shares only / with SimpleJWT's (where
+        // the cookie's name takes the __Host- prefix).
         ("djoser", "/"),
     ] {
         let (_, path) = cookie_path_of(routes).await;
@@ -153,14 +154,14 @@ async fn the_cookie_is_read_at_a_moved_refresh_route_and_cleared_at_a_moved_blac
     let r = app.post_sign_up(&credentials()).await;
     let token = cookie_token(&refresh_cookie(&r.headers).unwrap());
     let with_cookie = |path: &'static str| {
-        app.client.post(app.url(path)).json(&json!({})).header("Cookie", format!("jwtd_refresh={token}"))
+        app.client.post(app.url(path)).json(&json!({})).header("Cookie", format!("{}={token}", jwtd::http::COOKIE_NAME))
     };
 
     app.send(with_cookie("/auth/session/refresh/")).await.expect_status(200);
     let out = app.send(with_cookie("/auth/session/logout")).await;
     out.expect(200, "{}");
     let cleared = refresh_cookie(&out.headers).unwrap();
-    assert_eq!(cleared, "jwtd_refresh=; Path=/auth/session/; Max-Age=0; HttpOnly; Secure; SameSite=Strict");
+    assert_eq!(cleared, "__Secure-jwtd_refresh=; Path=/auth/session/; Max-Age=0; HttpOnly; Secure; SameSite=Strict");
 }
 
 #[tokio::test]
