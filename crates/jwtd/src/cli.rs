@@ -12,9 +12,9 @@ use crate::app::{self, Application, Deps};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Loaded, Settings, SettingsFlags, Sources};
 use crate::password::Hasher;
-use crate::service::import::import_django;
-use crate::store::django::{self, DjangoUrl, ReadOptions};
-use crate::store::NewUser;
+use crate::service::import::{import_django, ImportError, Progress};
+use crate::store::django::{self, DjangoSource, DjangoUrl, ReadOptions};
+use crate::store::{ImportMode, NewUser, Store, UserListing};
 use crate::tokens::{self, Algorithm};
 
 #[derive(Debug, Parser)]
@@ -74,6 +74,13 @@ pub enum Command {
         /// Import the users alone, for a project without SimpleJWT's token_blacklist app.
         #[arg(long)]
         users_only: bool,
+        /// Read and decide everything, write nothing, print the same report.
+        #[arg(long)]
+        dry_run: bool,
+        /// Users read (and their tokens) per batch.
+        #[arg(long, value_name = "N", default_value_t = django::DEFAULT_BATCH_SIZE,
+              value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch_size: u32,
         #[command(flatten)]
         settings: SettingsFlags,
     },
@@ -124,8 +131,18 @@ pub enum UserCommand {
     Activate { name: String },
     /// Delete a user and every token row of theirs.
     Delete { name: String },
-    /// List users.
-    List,
+    /// List users in id order, a page at a time with --limit and --after.
+    List {
+        /// At most this many users [default: all].
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        limit: Option<u32>,
+        /// Only users with an id above this (the previous page's `next`).
+        #[arg(long, value_name = "ID", default_value_t = 0)]
+        after: i64,
+        /// One JSON document: {"users": [...], "next": ID or null}.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,8 +178,15 @@ pub async fn run(cli: Cli, loaded: Loaded) -> Result<()> {
         Command::Keys(KeysCommand::Generate { algorithm, out }) => {
             generate_keys(algorithm.unwrap_or(settings.algorithm), &out)
         }
-        Command::ImportDjango { from, user_table, users_only, .. } => {
-            import(&from, user_table, users_only, &settings).await
+        Command::ImportDjango { from, user_table, users_only, dry_run, batch_size, .. } => {
+            let mode = if dry_run { ImportMode::DryRun } else { ImportMode::Write };
+            import(
+                &from,
+                ReadOptions { user_table, users_only, now: SystemClock.now(), batch_size: batch_size as usize },
+                mode,
+                &settings,
+            )
+            .await
         }
         Command::Config { command: ConfigCommand::Check, .. } => {
             let kid = app::keys::check(&settings)?;
@@ -178,18 +202,72 @@ pub async fn run(cli: Cli, loaded: Loaded) -> Result<()> {
     }
 }
 
-/// `jwtd import-django`: read the whole Django database first (one snapshot), then import user
+/// A command refused before it changed anything, for a reason the operator must settle (a
+/// database made for the other id type): `main` exits with code 2.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Refused(pub Box<dyn std::error::Error + Send + Sync>);
+
+/// `jwtd import-django`: read the Django database in one snapshot, batch by batch, importing user
 /// by user. The URL is never printed: it may hold a password.
-async fn import(from: &str, user_table: String, users_only: bool, settings: &Settings) -> Result<()> {
+async fn import(from: &str, options: ReadOptions, mode: ImportMode, settings: &Settings) -> Result<()> {
     let url = DjangoUrl::parse(from).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
-    let now = SystemClock.now();
-    let data = django::read(&url, &ReadOptions { user_table, users_only, now })
-        .await
-        .context("cannot import from the Django database")?;
+    let now = options.now;
+    let mut source = DjangoSource::open(&url, &options).await.context("cannot import from the Django database")?;
     let store = app::open_store(settings).await.context("cannot open jwtd's database")?;
-    let report = import_django(data, store.as_ref(), now).await.context("import failed")?;
-    println!("{report}");
-    Ok(())
+    let mut meter = ProgressMeter::new(std::io::stderr().is_terminal());
+    let result = import_django(&mut source, store.as_ref(), now, mode, &mut |p| meter.show(p)).await;
+    meter.finish();
+    source.close().await;
+    match result {
+        Ok(report) => {
+            println!("{report}");
+            Ok(())
+        }
+        Err(e @ ImportError::IdTypeMismatch { .. }) => Err(Refused(Box::new(e)).into()),
+        Err(e) => Err(e).context("cannot import from the Django database"),
+    }
+}
+
+/// Import progress on a terminal's stderr (counts and rate), redrawn at most five times a
+/// second; silent when stderr is not a terminal.
+struct ProgressMeter {
+    on: bool,
+    started: crate::clock::Instant,
+    drawn: Option<crate::clock::Instant>,
+}
+
+impl ProgressMeter {
+    fn new(on: bool) -> Self {
+        ProgressMeter { on, started: SystemClock.now(), drawn: None }
+    }
+
+    fn show(&mut self, p: &Progress) {
+        if !self.on {
+            return;
+        }
+        let now = SystemClock.now();
+        if self.drawn.is_some_and(|at| now.millis() - at.millis() < 200) && p.users_read < p.users_total {
+            return;
+        }
+        self.drawn = Some(now);
+        let secs = (now.millis() - self.started.millis()).max(1) as f64 / 1000.0;
+        let percent = (p.users_read * 100).checked_div(p.users_total).unwrap_or(100);
+        eprint!(
+            "\r\x1b[Kimport: {} of {} users ({percent}%), {} refresh tokens, {:.0} users/s",
+            p.users_read,
+            p.users_total,
+            p.tokens_read,
+            p.users_read as f64 / secs
+        );
+        let _ = std::io::stderr().flush();
+    }
+
+    fn finish(&self) {
+        if self.on && self.drawn.is_some() {
+            eprintln!();
+        }
+    }
 }
 
 async fn serve(settings: Settings) -> Result<()> {
@@ -333,12 +411,82 @@ async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
             }
             println!("deleted {name} and every token row of theirs");
         }
-        UserCommand::List => {
-            println!("{:>8}  {:<32} {:<8} email", "id", "username", "active");
-            for u in store.list_users().await? {
-                println!("{:>8}  {:<32} {:<8} {}", u.id, u.username, u.is_active, u.email);
-            }
-        }
+        UserCommand::List { limit, after, json } => list_users(store.as_ref(), limit, after, json).await?,
     }
     Ok(())
+}
+
+/// `jwtd user list`: pages of the store, printed as they come (one JSON document with --json).
+async fn list_users(store: &dyn Store, limit: Option<u32>, after: i64, json: bool) -> Result<()> {
+    const PAGE: u32 = 1000;
+    let mut out = std::io::stdout().lock();
+    if json {
+        write!(out, "{{\"users\":[")?;
+    } else {
+        writeln!(
+            out,
+            "{:>8}  {:<36}  {:<24} {:<6} {:<6} {:<24} groups",
+            "id", "uuid", "username", "active", "staff", "email"
+        )?;
+    }
+    let (mut cursor, mut left, mut first) = (after, limit, true);
+    let next = loop {
+        let want = left.map_or(PAGE, |l| l.min(PAGE));
+        let page = store.user_page(cursor, want).await?;
+        let full = page.len() as u32 == want;
+        for u in &page {
+            if json {
+                let sep = if first { "" } else { "," };
+                write!(out, "{sep}{}", user_json(u))?;
+            } else {
+                writeln!(
+                    out,
+                    "{:>8}  {:<36}  {:<24} {:<6} {:<6} {:<24} {}",
+                    u.id,
+                    u.uuid.as_deref().unwrap_or("-"),
+                    u.username,
+                    u.is_active,
+                    u.is_staff,
+                    u.email,
+                    u.groups.join(",")
+                )?;
+            }
+            first = false;
+            cursor = u.id;
+        }
+        left = left.map(|l| l - page.len() as u32);
+        match (full, left) {
+            (false, _) => break None,
+            (true, Some(0)) => break Some(cursor),
+            (true, _) => {}
+        }
+    };
+    if json {
+        writeln!(out, "],\"next\":{}}}", next.map_or("null".to_string(), |n| n.to_string()))?;
+    } else if let Some(next) = next {
+        writeln!(out, "# more: --after {next}")?;
+    }
+    Ok(())
+}
+
+fn user_json(u: &UserListing) -> serde_json::Value {
+    let time = |at: crate::clock::Instant| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.millis()) * 1_000_000)
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+    };
+    serde_json::json!({
+        "id": u.id,
+        "uuid": u.uuid,
+        "username": u.username,
+        "email": u.email,
+        "first_name": u.first_name,
+        "last_name": u.last_name,
+        "is_active": u.is_active,
+        "is_staff": u.is_staff,
+        "is_superuser": u.is_superuser,
+        "date_joined": time(u.date_joined),
+        "last_login": u.last_login.and_then(time),
+        "groups": u.groups,
+    })
 }
