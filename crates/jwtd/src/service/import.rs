@@ -369,8 +369,8 @@ impl fmt::Display for ImportReport {
         }
         writeln!(
             f,
-            "users: {} new ({} staff or superuser), {} already imported, {} skipped",
-            self.users_new, self.users_staff, self.users_present, self.users_skipped
+            "users: {} new, {} already imported, {} skipped; {} of the new are staff or superusers",
+            self.users_new, self.users_present, self.users_skipped, self.users_staff
         )?;
         writeln!(f, "groups: {} new, {} memberships", self.groups_new, self.memberships)?;
         match &self.tokens {
