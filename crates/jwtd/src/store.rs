@@ -14,7 +14,7 @@ pub mod postgres;
 pub mod sqlite;
 
 #[cfg(test)]
-mod contract;
+pub(crate) mod contract;
 
 use async_trait::async_trait;
 use std::time::Duration;

@@ -736,4 +736,144 @@ mod tests {
         assert_eq!((&batch.users[0].id, batch.users[0].username.as_str()), (&SourceId::Int(7), "ada"));
         assert!(source.next_batch().await.unwrap().is_none());
     }
+    /// The reference's custom user model (`accounts.User`) as Django 5.2 creates it in SQLite:
+    /// UUIDs as 32 hex digits, e-mail sign-in with a blank username, PermissionsMixin's groups.
+    const CUSTOM: &str = r#"
+        CREATE TABLE "accounts_user" ("password" varchar(128) NOT NULL, "last_login" datetime NULL,
+            "is_superuser" bool NOT NULL, "id" char(32) NOT NULL PRIMARY KEY, "email" varchar(254) NOT NULL UNIQUE,
+            "username" varchar(150) NOT NULL, "first_name" varchar(150) NOT NULL, "last_name" varchar(150) NOT NULL,
+            "is_staff" bool NOT NULL, "is_active" bool NOT NULL, "date_joined" datetime NOT NULL);
+        CREATE TABLE "auth_group" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "name" varchar(150) NOT NULL UNIQUE);
+        CREATE TABLE "accounts_user_groups" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT,
+            "user_id" char(32) NOT NULL, "group_id" integer NOT NULL);"#;
+    const ADA: &str = "5f0c6d7e8a9b4c1d9e2f0a1b2c3d4e5f";
+    const BOB: &str = "0f0c6d7e8a9b4c1d9e2f0a1b2c3d4e5f";
+
+    fn custom_db(dir: &Path) -> PathBuf {
+        let path = dir.join("custom.sqlite3");
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(CUSTOM).unwrap();
+        c.execute_batch(&DJANGO_TOKENS.replace(
+            r#""user_id" integer NULL REFERENCES "auth_user""#,
+            r#""user_id" char(32) NULL REFERENCES "accounts_user""#,
+        ))
+        .unwrap();
+        for (id, email, staff) in
+            [(ADA, "ada@EXAMPLE.com", false), (BOB, "bob@example.com", true), ("not-a-uuid", "eve@example.com", false)]
+        {
+            c.execute(
+                "INSERT INTO accounts_user VALUES (?1, NULL, 0, ?2, ?3, '', 'First', 'Last', ?4, 1, ?5)",
+                params![PBKDF2, id, email, staff, JOINED],
+            )
+            .unwrap();
+        }
+        c.execute_batch(&format!(
+            "INSERT INTO auth_group (name) VALUES ('editors'), ('empty');
+             INSERT INTO accounts_user_groups (user_id, group_id) VALUES ('{ADA}', 1);"
+        ))
+        .unwrap();
+        for (row, user) in [(1, ADA), (2, ADA), (3, BOB)] {
+            c.execute(
+                "INSERT INTO token_blacklist_outstandingtoken (id, token, created_at, expires_at, user_id, jti)
+                 VALUES (?1, 't', ?2, ?3, ?4, ?5)",
+                params![row, ISSUED, EXPIRES, user, jti(row as u8)],
+            )
+            .unwrap();
+        }
+        c.execute("INSERT INTO token_blacklist_blacklistedtoken (blacklisted_at, token_id) VALUES (?1, 2)", [ISSUED])
+            .unwrap();
+        path
+    }
+
+    fn custom_options() -> ReadOptions {
+        ReadOptions { user_table: "accounts_user".into(), batch_size: 1, ..options() }
+    }
+
+    /// On SQLite, and on PostgreSQL when JWTD_TEST_DATABASE_URL is set.
+    async fn each_store(test: impl AsyncFn(&dyn Store, &Path)) {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = SqliteStore::open(&dir.path().join("jwtd.db")).unwrap();
+        test(&sqlite, dir.path()).await;
+        if let Some(db) = crate::store::contract::TestDatabase::create().await {
+            let dir = tempfile::tempdir().unwrap();
+            test(&db.store, dir.path()).await;
+            db.drop_database().await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_custom_uuid_model_imports_with_its_groups_and_a_dry_run_writes_nothing() {
+        each_store(async |store: &dyn Store, dir: &Path| {
+            let django = custom_db(dir);
+            let dry = import_with(&django, store, &custom_options(), ImportMode::DryRun).await.unwrap();
+            assert!(store.user_page(0, 100).await.unwrap().is_empty(), "a dry run writes no user");
+            assert_eq!(store.refresh_row(&jti(1)).await.unwrap(), None, "nor a token");
+            assert_eq!(store.import_groups(&["editors".into()], ImportMode::DryRun).await.unwrap(), 1, "nor a group");
+            assert_eq!(
+                store.import_id_type(IdType::Int, ImportMode::DryRun).await.unwrap(),
+                IdTypeCheck::Recorded,
+                "nor the id type"
+            );
+
+            let report = import_with(&django, store, &custom_options(), ImportMode::Write).await.unwrap();
+            assert_eq!(ImportReport { dry_run: true, ..report.clone() }, dry, "the dry run decided the same");
+            assert_eq!((report.id_type, report.id_type_recorded), (Some(IdType::Uuid), true));
+            assert_eq!((report.users_new, report.users_skipped, report.users_staff), (2, 1, 1));
+            assert_eq!((report.groups_new, report.memberships), (2, 1));
+            let tokens = report.tokens.unwrap();
+            assert_eq!((tokens.new, tokens.new_blacklisted), (3, 1));
+            assert_eq!(report.skipped[0].row, "accounts_user id not-a-uuid");
+            assert_eq!(report.skipped[0].reason, "id is not a UUID");
+
+            let users = store.user_page(0, 100).await.unwrap();
+            let shown: Vec<_> = users
+                .iter()
+                .map(|u| (u.uuid.clone().unwrap(), u.email.as_str(), u.is_staff, u.groups.clone()))
+                .collect();
+            assert_eq!(
+                shown,
+                [
+                    // Keyset order of the source: 0f… before 5f….
+                    ("0f0c6d7e-8a9b-4c1d-9e2f-0a1b2c3d4e5f".to_string(), "bob@example.com", true, vec![]),
+                    (
+                        "5f0c6d7e-8a9b-4c1d-9e2f-0a1b2c3d4e5f".to_string(),
+                        "ada@example.com",
+                        false,
+                        vec!["editors".to_string()]
+                    ),
+                ]
+            );
+            assert_eq!((users[0].first_name.as_str(), users[0].username.as_str()), ("First", ""));
+            let ada = store.refresh_row(&jti(2)).await.unwrap().unwrap();
+            assert_eq!(ada.user_id, users[1].id, "tokens belong to jwtd's id of the user");
+            assert!(ada.blacklisted.is_some());
+
+            let again = import_with(&django, store, &custom_options(), ImportMode::Write).await.unwrap();
+            assert_eq!(again.changes(), 0, "{again}");
+            assert_eq!(store.user_page(0, 100).await.unwrap(), users);
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn uuid_users_into_an_int_database_are_refused_before_anything_is_written() {
+        each_store(async |store: &dyn Store, dir: &Path| {
+            let django = custom_db(dir);
+            let now = Instant::from_secs(NOW_SECS);
+            let own = NewUser { username: "mallory".into(), password_hash: "!".into(), email: String::new(), now };
+            store.create_user(own).await.unwrap();
+            let before = store.user_page(0, 100).await.unwrap();
+            for mode in [ImportMode::DryRun, ImportMode::Write] {
+                let err = import_with(&django, store, &custom_options(), mode).await.unwrap_err();
+                assert!(
+                    matches!(err, ImportError::IdTypeMismatch { django: IdType::Uuid, database: IdType::Int }),
+                    "{err}"
+                );
+                assert!(err.to_string().contains("uuid ids") && err.to_string().contains("int ids"), "{err}");
+            }
+            assert_eq!(store.user_page(0, 100).await.unwrap(), before);
+            assert_eq!(store.import_groups(&["editors".into()], ImportMode::DryRun).await.unwrap(), 1);
+        })
+        .await;
+    }
 }

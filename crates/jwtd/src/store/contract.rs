@@ -562,8 +562,8 @@ contract! {
 }
 
 /// A fresh database on the server named by JWTD_TEST_DATABASE_URL.
-struct TestDatabase {
-    store: PgStore,
+pub(crate) struct TestDatabase {
+    pub(crate) store: PgStore,
     admin: tokio_postgres::Client,
     name: String,
 }
@@ -583,7 +583,7 @@ fn with_database(url: &str, name: &str) -> String {
 }
 
 impl TestDatabase {
-    async fn create() -> Option<TestDatabase> {
+    pub(crate) async fn create() -> Option<TestDatabase> {
         let admin_url = std::env::var("JWTD_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
         let (admin, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
             .await
@@ -596,7 +596,7 @@ impl TestDatabase {
         Some(TestDatabase { store, admin, name })
     }
 
-    async fn drop_database(self) {
+    pub(crate) async fn drop_database(self) {
         self.store.close();
         self.admin.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name)).await.unwrap();
     }
