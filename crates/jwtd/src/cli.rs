@@ -423,11 +423,7 @@ async fn list_users(store: &dyn Store, limit: Option<u32>, after: i64, json: boo
     if json {
         write!(out, "{{\"users\":[")?;
     } else {
-        writeln!(
-            out,
-            "{:>8}  {:<36}  {:<24} {:<6} {:<6} {:<24} groups",
-            "id", "uuid", "username", "active", "staff", "email"
-        )?;
+        writeln!(out, "{:>8}  {:<32} {:<8} email", "id", "username", "active")?;
     }
     let (mut cursor, mut left, mut first) = (after, limit, true);
     let next = loop {
@@ -439,17 +435,21 @@ async fn list_users(store: &dyn Store, limit: Option<u32>, after: i64, json: boo
                 let sep = if first { "" } else { "," };
                 write!(out, "{sep}{}", user_json(u))?;
             } else {
-                writeln!(
-                    out,
-                    "{:>8}  {:<36}  {:<24} {:<6} {:<6} {:<24} {}",
-                    u.id,
-                    u.uuid.as_deref().unwrap_or("-"),
-                    u.username,
-                    u.is_active,
-                    u.is_staff,
-                    u.email,
-                    u.groups.join(",")
-                )?;
+                // Django's extra fields follow the e-mail address, only when set: JSON has them all.
+                let mut line = format!("{:>8}  {:<32} {:<8} {}", u.id, u.username, u.is_active, u.email);
+                if let Some(uuid) = &u.uuid {
+                    line.push_str(&format!("  uuid {uuid}"));
+                }
+                if u.is_staff {
+                    line.push_str("  staff");
+                }
+                if u.is_superuser {
+                    line.push_str("  superuser");
+                }
+                if !u.groups.is_empty() {
+                    line.push_str(&format!("  groups {}", u.groups.join(",")));
+                }
+                writeln!(out, "{line}")?;
             }
             first = false;
             cursor = u.id;
