@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
+use futures_util::stream::{self, StreamExt};
 use tracing::debug;
 
 use crate::clock::Instant;
@@ -24,6 +25,8 @@ pub const MAX_USERNAME_CHARS: usize = 150;
 /// SimpleJWT's `OutstandingToken.jti` has `max_length=255`; jwtd refuses longer `jti` claims.
 const MAX_JTI_CHARS: usize = 255;
 const OUTSTANDING: &str = "token_blacklist_outstandingtoken";
+/// Users whose import transactions run at once.
+const IMPORTS_IN_FLIGHT: usize = 32;
 /// At most this many skipped rows are listed one by one (the rest are counted).
 const LISTED_SKIPS: usize = 20;
 
@@ -200,15 +203,25 @@ async fn import_batch(
         }
     }
 
+    let mut work = Vec::with_capacity(batch.users.len());
     for django_user in batch.users {
         let tokens = by_user.remove(&django_user.id).unwrap_or_default();
         let label = format!("user id {} ({:?})", show_id(&django_user.id), shorten(login(&django_user)));
-        if let Err(reason) = check_user(&django_user) {
-            skip_user(report, counts, label, reason.to_string(), tokens.len());
-            continue;
+        match check_user(&django_user) {
+            Ok(()) => work.push((label, user_of(django_user, now), tokens)),
+            Err(reason) => skip_user(report, counts, label, reason.to_string(), tokens.len()),
         }
-        let user = user_of(django_user, now);
-        let outcome = store.import_user(&user, &tokens, mode).await?;
+    }
+    // Several users in flight at once: SQLite's writer commits them together (each still in its
+    // own savepoint), PostgreSQL spreads them over the pool. Results come back in order.
+    let mut outcomes = stream::iter(work)
+        .map(|(label, user, tokens)| async move {
+            let outcome = store.import_user(&user, &tokens, mode).await;
+            (label, user, tokens, outcome)
+        })
+        .buffered(IMPORTS_IN_FLIGHT);
+    while let Some((label, user, tokens, outcome)) = outcomes.next().await {
+        let outcome = outcome?;
         let refused = match &outcome.user {
             UserImport::Inserted => {
                 report.users_new += 1;
@@ -582,8 +595,8 @@ mod tests {
                 "token_blacklist_outstandingtoken id 8: expires_at is not a date",
                 "token_blacklist_outstandingtoken id 6: its user was deleted in Django",
                 "token_blacklist_outstandingtoken id 7: no user 99 in the user table",
-                r#"user id 1 ("zed"): id 1 belongs to jwtd user "mallory""#,
                 r#"user id 15 ("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…"): username longer than 150 characters; its refresh token is left out too"#,
+                r#"user id 1 ("zed"): id 1 belongs to jwtd user "mallory""#,
                 r#"user id 19 ("mallory"): username already belongs to jwtd user id 1"#,
             ]
         );
