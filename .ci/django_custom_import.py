@@ -136,6 +136,7 @@ def main():
         print(dry.stdout + dry.stderr)
         check(dry.returncode == 0 and dry.stdout.strip().endswith("(nothing written)"), "a dry run succeeds")
         check(f"users: {len(USERS)} new, 0 already imported, 0 skipped" in dry.stdout, "the dry run counts users")
+        check(not os.path.exists(jwtd_db), "the dry run left no database behind")
         check(listed(jwtd_db)["users"] == [], "the dry run wrote no user")
 
         # 3. The import, in batches of 2, twice.

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{self, Application, Deps};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{self, Loaded, Settings, SettingsFlags, Sources};
+use crate::config::{self, DatabaseUrl, Loaded, Settings, SettingsFlags, Sources};
 use crate::password::Hasher;
 use crate::service::import::{import_django, ImportError, Progress};
 use crate::store::django::{self, DjangoSource, DjangoUrl, ReadOptions};
@@ -214,11 +214,32 @@ async fn import(from: &str, options: ReadOptions, mode: ImportMode, settings: &S
     let url = DjangoUrl::parse(from).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
     let now = options.now;
     let mut source = DjangoSource::open(&url, &options).await.context("cannot import from the Django database")?;
-    let store = app::open_store(settings).await.context("cannot open jwtd's database")?;
+    // A dry run leaves no database behind: an SQLite file that is not there yet is decided
+    // against as an empty one, made in the temporary folder and removed after.
+    let scratch = match (&settings.database_url, mode) {
+        (DatabaseUrl::Sqlite(path), ImportMode::DryRun) if !path.exists() => {
+            Some(std::env::temp_dir().join(format!("jwtd-dry-run-{}.db", uuid::Uuid::new_v4().simple())))
+        }
+        _ => None,
+    };
+    let target = match &scratch {
+        Some(path) => Settings { database_url: DatabaseUrl::Sqlite(path.clone()), ..settings.clone() },
+        None => settings.clone(),
+    };
+    let store = app::open_store(&target).await.context("cannot open jwtd's database")?;
     let mut meter = ProgressMeter::new(std::io::stderr().is_terminal());
     let result = import_django(&mut source, store.as_ref(), now, mode, &mut |p| meter.show(p)).await;
     meter.finish();
     source.close().await;
+    let _ = store.close().await;
+    drop(store);
+    if let Some(path) = scratch {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.clone().into_os_string();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+    }
     match result {
         Ok(report) => {
             println!("{report}");
@@ -235,11 +256,13 @@ struct ProgressMeter {
     on: bool,
     started: crate::clock::Instant,
     drawn: Option<crate::clock::Instant>,
+    /// The users count last drawn.
+    shown: Option<u64>,
 }
 
 impl ProgressMeter {
     fn new(on: bool) -> Self {
-        ProgressMeter { on, started: SystemClock.now(), drawn: None }
+        ProgressMeter { on, started: SystemClock.now(), drawn: None, shown: None }
     }
 
     fn show(&mut self, p: &Progress) {
@@ -247,9 +270,13 @@ impl ProgressMeter {
             return;
         }
         let now = SystemClock.now();
-        if self.drawn.is_some_and(|at| now.millis() - at.millis() < 200) && p.users_read < p.users_total {
+        let finished = p.users_read >= p.users_total;
+        if self.shown == Some(p.users_read)
+            || (self.drawn.is_some_and(|at| now.millis() - at.millis() < 200) && !finished)
+        {
             return;
         }
+        self.shown = Some(p.users_read);
         self.drawn = Some(now);
         let secs = (now.millis() - self.started.millis()).max(1) as f64 / 1000.0;
         let percent = (p.users_read * 100).checked_div(p.users_total).unwrap_or(100);
