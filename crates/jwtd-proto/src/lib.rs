@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 pub mod messages;
 #[cfg(feature = "openapi")]
 mod schema;
+mod user_id;
+
+pub use user_id::UserId;
 
 /// `POST /api/token/`, `/api/auth/signin/`, `/api/token/sliding/` request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -43,10 +46,14 @@ pub struct SignUpRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserSummary {
-    /// Integer user id (the `user_id` claim).
-    pub id: i64,
-    /// The username.
-    pub username: String,
+    /// The user id, as tokens carry it: an integer, or a UUID string (USER_ID_TYPE=uuid).
+    pub id: UserId,
+    /// The username (USERNAME_FIELD=username).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The e-mail address, as stored (USERNAME_FIELD=email).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 /// `POST /api/auth/signup/` answer (201).
@@ -100,8 +107,8 @@ pub struct TokenBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Me {
-    /// User id.
-    pub id: i64,
+    /// User id: an integer, or a UUID string (USER_ID_TYPE=uuid).
+    pub id: UserId,
     /// Username.
     pub username: String,
     /// E-mail, `""` when none was given.

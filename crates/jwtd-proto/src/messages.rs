@@ -85,6 +85,9 @@ pub const NULL_CHARACTERS: &str = "Null characters are not allowed.";
 pub const NO_DATA: &str = "No data provided";
 /// Sign-up: the username is taken (Django's `unique` error).
 pub const USERNAME_TAKEN: &str = "A user with that username already exists.";
+/// Sign-up with USERNAME_FIELD=email: the address (compared case-insensitively) is taken
+/// (the reference project's serializer).
+pub const EMAIL_TAKEN: &str = "A user with that email already exists.";
 /// Sign-up: a username over 150 characters.
 pub const USERNAME_TOO_LONG: &str = "Ensure this field has no more than 150 characters.";
 /// Sign-up and password change: a password under 8 characters.

@@ -23,7 +23,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::{error, info, warn};
 
 use crate::clock::SharedClock;
-use crate::config::{DatabaseUrl, Settings};
+use crate::config::{DatabaseUrl, IdType, Settings};
 use crate::http::{self, AppState, Limits};
 use crate::password::Hasher;
 use crate::service::{AuthService, PasswordPool, Verifier};
@@ -55,6 +55,21 @@ pub enum StartError {
     Hashing,
     #[error("{0}")]
     Tls(String),
+    /// USER_ID_TYPE differs from the type the database was made for.
+    #[error("USER_ID_TYPE: this database holds {stored} user ids (fixed at its first start), not {wanted}")]
+    UserIdType { stored: IdType, wanted: IdType },
+}
+
+/// Fixes USER_ID_TYPE for the database at its first start and refuses any other type later
+/// (the ids in tokens already issued could not name their users), changing nothing.
+pub async fn check_user_id_type(store: &dyn Store, settings: &Settings) -> Result<(), StartError> {
+    let wanted = settings.user_id_type;
+    let stored = store.fix_user_id_type(wanted).await.map_err(StartError::Store)?;
+    if stored == wanted {
+        Ok(())
+    } else {
+        Err(StartError::UserIdType { stored, wanted })
+    }
 }
 
 /// What the application runs on besides its settings; tests swap these.
@@ -93,6 +108,7 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StoreErro
 pub async fn build_state(settings: Settings, deps: Deps) -> Result<AppState, StartError> {
     let settings = Arc::new(settings);
     let store = open_store(&settings).await.map_err(StartError::Store)?;
+    check_user_id_type(store.as_ref(), &settings).await?;
     let codec = keys::codec(&settings, store.as_ref()).await?;
     let verifier =
         Verifier::new(&codec, deps.clock.clone(), settings.auth_header_types.clone(), settings.user_id_claim.clone());
@@ -224,7 +240,9 @@ async fn sync_revocations(state: &AppState, cursor: &mut i64) -> Result<(), Stor
     loop {
         let batch = state.auth.store().revocations_since(*cursor, 1000).await?;
         for r in &batch {
-            state.verifier.revoke_before(r.user_id, r.valid_after);
+            if let Some(user_id) = r.public_id(state.settings.user_id_type) {
+                state.verifier.revoke_before(user_id, r.valid_after);
+            }
             *cursor = r.cursor;
         }
         if batch.len() < 1000 {

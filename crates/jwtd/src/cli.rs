@@ -10,11 +10,14 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{self, Application, Deps};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{self, DatabaseUrl, Loaded, Settings, SettingsFlags, Sources};
+use crate::config::{
+    self, DatabaseUrl, IdType, Loaded, LoginField, Settings, SettingsFlags, Sources, REGISTERED_CLAIMS,
+};
 use crate::password::Hasher;
 use crate::service::import::{import_django, ImportError, Progress};
+use crate::service::normalize_email;
 use crate::store::django::{self, DjangoSource, DjangoUrl, ReadOptions};
-use crate::store::{ImportMode, NewUser, Store, UserListing};
+use crate::store::{ImportMode, NewUser, Store, User, UserListing};
 use crate::tokens::{self, Algorithm};
 
 #[derive(Debug, Parser)]
@@ -143,6 +146,50 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Set a user's own claims, written into their tokens (a JSON object; '{}' clears them).
+    SetClaims {
+        name: String,
+        /// A JSON object of at most 4 KiB, no registered claim name.
+        json: String,
+    },
+    /// Add a user to groups or take them out, then print the user's groups.
+    Groups {
+        name: String,
+        /// A group to add the user to (created as needed); repeatable.
+        #[arg(long, value_name = "GROUP")]
+        add: Vec<String>,
+        /// A group to take the user out of; repeatable.
+        #[arg(long, value_name = "GROUP")]
+        remove: Vec<String>,
+    },
+}
+
+/// A command-line argument jwtd refuses; `main` exits with code 2, as for invalid settings.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadArgument(pub String);
+
+/// The largest JSON text `jwtd user set-claims` takes, in bytes.
+const MAX_CLAIMS_BYTES: usize = 4096;
+
+/// The user's own claims as `jwtd user set-claims` takes them: a JSON object of at most 4 KiB
+/// whose names are not registered ([`REGISTERED_CLAIMS`], the USER_ID_CLAIM).
+pub fn parse_user_claims(
+    json: &str,
+    user_id_claim: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, BadArgument> {
+    if json.len() > MAX_CLAIMS_BYTES {
+        return Err(BadArgument(format!("JSON: {} bytes; at most {MAX_CLAIMS_BYTES}", json.len())));
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| BadArgument(format!("JSON: not valid JSON: {e}")))?;
+    let serde_json::Value::Object(claims) = value else {
+        return Err(BadArgument("JSON: expected an object such as '{\"role\": \"admin\"}'".into()));
+    };
+    if let Some(name) = claims.keys().find(|k| *k == user_id_claim || REGISTERED_CLAIMS.contains(&k.as_str())) {
+        return Err(BadArgument(format!("JSON: {name:?} is a registered claim; jwtd sets it itself")));
+    }
+    Ok(claims)
 }
 
 #[derive(Debug, Subcommand)]
@@ -202,12 +249,6 @@ pub async fn run(cli: Cli, loaded: Loaded) -> Result<()> {
     }
 }
 
-/// A command refused before it changed anything, for a reason the operator must settle (a
-/// database made for the other id type): `main` exits with code 2.
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct Refused(pub Box<dyn std::error::Error + Send + Sync>);
-
 /// `jwtd import-django`: read the Django database in one snapshot, batch by batch, importing user
 /// by user. The URL is never printed: it may hold a password.
 async fn import(from: &str, options: ReadOptions, mode: ImportMode, settings: &Settings) -> Result<()> {
@@ -245,7 +286,8 @@ async fn import(from: &str, options: ReadOptions, mode: ImportMode, settings: &S
             println!("{report}");
             Ok(())
         }
-        Err(e @ ImportError::IdTypeMismatch { .. }) => Err(Refused(Box::new(e)).into()),
+        // A database made for the other id type: exit code 2, as for USER_ID_TYPE at `serve`.
+        Err(e @ ImportError::IdTypeMismatch { .. }) => Err(BadArgument(e.to_string()).into()),
         Err(e) => Err(e).context("cannot import from the Django database"),
     }
 }
@@ -390,11 +432,38 @@ fn read_password(from_stdin: bool) -> Result<String> {
     Ok(password)
 }
 
+/// The user a NAME argument names: a username, or with USERNAME_FIELD=email an e-mail address
+/// (compared case-insensitively).
+async fn find_user(store: &dyn Store, settings: &Settings, name: &str) -> Result<User> {
+    let user = match settings.username_field {
+        LoginField::Username => store.user_by_name(name).await?,
+        LoginField::Email => store.user_by_email(name).await?,
+    };
+    user.with_context(|| match settings.username_field {
+        LoginField::Username => format!("no user named {name:?}"),
+        LoginField::Email => format!("no user with the e-mail address {name:?}"),
+    })
+}
+
+/// The username the store's by-name commands take for `user`.
+fn store_name(user: &User, name: &str) -> Result<String> {
+    if user.username.is_empty() {
+        bail!("{name:?} has no username, which this command needs");
+    }
+    Ok(user.username.clone())
+}
+
 async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
     let store = app::open_store(settings).await.context("cannot open the database")?;
+    app::check_user_id_type(store.as_ref(), settings).await?;
     let hasher = Hasher::owasp();
     match cmd {
         UserCommand::Create { name, password_stdin, email } => {
+            let by_email = settings.username_field == LoginField::Email;
+            let (username, email) = match settings.username_field {
+                LoginField::Username => (name, email.unwrap_or_default()),
+                LoginField::Email => (String::new(), normalize_email(&name)),
+            };
             let password = read_password(password_stdin)?;
             let password_hash =
                 tokio::task::spawn_blocking(move || hasher.hash(&password, &mut crate::password::Scratch::default()))
@@ -402,16 +471,40 @@ async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
                     .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
             let user = store
                 .create_user(NewUser {
-                    username: name,
+                    username,
                     password_hash,
-                    email: email.unwrap_or_default(),
+                    email,
+                    uuid: (settings.user_id_type == IdType::Uuid).then(uuid::Uuid::new_v4),
+                    unique_email: by_email,
                     now: SystemClock.now(),
                 })
                 .await?;
-            println!("created user {} (id {})", user.username, user.id);
+            let login = if by_email { &user.email } else { &user.username };
+            let id = user.public_id(settings.user_id_type).map(|id| id.to_string()).unwrap_or_default();
+            println!("created user {login} (id {id})");
+        }
+        UserCommand::SetClaims { name, json } => {
+            let claims = parse_user_claims(&json, &settings.user_id_claim)?;
+            let user = find_user(store.as_ref(), settings, &name).await?;
+            store.set_user_claims(user.id, &claims).await?;
+            println!("claims of {name} set: {}", serde_json::Value::Object(claims));
+        }
+        UserCommand::Groups { name, add, remove } => {
+            if let Some(blank) = add.iter().chain(&remove).find(|g| g.trim().is_empty()) {
+                return Err(BadArgument(format!("--add/--remove: {blank:?} is not a group name")).into());
+            }
+            let user = find_user(store.as_ref(), settings, &name).await?;
+            let groups = if add.is_empty() && remove.is_empty() {
+                store.user_groups(user.id).await?
+            } else {
+                store.change_groups(user.id, &add, &remove).await?
+            };
+            for group in groups {
+                println!("{group}");
+            }
         }
         UserCommand::SetPassword { name, password_stdin } => {
-            let user = store.user_by_name(&name).await?.with_context(|| format!("no user named {name:?}"))?;
+            let user = find_user(store.as_ref(), settings, &name).await?;
             let password = read_password(password_stdin)?;
             let hash =
                 tokio::task::spawn_blocking(move || hasher.hash(&password, &mut crate::password::Scratch::default()))
@@ -421,19 +514,22 @@ async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
             println!("password of {name} changed; every token of theirs is revoked");
         }
         UserCommand::Deactivate { name } => {
-            if !store.set_active(&name, false).await? {
+            let username = store_name(&find_user(store.as_ref(), settings, &name).await?, &name)?;
+            if !store.set_active(&username, false).await? {
                 bail!("no user named {name:?}");
             }
             println!("deactivated {name}");
         }
         UserCommand::Activate { name } => {
-            if !store.set_active(&name, true).await? {
+            let username = store_name(&find_user(store.as_ref(), settings, &name).await?, &name)?;
+            if !store.set_active(&username, true).await? {
                 bail!("no user named {name:?}");
             }
             println!("activated {name}");
         }
         UserCommand::Delete { name } => {
-            if !store.delete_user(&name).await? {
+            let username = store_name(&find_user(store.as_ref(), settings, &name).await?, &name)?;
+            if !store.delete_user(&username).await? {
                 bail!("no user named {name:?}");
             }
             println!("deleted {name} and every token row of theirs");

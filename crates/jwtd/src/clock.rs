@@ -1,5 +1,7 @@
-//! The only reader of wall-clock time. Everything else takes `now` as an argument or a
-//! `Clock`, so tests advance a [`FakeClock`] instead of sleeping.
+//! The only reader of wall-clock time for decisions. Everything else takes `now` as an argument
+//! or a `Clock`, so tests advance a [`FakeClock`] instead of sleeping. The one other reader is
+//! the request log's timestamp (`telemetry/access.rs`), which, like the log formatter's own timer,
+//! reads the system clock on purpose: a log line tells when it was written.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;

@@ -6,6 +6,7 @@
 
 mod sources;
 pub mod table;
+mod users;
 mod values;
 
 use std::fmt;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 pub use sources::Sources;
 pub use table::{Setting, SettingsFlags, ENV_PREFIX, SETTINGS};
+pub use users::{IdType, LoginField, TokenClaim, TokenClaims, REGISTERED_CLAIMS};
 pub use values::{mask_url, parse_bool, parse_duration, DatabaseUrl, LogFormat, Rate};
 
 use crate::tokens::Algorithm;
@@ -132,6 +134,12 @@ pub struct Settings {
     pub issuer: Option<String>,
     pub leeway: Duration,
     pub user_id_claim: String,
+    /// USERNAME_FIELD: the body field users sign in with.
+    pub username_field: LoginField,
+    /// USER_ID_TYPE: the id tokens carry.
+    pub user_id_type: IdType,
+    /// TOKEN_CLAIMS: user fields written into refresh and sliding tokens.
+    pub token_claims: TokenClaims,
     pub auth_header_types: Vec<String>,
     pub update_last_login: bool,
     pub check_user_is_active: bool,
@@ -240,6 +248,9 @@ impl Settings {
             issuer: v.issuer.value.clone(),
             leeway: v.leeway.value,
             user_id_claim: v.user_id_claim.value.clone(),
+            username_field: v.username_field.value,
+            user_id_type: v.user_id_type.value,
+            token_claims: v.token_claims.value.clone(),
             auth_header_types: v.auth_header_types.value.clone(),
             update_last_login: v.update_last_login.value,
             check_user_is_active: v.check_user_is_active.value,

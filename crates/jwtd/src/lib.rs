@@ -7,8 +7,8 @@
 //! jwtd's asymmetric tokens with [`service::Verifier::remote`], from the public keys at jwtd's
 //! JWKS URL, holding no secret.
 //!
-//! Layers, each using only those before it: `config`, `clock` → `tokens`, `password` →
-//! `store` → `service` → `http` → `app`, `cli`.
+//! Layers, each using only those before it: `clock` → `tokens`, `password` → `config` →
+//! `store`, `telemetry` → `service` → `http` → `app` → `cli`.
 
 pub mod app;
 pub mod cli;
@@ -24,3 +24,4 @@ pub mod tokens;
 pub use app::{build_state, Application, Deps};
 pub use config::Settings;
 pub use http::{router, AppState, AuthUser};
+pub use jwtd_proto::UserId;

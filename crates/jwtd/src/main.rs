@@ -58,7 +58,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("jwtd: {e:#}");
-            if e.downcast_ref::<cli::Refused>().is_some() {
+            // A refused argument or USER_ID_TYPE over a database of the other type: as invalid settings.
+            let usage = e.downcast_ref::<cli::BadArgument>().is_some()
+                || matches!(e.downcast_ref::<jwtd::app::StartError>(), Some(jwtd::app::StartError::UserIdType { .. }));
+            if usage {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE

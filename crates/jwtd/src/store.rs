@@ -17,28 +17,50 @@ pub mod sqlite;
 pub(crate) mod contract;
 
 use async_trait::async_trait;
+use jwtd_proto::UserId;
+use serde_json::{Map, Value};
 use std::time::Duration;
 
 use crate::clock::Instant;
+use crate::config::IdType;
 
-/// A stored user.
+/// A stored user. `id` is the internal key every table refers to; the id tokens carry is
+/// [`User::public_id`]: `id` itself, or `uuid` with USER_ID_TYPE=uuid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: i64,
+    /// The public id with USER_ID_TYPE=uuid (Django's `str(uuid)` in the database).
+    pub uuid: Option<uuid::Uuid>,
+    /// `""` for users of e-mail sign-in projects that left it blank.
     pub username: String,
     pub password: String,
     pub email: String,
+    pub first_name: String,
+    pub last_name: String,
     pub is_active: bool,
+    pub is_staff: bool,
+    pub is_superuser: bool,
     pub date_joined: Instant,
     pub last_login: Option<Instant>,
     /// Tokens with `iat` before this second are revoked.
     pub tokens_valid_after: i64,
+    /// The user's own claims (`jwtd user set-claims`), written into their tokens.
+    pub claims: Map<String, Value>,
 }
 
 impl User {
     /// What the refresh rules read of the user.
     pub fn gate(&self) -> UserGate {
         UserGate { is_active: self.is_active, tokens_valid_after: self.tokens_valid_after }
+    }
+
+    /// The id tokens and answers carry for this user; `None` for a user without a UUID when ids
+    /// are UUIDs.
+    pub fn public_id(&self, id_type: IdType) -> Option<UserId> {
+        match id_type {
+            IdType::Int => Some(UserId::Int(self.id)),
+            IdType::Uuid => self.uuid.map(UserId::Uuid),
+        }
     }
 }
 
@@ -48,7 +70,17 @@ pub struct NewUser {
     pub username: String,
     pub password_hash: String,
     pub email: String,
+    /// Set with USER_ID_TYPE=uuid.
+    pub uuid: Option<uuid::Uuid>,
+    /// USERNAME_FIELD=email: refuse ([`StoreError::EmailTaken`]) when a user has this e-mail
+    /// (case-insensitively), in the same step as the insert.
+    pub unique_email: bool,
     pub now: Instant,
+}
+
+/// Parses the `claims` column; the column only ever holds what `set_user_claims` was given.
+pub(crate) fn claims_from_column(text: &str) -> Map<String, Value> {
+    serde_json::from_str(text).unwrap_or_default()
 }
 
 /// What a refresh token says about itself, for recording it.
@@ -148,7 +180,19 @@ pub struct TokenStanding {
 pub struct Revocation {
     pub cursor: i64,
     pub user_id: i64,
+    /// The user's UUID, when the user is still there and has one.
+    pub uuid: Option<uuid::Uuid>,
     pub valid_after: i64,
+}
+
+impl Revocation {
+    /// The id the revoked user's tokens carry.
+    pub fn public_id(&self, id_type: IdType) -> Option<UserId> {
+        match id_type {
+            IdType::Int => Some(UserId::Int(self.user_id)),
+            IdType::Uuid => self.uuid.map(UserId::Uuid),
+        }
+    }
 }
 
 /// One refresh with rotation, as asked of [`Store::rotate`].
@@ -317,43 +361,10 @@ pub fn decide_rotation(
     RotationDecision::Rotate { record_presented, successor: TokenRow::successor(&next, family, family_started) }
 }
 
-/// How the users of a database are named in tokens (SPEC §3, USER_ID_TYPE), recorded in its
-/// `meta` table as `user_id_type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdType {
-    /// Integer ids: jwtd's own key is the id tokens carry.
-    Int,
-    /// UUIDs, kept in `users.uuid` beside jwtd's integer key.
-    Uuid,
-}
-
-impl IdType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IdType::Int => "int",
-            IdType::Uuid => "uuid",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<IdType> {
-        match s {
-            "int" => Some(IdType::Int),
-            "uuid" => Some(IdType::Uuid),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for IdType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// The id type a database holds, as far as it says: `meta.user_id_type` when recorded, else what
 /// its users show (any user without a UUID: `int`; only users with one: `uuid`; none: unknown).
 pub fn database_id_type(recorded: Option<&str>, without_uuid: bool, with_uuid: bool) -> Option<IdType> {
-    match recorded.and_then(IdType::parse) {
+    match recorded.and_then(|r| IdType::parse(r).ok()) {
         Some(kind) => Some(kind),
         None if without_uuid => Some(IdType::Int),
         None if with_uuid => Some(IdType::Uuid),
@@ -528,11 +539,13 @@ pub fn decide_token_import(existing: Option<&TokenRow>, incoming: &TokenRow) -> 
     }
 }
 
-/// Storage failures. Anything but `UsernameTaken` is the server's fault (a 5xx).
+/// Storage failures. Anything but `UsernameTaken` and `EmailTaken` is the server's fault (a 5xx).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("a user with that username already exists")]
     UsernameTaken,
+    #[error("a user with that email already exists")]
+    EmailTaken,
     #[error("database error")]
     Database(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("database is unavailable")]
@@ -551,6 +564,27 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError>;
     async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError>;
     async fn user_by_id(&self, id: i64) -> Result<Option<User>, StoreError>;
+    /// The user with this e-mail address, compared case-insensitively (Django's `email__iexact`);
+    /// the first by id when several have it.
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+    async fn user_by_uuid(&self, uuid: uuid::Uuid) -> Result<Option<User>, StoreError>;
+    /// The user a token's id names, by the id type the database holds.
+    async fn user_by_public_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        match id {
+            UserId::Int(id) => self.user_by_id(id).await,
+            UserId::Uuid(uuid) => self.user_by_uuid(uuid).await,
+        }
+    }
+    /// The user id type this database was made for (USER_ID_TYPE): `wanted` recorded when none
+    /// is yet (the first start), else the one recorded.
+    async fn fix_user_id_type(&self, wanted: IdType) -> Result<IdType, StoreError>;
+    /// Replaces the user's own claims. Returns false when there is no such user.
+    async fn set_user_claims(&self, user_id: i64, claims: &Map<String, Value>) -> Result<bool, StoreError>;
+    /// The names of the user's groups, sorted.
+    async fn user_groups(&self, user_id: i64) -> Result<Vec<String>, StoreError>;
+    /// Adds the user to the groups `add` (created as needed) and takes them out of `remove`, in
+    /// one step; returns the names of the user's groups afterwards, sorted.
+    async fn change_groups(&self, user_id: i64, add: &[String], remove: &[String]) -> Result<Vec<String>, StoreError>;
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
     /// Returns false when there is no such user.
     async fn set_active(&self, username: &str, active: bool) -> Result<bool, StoreError>;

@@ -173,3 +173,12 @@ impl TestServer {
 fn unix(millis: i64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap())
 }
+
+/// Sends `n` GET /api/me/ at once through `client`; their statuses.
+pub async fn concurrent_me(client: &Client, n: usize) -> Vec<StatusCode> {
+    let tasks = (0..n).map(|_| {
+        let client = client.clone();
+        tokio::spawn(async move { client.request(jwtd_client::Method::GET, "/api/me/").send().await.unwrap().status() })
+    });
+    futures::future::join_all(tasks).await.into_iter().map(Result::unwrap).collect()
+}

@@ -4,11 +4,10 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use futures::future::join_all;
 use jwtd::config::RotationPolicy;
 use jwtd_client::{MemoryStore, Method, StatusCode, TokenStore};
 
-use crate::helpers::{TestServer, PASSWORD};
+use crate::helpers::{concurrent_me, TestServer, PASSWORD};
 
 /// Rotation with blacklisting and no grace period: presenting a rotated token is reuse.
 fn strict(settings: &mut jwtd::Settings) {
@@ -46,11 +45,7 @@ async fn with_rotation_fifty_concurrent_requests_cause_one_refresh() {
 
     for _ in 0..2 {
         app.expire_access();
-        let tasks = (0..50).map(|_| {
-            let client = client.clone();
-            tokio::spawn(async move { client.request(Method::GET, "/api/me/").send().await.unwrap().status() })
-        });
-        let statuses: Vec<_> = join_all(tasks).await.into_iter().map(Result::unwrap).collect();
+        let statuses = concurrent_me(&client, 50).await;
         assert!(statuses.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
     }
 

@@ -1,10 +1,9 @@
 //! A session outlives its access tokens: refreshed ahead of expiry, or on a 401 and retried.
 
-use futures::future::join_all;
 use jwtd_client::proto::Me;
 use jwtd_client::{Client, FileStore, Method, StatusCode};
 
-use crate::helpers::{TestServer, PASSWORD};
+use crate::helpers::{concurrent_me, TestServer, PASSWORD};
 
 async fn me(client: &Client) -> Me {
     let response = client.request(Method::GET, "/api/me/").send().await.unwrap();
@@ -50,11 +49,7 @@ async fn fifty_concurrent_requests_after_expiry_cause_one_refresh() {
     client.sign_up("ada", PASSWORD, None).await.unwrap();
     app.expire_access();
 
-    let tasks = (0..50).map(|_| {
-        let client = client.clone();
-        tokio::spawn(async move { client.request(Method::GET, "/api/me/").send().await.unwrap().status() })
-    });
-    let statuses: Vec<_> = join_all(tasks).await.into_iter().map(Result::unwrap).collect();
+    let statuses = concurrent_me(&client, 50).await;
 
     assert!(statuses.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
     assert_eq!(app.refreshes(), 1);
@@ -68,11 +63,7 @@ async fn fifty_concurrent_401s_cause_one_refresh() {
     client.sign_up("ada", PASSWORD, None).await.unwrap();
     app.expire_access();
 
-    let tasks = (0..50).map(|_| {
-        let client = client.clone();
-        tokio::spawn(async move { client.request(Method::GET, "/api/me/").send().await.unwrap().status() })
-    });
-    let statuses: Vec<_> = join_all(tasks).await.into_iter().map(Result::unwrap).collect();
+    let statuses = concurrent_me(&client, 50).await;
 
     assert!(statuses.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
     assert_eq!(app.refreshes(), 1);

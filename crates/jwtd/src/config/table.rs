@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::sources::{Given, Raw};
+use super::users::{IdType, LoginField, TokenClaims};
 use super::values::{
     optional, parse_addr, parse_body_bytes, parse_bool, parse_claim_name, parse_connections, parse_duration, parse_key,
     parse_keys, parse_lifetime, parse_nonempty_list, parse_origins, DatabaseUrl, LogFormat, Rate, Show,
@@ -210,6 +211,12 @@ settings! {
     LEEWAY leeway: Duration = "0s", parse_duration;
     /// The claim holding the user's id
     USER_ID_CLAIM user_id_claim: String = "user_id", parse_claim_name;
+    /// The field users sign in with: username or email (matched case-insensitively)
+    USERNAME_FIELD username_field: LoginField = "username", LoginField::parse;
+    /// The user id tokens carry: int or uuid; fixed for a database at its first start
+    USER_ID_TYPE user_id_type: IdType = "int", IdType::parse;
+    /// Comma list of user fields written into tokens: username, email, first_name, last_name, is_staff, is_superuser, groups
+    TOKEN_CLAIMS token_claims: TokenClaims = "", TokenClaims::parse;
     /// Comma list of Authorization header schemes
     AUTH_HEADER_TYPES auth_header_types: Vec<String> = "Bearer", parse_nonempty_list;
     /// Write last_login on sign-in

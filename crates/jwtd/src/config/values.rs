@@ -136,7 +136,7 @@ pub fn parse_nonempty_list(s: &str) -> Result<Vec<String>, String> {
 /// A claim name that SimpleJWT does not write itself.
 pub fn parse_claim_name(s: &str) -> Result<String, String> {
     let s = s.trim();
-    if s.is_empty() || ["token_type", "exp", "iat", "jti", "aud", "iss"].contains(&s) {
+    if s.is_empty() || ["token_type", "exp", "iat", "nbf", "jti", "aud", "iss", "sid"].contains(&s) {
         return Err(format!("{s:?} is a reserved claim"));
     }
     Ok(s.to_string())

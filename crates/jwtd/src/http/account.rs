@@ -15,6 +15,7 @@ use super::cookie::{hand_out_pair, with_cookie, RefreshCookie};
 use super::responses::{BearerRefused, BodyErrors, CookieOriginRefused, Empty, ServerFaults};
 use super::{ApiError, AuthUser, Input};
 use crate::clock::Instant;
+use crate::config::LoginField;
 use crate::service::AuthService;
 use crate::telemetry::Metrics;
 
@@ -37,12 +38,30 @@ pub async fn sign_up(
     cookie: RefreshCookie,
     mut input: Input,
 ) -> Result<Response, ApiError> {
-    let username = input.string("username");
-    let password = input.string("password");
-    let email = input.optional_string("email");
-    let (username, password) = input.finish(username.zip(password))?;
+    // The reference serializer's fields, in its order: with USERNAME_FIELD=email the e-mail is
+    // required and comes before the password, the username optional.
+    let (username, password, email) = match auth.login_field() {
+        LoginField::Username => {
+            let username = input.string("username");
+            let password = input.string("password");
+            let email = input.optional_string("email");
+            let (username, password) = input.finish(username.zip(password))?;
+            (Some(username), password, email)
+        }
+        LoginField::Email => {
+            let username = input.optional_string("username");
+            let email = input.string("email");
+            let password = input.string("password");
+            let (email, password) = input.finish(email.zip(password))?;
+            (username, password, Some(email))
+        }
+    };
     let signed_up = auth.sign_up(username, password, email).await?;
-    let user = UserSummary { id: signed_up.user.id, username: signed_up.user.username };
+    let id = auth.public_id(&signed_up.user)?;
+    let user = match auth.login_field() {
+        LoginField::Username => UserSummary { id, username: Some(signed_up.user.username), email: None },
+        LoginField::Email => UserSummary { id, username: None, email: Some(signed_up.user.email) },
+    };
     let (set_cookie, pair) = hand_out_pair(&metrics, &cookie, signed_up.tokens)?;
     let body = Json(SignUpResponse { user, refresh: pair.refresh, access: pair.access });
     Ok(with_cookie(set_cookie, (StatusCode::CREATED, body)))
@@ -70,7 +89,7 @@ fn isoformat(t: Instant) -> String {
 pub async fn me(State(auth): State<AuthService>, user: AuthUser) -> Result<Json<Me>, ApiError> {
     let u = auth.me(user.user_id).await?;
     Ok(Json(Me {
-        id: u.id,
+        id: user.user_id,
         username: u.username,
         email: u.email,
         date_joined: isoformat(u.date_joined),

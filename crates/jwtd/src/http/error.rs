@@ -114,6 +114,11 @@ fn status_and_body(err: &ApiError) -> (StatusCode, Body) {
             errors.add("username", USERNAME_TAKEN);
             (S::BAD_REQUEST, Raw(fields(&errors)))
         }
+        A::Auth(E::Store(StoreError::EmailTaken)) => {
+            let mut errors = FieldErrors::default();
+            errors.add("email", EMAIL_TAKEN);
+            (S::BAD_REQUEST, Raw(fields(&errors)))
+        }
         A::Auth(E::Store(StoreError::Unavailable(_)) | E::Overloaded)
         | A::Unavailable
         | A::Bearer(BearerError::KeysUnavailable) => (S::SERVICE_UNAVAILABLE, D(detail(UNAVAILABLE))),

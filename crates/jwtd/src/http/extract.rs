@@ -6,6 +6,8 @@ use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 
+use jwtd_proto::UserId;
+
 use super::ApiError;
 use crate::service::{AccessClaims, BearerError, Verifier};
 use crate::tokens::Claims;
@@ -16,7 +18,9 @@ use crate::tokens::Claims;
 /// including one that verifies against jwtd's JWKS URL ([`Verifier::remote`]).
 #[derive(Debug, Clone)]
 pub struct AuthUser {
-    pub user_id: i64,
+    /// The user id as the token carries it: an integer, or a UUID (USER_ID_TYPE=uuid).
+    pub user_id: UserId,
+    /// Every claim of the token, custom ones (TOKEN_CLAIMS, the user's own) included.
     pub claims: Claims,
 }
 

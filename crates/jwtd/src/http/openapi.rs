@@ -7,8 +7,9 @@
 //! It must not describe behaviour the handlers don't have: a schema test and the CI fuzzer hold
 //! the server to this document.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
+use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use jwtd_proto::{
@@ -25,6 +26,7 @@ use utoipa::openapi::{Components, OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use super::responses::{error_responses, validation_errors, Empty, Jwks};
+use crate::config::{LoginField, Settings};
 
 /// The security scheme of the protected routes.
 const BEARER: &str = "bearerAuth";
@@ -64,17 +66,28 @@ const BEARER: &str = "bearerAuth";
 )]
 struct ApiDoc;
 
-/// The document as served: JSON, built once.
-fn document() -> &'static serde_json::Value {
-    static DOCUMENT: OnceLock<serde_json::Value> = OnceLock::new();
-    DOCUMENT.get_or_init(|| {
+/// The document as served: JSON, built once per login field (USERNAME_FIELD names the field of
+/// the credential bodies).
+fn document(login: LoginField) -> &'static serde_json::Value {
+    static DOCUMENTS: [OnceLock<serde_json::Value>; 2] = [OnceLock::new(), OnceLock::new()];
+    DOCUMENTS[login_slot(login)].get_or_init(|| {
         let mut doc = ApiDoc::openapi();
         doc.merge(super::api().into_openapi());
         Contract.modify(&mut doc);
         let mut doc = serde_json::to_value(doc).unwrap_or_default();
         camel_case_links(&mut doc);
+        if login == LoginField::Email {
+            email_credentials(&mut doc);
+        }
         doc
     })
+}
+
+fn login_slot(login: LoginField) -> usize {
+    match login {
+        LoginField::Username => 0,
+        LoginField::Email => 1,
+    }
 }
 
 /// The OpenAPI 3.1 document of this API.
@@ -84,10 +97,45 @@ fn document() -> &'static serde_json::Value {
     tag = "operations",
     responses((status = 200, description = "This document.", content_type = "application/json", body = Object))
 )]
-pub async fn schema() -> Response {
-    static JSON: OnceLock<Vec<u8>> = OnceLock::new();
-    let body = JSON.get_or_init(|| serde_json::to_vec(document()).unwrap_or_default()).as_slice();
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+pub async fn schema(State(settings): State<Arc<Settings>>) -> Response {
+    static JSON: [OnceLock<Vec<u8>>; 2] = [OnceLock::new(), OnceLock::new()];
+    let login = settings.username_field;
+    let body = JSON[login_slot(login)].get_or_init(|| serde_json::to_vec(document(login)).unwrap_or_default());
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body.as_slice()).into_response()
+}
+
+/// USERNAME_FIELD=email: sign-in bodies take `email` where they took `username`, and sign-up
+/// requires `email` while `username` becomes optional (the reference's serializers).
+fn email_credentials(doc: &mut serde_json::Value) {
+    use serde_json::Value;
+    let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if let Some(credentials) = schemas.get_mut("Credentials") {
+        if let Some(props) = credentials.get_mut("properties").and_then(Value::as_object_mut) {
+            let mut renamed = serde_json::Map::new();
+            for (name, mut field) in std::mem::take(props) {
+                if name == "username" {
+                    field["description"] = json!("E-mail address, matched case-insensitively.");
+                    renamed.insert("email".into(), field);
+                } else {
+                    renamed.insert(name, field);
+                }
+            }
+            *props = renamed;
+        }
+        credentials["required"] = json!(["email", "password"]);
+        credentials["example"] = json!({"email": "ada@example.com", "password": "correct horse battery"});
+    }
+    if let Some(sign_up) = schemas.get_mut("SignUpRequest") {
+        sign_up["required"] = json!(["email", "password"]);
+        if let Some(email) = sign_up.pointer_mut("/properties/email") {
+            email["description"] = json!("E-mail address to sign in with; unique, compared case-insensitively.");
+        }
+        if let Some(username) = sign_up.pointer_mut("/properties/username") {
+            username["description"] = json!("Optional username, at most 150 characters.");
+        }
+    }
 }
 
 /// utoipa 5 writes a Link's fields in snake case (`operation_id`, `request_body`); OpenAPI

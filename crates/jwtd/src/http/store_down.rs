@@ -11,16 +11,16 @@ use axum::http::{header, Request, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use http_body_util::BodyExt;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tower::ServiceExt;
 
 use super::{router, AppState, AuthUser};
 use crate::clock::{Clock, FakeClock, Instant, SharedClock};
-use crate::config::Settings;
+use crate::config::{IdType, Settings};
 use crate::password::Hasher;
 use crate::service::{AuthService, PasswordPool, Verifier};
 use crate::store::{
-    IdType, IdTypeCheck, ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation,
+    IdTypeCheck, ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation,
     RotateRequest, Rotation, Store, StoreError, TokenRow, User, UserListing,
 };
 use crate::tokens::{Algorithm, Claims, Codec, Policy, TokenType};
@@ -47,6 +47,24 @@ impl Store for DownStore {
         down()
     }
     async fn user_by_id(&self, _: i64) -> Result<Option<User>, StoreError> {
+        down()
+    }
+    async fn user_by_email(&self, _: &str) -> Result<Option<User>, StoreError> {
+        down()
+    }
+    async fn user_by_uuid(&self, _: uuid::Uuid) -> Result<Option<User>, StoreError> {
+        down()
+    }
+    async fn fix_user_id_type(&self, _: IdType) -> Result<IdType, StoreError> {
+        down()
+    }
+    async fn set_user_claims(&self, _: i64, _: &Map<String, Value>) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn user_groups(&self, _: i64) -> Result<Vec<String>, StoreError> {
+        down()
+    }
+    async fn change_groups(&self, _: i64, _: &[String], _: &[String]) -> Result<Vec<String>, StoreError> {
         down()
     }
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
@@ -119,8 +137,16 @@ fn fixture() -> Fixture {
     let clock = FakeClock::new();
     let codec = Codec::from_secret(Algorithm::HS256, &[7u8; 32], Policy::default()).unwrap();
     let now = clock.now().secs();
-    let sign =
-        |t, life| codec.encode(&Claims::new(t, "user_id", 42, now, life, uuid::Uuid::new_v4().simple().to_string()));
+    let sign = |t, life| {
+        codec.encode(&Claims::new(
+            t,
+            "user_id",
+            jwtd_proto::UserId::Int(42),
+            now,
+            life,
+            uuid::Uuid::new_v4().simple().to_string(),
+        ))
+    };
     let access = sign(TokenType::Access, Duration::from_secs(300)).unwrap();
     let refresh = sign(TokenType::Refresh, Duration::from_secs(3600)).unwrap();
     let clock: SharedClock = Arc::new(clock);

@@ -15,8 +15,9 @@ use super::{ApiError, ClientAddr, Input};
 use crate::service::AuthService;
 use crate::telemetry::{Metrics, TokenKind};
 
-fn credentials(mut input: Input) -> Result<(String, String), ApiError> {
-    let username = input.string("username");
+/// The login (USERNAME_FIELD's body field: `username` or `email`) and the password.
+fn credentials(auth: &AuthService, mut input: Input) -> Result<(String, String), ApiError> {
+    let username = input.string(auth.login_field().name());
     let password = input.string("password");
     input.finish(username.zip(password))
 }
@@ -47,7 +48,7 @@ pub async fn obtain_pair(
     cookie: RefreshCookie,
     input: Input,
 ) -> Result<Response, ApiError> {
-    let (username, password) = credentials(input)?;
+    let (username, password) = credentials(&auth, input)?;
     let issued = auth.obtain_pair(&username, password, addr).await?;
     let (set_cookie, pair) = hand_out_pair(&metrics, &cookie, issued)?;
     Ok(with_cookie(set_cookie, Json(pair)))
@@ -147,7 +148,7 @@ pub async fn obtain_sliding(
     ClientAddr(addr): ClientAddr,
     input: Input,
 ) -> Result<Json<TokenBody>, ApiError> {
-    let (username, password) = credentials(input)?;
+    let (username, password) = credentials(&auth, input)?;
     let token = auth.obtain_sliding(&username, password, addr).await?;
     metrics.issued(TokenKind::Sliding);
     Ok(Json(TokenBody { token }))

@@ -7,14 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwtd_proto::messages::{
-    EMAIL_TOO_LONG, INVALID_EMAIL, PASSWORD_TOO_SHORT, USERNAME_TAKEN, USERNAME_TOO_LONG, WRONG_PASSWORD,
+    EMAIL_TAKEN, EMAIL_TOO_LONG, INVALID_EMAIL, PASSWORD_TOO_SHORT, USERNAME_TAKEN, USERNAME_TOO_LONG, WRONG_PASSWORD,
 };
+use jwtd_proto::UserId;
 use serde_json::Value;
 use tracing::{info, warn};
 
 use super::{LoginThrottle, PasswordPool, Throttled, Verifier};
 use crate::clock::{Instant, SharedClock};
-use crate::config::{RotationPolicy, Settings};
+use crate::config::{IdType, LoginField, RotationPolicy, Settings, TokenClaim, REGISTERED_CLAIMS};
 use crate::store::{NewUser, RefreshRecord, Refusal, RotateRequest, Rotation, Store, StoreError, User};
 use crate::tokens::{Claims, Codec, TokenError, TokenType};
 
@@ -31,9 +32,6 @@ impl FieldErrors {
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
-    }
-    pub fn has(&self, field: &str) -> bool {
-        self.0.iter().any(|(f, _)| f == field)
     }
 }
 
@@ -147,6 +145,11 @@ impl AuthService {
         &self.inner.store
     }
 
+    /// USERNAME_FIELD: the body field sign-in takes.
+    pub fn login_field(&self) -> LoginField {
+        self.inner.settings.username_field
+    }
+
     fn now(&self) -> Instant {
         self.inner.clock.now()
     }
@@ -165,22 +168,81 @@ impl AuthService {
         Ok(self.inner.verifier.decode(token, now)?)
     }
 
-    fn user_id_of(&self, claims: &Claims) -> Result<i64, AuthError> {
+    /// The id a token carries.
+    fn user_id_of(&self, claims: &Claims) -> Result<UserId, AuthError> {
         claims.user_id(self.inner.verifier.user_id_claim())?.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))
     }
 
-    /// A new refresh token (first of a new family) and the access token made from it.
+    /// The internal key of the user a token's id names: an integer id is the key itself (no
+    /// database read); a UUID is looked up. `None`: an id of the other USER_ID_TYPE, or no such
+    /// user.
+    async fn user_key(&self, id: UserId) -> Result<Option<i64>, AuthError> {
+        match (id, self.inner.settings.user_id_type) {
+            (UserId::Int(id), IdType::Int) => Ok(Some(id)),
+            (UserId::Uuid(uuid), IdType::Uuid) => Ok(self.inner.store.user_by_uuid(uuid).await?.map(|u| u.id)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The user a token's id names, when it is of the configured USER_ID_TYPE.
+    async fn user_of(&self, id: UserId) -> Result<Option<User>, AuthError> {
+        match (id, self.inner.settings.user_id_type) {
+            (UserId::Int(_), IdType::Int) | (UserId::Uuid(_), IdType::Uuid) => {
+                Ok(self.inner.store.user_by_public_id(id).await?)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The id `user`'s tokens carry (USER_ID_TYPE).
+    pub fn public_id(&self, user: &User) -> Result<UserId, AuthError> {
+        user.public_id(self.inner.settings.user_id_type)
+            .ok_or_else(|| AuthError::Store(StoreError::Database(format!("user {} has no UUID", user.id).into())))
+    }
+
+    /// New claims of `token_type` for `user` in session `sid`, with the user's claims: their own
+    /// (`jwtd user set-claims`), then the TOKEN_CLAIMS fields. Registered names are never taken.
+    async fn claims_for(
+        &self,
+        token_type: TokenType,
+        user: &User,
+        sid: String,
+        now: Instant,
+        lifetime: Duration,
+    ) -> Result<Claims, AuthError> {
+        let id_claim = self.inner.verifier.user_id_claim();
+        let mut claims = Claims::new(token_type, id_claim, self.public_id(user)?, now.secs(), lifetime, new_jti());
+        claims.insert("sid", Value::from(sid));
+        let registered = |name: &str| name == id_claim || REGISTERED_CLAIMS.contains(&name);
+        for (name, value) in &user.claims {
+            if !registered(name) {
+                claims.insert(name, value.clone());
+            }
+        }
+        for field in &self.inner.settings.token_claims.0 {
+            let value = match field {
+                TokenClaim::Username => Value::from(user.username.clone()),
+                TokenClaim::Email => Value::from(user.email.clone()),
+                TokenClaim::FirstName => Value::from(user.first_name.clone()),
+                TokenClaim::LastName => Value::from(user.last_name.clone()),
+                TokenClaim::IsStaff => Value::from(user.is_staff),
+                TokenClaim::IsSuperuser => Value::from(user.is_superuser),
+                TokenClaim::Groups => Value::from(self.inner.store.user_groups(user.id).await?),
+            };
+            if !registered(field.name()) {
+                claims.insert(field.name(), value);
+            }
+        }
+        Ok(claims)
+    }
+
+    /// A new refresh token (first of a new family, whose id is its `sid`) and the access token
+    /// made from it.
     async fn issue_pair(&self, user: &User, now: Instant) -> Result<Issued, AuthError> {
         let s = &self.inner.settings;
         let lifetime = s.refresh_token_lifetime.min(s.session_max_lifetime);
-        let refresh = Claims::new(
-            TokenType::Refresh,
-            self.inner.verifier.user_id_claim(),
-            user.id,
-            now.secs(),
-            lifetime,
-            new_jti(),
-        );
+        let family = new_jti();
+        let refresh = self.claims_for(TokenType::Refresh, user, family.clone(), now, lifetime).await?;
         let access = refresh.derive(TokenType::Access, now.secs(), s.access_token_lifetime, new_jti());
         let record = RefreshRecord {
             jti: refresh.jti().to_string(),
@@ -188,43 +250,79 @@ impl AuthService {
             issued_at: now.secs(),
             expires_at: refresh.exp_secs(),
         };
-        self.inner.store.record_refresh(&record, &new_jti()).await?;
+        self.inner.store.record_refresh(&record, &family).await?;
         Ok(Issued { access: self.sign(&access)?, refresh: Some(self.sign_refresh(&refresh, now)?) })
     }
 
+    /// The login as stored and compared: an e-mail address (USERNAME_FIELD=email) normalized as
+    /// Django's `normalize_email`; a username as given.
+    pub fn normalize_login(&self, login: &str) -> String {
+        match self.inner.settings.username_field {
+            LoginField::Username => login.to_string(),
+            LoginField::Email => normalize_email(login),
+        }
+    }
+
+    /// The user signing in with `login` (USERNAME_FIELD): by username, or by e-mail compared
+    /// case-insensitively.
+    pub async fn user_by_login(&self, login: &str) -> Result<Option<User>, AuthError> {
+        Ok(match self.inner.settings.username_field {
+            LoginField::Username => self.inner.store.user_by_name(login).await?,
+            LoginField::Email => self.inner.store.user_by_email(login).await?,
+        })
+    }
+
     /// POST /api/auth/signup/. Field checks as the reference's serializer: username at most
-    /// 150 characters and not taken, password at least 8, e-mail well-formed when given.
+    /// 150 characters and, when it is the login, not taken; password at least 8; e-mail
+    /// well-formed when given and, when it is the login (USERNAME_FIELD=email), not taken by any
+    /// case variant. Errors come in the serializer's field order.
     pub async fn sign_up(
         &self,
-        username: String,
+        username: Option<String>,
         password: String,
         email: Option<String>,
     ) -> Result<SignUp, AuthError> {
+        let by_email = self.inner.settings.username_field == LoginField::Email;
         let mut errors = FieldErrors::default();
+        let username = username.unwrap_or_default();
         if username.chars().count() > 150 {
             errors.add("username", USERNAME_TOO_LONG);
-        } else if self.inner.store.user_by_name(&username).await?.is_some() {
+        } else if !by_email && self.inner.store.user_by_name(&username).await?.is_some() {
             errors.add("username", USERNAME_TAKEN);
+        }
+        let email = email.map(|e| if by_email { normalize_email(&e) } else { e }).unwrap_or_default();
+        let mut email_errors = FieldErrors::default();
+        if !email.is_empty() && !plausible_email(&email) {
+            email_errors.add("email", INVALID_EMAIL);
+        } else if email.chars().count() > 254 {
+            email_errors.add("email", EMAIL_TOO_LONG);
+        } else if by_email && self.inner.store.user_by_email(&email).await?.is_some() {
+            email_errors.add("email", EMAIL_TAKEN);
+        }
+        if by_email {
+            errors.0.append(&mut email_errors.0);
         }
         if password.chars().count() < 8 {
             errors.add("password", PASSWORD_TOO_SHORT);
         }
-        let email = email.unwrap_or_default();
-        if !email.is_empty() && !plausible_email(&email) {
-            errors.add("email", INVALID_EMAIL);
-        } else if email.chars().count() > 254 {
-            errors.add("email", EMAIL_TOO_LONG);
-        }
+        errors.0.extend(email_errors.0);
         if !errors.is_empty() {
             return Err(AuthError::Validation(errors));
         }
         let password_hash = self.inner.passwords.hash(password).await?;
         let now = self.now();
-        let user = match self.inner.store.create_user(NewUser { username, password_hash, email, now }).await {
+        let uuid = (self.inner.settings.user_id_type == IdType::Uuid).then(uuid::Uuid::new_v4);
+        let new = NewUser { username, password_hash, email, uuid, unique_email: by_email, now };
+        let user = match self.inner.store.create_user(new).await {
             Ok(user) => user,
             Err(StoreError::UsernameTaken) => {
                 let mut errors = FieldErrors::default();
                 errors.add("username", USERNAME_TAKEN);
+                return Err(AuthError::Validation(errors));
+            }
+            Err(StoreError::EmailTaken) => {
+                let mut errors = FieldErrors::default();
+                errors.add("email", EMAIL_TAKEN);
                 return Err(AuthError::Validation(errors));
             }
             Err(e) => return Err(e.into()),
@@ -236,9 +334,15 @@ impl AuthService {
 
     /// Checks credentials as Django's ModelBackend does (inactive users never sign in), with
     /// LOGIN_RATE throttling of failures. Unknown users cost the same time as wrong passwords.
-    async fn authenticate(&self, username: &str, password: String, addr: Option<IpAddr>) -> Result<User, AuthError> {
+    async fn authenticate(&self, login: &str, password: String, addr: Option<IpAddr>) -> Result<User, AuthError> {
+        // One throttle bucket for every spelling of an e-mail address.
+        let login = match self.inner.settings.username_field {
+            LoginField::Username => login.to_string(),
+            LoginField::Email => login.to_lowercase(),
+        };
+        let username = login.as_str();
         self.inner.throttle.check(username, addr, self.now()).map_err(AuthError::Throttled)?;
-        let user = self.inner.store.user_by_name(username).await?;
+        let user = self.user_by_login(username).await?;
         let (matches, rehash) =
             self.inner.passwords.verify(password.clone(), user.as_ref().map(|u| u.password.clone())).await?;
         let user = match user {
@@ -280,14 +384,8 @@ impl AuthService {
         let user = self.authenticate(username, password, addr).await?;
         let now = self.now();
         let s = &self.inner.settings;
-        let mut claims = Claims::new(
-            TokenType::Sliding,
-            self.inner.verifier.user_id_claim(),
-            user.id,
-            now.secs(),
-            s.sliding_token_lifetime,
-            new_jti(),
-        );
+        // A sliding token is its own session: a new id, kept by every sliding refresh.
+        let mut claims = self.claims_for(TokenType::Sliding, &user, new_jti(), now, s.sliding_token_lifetime).await?;
         claims.insert("refresh_exp", Value::from(now.secs().saturating_add(secs(s.sliding_token_refresh_lifetime))));
         self.sign(&claims)
     }
@@ -298,7 +396,7 @@ impl AuthService {
     /// [`UserGate::refuses`]: crate::store::UserGate::refuses
     async fn check_user(&self, claims: &Claims) -> Result<User, AuthError> {
         let user_id = self.user_id_of(claims)?;
-        let user = self.inner.store.user_by_id(user_id).await?.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))?;
+        let user = self.user_of(user_id).await?.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))?;
         match user.gate().refuses(claims.iat(), self.inner.settings.check_user_is_active) {
             Some(refusal) => Err(refused(refusal)),
             None => Ok(user),
@@ -310,7 +408,8 @@ impl AuthService {
         let now = self.now();
         let claims = self.decode(token, now)?;
         claims.expect_type(TokenType::Refresh)?;
-        let user_id = self.user_id_of(&claims)?;
+        let public_id = self.user_id_of(&claims)?;
+        let user_id = self.user_key(public_id).await?.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))?;
         let s = &self.inner.settings;
         let presented = RefreshRecord {
             jti: claims.jti().to_string(),
@@ -346,7 +445,10 @@ impl AuthService {
                 };
                 let successor = match self.inner.store.rotate(&req).await? {
                     Rotation::Rotated(row) | Rotation::Grace(row) => {
-                        claims.renew(Some(row.jti), row.issued_at, row.expires_at)
+                        // The family is the session: a token from Django (no sid) joins one here.
+                        let mut next = claims.renew(Some(row.jti), row.issued_at, row.expires_at);
+                        next.insert("sid", Value::from(row.family));
+                        next
                     }
                     Rotation::Reused { family } => {
                         warn!(user_id, %family, "refresh token reused after rotation; family revoked");
@@ -364,7 +466,15 @@ impl AuthService {
     /// blacklist whatever the settings; access tokens need no database.
     pub async fn verify(&self, token: &str) -> Result<(), AuthError> {
         let claims = self.decode(token, self.now())?;
-        if let Ok(Some(user_id)) = claims.user_id(self.inner.verifier.user_id_claim()) {
+        // A malformed id (say, a UUID with a digit missing) makes the token invalid.
+        if let Some(user_id) = claims.user_id(self.inner.verifier.user_id_claim())? {
+            // An id of the wrong USER_ID_TYPE names no user here.
+            if !matches!(
+                (user_id, self.inner.settings.user_id_type),
+                (UserId::Int(_), IdType::Int) | (UserId::Uuid(_), IdType::Uuid)
+            ) {
+                return Err(AuthError::TokenInvalid(TokenError::BadClaim));
+            }
             if self.inner.verifier.is_revoked(user_id, claims.iat()) {
                 return Err(AuthError::Blacklisted);
             }
@@ -384,9 +494,12 @@ impl AuthService {
         let now = self.now();
         let claims = self.decode(token, now)?;
         claims.expect_type(TokenType::Refresh)?;
+        let Some(user_id) = self.user_key(self.user_id_of(&claims)?).await? else {
+            return Err(AuthError::TokenInvalid(TokenError::BadClaim));
+        };
         let record = RefreshRecord {
             jti: claims.jti().to_string(),
-            user_id: self.user_id_of(&claims)?,
+            user_id,
             issued_at: claims.iat().unwrap_or(now.secs()),
             expires_at: claims.exp_secs(),
         };
@@ -418,8 +531,8 @@ impl AuthService {
     }
 
     /// GET /api/me/: the user of an accepted access token, as DRF's JWTAuthentication loads it.
-    pub async fn me(&self, user_id: i64) -> Result<User, AuthError> {
-        let user = self.inner.store.user_by_id(user_id).await?.ok_or(AuthError::UserNotFound)?;
+    pub async fn me(&self, user_id: UserId) -> Result<User, AuthError> {
+        let user = self.user_of(user_id).await?.ok_or(AuthError::UserNotFound)?;
         if self.inner.settings.check_user_is_active && !user.is_active {
             return Err(AuthError::UserInactive);
         }
@@ -428,7 +541,7 @@ impl AuthService {
 
     /// POST /api/auth/password/: checks the old password, sets the new one and revokes every
     /// token of the user issued before now.
-    pub async fn change_password(&self, user_id: i64, old: String, new: String) -> Result<(), AuthError> {
+    pub async fn change_password(&self, user_id: UserId, old: String, new: String) -> Result<(), AuthError> {
         let user = self.me(user_id).await?;
         let mut errors = FieldErrors::default();
         let (matches, _) = self.inner.passwords.verify(old, Some(user.password.clone())).await?;
@@ -444,17 +557,18 @@ impl AuthService {
         let hash = self.inner.passwords.hash(new).await?;
         let now = self.now();
         self.inner.store.change_password(user.id, &hash, now).await?;
-        self.inner.verifier.revoke_before(user.id, now.secs());
+        self.inner.verifier.revoke_before(user_id, now.secs());
         warn!(user_id = user.id, "password changed; every token of the user revoked");
         Ok(())
     }
 
     /// POST /api/auth/logout-all/.
-    pub async fn logout_all(&self, user_id: i64) -> Result<(), AuthError> {
+    pub async fn logout_all(&self, user_id: UserId) -> Result<(), AuthError> {
         let now = self.now();
-        self.inner.store.revoke_all(user_id, now).await?;
+        let key = self.user_key(user_id).await?.ok_or(AuthError::UserNotFound)?;
+        self.inner.store.revoke_all(key, now).await?;
         self.inner.verifier.revoke_before(user_id, now.secs());
-        info!(user_id, "logout-all; every token of the user revoked");
+        info!(user_id = key, "logout-all; every token of the user revoked");
         Ok(())
     }
 }
@@ -465,6 +579,14 @@ fn refused(refusal: Refusal) -> AuthError {
         Refusal::Inactive => AuthError::TokenInvalid(TokenError::BadClaim),
         Refusal::Revoked | Refusal::Blacklisted => AuthError::Blacklisted,
         Refusal::SessionOver => AuthError::TokenInvalid(TokenError::Expired),
+    }
+}
+
+/// Django's `BaseUserManager.normalize_email`: the domain part lowercased, the local part kept.
+pub fn normalize_email(email: &str) -> String {
+    match email.trim().rsplit_once('@') {
+        Some((local, domain)) => format!("{local}@{}", domain.to_lowercase()),
+        None => email.trim().to_string(),
     }
 }
 

@@ -14,10 +14,11 @@ use futures_util::stream::{self, StreamExt};
 use tracing::debug;
 
 use crate::clock::Instant;
+use crate::config::IdType;
 use crate::password::PasswordHash;
 use crate::store::django::{Batch, DjangoSource, DjangoToken, DjangoUser, ReadError};
 use crate::store::{
-    IdType, IdTypeCheck, ImportMode, ImportUser, SourceId, Store, StoreError, TokenImport, TokenRow, UserImport,
+    IdTypeCheck, ImportMode, ImportUser, SourceId, Store, StoreError, TokenImport, TokenRow, UserImport,
 };
 
 /// Django's `AbstractUser.username` has `max_length=150`; so does jwtd's sign-up.
@@ -564,6 +565,8 @@ mod tests {
             username: "mallory".into(),
             password_hash: "!".into(),
             email: String::new(),
+            uuid: None,
+            unique_email: false,
             now: Instant::from_secs(NOW_SECS),
         };
         assert_eq!(store.create_user(own).await.unwrap().id, 1);
@@ -624,7 +627,14 @@ mod tests {
 
         // Sign-ups continue after the imported ids (AUTOINCREMENT).
         let now = Instant::from_secs(NOW_SECS);
-        let newbie = NewUser { username: "newbie".into(), password_hash: "!".into(), email: String::new(), now };
+        let newbie = NewUser {
+            username: "newbie".into(),
+            password_hash: "!".into(),
+            email: String::new(),
+            uuid: None,
+            unique_email: false,
+            now,
+        };
         assert_eq!(store.create_user(newbie).await.unwrap().id, 19);
     }
 
@@ -689,7 +699,16 @@ mod tests {
         // Refresh tokens Django issued, signed with its SECRET_KEY (here minted by our codec).
         let django_refresh = |jti: String| {
             let lifetime = Duration::from_secs((EXPIRES_SECS - ISSUED_SECS) as u64);
-            codec.encode(&Claims::new(TokenType::Refresh, "user_id", 11, ISSUED_SECS, lifetime, jti)).unwrap()
+            codec
+                .encode(&Claims::new(
+                    TokenType::Refresh,
+                    "user_id",
+                    jwtd_proto::UserId::Int(11),
+                    ISSUED_SECS,
+                    lifetime,
+                    jti,
+                ))
+                .unwrap()
         };
         auth.refresh(&django_refresh(jti(1))).await.unwrap();
         assert!(matches!(auth.refresh(&django_refresh(jti(2))).await, Err(AuthError::Blacklisted)));
@@ -870,7 +889,14 @@ mod tests {
         each_store(async |store: &dyn Store, dir: &Path| {
             let django = custom_db(dir);
             let now = Instant::from_secs(NOW_SECS);
-            let own = NewUser { username: "mallory".into(), password_hash: "!".into(), email: String::new(), now };
+            let own = NewUser {
+                username: "mallory".into(),
+                password_hash: "!".into(),
+                email: String::new(),
+                uuid: None,
+                unique_email: false,
+                now,
+            };
             store.create_user(own).await.unwrap();
             let before = store.user_page(0, 100).await.unwrap();
             for mode in [ImportMode::DryRun, ImportMode::Write] {

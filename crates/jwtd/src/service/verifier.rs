@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use dashmap::DashMap;
+use jwtd_proto::UserId;
 use tracing::warn;
 
 use super::remote_keys::RemoteKeys;
@@ -36,7 +37,8 @@ pub enum BearerError {
 /// The claims of an accepted access token.
 #[derive(Debug, Clone)]
 pub struct AccessClaims {
-    pub user_id: i64,
+    /// The id the token carries, as it is (an integer or a UUID).
+    pub user_id: UserId,
     pub claims: Claims,
 }
 
@@ -60,7 +62,8 @@ struct Inner {
     clock: SharedClock,
     header_types: Vec<String>,
     user_id_claim: String,
-    valid_after: DashMap<i64, i64>,
+    /// Keyed by the id tokens carry, so an access token is checked without mapping its id.
+    valid_after: DashMap<UserId, i64>,
 }
 
 impl Verifier {
@@ -113,7 +116,7 @@ impl Verifier {
     }
 
     /// Records that the user's tokens issued before `valid_after` (seconds) are revoked.
-    pub fn revoke_before(&self, user_id: i64, valid_after: i64) {
+    pub fn revoke_before(&self, user_id: UserId, valid_after: i64) {
         let mut entry = self.inner.valid_after.entry(user_id).or_insert(valid_after);
         if *entry < valid_after {
             *entry = valid_after;
@@ -122,7 +125,7 @@ impl Verifier {
 
     /// Whether a token of `user_id` issued at `iat` was revoked by a password change or logout-all
     /// (the rule is [`revoked_by_user`]'s).
-    pub fn is_revoked(&self, user_id: i64, iat: Option<i64>) -> bool {
+    pub fn is_revoked(&self, user_id: UserId, iat: Option<i64>) -> bool {
         self.inner.valid_after.get(&user_id).is_some_and(|after| revoked_by_user(iat, *after))
     }
 

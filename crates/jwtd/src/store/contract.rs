@@ -22,7 +22,14 @@ fn jti(n: u32) -> String {
 }
 
 async fn user(s: &dyn Store, name: &str) -> User {
-    let new = NewUser { username: name.into(), password_hash: "hash".into(), email: String::new(), now: at(T0) };
+    let new = NewUser {
+        username: name.into(),
+        password_hash: "hash".into(),
+        email: String::new(),
+        uuid: None,
+        unique_email: false,
+        now: at(T0),
+    };
     s.create_user(new).await.unwrap()
 }
 
@@ -65,9 +72,99 @@ async fn users_are_created_found_and_listed(s: &dyn Store) {
 
 async fn a_taken_username_is_refused(s: &dyn Store) {
     user(s, "ada").await;
-    let again = NewUser { username: "ada".into(), password_hash: "h".into(), email: String::new(), now: at(T0) };
+    let again = NewUser {
+        username: "ada".into(),
+        password_hash: "h".into(),
+        email: String::new(),
+        uuid: None,
+        unique_email: false,
+        now: at(T0),
+    };
     assert!(matches!(s.create_user(again).await, Err(StoreError::UsernameTaken)));
     assert_eq!(s.list_users().await.unwrap().len(), 1);
+}
+
+fn by_email(email: &str, uuid: Option<uuid::Uuid>) -> NewUser {
+    NewUser {
+        username: String::new(),
+        password_hash: "hash".into(),
+        email: email.into(),
+        uuid,
+        unique_email: true,
+        now: at(T0),
+    }
+}
+
+async fn e_mail_users_with_uuids_are_found_case_insensitively(s: &dyn Store) {
+    let id = uuid::Uuid::new_v4();
+    let ada = s.create_user(by_email("Ada@example.org", Some(id))).await.unwrap();
+    assert_eq!((ada.uuid, ada.username.as_str()), (Some(id), ""));
+    // usernames may stay blank for any number of users
+    let bob = s.create_user(by_email("bob@example.org", None)).await.unwrap();
+    assert_eq!(s.user_by_email("ADA@EXAMPLE.ORG").await.unwrap(), Some(ada.clone()));
+    assert_eq!(s.user_by_uuid(id).await.unwrap(), Some(ada.clone()));
+    assert_eq!(s.user_by_public_id(UserId::Uuid(id)).await.unwrap(), Some(ada.clone()));
+    assert_eq!(s.user_by_public_id(UserId::Int(bob.id)).await.unwrap(), Some(bob));
+    assert_eq!(s.user_by_uuid(uuid::Uuid::new_v4()).await.unwrap(), None);
+    assert_eq!(s.user_by_email("nobody@example.org").await.unwrap(), None);
+    assert_eq!(ada.public_id(IdType::Uuid), Some(UserId::Uuid(id)));
+    assert_eq!(ada.public_id(IdType::Int), Some(UserId::Int(ada.id)));
+}
+
+async fn a_taken_email_is_refused_in_any_case(s: &dyn Store) {
+    s.create_user(by_email("ada@example.org", None)).await.unwrap();
+    assert!(matches!(s.create_user(by_email("ADA@example.org", None)).await, Err(StoreError::EmailTaken)));
+    // not checked when e-mail is not the login
+    let other = NewUser { unique_email: false, ..by_email("ADA@example.org", None) };
+    s.create_user(other).await.unwrap();
+    assert_eq!(s.list_users().await.unwrap().len(), 2);
+}
+
+async fn concurrent_sign_ups_of_one_email_create_one_user(s: &dyn Store) {
+    let attempts = (0..8).map(|i| s.create_user(by_email(if i % 2 == 0 { "eve@x.org" } else { "EVE@x.org" }, None)));
+    let created = join_all(attempts).await.into_iter().filter(Result::is_ok).count();
+    assert_eq!(created, 1);
+}
+
+async fn the_user_id_type_is_fixed_by_the_first_call(s: &dyn Store) {
+    assert_eq!(s.fix_user_id_type(IdType::Uuid).await.unwrap(), IdType::Uuid);
+    assert_eq!(s.fix_user_id_type(IdType::Int).await.unwrap(), IdType::Uuid);
+    assert_eq!(s.fix_user_id_type(IdType::Uuid).await.unwrap(), IdType::Uuid);
+}
+
+async fn own_claims_and_groups_are_kept(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    let bob = user(s, "bob").await;
+    assert!(ada.claims.is_empty());
+    let claims = serde_json::json!({"role": "admin", "tenant": 7});
+    let serde_json::Value::Object(claims) = claims else { unreachable!() };
+    assert!(s.set_user_claims(ada.id, &claims).await.unwrap());
+    assert!(!s.set_user_claims(bob.id + 1000, &claims).await.unwrap());
+    assert_eq!(s.user_by_id(ada.id).await.unwrap().unwrap().claims, claims);
+    assert!(s.set_user_claims(ada.id, &Map::new()).await.unwrap());
+    assert!(s.user_by_name("ada").await.unwrap().unwrap().claims.is_empty());
+
+    assert_eq!(s.user_groups(ada.id).await.unwrap(), Vec::<String>::new());
+    let names = |v: &[&str]| v.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    let got = s.change_groups(ada.id, &names(&["staff", "Admins", "é"]), &[]).await.unwrap();
+    assert_eq!(got, names(&["Admins", "staff", "é"]), "sorted by code point");
+    assert_eq!(s.change_groups(bob.id, &names(&["staff"]), &[]).await.unwrap(), names(&["staff"]));
+    let got = s.change_groups(ada.id, &names(&["staff"]), &names(&["Admins", "unknown"])).await.unwrap();
+    assert_eq!(got, names(&["staff", "é"]));
+    assert_eq!(s.user_groups(bob.id).await.unwrap(), names(&["staff"]));
+    assert!(s.delete_user("ada").await.unwrap());
+    assert_eq!(s.user_groups(ada.id).await.unwrap(), Vec::<String>::new());
+}
+
+async fn revocations_name_the_users_uuid(s: &dyn Store) {
+    let id = uuid::Uuid::new_v4();
+    let ada = s.create_user(by_email("ada@example.org", Some(id))).await.unwrap();
+    s.revoke_all(ada.id, at(T0 + 5)).await.unwrap();
+    let revocations = s.revocations_since(0, 10).await.unwrap();
+    assert_eq!(revocations.len(), 1);
+    assert_eq!(revocations[0].uuid, Some(id));
+    assert_eq!(revocations[0].public_id(IdType::Uuid), Some(UserId::Uuid(id)));
+    assert_eq!(revocations[0].public_id(IdType::Int), Some(UserId::Int(ada.id)));
 }
 
 async fn users_are_deactivated_and_deleted_with_their_tokens(s: &dyn Store) {
@@ -538,6 +635,12 @@ contract! {
     ping_answers,
     users_are_created_found_and_listed,
     a_taken_username_is_refused,
+    e_mail_users_with_uuids_are_found_case_insensitively,
+    a_taken_email_is_refused_in_any_case,
+    concurrent_sign_ups_of_one_email_create_one_user,
+    the_user_id_type_is_fixed_by_the_first_call,
+    own_claims_and_groups_are_kept,
+    revocations_name_the_users_uuid,
     users_are_deactivated_and_deleted_with_their_tokens,
     last_login_and_password_hash_are_updated,
     a_secret_is_generated_once,

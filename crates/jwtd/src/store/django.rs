@@ -21,7 +21,8 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::clock::Instant;
-use crate::store::{IdType, SourceId};
+use crate::config::IdType;
+use crate::store::SourceId;
 
 pub const DEFAULT_USER_TABLE: &str = "auth_user";
 /// Users per batch unless told otherwise.

@@ -20,12 +20,14 @@ use tokio_postgres::{NoTls, Row};
 use tracing::{info, warn};
 
 use super::{
-    database_id_type, decide_id_type, decide_rotation, decide_token_import, decide_user_import, Holder, IdType,
-    IdTypeCheck, ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation,
+    claims_from_column, database_id_type, decide_id_type, decide_rotation, decide_token_import, decide_user_import,
+    Holder, IdTypeCheck, ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation,
     RotateRequest, Rotation, RotationDecision, SourceId, Store, StoreError, TokenImport, TokenRow, TokenStanding, User,
     UserGate, UserImport, UserListing,
 };
 use crate::clock::Instant;
+use crate::config::IdType;
+use serde_json::{Map, Value};
 
 type PgError = tokio_postgres::Error;
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
@@ -150,7 +152,13 @@ async fn exec<C: GenericClient>(c: &C, sql: &str, params: Params<'_>) -> Result<
 }
 
 const USER_COLUMNS: &str =
-    "id, username, password, email, is_active, date_joined_ms, last_login_ms, tokens_valid_after";
+    "id, username, password, email, is_active, date_joined_ms, last_login_ms, tokens_valid_after, \
+     uuid, first_name, last_name, is_staff, is_superuser, claims";
+
+/// The first key of the advisory locks that serialise sign-ups of one e-mail address (the second
+/// is the address's hash): e-mail addresses are unique only in e-mail sign-in mode, so no index
+/// can enforce it.
+const EMAIL_LOCK: i32 = 0x6a77_7464;
 
 fn user_from(r: &Row) -> Result<User, PgError> {
     Ok(User {
@@ -162,7 +170,26 @@ fn user_from(r: &Row) -> Result<User, PgError> {
         date_joined: Instant::from_millis(r.try_get(5)?),
         last_login: r.try_get::<_, Option<i64>>(6)?.map(Instant::from_millis),
         tokens_valid_after: r.try_get(7)?,
+        uuid: r.try_get::<_, Option<String>>(8)?.and_then(|s| uuid::Uuid::try_parse(&s).ok()),
+        first_name: r.try_get(9)?,
+        last_name: r.try_get(10)?,
+        is_staff: r.try_get(11)?,
+        is_superuser: r.try_get(12)?,
+        claims: claims_from_column(r.try_get(13)?),
     })
+}
+
+async fn groups_of<C: GenericClient>(c: &C, user_id: i64) -> Result<Vec<String>, PgError> {
+    let rows = all(
+        c,
+        "SELECT g.name FROM groups g JOIN user_groups ug ON ug.group_id = g.id WHERE ug.user_id = $1",
+        &[&user_id],
+    )
+    .await?;
+    let mut names = rows.iter().map(|r| r.try_get::<_, String>(0)).collect::<Result<Vec<_>, _>>()?;
+    // Python's sorted(): by code point, whatever the database's collation.
+    names.sort();
+    Ok(names)
 }
 
 const TOKEN_COLUMNS: &str =
@@ -572,13 +599,28 @@ impl Store for PgStore {
     }
 
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        if user.unique_email {
+            exec(&tx, "SELECT pg_advisory_xact_lock($1, hashtext(lower($2)))", &[&EMAIL_LOCK, &user.email])
+                .await
+                .map_err(pg_err)?;
+            let sql = "SELECT 1 FROM users WHERE lower(email) = lower($1) LIMIT 1";
+            if opt(&tx, sql, &[&user.email]).await.map_err(pg_err)?.is_some() {
+                return Err(StoreError::EmailTaken);
+            }
+        }
         let sql = format!(
-            "INSERT INTO users (username, password, email, date_joined_ms) VALUES ($1, $2, $3, $4)
+            "INSERT INTO users (username, password, email, date_joined_ms, uuid) VALUES ($1, $2, $3, $4, $5)
              RETURNING {USER_COLUMNS}"
         );
+        let uuid = user.uuid.map(|u| u.hyphenated().to_string());
         let inserted =
-            opt(&client, &sql, &[&user.username, &user.password_hash, &user.email, &user.now.millis()]).await;
+            opt(&tx, &sql, &[&user.username, &user.password_hash, &user.email, &user.now.millis(), &uuid]).await;
+        let inserted = match inserted {
+            Ok(row) => tx.commit().await.map(|()| row),
+            Err(e) => Err(e),
+        };
         match inserted {
             Ok(Some(row)) => user_from(&row).map_err(pg_err),
             Ok(None) => Err(StoreError::Database("INSERT … RETURNING returned no row".into())),
@@ -599,6 +641,82 @@ impl Store for PgStore {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
         let row = opt(&client, &sql, &[&id]).await.map_err(pg_err)?;
         row.as_ref().map(user_from).transpose().map_err(pg_err)
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1) ORDER BY id LIMIT 1");
+        let row = opt(&client, &sql, &[&email]).await.map_err(pg_err)?;
+        row.as_ref().map(user_from).transpose().map_err(pg_err)
+    }
+
+    async fn user_by_uuid(&self, uuid: uuid::Uuid) -> Result<Option<User>, StoreError> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE uuid = $1");
+        let row = opt(&client, &sql, &[&uuid.hyphenated().to_string()]).await.map_err(pg_err)?;
+        row.as_ref().map(user_from).transpose().map_err(pg_err)
+    }
+
+    async fn fix_user_id_type(&self, wanted: IdType) -> Result<IdType, StoreError> {
+        let client = self.client().await?;
+        exec(
+            &client,
+            "INSERT INTO meta (name, value) VALUES ('user_id_type', $1) ON CONFLICT (name) DO NOTHING",
+            &[&wanted.name()],
+        )
+        .await
+        .map_err(pg_err)?;
+        let row = opt(&client, "SELECT value FROM meta WHERE name = 'user_id_type'", &[]).await.map_err(pg_err)?;
+        let stored: String = match row {
+            Some(r) => r.try_get(0).map_err(pg_err)?,
+            None => return Err(StoreError::Database("meta user_id_type vanished after insert".into())),
+        };
+        IdType::parse(&stored).map_err(|e| StoreError::Database(format!("meta user_id_type: {e}").into()))
+    }
+
+    async fn set_user_claims(&self, user_id: i64, claims: &Map<String, Value>) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let text = Value::Object(claims.clone()).to_string();
+        let n =
+            exec(&client, "UPDATE users SET claims = $2 WHERE id = $1", &[&user_id, &text]).await.map_err(pg_err)?;
+        Ok(n > 0)
+    }
+
+    async fn user_groups(&self, user_id: i64) -> Result<Vec<String>, StoreError> {
+        let client = self.client().await?;
+        groups_of(&client, user_id).await.map_err(pg_err)
+    }
+
+    async fn change_groups(&self, user_id: i64, add: &[String], remove: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        // The user's row first, as every transaction locks.
+        exec(&tx, "SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&user_id]).await.map_err(pg_err)?;
+        for name in add {
+            exec(&tx, "INSERT INTO groups (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", &[name])
+                .await
+                .map_err(pg_err)?;
+            exec(
+                &tx,
+                "INSERT INTO user_groups (user_id, group_id) SELECT $1, id FROM groups WHERE name = $2
+                 ON CONFLICT DO NOTHING",
+                &[&user_id, name],
+            )
+            .await
+            .map_err(pg_err)?;
+        }
+        for name in remove {
+            exec(
+                &tx,
+                "DELETE FROM user_groups WHERE user_id = $1 AND group_id = (SELECT id FROM groups WHERE name = $2)",
+                &[&user_id, name],
+            )
+            .await
+            .map_err(pg_err)?;
+        }
+        let names = groups_of(&tx, user_id).await.map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(names)
     }
 
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
@@ -624,6 +742,7 @@ impl Store for PgStore {
         let id: i64 = row.try_get(0).map_err(pg_err)?;
         exec(&tx, "DELETE FROM refresh_tokens WHERE user_id = $1", &[&id]).await.map_err(pg_err)?;
         exec(&tx, "DELETE FROM revocations WHERE user_id = $1", &[&id]).await.map_err(pg_err)?;
+        exec(&tx, "DELETE FROM user_groups WHERE user_id = $1", &[&id]).await.map_err(pg_err)?;
         exec(&tx, "DELETE FROM users WHERE id = $1", &[&id]).await.map_err(pg_err)?;
         tx.commit().await.map_err(pg_err)?;
         Ok(true)
@@ -662,13 +781,21 @@ impl Store for PgStore {
         let client = self.client().await?;
         let rows = all(
             &client,
-            "SELECT id, user_id, valid_after FROM revocations WHERE id > $1 ORDER BY id LIMIT $2",
+            "SELECT r.id, r.user_id, r.valid_after, u.uuid FROM revocations r LEFT JOIN users u ON u.id = r.user_id
+             WHERE r.id > $1 ORDER BY r.id LIMIT $2",
             &[&cursor, &i64::from(limit)],
         )
         .await
         .map_err(pg_err)?;
         rows.iter()
-            .map(|r| Ok(Revocation { cursor: r.try_get(0)?, user_id: r.try_get(1)?, valid_after: r.try_get(2)? }))
+            .map(|r| {
+                Ok(Revocation {
+                    cursor: r.try_get(0)?,
+                    user_id: r.try_get(1)?,
+                    valid_after: r.try_get(2)?,
+                    uuid: r.try_get::<_, Option<String>>(3)?.and_then(|s| uuid::Uuid::try_parse(&s).ok()),
+                })
+            })
             .collect::<Result<_, PgError>>()
             .map_err(pg_err)
     }
@@ -782,7 +909,7 @@ impl Store for PgStore {
             exec(
                 &tx,
                 "INSERT INTO meta (name, value) VALUES ('user_id_type', $1) ON CONFLICT (name) DO NOTHING",
-                &[&incoming.as_str()],
+                &[&incoming.name()],
             )
             .await
             .map_err(pg_err)?;

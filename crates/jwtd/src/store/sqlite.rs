@@ -19,12 +19,14 @@ use thread_local::ThreadLocal;
 use tokio::sync::oneshot;
 
 use super::{
-    database_id_type, decide_id_type, decide_rotation, decide_token_import, decide_user_import, Holder, IdType,
-    IdTypeCheck, ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation,
+    claims_from_column, database_id_type, decide_id_type, decide_rotation, decide_token_import, decide_user_import,
+    Holder, IdTypeCheck, ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation,
     RotateRequest, Rotation, RotationDecision, SourceId, Store, StoreError, TokenImport, TokenRow, TokenStanding, User,
     UserGate, UserImport, UserListing,
 };
 use crate::clock::Instant;
+use crate::config::IdType;
+use serde_json::{Map, Value};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_initial.sql"),
@@ -173,12 +175,16 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 
 macro_rules! user_columns {
     () => {
-        "id, username, password, email, is_active, date_joined_ms, last_login_ms, tokens_valid_after"
+        "id, username, password, email, is_active, date_joined_ms, last_login_ms, tokens_valid_after, \
+         uuid, first_name, last_name, is_staff, is_superuser, claims"
     };
 }
 const USER_COLUMNS: &str = user_columns!();
 const USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?1");
 const USER_BY_USERNAME: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE username = ?1");
+const USER_BY_EMAIL: &str =
+    concat!("SELECT ", user_columns!(), " FROM users WHERE lower(email) = lower(?1) ORDER BY id LIMIT 1");
+const USER_BY_UUID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE uuid = ?1");
 
 fn user_from(r: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
@@ -190,7 +196,22 @@ fn user_from(r: &Row<'_>) -> rusqlite::Result<User> {
         date_joined: Instant::from_millis(r.get(5)?),
         last_login: r.get::<_, Option<i64>>(6)?.map(Instant::from_millis),
         tokens_valid_after: r.get(7)?,
+        uuid: r.get::<_, Option<String>>(8)?.and_then(|s| uuid::Uuid::try_parse(&s).ok()),
+        first_name: r.get(9)?,
+        last_name: r.get(10)?,
+        is_staff: r.get(11)?,
+        is_superuser: r.get(12)?,
+        claims: claims_from_column(&r.get::<_, String>(13)?),
     })
+}
+
+fn groups_of(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT g.name FROM groups g JOIN user_groups ug ON ug.group_id = g.id WHERE ug.user_id = ?1",
+    )?;
+    let mut names = stmt.query_map([user_id], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    names.sort();
+    Ok(names)
 }
 
 macro_rules! token_columns {
@@ -457,14 +478,30 @@ impl Store for SqliteStore {
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
         let result = self
             .write(move |c| {
+                // The writer is the only one: nothing comes between this check and the insert.
+                if user.unique_email
+                    && c.prepare_cached(USER_BY_EMAIL)?.query_row([&user.email], |_| Ok(())).optional()?.is_some()
+                {
+                    return Ok(None);
+                }
                 c.prepare_cached(&format!(
-                    "INSERT INTO users (username, password, email, date_joined_ms) VALUES (?1, ?2, ?3, ?4)
+                    "INSERT INTO users (username, password, email, date_joined_ms, uuid) VALUES (?1, ?2, ?3, ?4, ?5)
                      RETURNING {USER_COLUMNS}"
                 ))?
-                .query_row(params![user.username, user.password_hash, user.email, user.now.millis()], user_from)
+                .query_row(
+                    params![
+                        user.username,
+                        user.password_hash,
+                        user.email,
+                        user.now.millis(),
+                        user.uuid.map(|u| u.hyphenated().to_string())
+                    ],
+                    user_from,
+                )
+                .map(Some)
             })
             .await;
-        match result {
+        match result.and_then(|user| user.ok_or(StoreError::EmailTaken)) {
             Err(StoreError::Database(e))
                 if e.downcast_ref::<rusqlite::Error>().and_then(|e| e.sqlite_error_code())
                     == Some(ErrorCode::ConstraintViolation) =>
@@ -482,6 +519,61 @@ impl Store for SqliteStore {
 
     async fn user_by_id(&self, id: i64) -> Result<Option<User>, StoreError> {
         self.read(move |c| c.prepare_cached(USER_BY_ID)?.query_row([id], user_from).optional()).await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        let email = email.to_string();
+        self.read(move |c| c.prepare_cached(USER_BY_EMAIL)?.query_row([email], user_from).optional()).await
+    }
+
+    async fn user_by_uuid(&self, uuid: uuid::Uuid) -> Result<Option<User>, StoreError> {
+        let uuid = uuid.hyphenated().to_string();
+        self.read(move |c| c.prepare_cached(USER_BY_UUID)?.query_row([uuid], user_from).optional()).await
+    }
+
+    async fn fix_user_id_type(&self, wanted: IdType) -> Result<IdType, StoreError> {
+        let stored: String = self
+            .write(move |c| {
+                c.execute(
+                    "INSERT INTO meta (name, value) VALUES ('user_id_type', ?1) ON CONFLICT (name) DO NOTHING",
+                    [wanted.name()],
+                )?;
+                c.query_row("SELECT value FROM meta WHERE name = 'user_id_type'", [], |r| r.get(0))
+            })
+            .await?;
+        IdType::parse(&stored).map_err(|e| StoreError::Database(format!("meta user_id_type: {e}").into()))
+    }
+
+    async fn set_user_claims(&self, user_id: i64, claims: &Map<String, Value>) -> Result<bool, StoreError> {
+        let text = Value::Object(claims.clone()).to_string();
+        self.write(move |c| Ok(c.execute("UPDATE users SET claims = ?2 WHERE id = ?1", params![user_id, text])? > 0))
+            .await
+    }
+
+    async fn user_groups(&self, user_id: i64) -> Result<Vec<String>, StoreError> {
+        self.read(move |c| groups_of(c, user_id)).await
+    }
+
+    async fn change_groups(&self, user_id: i64, add: &[String], remove: &[String]) -> Result<Vec<String>, StoreError> {
+        let (add, remove) = (add.to_vec(), remove.to_vec());
+        self.write(move |c| {
+            for name in &add {
+                c.execute("INSERT INTO groups (name) VALUES (?1) ON CONFLICT (name) DO NOTHING", [name])?;
+                c.execute(
+                    "INSERT INTO user_groups (user_id, group_id) SELECT ?1, id FROM groups WHERE name = ?2
+                     ON CONFLICT DO NOTHING",
+                    params![user_id, name],
+                )?;
+            }
+            for name in &remove {
+                c.execute(
+                    "DELETE FROM user_groups WHERE user_id = ?1 AND group_id = (SELECT id FROM groups WHERE name = ?2)",
+                    params![user_id, name],
+                )?;
+            }
+            groups_of(c, user_id)
+        })
+        .await
     }
 
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
@@ -509,6 +601,7 @@ impl Store for SqliteStore {
             let Some(id) = id else { return Ok(false) };
             tx.execute("DELETE FROM refresh_tokens WHERE user_id = ?1", [id])?;
             tx.execute("DELETE FROM revocations WHERE user_id = ?1", [id])?;
+            tx.execute("DELETE FROM user_groups WHERE user_id = ?1", [id])?;
             tx.execute("DELETE FROM users WHERE id = ?1", [id])?;
             Ok(true)
         })
@@ -548,10 +641,16 @@ impl Store for SqliteStore {
     async fn revocations_since(&self, cursor: i64, limit: u32) -> Result<Vec<Revocation>, StoreError> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, user_id, valid_after FROM revocations WHERE id > ?1 ORDER BY id LIMIT ?2",
+                "SELECT r.id, r.user_id, r.valid_after, u.uuid FROM revocations r LEFT JOIN users u ON u.id = r.user_id
+                 WHERE r.id > ?1 ORDER BY r.id LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![cursor, limit], |r| {
-                Ok(Revocation { cursor: r.get(0)?, user_id: r.get(1)?, valid_after: r.get(2)? })
+                Ok(Revocation {
+                    cursor: r.get(0)?,
+                    user_id: r.get(1)?,
+                    valid_after: r.get(2)?,
+                    uuid: r.get::<_, Option<String>>(3)?.and_then(|s| uuid::Uuid::try_parse(&s).ok()),
+                })
             })?;
             rows.collect()
         })
@@ -667,7 +766,7 @@ impl Store for SqliteStore {
             if decision == IdTypeCheck::Recorded && mode == ImportMode::Write {
                 c.execute(
                     "INSERT INTO meta (name, value) VALUES ('user_id_type', ?1) ON CONFLICT (name) DO NOTHING",
-                    [incoming.as_str()],
+                    [incoming.name()],
                 )?;
             }
             Ok(decision)

@@ -1,6 +1,7 @@
 //! The claims of a verified token, with typed accessors for the ones SimpleJWT relies on,
 //! and the constructors of new tokens' claims.
 
+use jwtd_proto::UserId;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
@@ -60,11 +61,13 @@ impl Claims {
         Ok(Claims { map, exp, iat, jti })
     }
 
-    /// New claims of `token_type` for `user_id`, issued at `now_secs`, in SimpleJWT's order.
+    /// New claims of `token_type` for `user_id`, issued at `now_secs`, in SimpleJWT's order. The
+    /// id is a JSON integer for integer ids, a string for UUIDs, and always a string in `sub`
+    /// (RFC 7519; PyJWT ≥ 2.10 refuses any other `sub`).
     pub fn new(
         token_type: TokenType,
         user_id_claim: &str,
-        user_id: i64,
+        user_id: UserId,
         now_secs: i64,
         lifetime: Duration,
         jti: String,
@@ -75,7 +78,7 @@ impl Claims {
         map.insert("exp".into(), exp.into());
         map.insert("iat".into(), now_secs.into());
         map.insert("jti".into(), jti.clone().into());
-        map.insert(user_id_claim.into(), user_id.into());
+        map.insert(user_id_claim.into(), user_id.to_json(user_id_claim == "sub"));
         Claims { map, exp: exp as f64, iat: Some(now_secs), jti }
     }
 
@@ -136,21 +139,19 @@ impl Claims {
         }
     }
 
-    /// The user id: a JSON integer, or a decimal string as SimpleJWT 5.5 writes it.
-    /// `Ok(None)` when the claim is absent; an error when it has any other shape.
-    pub fn user_id(&self, claim: &str) -> Result<Option<i64>, TokenError> {
+    /// The user id: a JSON integer, a decimal string as SimpleJWT 5.5 writes it, or a UUID
+    /// string. `Ok(None)` when the claim is absent; an error when it has any other shape (a
+    /// malformed UUID makes the token invalid).
+    pub fn user_id(&self, claim: &str) -> Result<Option<UserId>, TokenError> {
         match self.map.get(claim) {
             None => Ok(None),
-            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or(TokenError::BadClaim),
-            Some(Value::String(s)) => {
-                let digits = s.strip_prefix('-').unwrap_or(s);
-                if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(TokenError::BadClaim);
-                }
-                s.parse().map(Some).map_err(|_| TokenError::BadClaim)
-            }
-            Some(_) => Err(TokenError::BadClaim),
+            Some(v) => UserId::from_json(v).map(Some).ok_or(TokenError::BadClaim),
         }
+    }
+
+    /// The session (refresh-token family) id jwtd writes; tokens issued by Django have none.
+    pub fn sid(&self) -> Option<&str> {
+        self.map.get("sid").and_then(Value::as_str)
     }
 
     pub fn jti(&self) -> &str {
@@ -212,8 +213,11 @@ mod tests {
             v["user_id"] = uid;
             parse(v).unwrap().user_id("user_id")
         };
-        assert_eq!(with(json!(42)), Ok(Some(42)));
-        assert_eq!(with(json!("42")), Ok(Some(42)));
+        assert_eq!(with(json!(42)), Ok(Some(UserId::Int(42))));
+        assert_eq!(with(json!("42")), Ok(Some(UserId::Int(42))));
+        let uuid = uuid::Uuid::from_u128(42);
+        assert_eq!(with(json!(uuid.to_string())), Ok(Some(UserId::Uuid(uuid))));
+        assert_eq!(with(json!("00000000-0000-0000-0000-00000000002")), Err(TokenError::BadClaim));
         assert_eq!(with(json!("4x")), Err(TokenError::BadClaim));
         assert_eq!(with(json!({"a": 1})), Err(TokenError::BadClaim));
         assert_eq!(with(json!(1.5)), Err(TokenError::BadClaim));

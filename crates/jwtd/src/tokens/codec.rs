@@ -394,7 +394,14 @@ mod tests {
     }
 
     fn access(lifetime: u64) -> Claims {
-        Claims::new(TokenType::Access, "user_id", 7, NOW, Duration::from_secs(lifetime), "a".repeat(32))
+        Claims::new(
+            TokenType::Access,
+            "user_id",
+            jwtd_proto::UserId::Int(7),
+            NOW,
+            Duration::from_secs(lifetime),
+            "a".repeat(32),
+        )
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod body;
 mod cli;
 mod cookie;
 mod cors;
+mod dropin;
 mod expiry;
 mod health;
 mod keys;
