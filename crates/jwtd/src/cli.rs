@@ -455,7 +455,10 @@ fn store_name(user: &User, name: &str) -> Result<String> {
 
 async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
     let store = app::open_store(settings).await.context("cannot open the database")?;
-    app::check_user_id_type(store.as_ref(), settings).await?;
+    // Listing only reads: it leaves a database's id type for its first start or import to fix.
+    if !matches!(cmd, UserCommand::List { .. }) {
+        app::check_user_id_type(store.as_ref(), settings).await?;
+    }
     let hasher = Hasher::owasp();
     match cmd {
         UserCommand::Create { name, password_stdin, email } => {
