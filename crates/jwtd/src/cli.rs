@@ -17,7 +17,7 @@ use crate::password::Hasher;
 use crate::service::import::{import_django, ImportError, Progress};
 use crate::service::normalize_email;
 use crate::store::django::{self, DjangoSource, DjangoUrl, ReadOptions};
-use crate::store::{ImportMode, NewUser, Store, User, UserListing};
+use crate::store::{IdTypeCheck, ImportMode, NewUser, Store, User, UserListing};
 use crate::tokens::{self, Algorithm};
 
 #[derive(Debug, Parser)]
@@ -455,8 +455,14 @@ fn store_name(user: &User, name: &str) -> Result<String> {
 
 async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
     let store = app::open_store(settings).await.context("cannot open the database")?;
-    // Listing only reads: it leaves a database's id type for its first start or import to fix.
-    if !matches!(cmd, UserCommand::List { .. }) {
+    if let UserCommand::List { .. } = cmd {
+        // Listing only reads: it refuses USER_ID_TYPE over a database of the other type, but
+        // leaves an empty database's type for its first start or import to fix.
+        let wanted = settings.user_id_type;
+        if let IdTypeCheck::Mismatch { database } = store.import_id_type(wanted, ImportMode::DryRun).await? {
+            return Err(app::StartError::UserIdType { stored: database, wanted }.into());
+        }
+    } else {
         app::check_user_id_type(store.as_ref(), settings).await?;
     }
     let hasher = Hasher::owasp();
