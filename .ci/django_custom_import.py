@@ -83,13 +83,14 @@ def django_shell(ref_dir, code):
     return p.stdout
 
 
-def jwtd(*args, stdin=None):
+def jwtd(*args, stdin=None, settings=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("JWTD_")}
+    env.update({"JWTD_" + k: v for k, v in (settings or {}).items()})
     return subprocess.run([JWTD, *args], capture_output=True, text=True, timeout=300, input=stdin, env=env)
 
 
-def listed(db, *extra):
-    out = jwtd("user", "list", "--json", "--database-url", f"sqlite://{db}", *extra)
+def listed(db, *extra, id_type="uuid"):
+    out = jwtd("user", "list", "--json", "--database-url", f"sqlite://{db}", *extra, settings={"USER_ID_TYPE": id_type})
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -183,12 +184,12 @@ def main():
         made = jwtd("user", "create", "mallory", "--password-stdin", "--database-url", f"sqlite://{int_db}",
                     stdin="mallory-password\n")
         assert made.returncode == 0, made.stderr
-        before = listed(int_db)
+        before = listed(int_db, id_type="int")
         wrong = jwtd("import-django", *source, "--database-url", f"sqlite://{int_db}")
         print(wrong.stdout + wrong.stderr)
         check(wrong.returncode == 2 and "uuid" in wrong.stderr and "int" in wrong.stderr,
               f"a UUID import into an int database stops with exit 2 naming both: {wrong.returncode}")
-        check(listed(int_db) == before, "and changes nothing")
+        check(listed(int_db, id_type="int") == before, "and changes nothing")
 
         # 5. jwtd on the imported database.
         settings = {**PROFILE, "USER_ID_TYPE": "uuid"}
