@@ -146,7 +146,8 @@ def main():
         print(out.stdout + out.stderr)
         print(f"(import took {time.monotonic() - started:.2f} s)")
         check(out.returncode == 0, "jwtd import-django --user-table accounts_user succeeds")
-        check(out.stderr == "", "no progress output when stderr is not a terminal")
+        check(out.stderr == "note: these users have uuid ids: serve this database with USER_ID_TYPE=uuid\n",
+              f"no progress output when stderr is not a terminal, a note on USER_ID_TYPE: {out.stderr!r}")
         check(f"users: {len(USERS)} new, 0 already imported, 0 skipped; 1 of the new are staff" in out.stdout,
               "the import counts users and staff")
         check("user ids: uuid (recorded as the database's id type)" in out.stdout, "the id type is recorded")

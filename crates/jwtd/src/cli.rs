@@ -284,6 +284,10 @@ async fn import(from: &str, options: ReadOptions, mode: ImportMode, settings: &S
     match result {
         Ok(report) => {
             println!("{report}");
+            if let Some(kind) = report.id_type.filter(|kind| *kind != settings.user_id_type) {
+                // On stderr: the report on stdout stays the same whatever the settings.
+                eprintln!("note: these users have {kind} ids: serve this database with USER_ID_TYPE={kind}");
+            }
             Ok(())
         }
         // A database made for the other id type: exit code 2, as for USER_ID_TYPE at `serve`.
