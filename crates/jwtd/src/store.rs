@@ -677,6 +677,56 @@ mod tests {
     }
 
     #[test]
+    fn a_database_holds_one_id_type_recorded_or_shown_by_its_users() {
+        assert_eq!(database_id_type(Some("uuid"), true, false), Some(IdType::Uuid), "recorded wins");
+        assert_eq!(database_id_type(None, true, true), Some(IdType::Int), "any user without a UUID");
+        assert_eq!(database_id_type(None, false, true), Some(IdType::Uuid));
+        assert_eq!(database_id_type(None, false, false), None, "empty: either");
+        assert_eq!(decide_id_type(None, false, IdType::Uuid), IdTypeCheck::Recorded);
+        assert_eq!(decide_id_type(Some(IdType::Int), false, IdType::Int), IdTypeCheck::Recorded, "inferred");
+        assert_eq!(decide_id_type(Some(IdType::Int), true, IdType::Int), IdTypeCheck::Matches);
+        assert_eq!(
+            decide_id_type(Some(IdType::Int), true, IdType::Uuid),
+            IdTypeCheck::Mismatch { database: IdType::Int }
+        );
+    }
+
+    #[test]
+    fn an_imported_user_is_present_only_under_the_same_id_and_login() {
+        let user = |id, username: &str, email: &str| ImportUser {
+            id,
+            username: username.into(),
+            password: "!".into(),
+            email: email.into(),
+            first_name: String::new(),
+            last_name: String::new(),
+            is_active: true,
+            is_staff: false,
+            is_superuser: false,
+            date_joined: Instant::from_secs(0),
+            last_login: None,
+            groups: Vec::new(),
+        };
+        let holder = |id, username: &str, email: &str| Holder { id, username: username.into(), email: email.into() };
+        let ada = user(SourceId::Int(7), "ada", "ada@example.com");
+        assert_eq!(decide_user_import(&ada, None, None), UserImport::Inserted);
+        assert_eq!(decide_user_import(&ada, Some(&holder(7, "ada", "other@x")), None), UserImport::Present);
+        assert_eq!(
+            decide_user_import(&ada, Some(&holder(7, "eve", "")), None),
+            UserImport::IdTaken { username: "eve".into() }
+        );
+        assert_eq!(decide_user_import(&ada, None, Some(&holder(3, "ada", ""))), UserImport::UsernameTaken { id: 3 });
+        let by_mail = user(SourceId::Uuid("5f0c6d7e-8a9b-4c1d-9e2f-0a1b2c3d4e5f".into()), "", "ada@example.com");
+        let same = holder(9, "", "ADA@example.com");
+        assert_eq!(decide_user_import(&by_mail, Some(&same), Some(&same)), UserImport::Present, "case aside");
+        assert_eq!(
+            decide_user_import(&by_mail, Some(&holder(9, "", "bob@example.com")), None),
+            UserImport::IdTaken { username: "bob@example.com".into() }
+        );
+        assert_eq!(decide_user_import(&by_mail, None, Some(&same)), UserImport::EmailTaken { id: 9 });
+    }
+
+    #[test]
     fn a_session_ends_at_its_last_second_and_caps_expiry() {
         let end = session_end(900, Duration::from_secs(100));
         assert!(!end.reached(Instant::from_millis(999_999)));
