@@ -455,7 +455,9 @@ impl PgStore {
         .map(holder)
         .transpose()?;
         let same_login = if !user.username.is_empty() {
-            opt(&tx, "SELECT id, username, email FROM users WHERE username = $1", &[&user.username]).await?
+            // `username <> ''` lets the partial unique index answer (without it: a scan of users).
+            opt(&tx, "SELECT id, username, email FROM users WHERE username = $1 AND username <> ''", &[&user.username])
+                .await?
         } else if !user.email.is_empty() {
             opt(&tx, "SELECT id, username, email FROM users WHERE lower(email) = lower($1) LIMIT 1", &[&user.email])
                 .await?
