@@ -15,7 +15,7 @@ use crate::config::{
 };
 use crate::password::Hasher;
 use crate::service::import::{import_django, ImportError, Progress};
-use crate::service::normalize_email;
+use crate::service::{normalize_email, plausible_email};
 use crate::store::django::{self, DjangoSource, DjangoUrl, ReadOptions};
 use crate::store::{IdTypeCheck, ImportMode, NewUser, Store, User, UserListing};
 use crate::tokens::{self, Algorithm};
@@ -449,14 +449,6 @@ async fn find_user(store: &dyn Store, settings: &Settings, name: &str) -> Result
     })
 }
 
-/// The username the store's by-name commands take for `user`.
-fn store_name(user: &User, name: &str) -> Result<String> {
-    if user.username.is_empty() {
-        bail!("{name:?} has no username, which this command needs");
-    }
-    Ok(user.username.clone())
-}
-
 async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
     let store = app::open_store(settings).await.context("cannot open the database")?;
     if let UserCommand::List { .. } = cmd {
@@ -475,6 +467,14 @@ async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
             let by_email = settings.username_field == LoginField::Email;
             let (username, email) = match settings.username_field {
                 LoginField::Username => (name, email.unwrap_or_default()),
+                LoginField::Email if email.is_some() => {
+                    return Err(
+                        BadArgument("--email: with USERNAME_FIELD=email, NAME is the e-mail address".into()).into()
+                    )
+                }
+                LoginField::Email if !plausible_email(&normalize_email(&name)) => {
+                    return Err(BadArgument(format!("NAME: {name:?} is not an e-mail address")).into())
+                }
                 LoginField::Email => (String::new(), normalize_email(&name)),
             };
             let password = read_password(password_stdin)?;
@@ -527,22 +527,22 @@ async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
             println!("password of {name} changed; every token of theirs is revoked");
         }
         UserCommand::Deactivate { name } => {
-            let username = store_name(&find_user(store.as_ref(), settings, &name).await?, &name)?;
-            if !store.set_active(&username, false).await? {
+            let user = find_user(store.as_ref(), settings, &name).await?;
+            if !store.set_active(user.id, false).await? {
                 bail!("no user named {name:?}");
             }
             println!("deactivated {name}");
         }
         UserCommand::Activate { name } => {
-            let username = store_name(&find_user(store.as_ref(), settings, &name).await?, &name)?;
-            if !store.set_active(&username, true).await? {
+            let user = find_user(store.as_ref(), settings, &name).await?;
+            if !store.set_active(user.id, true).await? {
                 bail!("no user named {name:?}");
             }
             println!("activated {name}");
         }
         UserCommand::Delete { name } => {
-            let username = store_name(&find_user(store.as_ref(), settings, &name).await?, &name)?;
-            if !store.delete_user(&username).await? {
+            let user = find_user(store.as_ref(), settings, &name).await?;
+            if !store.delete_user(user.id).await? {
                 bail!("no user named {name:?}");
             }
             println!("deleted {name} and every token row of theirs");

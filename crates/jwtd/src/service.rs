@@ -12,7 +12,7 @@ mod remote_keys;
 mod throttle;
 mod verifier;
 
-pub use auth::{normalize_email, AuthError, AuthService, FieldErrors, Issued, IssuedRefresh, SignUp};
+pub use auth::{normalize_email, plausible_email, AuthError, AuthService, FieldErrors, Issued, IssuedRefresh, SignUp};
 pub use hashing::PasswordPool;
 pub use remote_keys::{RemoteKeys, RemoteKeysError, RemoteOptions};
 pub use throttle::{LoginThrottle, Throttled};

@@ -587,9 +587,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn change_groups(&self, user_id: i64, add: &[String], remove: &[String]) -> Result<Vec<String>, StoreError>;
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
     /// Returns false when there is no such user.
-    async fn set_active(&self, username: &str, active: bool) -> Result<bool, StoreError>;
+    async fn set_active(&self, user_id: i64, active: bool) -> Result<bool, StoreError>;
     /// Deletes the user and every token row of theirs. Returns false when there is no such user.
-    async fn delete_user(&self, username: &str) -> Result<bool, StoreError>;
+    async fn delete_user(&self, user_id: i64) -> Result<bool, StoreError>;
     async fn set_last_login(&self, user_id: i64, now: Instant) -> Result<(), StoreError>;
     /// Replaces the stored hash without revoking anything (rehash on sign-in).
     async fn update_password_hash(&self, user_id: i64, hash: &str) -> Result<(), StoreError>;

@@ -70,10 +70,10 @@ impl Store for DownStore {
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         down()
     }
-    async fn set_active(&self, _: &str, _: bool) -> Result<bool, StoreError> {
+    async fn set_active(&self, _: i64, _: bool) -> Result<bool, StoreError> {
         down()
     }
-    async fn delete_user(&self, _: &str) -> Result<bool, StoreError> {
+    async fn delete_user(&self, _: i64) -> Result<bool, StoreError> {
         down()
     }
     async fn set_last_login(&self, _: i64, _: Instant) -> Result<(), StoreError> {

@@ -132,6 +132,11 @@ async fn the_user_id_type_is_fixed_by_the_first_call(s: &dyn Store) {
     assert_eq!(s.fix_user_id_type(IdType::Uuid).await.unwrap(), IdType::Uuid);
 }
 
+async fn a_database_with_integer_users_stays_integer(s: &dyn Store) {
+    user(s, "ada").await;
+    assert_eq!(s.fix_user_id_type(IdType::Uuid).await.unwrap(), IdType::Int);
+}
+
 async fn own_claims_and_groups_are_kept(s: &dyn Store) {
     let ada = user(s, "ada").await;
     let bob = user(s, "bob").await;
@@ -152,7 +157,7 @@ async fn own_claims_and_groups_are_kept(s: &dyn Store) {
     let got = s.change_groups(ada.id, &names(&["staff"]), &names(&["Admins", "unknown"])).await.unwrap();
     assert_eq!(got, names(&["staff", "é"]));
     assert_eq!(s.user_groups(bob.id).await.unwrap(), names(&["staff"]));
-    assert!(s.delete_user("ada").await.unwrap());
+    assert!(s.delete_user(ada.id).await.unwrap());
     assert_eq!(s.user_groups(ada.id).await.unwrap(), Vec::<String>::new());
 }
 
@@ -172,12 +177,12 @@ async fn users_are_deactivated_and_deleted_with_their_tokens(s: &dyn Store) {
     let bob = user(s, "bob").await;
     s.record_refresh(&record(&jti(1), ada.id, T0), "fam-a").await.unwrap();
     s.record_refresh(&record(&jti(2), bob.id, T0), "fam-b").await.unwrap();
-    assert!(s.set_active("ada", false).await.unwrap());
+    assert!(s.set_active(ada.id, false).await.unwrap());
     assert!(!s.user_by_name("ada").await.unwrap().unwrap().is_active);
-    assert!(s.set_active("ada", true).await.unwrap());
-    assert!(!s.set_active("nobody", false).await.unwrap());
-    assert!(s.delete_user("ada").await.unwrap());
-    assert!(!s.delete_user("ada").await.unwrap());
+    assert!(s.set_active(ada.id, true).await.unwrap());
+    assert!(!s.set_active(bob.id + 1000, false).await.unwrap());
+    assert!(s.delete_user(ada.id).await.unwrap());
+    assert!(!s.delete_user(ada.id).await.unwrap());
     assert_eq!(s.user_by_id(ada.id).await.unwrap(), None);
     assert_eq!(s.refresh_row(&jti(1)).await.unwrap(), None);
     assert!(s.refresh_row(&jti(2)).await.unwrap().is_some());
@@ -249,7 +254,7 @@ async fn a_refresh_check_reads_the_user_and_the_token_row(s: &dyn Store) {
     s.blacklist(&record(&jti(1), ada.id, T0), "fam", at(T0 + 1)).await.unwrap();
     let blacklisted = TokenStanding { blacklisted: true, ..recorded };
     assert_eq!(s.refresh_check(ada.id, &jti(1)).await.unwrap(), Some(standing(Some(blacklisted))));
-    assert!(s.set_active("ada", false).await.unwrap());
+    assert!(s.set_active(ada.id, false).await.unwrap());
     s.revoke_all(ada.id, at(T0 + 9)).await.unwrap();
     let check = s.refresh_check(ada.id, &jti(1)).await.unwrap().unwrap();
     assert_eq!(check.user, UserGate { is_active: false, tokens_valid_after: T0 + 9 });
@@ -306,7 +311,7 @@ async fn rotation_is_refused_after_session_end_and_for_inactive_or_missing_users
     let near_end = s.rotate(&rotate_req(record(&jti(1), ada.id, T0), &jti(2), at(T0 + 30 * 86400 - 10))).await;
     let Ok(Rotation::Rotated(next)) = near_end else { panic!("{near_end:?}") };
     assert_eq!(next.expires_at, T0 + 30 * 86400, "never past the session's end");
-    s.set_active("ada", false).await.unwrap();
+    s.set_active(ada.id, false).await.unwrap();
     s.record_refresh(&record(&jti(5), ada.id, T0), "fam-5").await.unwrap();
     let inactive = s.rotate(&rotate_req(record(&jti(5), ada.id, T0), &jti(6), at(T0 + 1))).await.unwrap();
     assert_eq!(inactive, Rotation::Invalid);
@@ -639,6 +644,7 @@ contract! {
     a_taken_email_is_refused_in_any_case,
     concurrent_sign_ups_of_one_email_create_one_user,
     the_user_id_type_is_fixed_by_the_first_call,
+    a_database_with_integer_users_stays_integer,
     own_claims_and_groups_are_kept,
     revocations_name_the_users_uuid,
     users_are_deactivated_and_deleted_with_their_tokens,

@@ -663,7 +663,10 @@ impl Store for PgStore {
         let client = self.client().await?;
         exec(
             &client,
-            "INSERT INTO meta (name, value) VALUES ('user_id_type', $1) ON CONFLICT (name) DO NOTHING",
+            // Users without a UUID (from before the type was recorded) hold integer ids.
+            "INSERT INTO meta (name, value)
+             SELECT 'user_id_type', CASE WHEN EXISTS (SELECT 1 FROM users WHERE uuid IS NULL) THEN 'int' ELSE $1 END
+             ON CONFLICT (name) DO NOTHING",
             &[&wanted.name()],
         )
         .await
@@ -727,19 +730,18 @@ impl Store for PgStore {
         rows.iter().map(user_from).collect::<Result<_, _>>().map_err(pg_err)
     }
 
-    async fn set_active(&self, username: &str, active: bool) -> Result<bool, StoreError> {
+    async fn set_active(&self, user_id: i64, active: bool) -> Result<bool, StoreError> {
         let client = self.client().await?;
-        let n = exec(&client, "UPDATE users SET is_active = $2 WHERE username = $1", &[&username, &active])
+        let n = exec(&client, "UPDATE users SET is_active = $2 WHERE id = $1", &[&user_id, &active])
             .await
             .map_err(pg_err)?;
         Ok(n > 0)
     }
 
-    async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
+    async fn delete_user(&self, user_id: i64) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_err)?;
-        let row =
-            opt(&tx, "SELECT id FROM users WHERE username = $1 FOR UPDATE", &[&username]).await.map_err(pg_err)?;
+        let row = opt(&tx, "SELECT id FROM users WHERE id = $1 FOR UPDATE", &[&user_id]).await.map_err(pg_err)?;
         let Some(row) = row else { return Ok(false) };
         let id: i64 = row.try_get(0).map_err(pg_err)?;
         exec(&tx, "DELETE FROM refresh_tokens WHERE user_id = $1", &[&id]).await.map_err(pg_err)?;

@@ -535,8 +535,11 @@ impl Store for SqliteStore {
     async fn fix_user_id_type(&self, wanted: IdType) -> Result<IdType, StoreError> {
         let stored: String = self
             .write(move |c| {
+                // Users without a UUID (from before the type was recorded) hold integer ids.
                 c.execute(
-                    "INSERT INTO meta (name, value) VALUES ('user_id_type', ?1) ON CONFLICT (name) DO NOTHING",
+                    "INSERT INTO meta (name, value)
+                     SELECT 'user_id_type', CASE WHEN EXISTS (SELECT 1 FROM users WHERE uuid IS NULL) THEN 'int' ELSE ?1 END
+                     WHERE true ON CONFLICT (name) DO NOTHING",
                     [wanted.name()],
                 )?;
                 c.query_row("SELECT value FROM meta WHERE name = 'user_id_type'", [], |r| r.get(0))
@@ -586,19 +589,17 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn set_active(&self, username: &str, active: bool) -> Result<bool, StoreError> {
-        let username = username.to_string();
+    async fn set_active(&self, user_id: i64, active: bool) -> Result<bool, StoreError> {
         self.write(move |c| {
-            Ok(c.execute("UPDATE users SET is_active = ?2 WHERE username = ?1", params![username, active])? > 0)
+            Ok(c.execute("UPDATE users SET is_active = ?2 WHERE id = ?1", params![user_id, active])? > 0)
         })
         .await
     }
 
-    async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
-        let username = username.to_string();
+    async fn delete_user(&self, user_id: i64) -> Result<bool, StoreError> {
         self.write(move |tx| {
             let id: Option<i64> =
-                tx.query_row("SELECT id FROM users WHERE username = ?1", [&username], |r| r.get(0)).optional()?;
+                tx.query_row("SELECT id FROM users WHERE id = ?1", [user_id], |r| r.get(0)).optional()?;
             let Some(id) = id else { return Ok(false) };
             tx.execute("DELETE FROM refresh_tokens WHERE user_id = ?1", [id])?;
             tx.execute("DELETE FROM revocations WHERE user_id = ?1", [id])?;

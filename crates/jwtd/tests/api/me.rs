@@ -146,7 +146,7 @@ async fn token_without_a_user_id_is_refused() {
 async fn token_of_a_deleted_user_is_refused() {
     let app = spawn_app().await;
     let ada = app.sign_up("ada").await;
-    app.store().await.delete_user("ada").await.unwrap();
+    app.store().await.delete_user(ada.id).await.unwrap();
 
     let reply = app.me(&ada.access).await;
 
@@ -158,7 +158,7 @@ async fn token_of_a_deleted_user_is_refused() {
 async fn token_of_an_inactive_user_is_refused() {
     let app = spawn_app().await;
     let ada = app.sign_up("ada").await;
-    app.store().await.set_active("ada", false).await.unwrap();
+    app.store().await.set_active(ada.id, false).await.unwrap();
 
     app.me(&ada.access).await.expect(401, r#"{"detail":"User is inactive","code":"user_inactive"}"#);
 }

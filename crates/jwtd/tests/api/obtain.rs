@@ -76,12 +76,12 @@ async fn inactive_user_cannot_sign_in_until_activated_again() {
     let ada = app.sign_up("ada").await;
     let store = app.store().await;
 
-    assert!(store.set_active("ada", false).await.unwrap());
+    assert!(store.set_active(ada.id, false).await.unwrap());
     app.obtain_pair("ada", PASSWORD).await.expect(401, NO_ACTIVE_ACCOUNT);
     app.obtain_sliding("ada", PASSWORD).await.expect(401, NO_ACTIVE_ACCOUNT);
     app.refresh(&ada.refresh).await.expect(401, TOKEN_INVALID);
 
-    assert!(store.set_active("ada", true).await.unwrap());
+    assert!(store.set_active(ada.id, true).await.unwrap());
     app.obtain_pair("ada", PASSWORD).await.expect_status(200);
     app.refresh(&ada.refresh).await.expect_status(200);
 }
@@ -90,7 +90,7 @@ async fn inactive_user_cannot_sign_in_until_activated_again() {
 async fn inactive_users_refresh_works_when_check_user_is_active_is_off() {
     let app = spawn_app_with(|s| s.check_user_is_active = false).await;
     let ada = app.sign_up("ada").await;
-    app.store().await.set_active("ada", false).await.unwrap();
+    app.store().await.set_active(ada.id, false).await.unwrap();
 
     app.refresh(&ada.refresh).await.expect_status(200);
     // Django's ModelBackend refuses inactive users whatever SimpleJWT's setting.

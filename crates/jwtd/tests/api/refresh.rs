@@ -162,7 +162,7 @@ async fn refresh_of_a_deleted_users_token_is_invalid() {
     let app = spawn_app().await;
     let ada = app.sign_up("ada").await;
 
-    assert!(app.store().await.delete_user("ada").await.unwrap());
+    assert!(app.store().await.delete_user(ada.id).await.unwrap());
 
     app.refresh(&ada.refresh).await.expect(401, TOKEN_INVALID);
 }
