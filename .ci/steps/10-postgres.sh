@@ -79,11 +79,10 @@ step "import-django's reader on a Django-shaped PostgreSQL database"
 JWTD_TEST_DATABASE_URL=$URL cargo test -q -p jwtd --locked --lib store::django
 
 step "shared conformance suite against jwtd on PostgreSQL"
-# Same selection as the SQLite run in .ci/run (see the comment there for the deselected test).
+# Same selection as the SQLite run in .ci/run.
 # shellcheck source=.ci/lib/conformance.sh
 source .ci/lib/conformance.sh
-JWTD_TEST_POSTGRES=$URL TARGET=jwtd conformance -m "$CONFORMANCE_FILTER" \
-  --deselect conformance/test_errors.py::test_blacklisted_refresh_token
+JWTD_TEST_POSTGRES=$URL TARGET=jwtd conformance -m "$CONFORMANCE_FILTER"
 
 step "two-instance rotation race, 10 runs in a row"
 JWTD_TEST_POSTGRES=$URL "$PYENV/bin/python" .ci/postgres_checks.py race --runs 10

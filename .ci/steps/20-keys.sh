@@ -14,18 +14,19 @@ trap 'rm -rf "$KEYS"' EXIT
 FILTER=${CONFORMANCE_FILTER-}
 FILTER=${FILTER//not keys and /}
 # Node ids are relative to the suite's rootdir, $SHARED (see .ci/lib/conformance.sh).
-# As in .ci/run: test_blacklisted_refresh_token contradicts SPEC.md section 4. The others are HMAC
-# tests, each run in the main (HS256) conformance run; with a PEM file as every server's SIGNING_KEY
-# they cannot work: the default header is asserted to be {"alg":"HS256","typ":"JWT"} and the default
+# These are HMAC tests, each run in the main (HS256) conformance run; with a PEM file as every
+# server's SIGNING_KEY they cannot work: the default header is asserted to be {"alg":"HS256","typ":"JWT"} and the default
 # JWKS empty; tokens "of another key" or "of another alg" are forged with pyjwt as HS* tokens keyed
 # with a literal secret or with the PEM, which pyjwt refuses to sign (the bad-refresh-token tests
 # build every case at once, so all their cases fail); the HS384/HS512 cases of the algorithm tests
 # would take the PEM path as their secret; and the interop test of identical headers fails on the
-# kid that jwtd adds to asymmetric tokens and SimpleJWT does not write. Asymmetric counterparts of
+# kid that jwtd adds to asymmetric tokens and SimpleJWT does not write. Of the `dropin` tests (run
+# once the main filter selects them), the key-fallback test starts servers with literal HMAC secrets
+# (SIGNING_KEY_FALLBACKS is HMAC-only: with ALGORITHM=RS256 jwtd refuses to start, exit 2), and the
+# `sub` test decodes tokens with pyjwt as HS256 keyed with SIGNING_KEY. Asymmetric counterparts of
 # these checks are the `keys` tests of test_tokens.py and crates/jwtd/tests/api/keys.rs.
 DESELECT=()
 for id in \
-  test_errors.py::test_blacklisted_refresh_token \
   test_tokens.py::test_header_default \
   test_endpoints.py::test_jwks_empty_for_hmac \
   test_tokens.py::test_alg_in_token_must_match \
@@ -36,7 +37,9 @@ for id in \
   "test_tokens.py::test_algorithm_issue_and_accept[HS" \
   "test_tokens.py::test_algorithm_refuses_other_alg[HS" \
   "test_tokens.py::test_jwks_publishes_public_key[HS" \
-  test_interop.py::test_same_token_shape; do
+  test_interop.py::test_same_token_shape \
+  test_dropin.py::test_signing_key_fallbacks_keep_sessions_across_a_secret_rotation \
+  test_dropin.py::test_sub_user_id_claim_is_a_string_pyjwt_accepts; do
   DESELECT+=(--deselect "conformance/$id")
 done
 

@@ -162,9 +162,9 @@ pub struct ErrorDetail {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenMessage {
-    /// `"AccessToken"`.
+    /// `"AccessToken"` (or `"SlidingToken"`, with AUTH_TOKEN_CLASSES=sliding).
     pub token_class: String,
-    /// `"access"`.
+    /// `"access"` (or `"sliding"`).
     pub token_type: String,
     /// Why, e.g. `"Token is expired"`.
     pub message: String,

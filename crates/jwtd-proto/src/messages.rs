@@ -53,6 +53,14 @@ pub const USER_INACTIVE_CODE: &str = "user_inactive";
 pub const ACCESS_TOKEN_CLASS: &str = "AccessToken";
 /// `token_type` of a refused Bearer token's `messages`.
 pub const ACCESS_TOKEN_TYPE: &str = "access";
+/// `token_class` of a refused Bearer token's `messages`, for sliding tokens (AUTH_TOKEN_CLASSES).
+pub const SLIDING_TOKEN_CLASS: &str = "SlidingToken";
+/// `token_type` of [`SLIDING_TOKEN_CLASS`].
+pub const SLIDING_TOKEN_TYPE: &str = "sliding";
+/// `token_class` of refresh tokens (never accepted as Bearer).
+pub const REFRESH_TOKEN_CLASS: &str = "RefreshToken";
+/// `token_type` of [`REFRESH_TOKEN_CLASS`].
+pub const REFRESH_TOKEN_TYPE: &str = "refresh";
 
 // --- SimpleJWT: why a token was refused (`message` of a refused Bearer token).
 

@@ -1,11 +1,13 @@
 //! Start-up as a value: [`Application::build`] opens the store, loads the keys and the TLS
-//! certificate, binds the listener (port 0 works) and starts the background tasks;
-//! `run_until_stopped` serves until the given shutdown future resolves, drains, and closes
-//! the store.
+//! certificate, binds the listener (port 0 works) and METRICS_ADDR's, and starts the background
+//! tasks (revocation poll, purge, TLS reload on SIGHUP); `run_until_stopped` serves until the
+//! given shutdown future resolves, drains, and closes the store.
 
 pub mod keys;
 mod serve;
 mod tls;
+
+pub use tls::CertReloader;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,12 +15,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
+use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::{error, info, warn};
 
@@ -27,6 +32,7 @@ use crate::config::{DatabaseUrl, IdType, Settings};
 use crate::http::{self, AppState, Limits};
 use crate::password::Hasher;
 use crate::service::{AuthService, PasswordPool, Verifier};
+use crate::store::pg_tls::PgTls;
 use crate::store::postgres::{PgOptions, PgStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
@@ -55,6 +61,8 @@ pub enum StartError {
     Hashing,
     #[error("{0}")]
     Tls(String),
+    #[error("METRICS_ADDR: cannot listen on {addr}")]
+    BindMetrics { addr: SocketAddr, source: std::io::Error },
     /// USER_ID_TYPE differs from the type the database was made for.
     #[error("USER_ID_TYPE: this database holds {stored} user ids (fixed at its first start), not {wanted}")]
     UserIdType { stored: IdType, wanted: IdType },
@@ -97,8 +105,11 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StoreErro
             Ok(Arc::new(store))
         }
         DatabaseUrl::Postgres(url) => {
-            let options =
-                PgOptions { max_connections: settings.database_max_connections, startup_wait: DATABASE_STARTUP_WAIT };
+            let options = PgOptions {
+                max_connections: settings.database_max_connections,
+                startup_wait: DATABASE_STARTUP_WAIT,
+                tls: PgTls { mode: settings.database_tls, ca_cert: settings.database_ca_cert.clone() },
+            };
             Ok(Arc::new(PgStore::connect(url, options).await?))
         }
     }
@@ -111,18 +122,21 @@ pub async fn build_state(settings: Settings, deps: Deps) -> Result<AppState, Sta
     check_user_id_type(store.as_ref(), &settings).await?;
     let codec = keys::codec(&settings, store.as_ref()).await?;
     let verifier =
-        Verifier::new(&codec, deps.clock.clone(), settings.auth_header_types.clone(), settings.user_id_claim.clone());
+        Verifier::new(&codec, deps.clock.clone(), settings.auth_header_types.clone(), settings.user_id_claim.clone())
+            .accepting(&settings.auth_token_classes);
     let passwords = PasswordPool::new(deps.hasher).map_err(|_| StartError::Hashing)?;
     let auth = AuthService::new(store, codec, verifier.clone(), deps.clock, passwords, settings.clone());
-    let metrics = Arc::new(Metrics::new(&http::route_paths()));
+    let metrics = Arc::new(Metrics::new(&http::route_paths(&settings.routes)));
     Ok(AppState::new(auth, verifier, settings, metrics))
 }
 
 /// A bound, ready-to-run server.
 pub struct Application {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     tls: Option<TlsAcceptor>,
+    reloader: Option<CertReloader>,
     limits: Limits,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -130,18 +144,42 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings, deps: Deps) -> Result<Self, StartError> {
         let addr = settings.addr;
-        let tls = match &settings.tls {
-            Some(files) => Some(tls::acceptor(&files.cert, &files.key).map_err(StartError::Tls)?),
-            None => None,
+        let (tls, reloader) = match &settings.tls {
+            Some(files) => {
+                let (acceptor, reloader) = tls::acceptor(&files.cert, &files.key).map_err(StartError::Tls)?;
+                (Some(acceptor), Some(reloader))
+            }
+            None => (None, None),
         };
+        let limits = Limits::from_settings(&settings);
+        let metrics_addr = settings.metrics_addr;
         let clock = deps.clock.clone();
         let state = build_state(settings, deps).await?;
         let mut cursor = 0;
         sync_revocations(&state, &mut cursor).await.map_err(StartError::Store)?;
         let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
-        let tasks =
+        let metrics_listener = match metrics_addr {
+            Some(addr) => {
+                Some(TcpListener::bind(addr).await.map_err(|source| StartError::BindMetrics { addr, source })?)
+            }
+            None => None,
+        };
+        let mut tasks =
             vec![tokio::spawn(revocation_task(state.clone(), cursor)), tokio::spawn(flush_task(state.clone(), clock))];
-        Ok(Application { listener, state, tls, limits: Limits::default(), tasks })
+        if let Some(reloader) = &reloader {
+            tasks.push(tokio::spawn(reload_on_hangup(reloader.clone())));
+        }
+        Ok(Application { listener, metrics_listener, state, tls, reloader, limits, tasks })
+    }
+
+    /// What reloads TLS_CERT and TLS_KEY (as SIGHUP does); `None` without TLS.
+    pub fn tls_reloader(&self) -> Option<CertReloader> {
+        self.reloader.clone()
+    }
+
+    /// The address of METRICS_ADDR's listener, when set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// Replaces the transport limits (timeouts, header size, shutdown bound).
@@ -166,7 +204,12 @@ impl Application {
     /// Serves until `shutdown` resolves; then stops accepting, lets requests in flight finish
     /// within the limits' drain bound, stops the background tasks and closes the store.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Application { listener, state, tls, limits, tasks } = self;
+        let Application { listener, metrics_listener, state, tls, limits, mut tasks, .. } = self;
+        if let Some(metrics_listener) = metrics_listener {
+            let router = with_layers(http::metrics_router(state.clone()), &state, limits);
+            let never = std::future::pending::<()>();
+            tasks.push(tokio::spawn(serve::serve(metrics_listener, router, None, limits, never)));
+        }
         let router = with_layers(http::bare_router(state.clone()), &state, limits);
         serve::serve(listener, router, tls, limits, shutdown).await;
         for task in tasks {
@@ -198,6 +241,8 @@ fn with_layers(router: Router, state: &AppState, limits: Limits) -> Router {
             .max_age(Duration::from_secs(600));
         router = router.layer(cors);
     }
+    // A panic in a handler is SPEC §2's JSON 500 (and logged by the edge), not a dropped connection.
+    router = router.layer(CatchPanicLayer::custom(panic_response));
     let edge = Edge { admission: http::limits::Admission::new(limits), metrics: state.metrics.clone() };
     router.layer(middleware::from_fn_with_state(Arc::new(edge), edge_layer))
 }
@@ -216,6 +261,7 @@ async fn edge_layer(State(edge): State<Arc<Edge>>, req: Request, next: Next) -> 
     let route = req.extensions().get::<MatchedPath>().cloned();
     let started = std::time::Instant::now();
     let in_flight = edge.metrics.in_flight();
+    let https = req.extensions().get::<http::Https>().is_some();
     let mut response = http::limits::admit(&edge.admission, req, next).await;
     drop(in_flight);
     let latency = started.elapsed();
@@ -233,7 +279,52 @@ async fn edge_layer(State(edge): State<Arc<Edge>>, req: Request, next: Next) -> 
         crate::telemetry::request(method.as_str(), route, status, latency_ms);
     }
     http::secure(&mut response, is_head_or_get);
+    if https {
+        // Only over TLS (RFC 6797 §7.2): browsers ignore it on plain HTTP. No includeSubDomains:
+        // jwtd cannot know what else is served under its domain.
+        response.headers_mut().insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
+    }
     response
+}
+
+/// `Strict-Transport-Security` over TLS: one year.
+const HSTS: &str = "max-age=31536000";
+
+/// The answer to a panicking handler: the panic's message goes to the log through the error.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else {
+        "(no message)".to_string()
+    };
+    http::ApiError::Panicked(message).into_response()
+}
+
+/// Reloads the TLS certificate and key on each SIGHUP; a bad new pair is logged, the old kept.
+async fn reload_on_hangup(reloader: CertReloader) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGHUP; TLS_CERT will not be reloaded");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            match reloader.reload() {
+                Ok(()) => info!("TLS certificate reloaded"),
+                Err(e) => error!(error = %e, "TLS certificate not reloaded; keeping the one in use"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = reloader;
+    }
 }
 
 async fn sync_revocations(state: &AppState, cursor: &mut i64) -> Result<(), StoreError> {
@@ -283,5 +374,44 @@ pub async fn flush_expired(store: &dyn Store, now: crate::clock::Instant) -> Res
             return Ok(total);
         }
         tokio::task::yield_now().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::config::Secret;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_the_json_500_and_is_logged_as_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            database_url: DatabaseUrl::Sqlite(dir.path().join("jwtd.db")),
+            signing_key: Some(Secret::new("x".repeat(32))),
+            ..Settings::default()
+        };
+        let deps = Deps { hasher: Hasher::with_params(256, 1, 1), ..Deps::default() };
+        let state = build_state(settings, deps).await.unwrap();
+        let boom = Router::new().route(
+            "/boom",
+            get(|| async {
+                panic!("the handler broke");
+                #[allow(unreachable_code)]
+                ""
+            }),
+        );
+        let app = with_layers(boom, &state, Limits::default());
+        let request = Request::builder().uri("/boom").body(Body::empty()).unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 500);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        let logged = response.extensions().get::<http::LoggedErrorRef>().map(|e| e.0.to_string());
+        assert!(logged.is_some_and(|e| e.contains("a handler panicked: the handler broke")));
+        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], br#"{"detail":"A server error occurred."}"#);
     }
 }

@@ -17,6 +17,7 @@ use crate::password::Hasher;
 use crate::service::import::{import_django, ImportError, Progress};
 use crate::service::{normalize_email, plausible_email};
 use crate::store::django::{self, DjangoSource, DjangoUrl, ReadOptions};
+use crate::store::pg_tls::PgTls;
 use crate::store::{IdTypeCheck, ImportMode, NewUser, Store, User, UserListing};
 use crate::tokens::{self, Algorithm};
 
@@ -227,9 +228,11 @@ pub async fn run(cli: Cli, loaded: Loaded) -> Result<()> {
         }
         Command::ImportDjango { from, user_table, users_only, dry_run, batch_size, .. } => {
             let mode = if dry_run { ImportMode::DryRun } else { ImportMode::Write };
+            // DATABASE_TLS is DATABASE_URL's; the source's own sslmode decides, DATABASE_CA_CERT verifies.
+            let tls = PgTls { mode: None, ca_cert: settings.database_ca_cert.clone() };
             import(
                 &from,
-                ReadOptions { user_table, users_only, now: SystemClock.now(), batch_size: batch_size as usize },
+                ReadOptions { user_table, users_only, now: SystemClock.now(), batch_size: batch_size as usize, tls },
                 mode,
                 &settings,
             )

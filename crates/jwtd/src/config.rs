@@ -4,6 +4,7 @@
 //! another. Errors name the setting and where it came from. Must not: read the environment
 //! itself (`main` passes it in), parse keys (that is `tokens`).
 
+pub mod routes;
 mod sources;
 pub mod table;
 mod users;
@@ -14,12 +15,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use routes::{Route, Routes};
 pub use sources::Sources;
 pub use table::{Setting, SettingsFlags, ENV_PREFIX, SETTINGS};
 pub use users::{IdType, LoginField, TokenClaim, TokenClaims, REGISTERED_CLAIMS};
-pub use values::{mask_url, parse_bool, parse_duration, DatabaseUrl, LogFormat, Rate};
+pub use values::{mask_url, parse_bool, parse_duration, sslmode, DatabaseTls, DatabaseUrl, LogFormat, Rate};
 
-use crate::tokens::Algorithm;
+use crate::tokens::{Algorithm, TokenType};
 use table::Values;
 
 /// A setting that could not be loaded; the message names it and its source.
@@ -116,6 +118,10 @@ pub struct Settings {
     pub database_url: DatabaseUrl,
     /// PostgreSQL: most pooled connections of this instance (SQLite ignores it).
     pub database_max_connections: usize,
+    /// DATABASE_TLS; `None`: the URL's `sslmode` decides (see `store::pg_tls`).
+    pub database_tls: Option<DatabaseTls>,
+    /// DATABASE_CA_CERT: PEM file of the CA PostgreSQL's certificate must chain to.
+    pub database_ca_cert: Option<PathBuf>,
     pub access_token_lifetime: Duration,
     pub refresh_token_lifetime: Duration,
     pub rotation: RotationPolicy,
@@ -130,6 +136,8 @@ pub struct Settings {
     pub verifying_key: Option<KeyPem>,
     /// Public keys of earlier signing keys, still accepted until their tokens expire.
     pub previous_verifying_keys: Vec<KeyPem>,
+    /// Earlier HMAC secrets, still accepted until their tokens expire; never used to sign.
+    pub signing_key_fallbacks: Vec<Secret>,
     pub audience: Option<String>,
     pub issuer: Option<String>,
     pub leeway: Duration,
@@ -141,6 +149,10 @@ pub struct Settings {
     /// TOKEN_CLAIMS: user fields written into refresh and sliding tokens.
     pub token_claims: TokenClaims,
     pub auth_header_types: Vec<String>,
+    /// Token types accepted as Bearer (AUTH_TOKEN_CLASSES), in the order tried; never empty.
+    pub auth_token_classes: Vec<TokenType>,
+    /// The routes served and their paths.
+    pub routes: Routes,
     pub update_last_login: bool,
     pub check_user_is_active: bool,
     pub refresh_cookie: bool,
@@ -151,6 +163,18 @@ pub struct Settings {
     pub login_rate: Option<Rate>,
     pub max_body_bytes: usize,
     pub log_format: LogFormat,
+    /// METRICS_ADDR: `/metrics` is served there alone; `None`: on ADDR.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Connections served at once (MAX_CONNECTIONS).
+    pub max_connections: usize,
+    /// Requests handled at once (MAX_IN_FLIGHT).
+    pub max_in_flight: usize,
+    /// How long a request waits for its turn (QUEUE_TIMEOUT).
+    pub queue_timeout: Duration,
+    /// From request head to response head (REQUEST_TIMEOUT).
+    pub request_timeout: Duration,
+    /// How long shutdown waits for requests in flight (DRAIN_TIMEOUT).
+    pub drain_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -215,6 +239,17 @@ impl Settings {
             if !v.previous_verifying_keys.value.is_empty() {
                 return Err(only_asymmetric(&v.previous_verifying_keys.source));
             }
+            if v.signing_key_fallbacks.value.iter().any(|secret| secret.expose().len() < 32) {
+                return Err(v.signing_key_fallbacks.error(
+                    "an HMAC secret needs at least 32 bytes (RFC 7518 §3.2 asks for the hash size); \
+                     a shorter one lets anyone who guesses it sign tokens jwtd accepts",
+                ));
+            }
+        } else if !v.signing_key_fallbacks.value.is_empty() {
+            return Err(ConfigError(format!(
+                "{}: only for HMAC algorithms; {algorithm} keeps earlier keys in PREVIOUS_VERIFYING_KEYS",
+                v.signing_key_fallbacks.source
+            )));
         }
         let tls = match (&v.tls_cert.value, &v.tls_key.value) {
             (None, None) => None,
@@ -222,6 +257,20 @@ impl Settings {
             (Some(_), None) => return Err(v.tls_cert.error(format!("{} must be set too", v.tls_key.setting.name))),
             (None, Some(_)) => return Err(v.tls_key.error(format!("{} must be set too", v.tls_cert.setting.name))),
         };
+        if let DatabaseUrl::Sqlite(_) = v.database_url.value {
+            // A TLS setting meant for PostgreSQL must not pass silently against a local file.
+            if v.database_tls.value.is_some() {
+                return Err(v.database_tls.error("only for PostgreSQL; DATABASE_URL names an SQLite file"));
+            }
+            if v.database_ca_cert.value.is_some() {
+                return Err(v.database_ca_cert.error("only for PostgreSQL; DATABASE_URL names an SQLite file"));
+            }
+        }
+        if let Some(metrics_addr) = v.metrics_addr.value {
+            if metrics_addr == v.addr.value && metrics_addr.port() != 0 {
+                return Err(v.metrics_addr.error(format!("must differ from ADDR ({metrics_addr})")));
+            }
+        }
         let rotation = if v.rotate_refresh_tokens.value {
             RotationPolicy::On {
                 blacklist_after: v.blacklist_after_rotation.value,
@@ -234,6 +283,8 @@ impl Settings {
             addr: v.addr.value,
             database_url: v.database_url.value.clone(),
             database_max_connections: v.database_max_connections.value,
+            database_tls: v.database_tls.value,
+            database_ca_cert: v.database_ca_cert.value.clone(),
             access_token_lifetime: v.access_token_lifetime.value,
             refresh_token_lifetime: v.refresh_token_lifetime.value,
             rotation,
@@ -244,6 +295,7 @@ impl Settings {
             signing_key,
             verifying_key: v.verifying_key.value.clone(),
             previous_verifying_keys: v.previous_verifying_keys.value.clone(),
+            signing_key_fallbacks: v.signing_key_fallbacks.value.clone(),
             audience: v.audience.value.clone(),
             issuer: v.issuer.value.clone(),
             leeway: v.leeway.value,
@@ -252,6 +304,8 @@ impl Settings {
             user_id_type: v.user_id_type.value,
             token_claims: v.token_claims.value.clone(),
             auth_header_types: v.auth_header_types.value.clone(),
+            auth_token_classes: v.auth_token_classes.value.clone(),
+            routes: v.routes.value.clone(),
             update_last_login: v.update_last_login.value,
             check_user_is_active: v.check_user_is_active.value,
             refresh_cookie: v.refresh_cookie.value,
@@ -260,6 +314,12 @@ impl Settings {
             login_rate: v.login_rate.value,
             max_body_bytes: v.max_body_bytes.value,
             log_format: v.log_format.value,
+            metrics_addr: v.metrics_addr.value,
+            max_connections: v.max_connections.value,
+            max_in_flight: v.max_in_flight.value,
+            queue_timeout: v.queue_timeout.value,
+            request_timeout: v.request_timeout.value,
+            drain_timeout: v.drain_timeout.value,
         })
     }
 }

@@ -17,8 +17,9 @@ mod responses;
 mod store_down;
 mod token;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{FromRef, Request};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -29,12 +30,13 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 pub use body::Input;
-pub use cookie::{Https, COOKIE_NAME, COOKIE_PATH};
+pub use cookie::{Https, COOKIE_NAME};
 pub use error::{ApiError, LoggedError as LoggedErrorRef};
 pub use extract::{AuthUser, ClientAddr};
 pub use limits::Limits;
+pub use metrics::metrics_router;
 
-use crate::config::Settings;
+use crate::config::{Route, Routes, Settings};
 use crate::service::{AuthService, Verifier};
 use crate::telemetry::Metrics;
 
@@ -50,11 +52,14 @@ pub struct AppParts {
     pub verifier: Verifier,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
+    /// The OpenAPI document of the configured routes, as served (JSON), built once at start.
+    pub schema: Bytes,
 }
 
 impl AppState {
     pub fn new(auth: AuthService, verifier: Verifier, settings: Arc<Settings>, metrics: Arc<Metrics>) -> Self {
-        AppState(Arc::new(AppParts { auth, verifier, settings, metrics }))
+        let schema = openapi::document(&settings);
+        AppState(Arc::new(AppParts { auth, verifier, settings, metrics, schema }))
     }
 }
 
@@ -90,43 +95,63 @@ impl FromRef<AppState> for Arc<Metrics> {
     }
 }
 
-/// The route table of SPEC §1, in its order. Each view is a handler whose `#[utoipa::path]`
-/// attribute gives its method and path, so this one list makes both the router ([`bare_router`])
-/// and the paths of the OpenAPI document (`openapi.rs`).
-pub(crate) fn api() -> OpenApiRouter<AppState> {
-    let views: [UtoipaMethodRouter<AppState>; 16] = [
-        routes!(account::sign_up),
-        sign_in(routes!(token::obtain_pair)),
-        routes!(token::obtain_pair),
-        routes!(token::refresh),
-        routes!(token::verify),
-        routes!(token::blacklist),
-        routes!(token::obtain_sliding),
-        routes!(token::refresh_sliding),
-        routes!(account::me),
-        routes!(account::change_password),
-        routes!(account::logout_all),
-        routes!(health::jwks),
-        routes!(health::healthz),
-        routes!(health::readyz),
-        routes!(metrics::metrics),
-        routes!(openapi::schema),
-    ];
-    views.into_iter().fold(OpenApiRouter::default(), add_view)
+/// The route table of SPEC §1 as configured (ROUTES): each served route's view at its path.
+/// Each view is a handler whose `#[utoipa::path]` attribute gives its method and default path,
+/// so this one list makes both the router ([`bare_router`]) and the paths of the OpenAPI
+/// document (`openapi.rs`), which therefore describes the configured paths.
+pub(crate) fn api(routes: &Routes) -> OpenApiRouter<AppState> {
+    routes.served().map(|(route, path)| at(route, path, routes)).fold(OpenApiRouter::default(), add_view)
 }
 
-/// /api/auth/signin/ is /api/token/ under another name: the same view, its own operation.
-fn sign_in((schemas, paths, method_router): UtoipaMethodRouter<AppState>) -> UtoipaMethodRouter<AppState> {
-    let mut renamed = Paths::new();
-    for (_, mut item) in paths.paths {
-        for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
-            operation.operation_id = Some("sign_in".into());
-            operation.tags = Some(vec!["auth".into()]);
-            operation.summary = Some("Sign in: the same view as /api/token/.".into());
-        }
-        renamed.paths.insert("/api/auth/signin/".into(), item);
+/// The view of `route`. Routes of one view (sign-in and djoser's paths are SimpleJWT's views
+/// under other names) share the handler and get operations of their own ([`alias`]).
+fn view(route: Route) -> UtoipaMethodRouter<AppState> {
+    match route {
+        Route::Signup => routes!(account::sign_up),
+        Route::Signin | Route::TokenObtainPair | Route::JwtCreate => routes!(token::obtain_pair),
+        Route::TokenRefresh | Route::JwtRefresh => routes!(token::refresh),
+        Route::TokenVerify | Route::JwtVerify => routes!(token::verify),
+        Route::TokenBlacklist => routes!(token::blacklist),
+        Route::TokenObtainSliding => routes!(token::obtain_sliding),
+        Route::TokenRefreshSliding => routes!(token::refresh_sliding),
+        Route::Me => routes!(account::me),
+        Route::PasswordChange => routes!(account::change_password),
+        Route::LogoutAll => routes!(account::logout_all),
+        Route::Jwks => routes!(health::jwks),
+        Route::Healthz => routes!(health::healthz),
+        Route::Readyz => routes!(health::readyz),
+        Route::Metrics => routes!(metrics::metrics),
+        Route::Schema => routes!(openapi::schema),
     }
-    (schemas, renamed, method_router)
+}
+
+/// A route serving another route's view: its operation id, tag and the route whose view it is.
+fn alias(route: Route) -> Option<(&'static str, &'static str, Route)> {
+    match route {
+        Route::Signin => Some(("sign_in", "auth", Route::TokenObtainPair)),
+        Route::JwtCreate => Some(("jwt_create", "token", Route::TokenObtainPair)),
+        Route::JwtRefresh => Some(("jwt_refresh", "token", Route::TokenRefresh)),
+        Route::JwtVerify => Some(("jwt_verify", "token", Route::TokenVerify)),
+        _ => None,
+    }
+}
+
+/// The view of `route` at `path`.
+fn at(route: Route, path: &str, routes: &Routes) -> UtoipaMethodRouter<AppState> {
+    let (schemas, paths, method_router) = view(route);
+    let mut moved = Paths::new();
+    for (_, mut item) in paths.paths {
+        if let Some((id, tag, original)) = alias(route) {
+            let same_as = routes.path(original).unwrap_or(original.default_path());
+            for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+                operation.operation_id = Some(id.into());
+                operation.tags = Some(vec![tag.into()]);
+                operation.summary = Some(format!("{}: the same view as {same_as}.", route.name()));
+            }
+        }
+        moved.paths.insert(path.to_string(), item);
+    }
+    (schemas, moved, method_router)
 }
 
 /// Adds a view at its documented path and at the same path with (or without) the trailing slash,
@@ -155,11 +180,9 @@ fn add_view(
     router
 }
 
-/// The paths of the route table, for per-route metrics.
-pub fn route_paths() -> Vec<&'static str> {
-    static PATHS: OnceLock<Vec<String>> = OnceLock::new();
-    let paths = PATHS.get_or_init(|| api().get_openapi().paths.paths.keys().cloned().collect());
-    paths.iter().map(String::as_str).collect()
+/// The paths of the route table as configured, for per-route metrics (a fixed set of labels).
+pub fn route_paths(routes: &Routes) -> Vec<String> {
+    routes.served().map(|(_, path)| path.to_string()).collect()
 }
 
 /// The jwtd API (SPEC §1), every path with and without its trailing slash, every answer with
@@ -171,7 +194,7 @@ pub fn router(state: AppState) -> Router {
 /// [`router`] without the security-header layer, for a server that adds the headers at its edge
 /// with [`secure`] (the application does, in the one layer it wraps around this router).
 pub fn bare_router(state: AppState) -> Router {
-    let (router, _) = api().split_for_parts();
+    let (router, _) = api(&state.settings.routes).split_for_parts();
     router.fallback(not_found).with_state(state)
 }
 

@@ -58,9 +58,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("jwtd: {e:#}");
-            // A refused argument or USER_ID_TYPE over a database of the other type: as invalid settings.
+            // A refused argument, USER_ID_TYPE over a database of the other type, or a database
+            // migrated by a newer jwtd: as invalid settings.
             let usage = e.downcast_ref::<cli::BadArgument>().is_some()
-                || matches!(e.downcast_ref::<jwtd::app::StartError>(), Some(jwtd::app::StartError::UserIdType { .. }));
+                || matches!(e.downcast_ref::<jwtd::app::StartError>(), Some(jwtd::app::StartError::UserIdType { .. }))
+                || e.chain().any(|cause| cause.is::<jwtd::store::SchemaTooNew>());
             if usage {
                 ExitCode::from(2)
             } else {

@@ -10,6 +10,7 @@
 //! database of a Django project to import (`jwtd import-django`).
 
 pub mod django;
+pub mod pg_tls;
 pub mod postgres;
 pub mod sqlite;
 
@@ -550,6 +551,15 @@ pub enum StoreError {
     Database(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("database is unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The database was migrated by a newer jwtd: this binary would misread its tables, so it
+/// refuses to start (`main` exits 2 on it).
+#[derive(Debug, thiserror::Error)]
+#[error("the database is at schema version {found}, newer than the {known} this jwtd knows; run the newer jwtd (or restore a backup)")]
+pub struct SchemaTooNew {
+    pub found: usize,
+    pub known: usize,
 }
 
 /// The storage contract. Every method is one atomic step.

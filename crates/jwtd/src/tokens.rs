@@ -23,6 +23,8 @@ pub enum TokenError {
     Malformed,
     #[error("signature or algorithm mismatch")]
     BadSignature,
+    #[error("the header names a critical extension jwtd does not implement")]
+    UnsupportedCritical,
     #[error("no known key has the token's kid")]
     UnknownKey,
     #[error("token expired")]
@@ -59,6 +61,7 @@ impl TokenError {
             TokenError::WrongType => TOKEN_WRONG_TYPE,
             TokenError::Malformed
             | TokenError::BadSignature
+            | TokenError::UnsupportedCritical
             | TokenError::UnknownKey
             | TokenError::NotYetValid
             | TokenError::WrongAudienceOrIssuer

@@ -1,5 +1,5 @@
-//! The token keys a server starts with (SPEC §5: ALGORITHM, SIGNING_KEY, VERIFYING_KEY,
-//! PREVIOUS_VERIFYING_KEYS), parsed and checked once, so that a wrong key stops the start with a
+//! The token keys a server starts with (SPEC §5: ALGORITHM, SIGNING_KEY, SIGNING_KEY_FALLBACKS,
+//! VERIFYING_KEY, PREVIOUS_VERIFYING_KEYS), parsed and checked once, so that a wrong key stops the start with a
 //! message naming its setting instead of failing on the first request. Key material never
 //! appears in these messages.
 
@@ -34,7 +34,7 @@ pub async fn codec(settings: &Settings, store: &dyn Store) -> Result<Codec, Star
                 store.secret_or_insert(HMAC_KEY_NAME, fresh).await.map_err(StartError::Store)?
             }
         };
-        return Codec::from_secret(alg, &secret, policy(settings)).map_err(|e| refused("SIGNING_KEY", e));
+        return hmac_codec(settings, &secret);
     };
     let private_pem = match &settings.signing_key {
         Some(key) => key.expose().as_bytes().to_vec(),
@@ -53,6 +53,13 @@ pub async fn codec(settings: &Settings, store: &dyn Store) -> Result<Codec, Star
         }
     };
     asymmetric_codec(settings, &private_pem)
+}
+
+/// The codec of an HMAC algorithm: signs with `secret` only, verifies with it and with
+/// SIGNING_KEY_FALLBACKS.
+fn hmac_codec(settings: &Settings, secret: &[u8]) -> Result<Codec, StartError> {
+    let fallbacks: Vec<&[u8]> = settings.signing_key_fallbacks.iter().map(|s| s.expose().as_bytes()).collect();
+    Codec::from_secrets(settings.algorithm, secret, &fallbacks, policy(settings)).map_err(|e| refused("SIGNING_KEY", e))
 }
 
 /// The codec of an asymmetric algorithm from the private key's PEM: the key must suit ALGORITHM
@@ -87,8 +94,7 @@ pub fn check(settings: &Settings) -> Result<Option<String>, StartError> {
         return Ok(None);
     };
     if settings.algorithm.is_hmac() {
-        Codec::from_secret(settings.algorithm, key.expose().as_bytes(), policy(settings))
-            .map_err(|e| refused("SIGNING_KEY", e))?;
+        hmac_codec(settings, key.expose().as_bytes())?;
         return Ok(None);
     }
     Ok(asymmetric_codec(settings, key.expose().as_bytes())?.kid().map(String::from))

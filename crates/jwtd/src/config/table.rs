@@ -9,14 +9,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::routes::Routes;
 use super::sources::{Given, Raw};
 use super::users::{IdType, LoginField, TokenClaims};
 use super::values::{
-    optional, parse_addr, parse_body_bytes, parse_bool, parse_claim_name, parse_connections, parse_duration, parse_key,
-    parse_keys, parse_lifetime, parse_nonempty_list, parse_origins, DatabaseUrl, LogFormat, Rate, Show,
+    optional, parse_addr, parse_body_bytes, parse_bool, parse_claim_name, parse_connections, parse_count,
+    parse_duration, parse_key, parse_keys, parse_lifetime, parse_nonempty_list, parse_origins, parse_pem_path,
+    parse_secrets, parse_token_classes, DatabaseTls, DatabaseUrl, LogFormat, Rate, Show,
 };
 use super::{ConfigError, KeyPem, Secret};
-use crate::tokens::Algorithm;
+use crate::tokens::{Algorithm, TokenType};
 
 /// The prefix of the environment variables, in one place for `concat!`.
 macro_rules! env_prefix {
@@ -178,6 +180,12 @@ settings! {
     DATABASE_URL database_url: DatabaseUrl = "sqlite://jwtd.db", DatabaseUrl::parse;
     /// PostgreSQL connections per instance
     DATABASE_MAX_CONNECTIONS database_max_connections: usize = "10", parse_connections;
+    /// PostgreSQL TLS: disable, require (encrypted, server unverified) or verify-full; unset: the
+    /// URL's sslmode, or verify-full when DATABASE_CA_CERT is set, else disable
+    DATABASE_TLS database_tls: Option<DatabaseTls> = "", optional(DatabaseTls::parse),
+        unset = "(the URL's sslmode)";
+    /// PEM file of the CA that signed PostgreSQL's certificate; unset: the Mozilla root store
+    DATABASE_CA_CERT database_ca_cert: Option<PathBuf> = "", optional(parse_pem_path);
     /// Lifetime of access tokens: 90, 90s, 15m, 2h, 7d
     ACCESS_TOKEN_LIFETIME access_token_lifetime: Duration = "15m", parse_lifetime;
     /// Lifetime of refresh tokens
@@ -203,6 +211,8 @@ settings! {
     VERIFYING_KEY verifying_key: Option<KeyPem> = "", optional(parse_key), unset = "(derived from SIGNING_KEY)";
     /// Comma list of PEM paths of earlier public keys that still verify tokens
     PREVIOUS_VERIFYING_KEYS previous_verifying_keys: Vec<KeyPem> = "", parse_keys;
+    /// Comma list of earlier HMAC secrets that still verify tokens (Django's SECRET_KEY_FALLBACKS)
+    SIGNING_KEY_FALLBACKS signing_key_fallbacks: Vec<Secret> = "", parse_secrets;
     /// aud claim written and required
     AUDIENCE audience: Option<String> = "", optional(|s| Ok(s.to_string()));
     /// iss claim written and required
@@ -219,10 +229,14 @@ settings! {
     TOKEN_CLAIMS token_claims: TokenClaims = "", TokenClaims::parse;
     /// Comma list of Authorization header schemes
     AUTH_HEADER_TYPES auth_header_types: Vec<String> = "Bearer", parse_nonempty_list;
+    /// Comma list of token types accepted as Bearer: access, sliding
+    AUTH_TOKEN_CLASSES auth_token_classes: Vec<TokenType> = "access", parse_token_classes;
     /// Write last_login on sign-in
     UPDATE_LAST_LOGIN update_last_login: bool = "false", parse_bool;
     /// Refuse sign-in and refresh to inactive users
     CHECK_USER_IS_ACTIVE check_user_is_active: bool = "true", parse_bool;
+    /// Route set (simplejwt or djoser) and name=path overrides, comma list
+    ROUTES routes: Routes = "simplejwt", Routes::parse;
     /// The refresh token travels in an HttpOnly cookie instead of the body
     REFRESH_COOKIE refresh_cookie: bool = "false", parse_bool;
     /// Comma list of exact origins allowed cross-origin requests
@@ -237,4 +251,16 @@ settings! {
     MAX_BODY_BYTES max_body_bytes: usize = "65536", parse_body_bytes;
     /// Log lines as text or json
     LOG_FORMAT log_format: LogFormat = "text", LogFormat::parse;
+    /// Address of a listener serving /metrics alone; unset: /metrics on ADDR
+    METRICS_ADDR metrics_addr: Option<SocketAddr> = "", optional(parse_addr);
+    /// Connections served at once; past it, newcomers wait in the listen backlog
+    MAX_CONNECTIONS max_connections: usize = "10000", parse_count;
+    /// Requests handled at once; past it, a request waits QUEUE_TIMEOUT, then gets 503
+    MAX_IN_FLIGHT max_in_flight: usize = "1024", parse_count;
+    /// How long a request waits for its turn under MAX_IN_FLIGHT
+    QUEUE_TIMEOUT queue_timeout: Duration = "2s", parse_lifetime;
+    /// From the request head until the response head; after it, 503
+    REQUEST_TIMEOUT request_timeout: Duration = "30s", parse_lifetime;
+    /// On shutdown, how long requests in flight may still take
+    DRAIN_TIMEOUT drain_timeout: Duration = "10s", parse_duration;
 }

@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::routes::Routes;
 use super::{KeyPem, Secret};
-use crate::tokens::Algorithm;
+use crate::tokens::{Algorithm, TokenType};
 
 /// How `jwtd config check` prints a setting's value, secrets masked.
 pub trait Show {
@@ -28,7 +29,19 @@ macro_rules! show_with_display {
         }
     )*};
 }
-show_with_display!(SocketAddr, usize, String, Algorithm, LogFormat);
+show_with_display!(SocketAddr, usize, String, Algorithm, LogFormat, Routes);
+
+impl Show for Option<SocketAddr> {
+    fn show(&self) -> Option<String> {
+        self.map(|a| a.to_string())
+    }
+}
+
+impl Show for Option<DatabaseTls> {
+    fn show(&self) -> Option<String> {
+        self.map(|t| t.to_string())
+    }
+}
 
 impl Show for bool {
     const BARE_FLAG: bool = true;
@@ -86,6 +99,18 @@ impl Show for Vec<KeyPem> {
     }
 }
 
+impl Show for Vec<Secret> {
+    fn show(&self) -> Option<String> {
+        Some(self.iter().map(|_| "****").collect::<Vec<_>>().join(","))
+    }
+}
+
+impl Show for Vec<TokenType> {
+    fn show(&self) -> Option<String> {
+        Some(self.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(","))
+    }
+}
+
 impl Show for Vec<String> {
     fn show(&self) -> Option<String> {
         Some(self.join(","))
@@ -116,6 +141,26 @@ pub fn parse_connections(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("expected a number of connections from 1 to 1000, got {s:?}"))
 }
 
+/// A positive count (connections, requests).
+pub fn parse_count(s: &str) -> Result<usize, String> {
+    s.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| format!("expected a number of at least 1, got {s:?}"))
+}
+
+/// The path of a readable file holding at least one PEM certificate; read at start so that a
+/// missing or wrong file stops the server there, naming the setting.
+pub fn parse_pem_path(s: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(s.trim());
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if !text.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(format!("{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path.display()));
+    }
+    Ok(path)
+}
+
 pub fn parse_body_bytes(s: &str) -> Result<usize, String> {
     s.parse::<usize>()
         .ok()
@@ -140,6 +185,30 @@ pub fn parse_claim_name(s: &str) -> Result<String, String> {
         return Err(format!("{s:?} is a reserved claim"));
     }
     Ok(s.to_string())
+}
+
+/// A comma list of secrets (blanks around each dropped); the complaint never quotes one.
+pub fn parse_secrets(s: &str) -> Result<Vec<Secret>, String> {
+    Ok(parse_list(s)?.into_iter().map(Secret::new).collect())
+}
+
+/// AUTH_TOKEN_CLASSES: `access`, `sliding`, or SimpleJWT's class names for them
+/// (`rest_framework_simplejwt.tokens.AccessToken`, `SlidingToken`), at least one, in the order
+/// given (SimpleJWT tries them in that order and lists one message per class when all fail).
+pub fn parse_token_classes(s: &str) -> Result<Vec<TokenType>, String> {
+    let mut classes = Vec::new();
+    for name in parse_nonempty_list(s)? {
+        let class = name.strip_prefix("rest_framework_simplejwt.tokens.").unwrap_or(&name);
+        let token_type = match class {
+            "access" | "AccessToken" => TokenType::Access,
+            "sliding" | "SlidingToken" => TokenType::Sliding,
+            _ => return Err(format!("{name:?} is no token class accepted as Bearer: expected access or sliding")),
+        };
+        if !classes.contains(&token_type) {
+            classes.push(token_type);
+        }
+    }
+    Ok(classes)
 }
 
 /// A comma list of exact origins (`https://app.example:3000`); `*` is refused.
@@ -282,6 +351,7 @@ impl DatabaseUrl {
             if rest.is_empty() {
                 return Err("postgres:// needs a server, e.g. postgres://jwtd@localhost/jwtd".into());
             }
+            sslmode(s)?;
             return Ok(DatabaseUrl::Postgres(s.to_string()));
         }
         Err(format!("expected sqlite://PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, got {:?}", mask_url(s)))
@@ -293,6 +363,15 @@ impl DatabaseUrl {
             DatabaseUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
             DatabaseUrl::Postgres(url) => mask_url(url),
         }
+    }
+}
+
+/// The `sslmode` of a `postgres://` URL's query, in libpq's words; `None`: not given.
+pub fn sslmode(url: &str) -> Result<Option<DatabaseTls>, String> {
+    let Some((_, query)) = url.split_once('?') else { return Ok(None) };
+    match query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == "sslmode") {
+        Some((_, mode)) => DatabaseTls::parse(mode).map(Some).map_err(|e| format!("sslmode: {e}")),
+        None => Ok(None),
     }
 }
 
@@ -332,6 +411,41 @@ pub fn mask_url(url: &str) -> String {
         out.push_str(&params.join("&"));
     }
     out
+}
+
+/// TLS to PostgreSQL, in libpq's `sslmode` words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseTls {
+    /// Plain TCP.
+    Disable,
+    /// Encrypted, but any certificate is accepted: protects against eavesdropping only.
+    Require,
+    /// Encrypted, the certificate chains to DATABASE_CA_CERT (or a public root) and names the host.
+    VerifyFull,
+}
+
+impl DatabaseTls {
+    /// `disable`, `require` or `verify-full`; as in a URL's `sslmode`, libpq's `allow` and
+    /// `prefer` are `disable` and `verify-ca` is refused (jwtd always checks the host name).
+    pub fn parse(s: &str) -> Result<DatabaseTls, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "disable" | "allow" | "prefer" => Ok(DatabaseTls::Disable),
+            "require" => Ok(DatabaseTls::Require),
+            "verify-full" => Ok(DatabaseTls::VerifyFull),
+            "verify-ca" => Err("verify-ca is not supported: use verify-full (checks the host name too)".into()),
+            _ => Err(format!("expected disable, require or verify-full, got {s:?}")),
+        }
+    }
+}
+
+impl fmt::Display for DatabaseTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DatabaseTls::Disable => "disable",
+            DatabaseTls::Require => "require",
+            DatabaseTls::VerifyFull => "verify-full",
+        })
+    }
 }
 
 /// Log line format.
@@ -376,6 +490,18 @@ mod tests {
         assert!(parse_duration("5w").is_err());
         assert!(parse_duration("").is_err());
         assert_eq!(format_duration(Duration::from_secs(900)), "15m");
+    }
+
+    #[test]
+    fn token_classes() {
+        assert_eq!(parse_token_classes("access"), Ok(vec![TokenType::Access]));
+        assert_eq!(
+            parse_token_classes("sliding, rest_framework_simplejwt.tokens.AccessToken,access"),
+            Ok(vec![TokenType::Sliding, TokenType::Access])
+        );
+        assert!(parse_token_classes("refresh").is_err());
+        assert!(parse_token_classes("").is_err());
+        assert!(parse_token_classes("Access").is_err());
     }
 
     #[test]

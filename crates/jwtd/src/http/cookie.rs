@@ -3,9 +3,10 @@
 //! transport only: the service never knows where a token came from.
 //!
 //! The cookie is `HttpOnly; Secure; SameSite=Strict`, its `Max-Age` the refresh token's
-//! remaining lifetime, and its `Path` `/api/token/`: the narrowest path both
-//! `/api/token/refresh/` and `/api/token/blacklist/` (with or without their slash) fall under,
-//! so it never goes to `/api/me/` or any other route of the site. `Secure` is always set:
+//! remaining lifetime, and its `Path` the narrowest path every route reading it falls under
+//! (with or without their slash), `Routes::cookie_path`: by default `/api/token/`, which
+//! covers `/api/token/refresh/` and `/api/token/blacklist/`, so it never goes to `/api/me/` or
+//! any other route of the site; it follows those routes when ROUTES moves them. `Secure` is always set:
 //! browsers accept and send Secure cookies for `http://localhost` (a secure context), so local
 //! development works without TLS; anywhere else the API must be served over HTTPS.
 //!
@@ -34,8 +35,6 @@ use crate::telemetry::{Metrics, TokenKind};
 
 /// The cookie's name.
 pub const COOKIE_NAME: &str = "jwtd_refresh";
-/// The cookie's path: covers the refresh and blacklist endpoints, and no route outside `/api/token/`.
-pub const COOKIE_PATH: &str = "/api/token/";
 
 /// Marks a request that arrived over TLS (set by the server), so that its own origin is `https://…`.
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +45,7 @@ pub struct Https;
 #[derive(Debug, Clone)]
 pub enum RefreshCookie {
     Off,
-    On { presented: Option<String> },
+    On { presented: Option<String>, path: Arc<str> },
 }
 
 impl<S> FromRequestParts<S> for RefreshCookie
@@ -63,7 +62,7 @@ where
         }
         let https = parts.extensions.get::<Https>().is_some();
         check_origin(&parts.headers, &parts.uri, https, &settings.cors_allowed_origins)?;
-        Ok(RefreshCookie::On { presented: presented(&parts.headers) })
+        Ok(RefreshCookie::On { presented: presented(&parts.headers), path: settings.routes.cookie_path().clone() })
     }
 }
 
@@ -71,7 +70,7 @@ impl RefreshCookie {
     /// The refresh token of a refresh or blacklist request: the body's `field` when it has a
     /// value, else the cookie's; with neither, the body's usual "This field is required.".
     pub fn token(&self, mut input: Input, field: &str) -> Result<String, ApiError> {
-        if let RefreshCookie::On { presented: Some(token) } = self {
+        if let RefreshCookie::On { presented: Some(token), .. } = self {
             if !input.has_value(field) {
                 return input.finish(Some(token.clone()));
             }
@@ -84,8 +83,8 @@ impl RefreshCookie {
     /// token (and `None` for the JSON body), else unchanged for the body.
     pub fn hand_out(&self, refresh: Option<IssuedRefresh>) -> Result<(Option<HeaderValue>, Option<String>), ApiError> {
         match (self, refresh) {
-            (RefreshCookie::On { .. }, Some(IssuedRefresh { token, max_age })) => {
-                let value = format!("{COOKIE_NAME}={token}; {}", attributes(max_age));
+            (RefreshCookie::On { path, .. }, Some(IssuedRefresh { token, max_age })) => {
+                let value = format!("{COOKIE_NAME}={token}; {}", attributes(path, max_age));
                 let value = HeaderValue::try_from(value).map_err(|_| ApiError::Auth(AuthError::Signing))?;
                 Ok((Some(value), None))
             }
@@ -96,7 +95,9 @@ impl RefreshCookie {
     /// In cookie mode, the `Set-Cookie` header that deletes the cookie (logout).
     pub fn clear(&self) -> Option<HeaderValue> {
         match self {
-            RefreshCookie::On { .. } => HeaderValue::try_from(format!("{COOKIE_NAME}=; {}", attributes(0))).ok(),
+            RefreshCookie::On { path, .. } => {
+                HeaderValue::try_from(format!("{COOKIE_NAME}=; {}", attributes(path, 0))).ok()
+            }
             RefreshCookie::Off => None,
         }
     }
@@ -117,8 +118,8 @@ pub(super) fn hand_out_pair(
     Ok((set_cookie, TokenPair { refresh, access: issued.access }))
 }
 
-fn attributes(max_age: i64) -> String {
-    format!("Path={COOKIE_PATH}; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict")
+fn attributes(path: &str, max_age: i64) -> String {
+    format!("Path={path}; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict")
 }
 
 /// `body` with a `Set-Cookie` header when there is one.
@@ -228,7 +229,7 @@ mod tests {
 
     #[test]
     fn cookie_attributes() {
-        let on = RefreshCookie::On { presented: None };
+        let on = RefreshCookie::On { presented: None, path: crate::config::Routes::default().cookie_path().clone() };
         let refresh = |token: &str| Some(IssuedRefresh { token: token.into(), max_age: 100 });
         let (set, body) = on.hand_out(refresh("t.o.k")).unwrap();
         assert_eq!(body, None);

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::service::{AuthError, BearerError, FieldErrors};
 use crate::store::StoreError;
 use crate::telemetry::Rejection;
-use crate::tokens::TokenError;
+use crate::tokens::{TokenError, TokenType};
 
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,9 @@ pub enum ApiError {
     Timeout,
     #[error("too many requests in flight")]
     Busy,
+    /// A handler panicked (caught at the edge): SPEC §2's JSON 500, the panic's text in the log.
+    #[error("a handler panicked: {0}")]
+    Panicked(String),
 }
 
 impl From<StoreError> for ApiError {
@@ -66,16 +69,25 @@ fn coded(text: &str, code: &str) -> ErrorDetail {
     ErrorDetail { detail: text.into(), code: Some(code.into()), messages: None }
 }
 
-fn bearer_refused(message: &str) -> ErrorDetail {
-    ErrorDetail {
-        detail: GIVEN_TOKEN_NOT_VALID.into(),
-        code: Some(TOKEN_NOT_VALID.into()),
-        messages: Some(vec![TokenMessage {
-            token_class: ACCESS_TOKEN_CLASS.into(),
-            token_type: ACCESS_TOKEN_TYPE.into(),
-            message: message.into(),
-        }]),
-    }
+/// SimpleJWT's JWTAuthentication refusal: one message per class of AUTH_TOKEN_CLASSES, in order,
+/// each saying why the token is not a valid token of that class.
+fn bearer_refused(classes: &[TokenType], message: impl Fn(TokenType) -> &'static str) -> ErrorDetail {
+    let messages = classes
+        .iter()
+        .map(|&class| {
+            let (token_class, token_type) = match class {
+                TokenType::Access => (ACCESS_TOKEN_CLASS, ACCESS_TOKEN_TYPE),
+                TokenType::Sliding => (SLIDING_TOKEN_CLASS, SLIDING_TOKEN_TYPE),
+                TokenType::Refresh => (REFRESH_TOKEN_CLASS, REFRESH_TOKEN_TYPE),
+            };
+            TokenMessage {
+                token_class: token_class.into(),
+                token_type: token_type.into(),
+                message: message(class).into(),
+            }
+        })
+        .collect();
+    ErrorDetail { detail: GIVEN_TOKEN_NOT_VALID.into(), code: Some(TOKEN_NOT_VALID.into()), messages: Some(messages) }
 }
 
 fn fields(errors: &FieldErrors) -> Value {
@@ -122,15 +134,18 @@ fn status_and_body(err: &ApiError) -> (StatusCode, Body) {
         A::Auth(E::Store(StoreError::Unavailable(_)) | E::Overloaded)
         | A::Unavailable
         | A::Bearer(BearerError::KeysUnavailable) => (S::SERVICE_UNAVAILABLE, D(detail(UNAVAILABLE))),
-        A::Auth(E::Store(StoreError::Database(_)) | E::Hashing | E::Signing) => {
+        A::Auth(E::Store(StoreError::Database(_)) | E::Hashing | E::Signing) | A::Panicked(_) => {
             (S::INTERNAL_SERVER_ERROR, D(detail(SERVER_ERROR)))
         }
         A::Bearer(BearerError::NotProvided) => (S::UNAUTHORIZED, D(detail(NOT_PROVIDED))),
         A::Bearer(BearerError::BadHeader) => {
             (S::UNAUTHORIZED, D(coded(BAD_AUTHORIZATION_HEADER, BAD_AUTHORIZATION_HEADER_CODE)))
         }
-        A::Bearer(BearerError::Token(e)) => (S::UNAUTHORIZED, D(bearer_refused(e.message()))),
-        A::Bearer(BearerError::Revoked) => (S::UNAUTHORIZED, D(bearer_refused(TOKEN_BLACKLISTED))),
+        A::Bearer(BearerError::Token(e, classes)) => (S::UNAUTHORIZED, D(bearer_refused(classes, |_| e.message()))),
+        A::Bearer(BearerError::Revoked(classes, of)) => {
+            let message = |class| if class == *of { TOKEN_BLACKLISTED } else { TOKEN_WRONG_TYPE };
+            (S::UNAUTHORIZED, D(bearer_refused(classes, message)))
+        }
         A::Bearer(BearerError::NoUserId) => (S::UNAUTHORIZED, D(coded(NO_USER_ID, TOKEN_NOT_VALID))),
         A::JsonParse(msg) => (S::BAD_REQUEST, D(detail(JSON_PARSE_ERROR.fill(msg)))),
         A::FormParse | A::BodyRead => (S::BAD_REQUEST, D(detail(MALFORMED_REQUEST))),
@@ -156,12 +171,12 @@ fn rejection(err: &ApiError) -> Option<Rejection> {
     };
     match err {
         ApiError::Auth(AuthError::NoActiveAccount) => Some(Rejection::BadCredentials),
-        ApiError::Auth(AuthError::TokenInvalid(e)) | ApiError::Bearer(BearerError::Token(e)) => Some(token(e)),
+        ApiError::Auth(AuthError::TokenInvalid(e)) | ApiError::Bearer(BearerError::Token(e, _)) => Some(token(e)),
         ApiError::Auth(AuthError::Blacklisted) => Some(Rejection::Blacklisted),
         ApiError::Auth(AuthError::Throttled(_)) => Some(Rejection::Throttled),
         ApiError::Auth(AuthError::UserNotFound | AuthError::UserInactive)
         | ApiError::Bearer(BearerError::BadHeader | BearerError::NoUserId) => Some(Rejection::Invalid),
-        ApiError::Bearer(BearerError::Revoked) => Some(Rejection::Revoked),
+        ApiError::Bearer(BearerError::Revoked(..)) => Some(Rejection::Revoked),
         ApiError::Bearer(BearerError::NotProvided) => Some(Rejection::NotProvided),
         ApiError::CrossOrigin(_) => Some(Rejection::Origin),
         _ => None,

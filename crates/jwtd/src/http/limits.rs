@@ -5,15 +5,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 
 use super::body::BodyDeadline;
 use super::ApiError;
+use crate::config::Settings;
 
 /// Transport limits; the defaults suit an authentication API (small requests, quick answers).
+/// The defaults of the five that are settings are stated again in `config/table.rs`.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Connections served at once: past it, new ones wait in the listen backlog until one
@@ -52,6 +54,19 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The limits the settings give (MAX_CONNECTIONS, MAX_IN_FLIGHT, QUEUE_TIMEOUT,
+    /// REQUEST_TIMEOUT, DRAIN_TIMEOUT); the others at their defaults.
+    pub fn from_settings(settings: &Settings) -> Self {
+        Limits {
+            max_connections: settings.max_connections,
+            max_in_flight: settings.max_in_flight,
+            queue_timeout: settings.queue_timeout,
+            request_timeout: settings.request_timeout,
+            drain_timeout: settings.drain_timeout,
+            ..Limits::default()
+        }
+    }
+
     /// The read buffer of a connection: the hard cap hyper applies (its answer is an empty 431),
     /// well above `max_header_bytes`, which is checked here with a JSON answer.
     pub fn connection_buffer_bytes(&self) -> usize {
@@ -72,12 +87,8 @@ impl Admission {
     }
 }
 
-/// Applies the in-flight limit, the header size limit, the body deadline and the request timeout.
-pub async fn enforce(State(admission): State<Admission>, req: Request, next: Next) -> Response {
-    admit(&admission, req, next).await
-}
-
-/// [`enforce`], for a middleware that does more around it.
+/// Applies the in-flight limit, the header size limit, the body deadline and the request timeout,
+/// for the middleware that does more around it (the application's edge layer).
 pub async fn admit(admission: &Admission, mut req: Request, next: Next) -> Response {
     let limits = admission.limits;
     if header_bytes(&req) > limits.max_header_bytes {

@@ -7,8 +7,7 @@
 //! It must not describe behaviour the handlers don't have: a schema test and the CI fuzzer hold
 //! the server to this document.
 
-use std::sync::{Arc, OnceLock};
-
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -26,6 +25,7 @@ use utoipa::openapi::{Components, OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use super::responses::{error_responses, validation_errors, Empty, Jwks};
+use super::AppState;
 use crate::config::{LoginField, Settings};
 
 /// The security scheme of the protected routes.
@@ -66,28 +66,18 @@ const BEARER: &str = "bearerAuth";
 )]
 struct ApiDoc;
 
-/// The document as served: JSON, built once per login field (USERNAME_FIELD names the field of
-/// the credential bodies).
-fn document(login: LoginField) -> &'static serde_json::Value {
-    static DOCUMENTS: [OnceLock<serde_json::Value>; 2] = [OnceLock::new(), OnceLock::new()];
-    DOCUMENTS[login_slot(login)].get_or_init(|| {
-        let mut doc = ApiDoc::openapi();
-        doc.merge(super::api().into_openapi());
-        Contract.modify(&mut doc);
-        let mut doc = serde_json::to_value(doc).unwrap_or_default();
-        camel_case_links(&mut doc);
-        if login == LoginField::Email {
-            email_credentials(&mut doc);
-        }
-        doc
-    })
-}
-
-fn login_slot(login: LoginField) -> usize {
-    match login {
-        LoginField::Username => 0,
-        LoginField::Email => 1,
+/// The document as served (JSON), built once at start from the configured route table (ROUTES)
+/// and login field (USERNAME_FIELD names the field of the credential bodies).
+pub(super) fn document(settings: &Settings) -> Bytes {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(super::api(&settings.routes).into_openapi());
+    Contract.modify(&mut doc);
+    let mut doc = serde_json::to_value(doc).unwrap_or_default();
+    camel_case_links(&mut doc);
+    if settings.username_field == LoginField::Email {
+        email_credentials(&mut doc);
     }
+    Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
 }
 
 /// The OpenAPI 3.1 document of this API.
@@ -97,11 +87,8 @@ fn login_slot(login: LoginField) -> usize {
     tag = "operations",
     responses((status = 200, description = "This document.", content_type = "application/json", body = Object))
 )]
-pub async fn schema(State(settings): State<Arc<Settings>>) -> Response {
-    static JSON: [OnceLock<Vec<u8>>; 2] = [OnceLock::new(), OnceLock::new()];
-    let login = settings.username_field;
-    let body = JSON[login_slot(login)].get_or_init(|| serde_json::to_vec(document(login)).unwrap_or_default());
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body.as_slice()).into_response()
+pub async fn schema(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], state.schema.clone()).into_response()
 }
 
 /// USERNAME_FIELD=email: sign-in bodies take `email` where they took `username`, and sign-up

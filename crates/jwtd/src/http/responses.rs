@@ -367,7 +367,7 @@ mod tests {
     use super::*;
     use crate::http::ApiError;
     use crate::service::{AuthError, BearerError};
-    use crate::tokens::TokenError;
+    use crate::tokens::{TokenError, TokenType};
 
     /// The server's answer to `err`: status, headers other than the content type, body.
     fn answer(err: ApiError) -> (StatusCode, Vec<String>, Value) {
@@ -399,7 +399,11 @@ mod tests {
             (ApiError::Bearer(BearerError::NotProvided), "NotAuthenticated"),
             (ApiError::Bearer(BearerError::BadHeader), "NotAuthenticated"),
             (ApiError::Bearer(BearerError::NoUserId), "NotAuthenticated"),
-            (ApiError::Bearer(BearerError::Revoked), "NotAuthenticated"),
+            (ApiError::Bearer(BearerError::Revoked(&[TokenType::Access], TokenType::Access)), "NotAuthenticated"),
+            (
+                ApiError::Bearer(BearerError::Token(TokenError::WrongType, &[TokenType::Access, TokenType::Sliding])),
+                "NotAuthenticated",
+            ),
         ];
         for (err, name) in cases {
             let label = format!("{err:?} as {name}");

@@ -154,7 +154,7 @@ fn fixture() -> Fixture {
     let settings = Arc::new(Settings::default());
     let passwords = PasswordPool::new(Hasher::with_params(8, 1, 1)).unwrap();
     let auth = AuthService::new(Arc::new(DownStore), codec, verifier.clone(), clock, passwords, settings.clone());
-    let metrics = Arc::new(crate::telemetry::Metrics::new(&[]));
+    let metrics = Arc::new(crate::telemetry::Metrics::new(&[] as &[&str]));
     let state = AppState::new(auth, verifier, settings, metrics);
     let app = Router::new().route("/hello", get(hello)).with_state(state.clone()).merge(router(state));
     Fixture { app, access, refresh }

@@ -480,14 +480,27 @@ impl AuthService {
         Ok(())
     }
 
-    /// POST /api/token/blacklist/: logout. Blacklisting twice is fine (SPEC §4).
+    /// POST /api/token/blacklist/: logout. A token already blacklisted (so also one rotated
+    /// with BLACKLIST_AFTER_ROTATION) or revoked by its user answers "Token is blacklisted", as
+    /// SimpleJWT 5.5.1's `RefreshToken(token)` does before `blacklist()` (SPEC §4); a token rotated
+    /// without blacklisting is blacklisted now, as there. Two logouts of one token racing may
+    /// both succeed: either way it ends blacklisted once, at the first time (`Store::blacklist`).
     pub async fn blacklist(&self, token: &str) -> Result<(), AuthError> {
         let now = self.now();
         let claims = self.decode(token, now)?;
         claims.expect_type(TokenType::Refresh)?;
-        let Some(user_id) = self.user_key(self.user_id_of(&claims)?).await? else {
+        let public_id = self.user_id_of(&claims)?;
+        let Some(user_id) = self.user_key(public_id).await? else {
             return Err(AuthError::TokenInvalid(TokenError::BadClaim));
         };
+        if self.inner.verifier.is_revoked(public_id, claims.iat()) {
+            return Err(AuthError::Blacklisted);
+        }
+        if let Some(row) = self.inner.store.refresh_row(claims.jti()).await? {
+            if row.blacklisted.is_some() {
+                return Err(AuthError::Blacklisted);
+            }
+        }
         let record = RefreshRecord {
             jti: claims.jti().to_string(),
             user_id,

@@ -532,6 +532,7 @@ mod tests {
             users_only: false,
             now: Instant::from_secs(NOW_SECS),
             batch_size: 1000,
+            tls: Default::default(),
         }
     }
 

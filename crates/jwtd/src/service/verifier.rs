@@ -24,17 +24,34 @@ pub enum BearerError {
     NotProvided,
     #[error("authorization header must contain two space-delimited values")]
     BadHeader,
+    /// Refused for the same reason as each accepted token class (AUTH_TOKEN_CLASSES, listed).
     #[error("token refused: {0}")]
-    Token(TokenError),
+    Token(TokenError, &'static [TokenType]),
+    /// A token of an accepted class (the second field), issued before its user revoked it; the
+    /// other accepted classes refuse it for its type.
     #[error("token revoked")]
-    Revoked,
+    Revoked(&'static [TokenType], TokenType),
     #[error("token has no user id")]
     NoUserId,
     #[error("the verification keys could not be fetched")]
     KeysUnavailable,
 }
 
-/// The claims of an accepted access token.
+/// The token classes accepted as Bearer (AUTH_TOKEN_CLASSES: access, sliding, in the order
+/// given), as one of the few lists there are, so that a refusal carries it without allocating.
+/// Refresh tokens are never accepted; a list with neither access nor sliding means access.
+fn token_classes(classes: &[TokenType]) -> &'static [TokenType] {
+    use TokenType::{Access, Sliding};
+    let position = |t| classes.iter().position(|c| *c == t);
+    match (position(Access), position(Sliding)) {
+        (Some(access), Some(sliding)) if sliding < access => &[Sliding, Access],
+        (Some(_), Some(_)) => &[Access, Sliding],
+        (None, Some(_)) => &[Sliding],
+        _ => &[Access],
+    }
+}
+
+/// The claims of an accepted access token (or sliding token, when AUTH_TOKEN_CLASSES has it).
 #[derive(Debug, Clone)]
 pub struct AccessClaims {
     /// The id the token carries, as it is (an integer or a UUID).
@@ -48,7 +65,7 @@ pub struct Verifier {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Keys {
     /// The keys the server's own [`Codec`] verifies with.
     Local { keys: KeySet, policy: Policy },
@@ -56,11 +73,13 @@ enum Keys {
     Remote { keys: RemoteKeys, policy: Policy },
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Inner {
     keys: Keys,
     clock: SharedClock,
     header_types: Vec<String>,
+    /// AUTH_TOKEN_CLASSES.
+    token_classes: &'static [TokenType],
     user_id_claim: String,
     /// Keyed by the id tokens carry, so an access token is checked without mapping its id.
     valid_after: DashMap<UserId, i64>,
@@ -88,7 +107,24 @@ impl Verifier {
     }
 
     fn with_keys(keys: Keys, clock: SharedClock, header_types: Vec<String>, user_id_claim: String) -> Self {
-        Verifier { inner: Arc::new(Inner { keys, clock, header_types, user_id_claim, valid_after: DashMap::new() }) }
+        let token_classes = token_classes(&[TokenType::Access]);
+        let inner = Inner { keys, clock, header_types, token_classes, user_id_claim, valid_after: DashMap::new() };
+        Verifier { inner: Arc::new(inner) }
+    }
+
+    /// This verifier accepting the token types `classes` as Bearer (AUTH_TOKEN_CLASSES; access
+    /// tokens only by default), tried in that order; refresh tokens never. A sliding token goes
+    /// through every check an access token does (signature, times, revocation by its user).
+    /// Call it on a new verifier, before it is cloned: a clone made earlier keeps its own
+    /// classes and its own revocation map.
+    pub fn accepting(mut self, classes: &[TokenType]) -> Self {
+        Arc::make_mut(&mut self.inner).token_classes = token_classes(classes);
+        self
+    }
+
+    /// The token types accepted as Bearer, in the order tried.
+    pub fn token_classes(&self) -> &'static [TokenType] {
+        self.inner.token_classes
     }
 
     /// The public keys as a JWK Set document (`{"keys":[]}` for HMAC).
@@ -129,18 +165,23 @@ impl Verifier {
         self.inner.valid_after.get(&user_id).is_some_and(|after| revoked_by_user(iat, *after))
     }
 
-    /// Verifies an access token at the current time: signature, `alg`, times, type, user id,
-    /// revocation. No database round trip.
+    /// Verifies a Bearer token at the current time: signature, `alg`, times, type (one of
+    /// [`Verifier::token_classes`]), user id, revocation. No database round trip.
     pub fn access(&self, raw: &str) -> Result<AccessClaims, BearerError> {
-        let claims = self.decode(raw, self.inner.clock.now()).map_err(BearerError::Token)?;
-        claims.expect_type(TokenType::Access).map_err(BearerError::Token)?;
+        let classes = self.inner.token_classes;
+        let refused = |e| BearerError::Token(e, classes);
+        let claims = self.decode(raw, self.inner.clock.now()).map_err(refused)?;
+        let token_type = claims.token_type().map_err(refused)?;
+        if !classes.contains(&token_type) {
+            return Err(refused(TokenError::WrongType));
+        }
         let user_id = match claims.user_id(&self.inner.user_id_claim) {
             Ok(Some(id)) => id,
             Ok(None) => return Err(BearerError::NoUserId),
-            Err(e) => return Err(BearerError::Token(e)),
+            Err(e) => return Err(refused(e)),
         };
         if self.is_revoked(user_id, claims.iat()) {
-            return Err(BearerError::Revoked);
+            return Err(BearerError::Revoked(classes, token_type));
         }
         Ok(AccessClaims { user_id, claims })
     }
@@ -158,7 +199,7 @@ impl Verifier {
             }
         }
         match self.access(raw) {
-            Err(BearerError::Token(TokenError::UnknownKey)) => {
+            Err(BearerError::Token(TokenError::UnknownKey, _)) => {
                 match keys.refresh(now).await {
                     Ok(true) => {}
                     Ok(false) if keys.is_loaded() => {}
@@ -174,5 +215,21 @@ impl Verifier {
             }
             other => other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TokenType::{Access, Refresh, Sliding};
+
+    #[test]
+    fn token_classes_keep_the_order_given_and_never_take_refresh_tokens() {
+        assert_eq!(token_classes(&[Access]), &[Access]);
+        assert_eq!(token_classes(&[Sliding]), &[Sliding]);
+        assert_eq!(token_classes(&[Access, Sliding]), &[Access, Sliding]);
+        assert_eq!(token_classes(&[Refresh, Sliding, Access]), &[Sliding, Access]);
+        assert_eq!(token_classes(&[Refresh]), &[Access]);
+        assert_eq!(token_classes(&[]), &[Access]);
     }
 }

@@ -700,7 +700,7 @@ impl TestDatabase {
         tokio::spawn(connection);
         let name = format!("jwtd_test_{}", uuid::Uuid::new_v4().simple());
         admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-        let options = PgOptions { max_connections: 16, startup_wait: Duration::from_secs(5) };
+        let options = PgOptions { max_connections: 16, startup_wait: Duration::from_secs(5), tls: Default::default() };
         let store = PgStore::connect(&with_database(&admin_url, &name), options).await.unwrap();
         Some(TestDatabase { store, admin, name })
     }
@@ -725,7 +725,7 @@ async fn an_unreachable_postgres_is_unavailable_after_the_startup_wait() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("postgres://jwtd:s3cret@127.0.0.1:{port}/jwtd");
     let started = std::time::Instant::now();
-    let options = PgOptions { max_connections: 2, startup_wait: Duration::from_millis(700) };
+    let options = PgOptions { max_connections: 2, startup_wait: Duration::from_millis(700), tls: Default::default() };
     let err = PgStore::connect(&url, options).await.unwrap_err();
     let waited = started.elapsed();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");

@@ -139,6 +139,8 @@ pub struct ReadOptions {
     pub now: Instant,
     /// Users per batch (at least 1).
     pub batch_size: usize,
+    /// TLS to a PostgreSQL source: the URL's `sslmode`, DATABASE_CA_CERT.
+    pub tls: super::pg_tls::PgTls,
 }
 
 /// What the source is, found when it is opened.
@@ -723,16 +725,19 @@ mod sqlite {
     }
 
     fn info(conn: &Connection, schema: &Schema, now: Instant) -> rusqlite::Result<SourceInfo> {
-        let users: u64 =
+        // rusqlite reads no unsigned integers (they could overflow i64); a count is never negative.
+        let users: i64 =
             conn.query_row(&format!(r#"SELECT count(*) FROM "{}""#, schema.user_table), [], |r| r.get(0))?;
+        let users = u64::try_from(users).unwrap_or(0);
         // Expired rows can be most of the table: count them in SQL and read only the rest.
-        let expired_tokens = if schema.tokens {
+        let expired_tokens: i64 = if schema.tokens {
             conn.query_row(&format!("SELECT count(*) FROM {OUTSTANDING} WHERE expires_at <= ?1"), [cutoff(now)], |r| {
                 r.get(0)
             })?
         } else {
             0
         };
+        let expired_tokens = u64::try_from(expired_tokens).unwrap_or(0);
         let groups = if schema.groups {
             let mut stmt = conn.prepare(&format!("SELECT name FROM {GROUPS} ORDER BY name"))?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
@@ -861,15 +866,22 @@ mod sqlite {
 
 mod postgres {
     use tokio_postgres::types::{ToSql, Type};
-    use tokio_postgres::{Client, NoTls, Row};
+    use tokio_postgres::{Client, Row};
 
     use super::*;
+    use crate::store::pg_tls::TlsOr;
 
     type Opened = (Client, tokio::task::JoinHandle<()>, Schema, SourceInfo);
 
     pub(super) async fn open(url: &str, options: &ReadOptions) -> Result<Opened, ReadError> {
-        let (client, connection) =
-            tokio_postgres::connect(url, NoTls).await.map_err(|e| ReadError::Open(Box::new(e)))?;
+        let prepared = options.tls.prepare(url).map_err(|e| ReadError::Open(e.into()))?;
+        let (mode, tls) = (prepared.mode, prepared.tls);
+        let (client, connection) = prepared.config.connect(prepared.connector).await.map_err(|e| {
+            ReadError::Open(match tls.explain(mode, Box::new(e)) {
+                TlsOr::Tls(refused) => Box::new(refused),
+                TlsOr::Other(e) => e,
+            })
+        })?;
         let driver = tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -1198,6 +1210,7 @@ mod tests {
             users_only: false,
             now: Instant::from_secs(0),
             batch_size: 10,
+            tls: Default::default(),
         };
         // The reference's accounts.User: UUID key, e-mail sign-in, no username, no date_joined.
         let custom: &[(&str, &str)] = &[
@@ -1304,7 +1317,13 @@ mod tests {
         let url = DjangoUrl::Sqlite(batched_db(dir.path()));
         let now = parse_datetime("2026-11-26 14:16:20").unwrap();
         for size in [1, 2, 3, 5, 6, 7, 100] {
-            let opts = ReadOptions { user_table: "auth_user".into(), users_only: false, now, batch_size: size };
+            let opts = ReadOptions {
+                user_table: "auth_user".into(),
+                users_only: false,
+                now,
+                batch_size: size,
+                tls: Default::default(),
+            };
             let (info, batches) = read_all(&url, &opts).await.unwrap();
             assert_eq!(info.users, 6);
             assert_eq!(info.absent.len(), 4, "first_name, last_name, is_staff, is_superuser absent");
@@ -1402,7 +1421,13 @@ mod tests {
             return;
         };
         let now = parse_datetime("2026-11-26 14:16:20").unwrap();
-        let options = ReadOptions { user_table: DEFAULT_USER_TABLE.into(), users_only: false, now, batch_size: 1 };
+        let options = ReadOptions {
+            user_table: DEFAULT_USER_TABLE.into(),
+            users_only: false,
+            now,
+            batch_size: 1,
+            tls: Default::default(),
+        };
         let data = read_all(&DjangoUrl::Postgres(url.clone()), &options).await;
         admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await.unwrap();
         let (info, batches) = data.unwrap();
@@ -1439,7 +1464,13 @@ mod tests {
             return;
         };
         let now = parse_datetime("2026-11-26 14:16:20").unwrap();
-        let options = ReadOptions { user_table: "accounts_user".into(), users_only: false, now, batch_size: 1 };
+        let options = ReadOptions {
+            user_table: "accounts_user".into(),
+            users_only: false,
+            now,
+            batch_size: 1,
+            tls: Default::default(),
+        };
         let data = read_all(&DjangoUrl::Postgres(url.clone()), &options).await;
         admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await.unwrap();
         let (info, batches) = data.unwrap();

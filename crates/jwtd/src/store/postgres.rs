@@ -16,9 +16,11 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
 use tracing::{info, warn};
 
+use super::pg_tls::{PgTls, TlsOr};
+use super::SchemaTooNew;
 use super::{
     claims_from_column, database_id_type, decide_id_type, decide_rotation, decide_token_import, decide_user_import,
     Holder, IdTypeCheck, ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation,
@@ -48,12 +50,14 @@ const POOL_WAIT: Duration = Duration::from_secs(10);
 const ROTATE_ATTEMPTS: usize = 3;
 
 /// How to open a [`PgStore`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PgOptions {
     /// Most connections held at once (DATABASE_MAX_CONNECTIONS).
     pub max_connections: usize,
     /// How long [`PgStore::connect`] retries while the server does not answer.
     pub startup_wait: Duration,
+    /// DATABASE_TLS and DATABASE_CA_CERT.
+    pub tls: PgTls,
 }
 
 /// PostgreSQL-backed [`Store`].
@@ -298,7 +302,8 @@ impl PgStore {
     /// Wrong credentials, a missing database and other refusals fail at once.
     pub async fn connect(url: &str, options: PgOptions) -> Result<Self, StoreError> {
         let database: Arc<str> = crate::config::mask_url(url).into();
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Database(Box::new(e)))?;
+        let prepared = options.tls.prepare(url).map_err(|e| StoreError::Database(e.into()))?;
+        let (mut config, tls_mode, tls) = (prepared.config, prepared.mode, prepared.tls);
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -307,7 +312,8 @@ impl PgStore {
         }
         // A peer that vanished without closing the socket is noticed within about a minute.
         config.keepalives(true).keepalives_idle(Duration::from_secs(30));
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager =
+            Manager::from_config(config, prepared.connector, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(options.max_connections.max(1))
             .wait_timeout(Some(POOL_WAIT))
@@ -321,7 +327,19 @@ impl PgStore {
         let started = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(100);
         loop {
-            match store.migrate().await {
+            // A refused certificate or host name is final: waiting does not change it.
+            let result = match store.migrate().await {
+                Err(StoreError::Unavailable(e)) => match tls.explain(tls_mode, e) {
+                    TlsOr::Tls(refused) => Err(StoreError::Database(Box::new(refused))),
+                    TlsOr::Other(e) => Err(StoreError::Unavailable(e)),
+                },
+                Err(StoreError::Database(e)) => match tls.explain(tls_mode, e) {
+                    TlsOr::Tls(refused) => Err(StoreError::Database(Box::new(refused))),
+                    TlsOr::Other(e) => Err(StoreError::Database(e)),
+                },
+                other => other,
+            };
+            match result {
                 Ok(()) => return Ok(store),
                 Err(StoreError::Unavailable(e)) if started.elapsed() + delay < options.startup_wait => {
                     warn!(database = %store.database, error = %chain(e.as_ref()), "PostgreSQL does not answer yet; retrying");
@@ -362,6 +380,9 @@ impl PgStore {
         let row = tx.query_one("SELECT coalesce(max(version), 0) FROM jwtd_migrations", &[]).await.map_err(pg_err)?;
         let applied: i32 = row.try_get(0).map_err(pg_err)?;
         let applied = usize::try_from(applied).unwrap_or(0);
+        if applied > MIGRATIONS.len() {
+            return Err(StoreError::Database(Box::new(SchemaTooNew { found: applied, known: MIGRATIONS.len() })));
+        }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
             tx.batch_execute(sql).await.map_err(pg_err)?;
             let version = i32::try_from(i + 1).unwrap_or(i32::MAX);

@@ -21,8 +21,8 @@ use tokio::sync::oneshot;
 use super::{
     claims_from_column, database_id_type, decide_id_type, decide_rotation, decide_token_import, decide_user_import,
     Holder, IdTypeCheck, ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation,
-    RotateRequest, Rotation, RotationDecision, SourceId, Store, StoreError, TokenImport, TokenRow, TokenStanding, User,
-    UserGate, UserImport, UserListing,
+    RotateRequest, Rotation, RotationDecision, SchemaTooNew, SourceId, Store, StoreError, TokenImport, TokenRow,
+    TokenStanding, User, UserGate, UserImport, UserListing,
 };
 use crate::clock::Instant;
 use crate::config::IdType;
@@ -163,12 +163,23 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+/// Applies the migrations this binary has and the file lacks; a file migrated by a newer jwtd
+/// is [`SchemaTooNew`].
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db_err)?;
+    // A negative user_version is no version jwtd ever wrote: refused like a newer one.
+    let version = usize::try_from(version).unwrap_or(usize::MAX);
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::Database(Box::new(SchemaTooNew { found: version, known: MIGRATIONS.len() })));
+    }
+    apply(tx, version).map_err(db_err)
+}
+
+fn apply(tx: rusqlite::Transaction<'_>, version: usize) -> rusqlite::Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX))?;
     }
     tx.commit()
 }
@@ -294,7 +305,7 @@ impl SqliteStore {
             }
         }
         let mut writer = connect(path).map_err(db_err)?;
-        migrate(&mut writer).map_err(db_err)?;
+        migrate(&mut writer)?;
         let (jobs, queue) = channel();
         std::thread::Builder::new()
             .name("jwtd-sqlite-writer".into())

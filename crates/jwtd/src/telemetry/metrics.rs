@@ -1,4 +1,5 @@
-//! Prometheus metrics: requests and latency per route, tokens issued, refreshed and rejected.
+//! Prometheus metrics: requests and latency per route, tokens issued, refreshed and rejected,
+//! and the process series (memory, open files, start time) read from /proc when rendered.
 //!
 //! Every series is an `AtomicU64` allocated at start, so recording is a few relaxed atomic
 //! adds: no lock, no allocation, no map insert on the request path. The set of routes is fixed
@@ -102,8 +103,8 @@ impl RouteStats {
 
 /// The counters of one application.
 pub struct Metrics {
-    routes: Vec<&'static str>,
-    index: HashMap<&'static str, usize>,
+    routes: Vec<Box<str>>,
+    index: HashMap<Box<str>, usize>,
     stats: Box<[RouteStats]>,
     in_flight: AtomicI64,
     issued: [AtomicU64; TokenKind::ALL.len()],
@@ -119,16 +120,16 @@ impl std::fmt::Debug for Metrics {
 
 impl Metrics {
     /// Counters for `routes` (paths without their trailing slash) plus one for unmatched requests.
-    pub fn new(routes: &[&'static str]) -> Self {
-        let mut labels: Vec<&'static str> = Vec::new();
+    pub fn new(routes: &[impl AsRef<str>]) -> Self {
+        let mut labels: Vec<Box<str>> = Vec::new();
         for r in routes {
-            let r = route_label(r);
-            if !labels.contains(&r) {
-                labels.push(r);
+            let r = route_label(r.as_ref());
+            if !labels.iter().any(|l| &**l == r) {
+                labels.push(r.into());
             }
         }
-        labels.push(UNMATCHED);
-        let index = labels.iter().enumerate().map(|(i, r)| (*r, i)).collect();
+        labels.push(UNMATCHED.into());
+        let index = labels.iter().enumerate().map(|(i, r)| (r.clone(), i)).collect();
         let stats = labels.iter().map(|_| RouteStats::new()).collect();
         Metrics {
             routes: labels,
@@ -234,8 +235,57 @@ impl Metrics {
             let n = load(&self.rejected[reason as usize]);
             let _ = writeln!(out, "jwtd_tokens_rejected_total{{reason=\"{}\"}} {n}", reason.label());
         }
+        process_metrics(&mut out);
         out
     }
+}
+
+/// The process series of the Prometheus client libraries, read from /proc (Linux); a series
+/// whose file cannot be read is left out rather than reported as 0.
+fn process_metrics(out: &mut String) {
+    if let Some(kib) = read_proc("/proc/self/status").as_deref().and_then(resident_kib) {
+        out.push_str("# HELP process_resident_memory_bytes Resident memory size in bytes.\n");
+        out.push_str("# TYPE process_resident_memory_bytes gauge\n");
+        let _ = writeln!(out, "process_resident_memory_bytes {}", kib * 1024);
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        // The directory handle being read is one of the entries.
+        let open = fds.count().saturating_sub(1);
+        out.push_str("# HELP process_open_fds Number of open file descriptors.\n");
+        out.push_str("# TYPE process_open_fds gauge\n");
+        let _ = writeln!(out, "process_open_fds {open}");
+    }
+    let stat = read_proc("/proc/self/stat");
+    let boot = read_proc("/proc/stat");
+    if let (Some(stat), Some(boot)) = (stat, boot) {
+        if let Some(start) = start_time_secs(&stat, &boot) {
+            out.push_str("# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n");
+            out.push_str("# TYPE process_start_time_seconds gauge\n");
+            let _ = writeln!(out, "process_start_time_seconds {start}");
+        }
+    }
+}
+
+fn read_proc(path: &str) -> Option<String> {
+    std::fs::read_to_string(path).ok()
+}
+
+/// `VmRSS:   1234 kB` of /proc/self/status.
+fn resident_kib(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Clock ticks per second of /proc's times: USER_HZ, 100 on every Linux architecture jwtd builds for.
+const USER_HZ: f64 = 100.0;
+
+/// The boot time (`btime` of /proc/stat) plus the process's start, in ticks after boot (field 22
+/// of /proc/self/stat, counted after the parenthesised command name, which may hold spaces).
+fn start_time_secs(stat: &str, proc_stat: &str) -> Option<f64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let ticks: f64 = after_name.split_whitespace().nth(19)?.parse().ok()?;
+    let btime: f64 = proc_stat.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse().ok()?;
+    Some(btime + ticks / USER_HZ)
 }
 
 /// Holds one request in the in-flight gauge.
@@ -258,6 +308,14 @@ fn route_label(path: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn process_start_time_is_boot_time_plus_ticks_after_boot() {
+        let stat = "42 (jwt d) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 9 0 12345 1000 10";
+        let start = super::start_time_secs(stat, "cpu 1 2\nbtime 1700000000\n").unwrap();
+        assert!((start - 1_700_000_123.45).abs() < 1e-3, "{start}");
+        assert_eq!(super::resident_kib("Name: jwtd\nVmRSS:\t  2048 kB\n"), Some(2048));
+    }
+
     use super::*;
 
     #[test]
@@ -282,7 +340,7 @@ mod tests {
 
     #[test]
     fn odd_statuses_stay_in_bounds() {
-        let m = Metrics::new(&[]);
+        let m = Metrics::new(&[] as &[&str]);
         m.request(None, 0, Duration::ZERO);
         m.request(None, 999, Duration::from_secs(100));
         assert!(m.render().contains("jwtd_http_request_duration_seconds_count{route=\"unmatched\"} 2\n"));

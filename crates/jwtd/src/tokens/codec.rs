@@ -144,14 +144,23 @@ impl fmt::Debug for KeySet {
 impl KeySet {
     /// The shared secret of an HMAC algorithm.
     pub fn hmac(alg: Algorithm, secret: &[u8]) -> Result<KeySet, String> {
+        KeySet::hmac_with_fallbacks(alg, secret, &[])
+    }
+
+    /// The shared secret of an HMAC algorithm, then earlier secrets that still verify (Django's
+    /// SECRET_KEY_FALLBACKS). HMAC tokens carry no `kid`, so each secret is tried in turn.
+    pub fn hmac_with_fallbacks(alg: Algorithm, secret: &[u8], fallbacks: &[&[u8]]) -> Result<KeySet, String> {
         if !alg.is_hmac() {
             return Err(format!("{alg} needs a PEM key pair, not a secret"));
         }
-        if secret.is_empty() {
-            return Err("the secret is empty".into());
+        let mut keys = Vec::with_capacity(1 + fallbacks.len());
+        for secret in std::iter::once(secret).chain(fallbacks.iter().copied()) {
+            if secret.is_empty() {
+                return Err("the secret is empty".into());
+            }
+            keys.push(Key::new(None, DecodingKey::from_secret(secret), alg.jsonwebtoken(), None));
         }
-        let key = Key::new(None, DecodingKey::from_secret(secret), alg.jsonwebtoken(), None);
-        Ok(KeySet { keys: vec![key] })
+        Ok(KeySet { keys })
     }
 
     /// Public keys, in order of preference; a key listed twice counts once.
@@ -222,7 +231,7 @@ impl KeySet {
         let (alg, kid) = match usual {
             Some(key) => (key.alg, key.kid.as_deref()),
             None => {
-                decoded = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+                decoded = decode_header(header)?;
                 (decoded.alg, decoded.kid.as_deref())
             }
         };
@@ -256,6 +265,31 @@ impl KeySet {
         outcome?;
         let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| TokenError::Malformed)?;
         serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)
+    }
+}
+
+/// The header segment of a token, decoded as jsonwebtoken does, and refused when it carries a
+/// `crit` member (RFC 7515 §4.1.11): a `crit` that is not a non-empty list of strings is invalid,
+/// and one that is names extensions the recipient must understand, of which jwtd implements none
+/// (PyJWT 2.15 refuses the same; it knows `b64` alone, which SimpleJWT never writes). The usual
+/// headers of [`KeySet::verify_signature`]'s fast path have no `crit`.
+fn decode_header(segment: &str) -> Result<Header, TokenError> {
+    let json = URL_SAFE_NO_PAD.decode(segment).map_err(|_| TokenError::Malformed)?;
+    // As a map first: `"crit": null` is present (PyJWT tests `"crit" in headers`), which
+    // `Header`'s `Option` field would not tell from absent.
+    let members: Map<String, Value> = serde_json::from_slice(&json).map_err(|_| TokenError::Malformed)?;
+    if let Some(crit) = members.get("crit") {
+        return Err(crit_refusal(crit));
+    }
+    serde_json::from_slice(&json).map_err(|_| TokenError::Malformed)
+}
+
+/// Why a `crit` header member makes a token invalid: either it is not a non-empty list of
+/// strings, or it names an extension jwtd does not implement (any, since it implements none).
+fn crit_refusal(crit: &Value) -> TokenError {
+    match crit.as_array() {
+        Some(names) if !names.is_empty() && names.iter().all(Value::is_string) => TokenError::UnsupportedCritical,
+        _ => TokenError::Malformed,
     }
 }
 
@@ -330,7 +364,13 @@ impl Codec {
     /// An HMAC codec (HS256/384/512) from the shared secret. Its tokens carry no `kid`, exactly
     /// like SimpleJWT's (`{"alg":"HS256","typ":"JWT"}`).
     pub fn from_secret(alg: Algorithm, secret: &[u8], policy: Policy) -> Result<Self, String> {
-        let keys = KeySet::hmac(alg, secret)?;
+        Codec::from_secrets(alg, secret, &[], policy)
+    }
+
+    /// An HMAC codec that signs with `secret` only and verifies with it and with `fallbacks`,
+    /// earlier secrets kept through a rotation (SIGNING_KEY_FALLBACKS).
+    pub fn from_secrets(alg: Algorithm, secret: &[u8], fallbacks: &[&[u8]], policy: Policy) -> Result<Self, String> {
+        let keys = KeySet::hmac_with_fallbacks(alg, secret, fallbacks)?;
         Ok(Codec { header: Header::new(alg.jsonwebtoken()), encoding: EncodingKey::from_secret(secret), keys, policy })
     }
 
@@ -536,6 +576,84 @@ mod tests {
             hs.decode(&pyjwt, Instant::from_secs(NOW)).unwrap(),
             hs.decode(&token, Instant::from_secs(NOW)).unwrap()
         );
+    }
+
+    #[test]
+    fn fallback_secrets_verify_but_never_sign() {
+        let now = Instant::from_secs(NOW);
+        let old = codec(Policy::default());
+        let old_token = old.encode(&access(60)).unwrap();
+        let new_secret = b"new-secret-0123456789abcdef0123456789";
+        let rotated = Codec::from_secrets(
+            Algorithm::HS256,
+            new_secret,
+            &[b"another-old-secret-0123456789abcdef", b"test-secret-0123456789abcdef0123456789"],
+            Policy::default(),
+        )
+        .unwrap();
+        assert_eq!(rotated.decode(&old_token, now).unwrap(), access(60));
+        assert_eq!(rotated.decode(&old_token, Instant::from_secs(NOW + 60)), Err(TokenError::Expired));
+        let new_token = rotated.encode(&access(60)).unwrap();
+        assert_eq!(old.decode(&new_token, now), Err(TokenError::BadSignature));
+        let only_new = Codec::from_secret(Algorithm::HS256, new_secret, Policy::default()).unwrap();
+        assert_eq!(only_new.decode(&new_token, now).unwrap(), access(60));
+        assert_eq!(only_new.decode(&old_token, now), Err(TokenError::BadSignature));
+        assert_eq!(rotated.jwks(), serde_json::json!({"keys": []}));
+        let other = Codec::from_secret(Algorithm::HS256, b"unrelated-secret-0123456789abcdef", Policy::default());
+        assert_eq!(rotated.decode(&other.unwrap().encode(&access(60)).unwrap(), now), Err(TokenError::BadSignature));
+        assert!(Codec::from_secrets(Algorithm::HS256, new_secret, &[b""], Policy::default()).is_err());
+    }
+
+    #[test]
+    fn a_crit_header_makes_the_token_invalid() {
+        let hs = codec(Policy::default());
+        let token = hs.encode(&access(60)).unwrap();
+        let sign = |input: &[u8]| {
+            let key = EncodingKey::from_secret(b"test-secret-0123456789abcdef0123456789");
+            jsonwebtoken::crypto::sign(input, &key, jsonwebtoken::Algorithm::HS256).unwrap()
+        };
+        let now = Instant::from_secs(NOW);
+        let with_crit = |crit: Value| {
+            let token = resigned(&token, serde_json::json!({"alg": "HS256", "typ": "JWT", "crit": crit}), sign);
+            hs.decode(&token, now)
+        };
+        // Well formed, but naming extensions jwtd does not implement (b64 included: PyJWT knows
+        // it, jwtd does not), even when the header carries the named member.
+        for names in [serde_json::json!(["exp"]), serde_json::json!(["b64"]), serde_json::json!(["x", "y"])] {
+            assert_eq!(with_crit(names.clone()), Err(TokenError::UnsupportedCritical), "{names}");
+        }
+        let named =
+            resigned(&token, serde_json::json!({"alg": "HS256", "typ": "JWT", "crit": ["ext"], "ext": 1}), sign);
+        assert_eq!(hs.decode(&named, now), Err(TokenError::UnsupportedCritical));
+        // Not a non-empty list of strings.
+        for bad in [
+            serde_json::json!([]),
+            serde_json::json!(null),
+            serde_json::json!("exp"),
+            serde_json::json!([1]),
+            serde_json::json!(["exp", null]),
+            serde_json::json!({"exp": true}),
+        ] {
+            assert_eq!(with_crit(bad.clone()), Err(TokenError::Malformed), "{bad}");
+        }
+        // The same token without crit verifies, through the fast path and the decoding one.
+        assert!(hs.decode(&token, now).is_ok());
+        let spaced = resigned(&token, serde_json::json!({"typ": "JWT", "alg": "HS256", "cty": "x"}), sign);
+        assert!(hs.decode(&spaced, now).is_ok());
+        assert_eq!(TokenError::UnsupportedCritical.message(), jwtd_proto::messages::TOKEN_IS_INVALID);
+    }
+
+    #[test]
+    fn a_crit_header_is_refused_with_asymmetric_keys_too() {
+        let c = asymmetric(Algorithm::EdDSA);
+        let token = c.encode(&access(60)).unwrap();
+        let kid = header_of(&token)["kid"].clone();
+        let signing = private(Algorithm::EdDSA);
+        let forged =
+            resigned(&token, serde_json::json!({"alg": "EdDSA", "kid": kid, "crit": ["b64"], "b64": true}), |input| {
+                jsonwebtoken::crypto::sign(input, signing.encoding(), jsonwebtoken::Algorithm::EdDSA).unwrap()
+            });
+        assert_eq!(c.decode(&forged, Instant::from_secs(NOW)), Err(TokenError::UnsupportedCritical));
     }
 
     #[test]

@@ -356,3 +356,37 @@ async fn import_django_of_uuid_users_into_an_int_database_stops_with_exit_code_2
     let list = jwtd_on(&app, &["user", "list"], None).await;
     list.expect_success(&format!("{LIST_HEADER}{}", list_line(1, "mallory", true, "")));
 }
+
+#[tokio::test]
+async fn a_database_migrated_by_a_newer_jwtd_is_refused_with_exit_code_2() {
+    let app = spawn_app().await;
+    let url = app.database_url();
+    let db = app.db_path.clone();
+    let known: i64 =
+        rusqlite::Connection::open(&db).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    rusqlite::Connection::open(&db).unwrap().pragma_update(None, "user_version", known + 1).unwrap();
+    let run = jwtd(&["token", "flush-expired"], &[("JWTD_DATABASE_URL", &url)], None).await;
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    let newer = format!("the database is at schema version {}, newer than the {known} this jwtd knows", known + 1);
+    assert!(run.stderr.contains(&newer), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn a_database_tls_setting_with_sqlite_or_a_missing_ca_file_exits_2_naming_it() {
+    let cases = [
+        (vec![("JWTD_DATABASE_TLS", "verify-full")], "JWTD_DATABASE_TLS: only for PostgreSQL"),
+        (
+            vec![
+                ("JWTD_DATABASE_URL", "postgres://jwtd@localhost/jwtd"),
+                ("JWTD_DATABASE_CA_CERT", "/nonexistent/ca.pem"),
+            ],
+            "JWTD_DATABASE_CA_CERT: cannot read /nonexistent/ca.pem",
+        ),
+        (vec![("JWTD_DATABASE_URL", "postgres://jwtd@localhost/jwtd?sslmode=maybe")], "JWTD_DATABASE_URL: sslmode: "),
+    ];
+    for (env, message) in cases {
+        let run = jwtd(&["config", "check"], &env, None).await;
+        assert_eq!(run.code, Some(2), "{}", run.stderr);
+        assert!(run.stderr.contains(message), "{message}: {}", run.stderr);
+    }
+}

@@ -63,6 +63,10 @@ pub struct TestApp {
     /// Follows no redirects; trusts the test certificate when the server speaks TLS.
     pub client: reqwest::Client,
     pub db_path: PathBuf,
+    /// METRICS_ADDR's listener, when the settings ask for one.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Reloads TLS_CERT and TLS_KEY as SIGHUP does, when serving HTTPS.
+    pub tls_reloader: Option<jwtd::app::CertReloader>,
     scheme: &'static str,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -95,7 +99,7 @@ type Configure<'a> = Box<dyn FnOnce(&mut Settings) + 'a>;
 pub struct AppBuilder<'a> {
     env: HashMap<String, String>,
     configure: Vec<Configure<'a>>,
-    limits: Limits,
+    limits: Option<Limits>,
     tls: bool,
     dir: Option<Arc<TempDir>>,
     clock: Option<FakeClock>,
@@ -103,14 +107,7 @@ pub struct AppBuilder<'a> {
 
 impl TestApp {
     pub fn builder<'a>() -> AppBuilder<'a> {
-        AppBuilder {
-            env: HashMap::new(),
-            configure: Vec::new(),
-            limits: Limits::default(),
-            tls: false,
-            dir: None,
-            clock: None,
-        }
+        AppBuilder { env: HashMap::new(), configure: Vec::new(), limits: None, tls: false, dir: None, clock: None }
     }
 }
 
@@ -127,9 +124,9 @@ impl<'a> AppBuilder<'a> {
         self
     }
 
-    /// Transport limits, which no setting changes.
+    /// Transport limits, all of them (rather than those the settings give).
     pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
+        self.limits = Some(limits);
         self
     }
 
@@ -193,6 +190,7 @@ impl<'a> AppBuilder<'a> {
         let app = build(settings, limits, &clock).await.unwrap_or_else(|e| panic!("the application builds: {e}"));
         let addr = app.local_addr();
         let scheme = if app.is_https() { "https" } else { "http" };
+        let (metrics_addr, tls_reloader) = (app.metrics_addr(), app.tls_reloader());
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async {
             let _ = rx.await;
@@ -206,6 +204,8 @@ impl<'a> AppBuilder<'a> {
             clock,
             client: client.build().expect("client"),
             db_path: dir.path().join("jwtd.db"),
+            metrics_addr,
+            tls_reloader,
             scheme,
             shutdown: Some(tx),
             server: Some(server),
@@ -230,16 +230,24 @@ impl<'a> AppBuilder<'a> {
 
 struct Prepared {
     settings: Settings,
-    limits: Limits,
+    limits: Option<Limits>,
     dir: Arc<TempDir>,
     clock: FakeClock,
     certificate: Option<Certificate>,
 }
 
 /// The server as `jwtd serve` builds it, but on `clock` and with fast password hashing.
-async fn build(settings: Settings, limits: Limits, clock: &FakeClock) -> Result<Application, jwtd::app::StartError> {
+async fn build(
+    settings: Settings,
+    limits: Option<Limits>,
+    clock: &FakeClock,
+) -> Result<Application, jwtd::app::StartError> {
     let deps = Deps { clock: Arc::new(clock.clone()), hasher: Hasher::with_params(256, 1, 1) };
-    Ok(Application::build(settings, deps).await?.with_limits(limits))
+    let app = Application::build(settings, deps).await?;
+    Ok(match limits {
+        Some(limits) => app.with_limits(limits),
+        None => app,
+    })
 }
 
 /// Logs go to the test writer, shown only for failing tests; `RUST_LOG` filters them.
@@ -365,6 +373,12 @@ impl TestApp {
         self.shut_down().await;
         let builder = AppBuilder { dir: Some(self.dir.clone()), clock: Some(self.clock.clone()), ..TestApp::builder() };
         configure(builder).spawn().await
+    }
+
+    /// TLS_CERT and TLS_KEY of a server started with `tls()`.
+    pub fn tls_files(&self) -> (String, String) {
+        let c = self._certificate.as_ref().expect("a server started with tls()");
+        (c.cert_path(), c.key_path())
     }
 
     pub fn database_url(&self) -> String {
@@ -605,6 +619,11 @@ impl Certificate {
 
     pub fn key_path(&self) -> String {
         self.dir.path().join("key.pem").display().to_string()
+    }
+
+    /// A client trusting this certificate and no other.
+    pub fn client(&self) -> reqwest::Client {
+        self.trusting(reqwest::Client::builder()).build().expect("client")
     }
 
     /// `client` trusting this certificate and no other.

@@ -140,8 +140,7 @@ async fn bad_requests_are_4xx_json_never_5xx() {
 
 #[tokio::test]
 async fn past_max_in_flight_a_request_waits_its_turn_then_gets_503() {
-    let limits = Limits { max_in_flight: 1, queue_timeout: Duration::from_millis(200), ..Limits::default() };
-    let app = TestApp::builder().limits(limits).spawn().await;
+    let app = TestApp::builder().env(&[("MAX_IN_FLIGHT", "1"), ("QUEUE_TIMEOUT", "1s")]).spawn().await;
     // A request whose body is still coming holds the one turn.
     let mut holder = TcpStream::connect(app.addr).await.unwrap();
     let head = "POST /api/token/verify/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
@@ -170,7 +169,7 @@ async fn past_max_in_flight_a_request_waits_its_turn_then_gets_503() {
 
 #[tokio::test]
 async fn past_max_connections_a_new_connection_waits_rather_than_being_refused() {
-    let app = TestApp::builder().limits(Limits { max_connections: 1, ..Limits::default() }).spawn().await;
+    let app = TestApp::builder().env(&[("MAX_CONNECTIONS", "1")]).spawn().await;
     let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
     let mut first = TcpStream::connect(app.addr).await.unwrap();
     assert_eq!(raw_exchange(&mut first, request).await.status, 200);
@@ -182,4 +181,26 @@ async fn past_max_connections_a_new_connection_waits_rather_than_being_refused()
     assert!(early.is_err(), "the second connection was answered while the first held the only slot");
     drop(first);
     assert_eq!(read_answer(&mut second).await.status, 200);
+}
+
+#[test]
+fn the_limit_settings_default_to_the_transport_defaults() {
+    let from_settings = Limits::from_settings(&jwtd::Settings::default());
+    let defaults = Limits::default();
+    assert_eq!(from_settings.max_connections, defaults.max_connections);
+    assert_eq!(from_settings.max_in_flight, defaults.max_in_flight);
+    assert_eq!(from_settings.queue_timeout, defaults.queue_timeout);
+    assert_eq!(from_settings.request_timeout, defaults.request_timeout);
+    assert_eq!(from_settings.drain_timeout, defaults.drain_timeout);
+}
+
+#[tokio::test]
+async fn a_limit_setting_of_zero_stops_the_start_naming_it() {
+    for (name, value, message) in [
+        ("MAX_CONNECTIONS", "0", "JWTD_MAX_CONNECTIONS: expected a number of at least 1, got \"0\""),
+        ("MAX_IN_FLIGHT", "none", "JWTD_MAX_IN_FLIGHT: expected a number of at least 1, got \"none\""),
+        ("REQUEST_TIMEOUT", "0", "JWTD_REQUEST_TIMEOUT: must be longer than 0s"),
+    ] {
+        assert_eq!(TestApp::builder().env(&[(name, value)]).start_error().await, message);
+    }
 }

@@ -15,7 +15,7 @@ use jsonwebtoken::EncodingKey;
 use jwtd::clock::{FakeClock, Instant};
 use jwtd::http::{ApiError, Input};
 use jwtd::service::{AuthError, BearerError, Verifier};
-use jwtd::tokens::{Algorithm, Codec, Policy, TokenError};
+use jwtd::tokens::{Algorithm, Codec, Policy, TokenError, TokenType};
 use jwtd::Settings;
 use proptest::prelude::*;
 use proptest::test_runner::RngAlgorithm;
@@ -74,7 +74,7 @@ fn assert_token_refusal(error: TokenError) {
     let (status, body) = answer(ApiError::Auth(AuthError::TokenInvalid(error.clone())));
     assert_eq!(status, 401);
     assert_eq!(body, serde_json::json!({"detail": "Token is invalid or expired", "code": "token_not_valid"}));
-    let (status, body) = answer(ApiError::Bearer(BearerError::Token(error)));
+    let (status, body) = answer(ApiError::Bearer(BearerError::Token(error, &[TokenType::Access])));
     assert_eq!(status, 401);
     assert_eq!(body["detail"], "Given token not valid for any token type");
     assert!(body["messages"][0]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");

@@ -52,3 +52,40 @@ async fn a_bad_certificate_or_key_stops_the_start_with_a_message() {
         assert!(err.starts_with(message), "{err}");
     }
 }
+
+#[tokio::test]
+async fn https_answers_carry_strict_transport_security_and_plain_http_does_not() {
+    let app = TestApp::builder().tls().spawn().await;
+    let r = app.get("/healthz").await;
+    assert_eq!(r.header("strict-transport-security"), Some("max-age=31536000"));
+    let r = app.post_json("/api/token/", &json!({})).await;
+    assert_eq!(r.header("strict-transport-security"), Some("max-age=31536000"));
+    let plain = TestApp::builder().spawn().await;
+    assert_eq!(plain.get("/healthz").await.header("strict-transport-security"), None);
+}
+
+#[tokio::test]
+async fn a_reloaded_certificate_serves_new_connections_and_open_ones_stay() {
+    let app = TestApp::builder().tls().spawn().await;
+    let reloader = app.tls_reloader.clone().expect("a TLS reloader");
+    let first = certificate();
+    let (cert_file, key_file) = app.tls_files();
+    assert_eq!(app.get("/healthz").await.status, 200, "the first certificate serves");
+
+    // A new pair in place of the files, then the reload SIGHUP triggers.
+    std::fs::copy(first.cert_path(), &cert_file).unwrap();
+    std::fs::copy(first.key_path(), &key_file).unwrap();
+    reloader.reload().unwrap();
+    // The connection the client kept open still works: nothing was dropped.
+    assert_eq!(app.get("/healthz").await.status, 200);
+    // A new connection gets the new certificate: trusted by a client trusting only it.
+    let trusting_new = first.client();
+    assert_eq!(trusting_new.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+
+    // A bad new certificate is refused, naming the setting; the one in use stays.
+    std::fs::write(&cert_file, "not a certificate").unwrap();
+    let e = reloader.reload().unwrap_err();
+    assert!(e.starts_with("TLS_CERT: "), "{e}");
+    let again = first.client();
+    assert_eq!(again.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+}

@@ -5,8 +5,8 @@ use jwtd::config::RotationPolicy;
 use serde_json::json;
 
 use crate::helpers::{
-    flip_signature, forge, forge_with, secs, spawn_app, spawn_app_with, unsigned, PASSWORD, TOKEN_BLACKLISTED,
-    TOKEN_INVALID,
+    bearer_refused, flip_signature, forge, forge_with, secs, spawn_app, spawn_app_with, token_with, unsigned, PASSWORD,
+    SIGNING_KEY, TOKEN_BLACKLISTED, TOKEN_INVALID,
 };
 
 #[tokio::test]
@@ -117,4 +117,29 @@ async fn verify_needs_the_token_field() {
     app.post_json("/api/token/verify/", &json!({"refresh": "x"}))
         .await
         .expect(400, r#"{"token":["This field is required."]}"#);
+}
+
+#[tokio::test]
+async fn a_token_with_a_crit_header_is_invalid_everywhere() {
+    // RFC 7515 4.1.11: a recipient must refuse a token naming critical extensions it doesn't
+    // implement (jwtd implements none), or a crit that is not a non-empty list of strings.
+    let app = spawn_app().await;
+    let ada = app.sign_up("ada").await;
+    let sign = |input: &[u8]| {
+        let key = jsonwebtoken::EncodingKey::from_secret(SIGNING_KEY.as_bytes());
+        jsonwebtoken::crypto::sign(input, &key, jsonwebtoken::Algorithm::HS256).unwrap()
+    };
+    for crit in [json!(["exp"]), json!(["b64"]), json!([]), json!(null), json!("exp"), json!([1])] {
+        let header = json!({"alg": "HS256", "typ": "JWT", "crit": crit});
+        let access = token_with(header.clone(), &app.claims_for("access", ada.id, secs(60)), sign);
+        let refresh = token_with(header, &app.claims_for("refresh", ada.id, secs(60)), sign);
+
+        app.verify(&access).await.expect(401, TOKEN_INVALID);
+        app.me(&access).await.expect(401, &bearer_refused("Token is invalid"));
+        app.refresh(&refresh).await.expect(401, TOKEN_INVALID);
+        app.blacklist(&refresh).await.expect(401, TOKEN_INVALID);
+    }
+    // The same claims without crit are fine.
+    let plain = token_with(json!({"alg": "HS256", "typ": "JWT"}), &app.claims_for("access", ada.id, secs(60)), sign);
+    app.me(&plain).await.expect_status(200);
 }
