@@ -654,7 +654,8 @@ impl Store for PgStore {
 
     async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
         let client = self.client().await?;
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+        // `username <> ''` lets the partial unique index answer; a blank username never signs in.
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1 AND username <> ''");
         let row = opt(&client, &sql, &[&username]).await.map_err(pg_err)?;
         row.as_ref().map(user_from).transpose().map_err(pg_err)
     }

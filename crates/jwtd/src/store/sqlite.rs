@@ -192,7 +192,10 @@ macro_rules! user_columns {
 }
 const USER_COLUMNS: &str = user_columns!();
 const USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?1");
-const USER_BY_USERNAME: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE username = ?1");
+// `username <> ''` lets the partial unique index (migration 0002) answer: without it SQLite scans
+// users. A blank username never signs in.
+const USER_BY_USERNAME: &str =
+    concat!("SELECT ", user_columns!(), " FROM users WHERE username = ?1 AND username <> ''");
 const USER_BY_EMAIL: &str =
     concat!("SELECT ", user_columns!(), " FROM users WHERE lower(email) = lower(?1) ORDER BY id LIMIT 1");
 const USER_BY_UUID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE uuid = ?1");
@@ -857,5 +860,29 @@ impl Store for SqliteStore {
             Ok(tokens as u64)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The query plan, one detail line per step.
+    fn plan(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt.query_map(["ada"], |r| r.get::<_, String>(3)).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    }
+
+    #[test]
+    fn sign_in_finds_the_username_through_its_partial_unique_index() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+
+        let sign_in = plan(&conn, USER_BY_USERNAME);
+        let without_guard = plan(&conn, concat!("SELECT ", user_columns!(), " FROM users WHERE username = ?1"));
+
+        assert_eq!(sign_in, ["SEARCH users USING INDEX users_username (username=?)"]);
+        assert_eq!(without_guard, ["SCAN users"]);
     }
 }
