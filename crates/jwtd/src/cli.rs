@@ -10,13 +10,15 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{self, Application, Deps};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{self, IdType, Loaded, LoginField, Settings, SettingsFlags, Sources, REGISTERED_CLAIMS};
+use crate::config::{
+    self, DatabaseUrl, IdType, Loaded, LoginField, Settings, SettingsFlags, Sources, REGISTERED_CLAIMS,
+};
 use crate::password::Hasher;
-use crate::service::import::import_django;
+use crate::service::import::{import_django, ImportError, Progress};
 use crate::service::{normalize_email, plausible_email, revocation};
-use crate::store::django::{self, DjangoUrl, ReadOptions};
+use crate::store::django::{self, DjangoSource, DjangoUrl, ReadOptions};
 use crate::store::pg_tls::PgTls;
-use crate::store::{NewUser, Store, User};
+use crate::store::{IdTypeCheck, ImportMode, NewUser, Store, User, UserListing};
 use crate::tokens::{self, Algorithm};
 
 #[derive(Debug, Parser)]
@@ -76,6 +78,13 @@ pub enum Command {
         /// Import the users alone, for a project without SimpleJWT's token_blacklist app.
         #[arg(long)]
         users_only: bool,
+        /// Read and decide everything, write nothing, print the same report.
+        #[arg(long)]
+        dry_run: bool,
+        /// Users read (and their tokens) per batch.
+        #[arg(long, value_name = "N", default_value_t = django::DEFAULT_BATCH_SIZE,
+              value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch_size: u32,
         #[command(flatten)]
         settings: SettingsFlags,
     },
@@ -126,8 +135,18 @@ pub enum UserCommand {
     Activate { name: String },
     /// Delete a user and every token row of theirs.
     Delete { name: String },
-    /// List users.
-    List,
+    /// List users in id order, a page at a time with --limit and --after.
+    List {
+        /// At most this many users [default: all].
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        limit: Option<u32>,
+        /// Only users with an id above this (the previous page's `next`).
+        #[arg(long, value_name = "ID", default_value_t = 0)]
+        after: i64,
+        /// One JSON document: {"users": [...], "next": ID or null}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Set a user's own claims, written into their tokens (a JSON object; '{}' clears them).
     SetClaims {
         name: String,
@@ -207,8 +226,17 @@ pub async fn run(cli: Cli, loaded: Loaded) -> Result<()> {
         Command::Keys(KeysCommand::Generate { algorithm, out }) => {
             generate_keys(algorithm.unwrap_or(settings.algorithm), &out)
         }
-        Command::ImportDjango { from, user_table, users_only, .. } => {
-            import(&from, user_table, users_only, &settings).await
+        Command::ImportDjango { from, user_table, users_only, dry_run, batch_size, .. } => {
+            let mode = if dry_run { ImportMode::DryRun } else { ImportMode::Write };
+            // DATABASE_TLS is DATABASE_URL's; the source's own sslmode decides, DATABASE_CA_CERT verifies.
+            let tls = PgTls { mode: None, ca_cert: settings.database_ca_cert.clone() };
+            import(
+                &from,
+                ReadOptions { user_table, users_only, now: SystemClock.now(), batch_size: batch_size as usize, tls },
+                mode,
+                &settings,
+            )
+            .await
         }
         Command::Config { command: ConfigCommand::Check, .. } => {
             let kid = app::keys::check(&settings)?;
@@ -224,20 +252,98 @@ pub async fn run(cli: Cli, loaded: Loaded) -> Result<()> {
     }
 }
 
-/// `jwtd import-django`: read the whole Django database first (one snapshot), then import user
+/// `jwtd import-django`: read the Django database in one snapshot, batch by batch, importing user
 /// by user. The URL is never printed: it may hold a password.
-async fn import(from: &str, user_table: String, users_only: bool, settings: &Settings) -> Result<()> {
+async fn import(from: &str, options: ReadOptions, mode: ImportMode, settings: &Settings) -> Result<()> {
     let url = DjangoUrl::parse(from).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
-    let now = SystemClock.now();
-    // DATABASE_TLS is DATABASE_URL's; the source's own sslmode decides, DATABASE_CA_CERT verifies.
-    let tls = PgTls { mode: None, ca_cert: settings.database_ca_cert.clone() };
-    let data = django::read(&url, &ReadOptions { user_table, users_only, now, tls })
-        .await
-        .context("cannot import from the Django database")?;
-    let store = app::open_store(settings).await.context("cannot open jwtd's database")?;
-    let report = import_django(data, store.as_ref(), now).await.context("import failed")?;
-    println!("{report}");
-    Ok(())
+    let now = options.now;
+    let mut source = DjangoSource::open(&url, &options).await.context("cannot import from the Django database")?;
+    // A dry run leaves no database behind: an SQLite file that is not there yet is decided
+    // against as an empty one, made in the temporary folder and removed after.
+    let scratch = match (&settings.database_url, mode) {
+        (DatabaseUrl::Sqlite(path), ImportMode::DryRun) if !path.exists() => {
+            Some(std::env::temp_dir().join(format!("jwtd-dry-run-{}.db", uuid::Uuid::new_v4().simple())))
+        }
+        _ => None,
+    };
+    let target = match &scratch {
+        Some(path) => Settings { database_url: DatabaseUrl::Sqlite(path.clone()), ..settings.clone() },
+        None => settings.clone(),
+    };
+    let store = app::open_store(&target).await.context("cannot open jwtd's database")?;
+    let mut meter = ProgressMeter::new(std::io::stderr().is_terminal());
+    let result = import_django(&mut source, store.as_ref(), now, mode, &mut |p| meter.show(p)).await;
+    meter.finish();
+    source.close().await;
+    let _ = store.close().await;
+    drop(store);
+    if let Some(path) = scratch {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.clone().into_os_string();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+    }
+    match result {
+        Ok(report) => {
+            println!("{report}");
+            if let Some(kind) = report.id_type.filter(|kind| *kind != settings.user_id_type) {
+                // On stderr: the report on stdout stays the same whatever the settings.
+                eprintln!("note: these users have {kind} ids: serve this database with USER_ID_TYPE={kind}");
+            }
+            Ok(())
+        }
+        // A database made for the other id type: exit code 2, as for USER_ID_TYPE at `serve`.
+        Err(e @ ImportError::IdTypeMismatch { .. }) => Err(BadArgument(e.to_string()).into()),
+        Err(e) => Err(e).context("cannot import from the Django database"),
+    }
+}
+
+/// Import progress on a terminal's stderr (counts and rate), redrawn at most five times a
+/// second; silent when stderr is not a terminal.
+struct ProgressMeter {
+    on: bool,
+    started: crate::clock::Instant,
+    drawn: Option<crate::clock::Instant>,
+    /// The users count last drawn.
+    shown: Option<u64>,
+}
+
+impl ProgressMeter {
+    fn new(on: bool) -> Self {
+        ProgressMeter { on, started: SystemClock.now(), drawn: None, shown: None }
+    }
+
+    fn show(&mut self, p: &Progress) {
+        if !self.on {
+            return;
+        }
+        let now = SystemClock.now();
+        let finished = p.users_read >= p.users_total;
+        if self.shown == Some(p.users_read)
+            || (self.drawn.is_some_and(|at| now.millis() - at.millis() < 200) && !finished)
+        {
+            return;
+        }
+        self.shown = Some(p.users_read);
+        self.drawn = Some(now);
+        let secs = (now.millis() - self.started.millis()).max(1) as f64 / 1000.0;
+        let percent = (p.users_read * 100).checked_div(p.users_total).unwrap_or(100);
+        eprint!(
+            "\r\x1b[Kimport: {} of {} users ({percent}%), {} refresh tokens, {:.0} users/s",
+            p.users_read,
+            p.users_total,
+            p.tokens_read,
+            p.users_read as f64 / secs
+        );
+        let _ = std::io::stderr().flush();
+    }
+
+    fn finish(&self) {
+        if self.on && self.drawn.is_some() {
+            eprintln!();
+        }
+    }
 }
 
 async fn serve(settings: Settings) -> Result<()> {
@@ -357,7 +463,16 @@ async fn find_user(store: &dyn Store, settings: &Settings, name: &str) -> Result
 
 async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
     let store = app::open_store(settings).await.context("cannot open the database")?;
-    app::check_user_id_type(store.as_ref(), settings).await?;
+    if let UserCommand::List { .. } = cmd {
+        // Listing only reads: it refuses USER_ID_TYPE over a database of the other type, but
+        // leaves an empty database's type for its first start or import to fix.
+        let wanted = settings.user_id_type;
+        if let IdTypeCheck::Mismatch { database } = store.import_id_type(wanted, ImportMode::DryRun).await? {
+            return Err(app::StartError::UserIdType { stored: database, wanted }.into());
+        }
+    } else {
+        app::check_user_id_type(store.as_ref(), settings).await?;
+    }
     let hasher = Hasher::owasp();
     match cmd {
         UserCommand::Create { name, password_stdin, email } => {
@@ -450,12 +565,82 @@ async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
             complete_revocation(store.as_ref(), user.id, now).await?;
             println!("deleted {name} and every token row of theirs");
         }
-        UserCommand::List => {
-            println!("{:>8}  {:<32} {:<8} email", "id", "username", "active");
-            for u in store.list_users().await? {
-                println!("{:>8}  {:<32} {:<8} {}", u.id, u.username, u.is_active, u.email);
-            }
-        }
+        UserCommand::List { limit, after, json } => list_users(store.as_ref(), limit, after, json).await?,
     }
     Ok(())
+}
+
+/// `jwtd user list`: pages of the store, printed as they come (one JSON document with --json).
+async fn list_users(store: &dyn Store, limit: Option<u32>, after: i64, json: bool) -> Result<()> {
+    const PAGE: u32 = 1000;
+    let mut out = std::io::stdout().lock();
+    if json {
+        write!(out, "{{\"users\":[")?;
+    } else {
+        writeln!(out, "{:>8}  {:<32} {:<8} email", "id", "username", "active")?;
+    }
+    let (mut cursor, mut left, mut first) = (after, limit, true);
+    let next = loop {
+        let want = left.map_or(PAGE, |l| l.min(PAGE));
+        let page = store.user_page(cursor, want).await?;
+        let full = page.len() as u32 == want;
+        for u in &page {
+            if json {
+                let sep = if first { "" } else { "," };
+                write!(out, "{sep}{}", user_json(u))?;
+            } else {
+                // Django's extra fields follow the e-mail address, only when set: JSON has them all.
+                let mut line = format!("{:>8}  {:<32} {:<8} {}", u.id, u.username, u.is_active, u.email);
+                if let Some(uuid) = &u.uuid {
+                    line.push_str(&format!("  uuid {uuid}"));
+                }
+                if u.is_staff {
+                    line.push_str("  staff");
+                }
+                if u.is_superuser {
+                    line.push_str("  superuser");
+                }
+                if !u.groups.is_empty() {
+                    line.push_str(&format!("  groups {}", u.groups.join(",")));
+                }
+                writeln!(out, "{line}")?;
+            }
+            first = false;
+            cursor = u.id;
+        }
+        left = left.map(|l| l - page.len() as u32);
+        match (full, left) {
+            (false, _) => break None,
+            (true, Some(0)) => break Some(cursor),
+            (true, _) => {}
+        }
+    };
+    if json {
+        writeln!(out, "],\"next\":{}}}", next.map_or("null".to_string(), |n| n.to_string()))?;
+    } else if let Some(next) = next {
+        writeln!(out, "# more: --after {next}")?;
+    }
+    Ok(())
+}
+
+fn user_json(u: &UserListing) -> serde_json::Value {
+    let time = |at: crate::clock::Instant| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.millis()) * 1_000_000)
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+    };
+    serde_json::json!({
+        "id": u.id,
+        "uuid": u.uuid,
+        "username": u.username,
+        "email": u.email,
+        "first_name": u.first_name,
+        "last_name": u.last_name,
+        "is_active": u.is_active,
+        "is_staff": u.is_staff,
+        "is_superuser": u.is_superuser,
+        "date_joined": time(u.date_joined),
+        "last_login": u.last_login.and_then(time),
+        "groups": u.groups,
+    })
 }

@@ -15,7 +15,7 @@ pub mod postgres;
 pub mod sqlite;
 
 #[cfg(test)]
-mod contract;
+pub(crate) mod contract;
 
 use async_trait::async_trait;
 use jwtd_proto::UserId;
@@ -463,18 +463,109 @@ pub fn decide_rotation(
     RotationDecision::Rotate { record_presented, successor: TokenRow::successor(&next, family, family_started) }
 }
 
+/// The id type a database holds, as far as it says: `meta.user_id_type` when recorded, else what
+/// its users show (any user without a UUID: `int`; only users with one: `uuid`; none: unknown).
+pub fn database_id_type(recorded: Option<&str>, without_uuid: bool, with_uuid: bool) -> Option<IdType> {
+    match recorded.and_then(|r| IdType::parse(r).ok()) {
+        Some(kind) => Some(kind),
+        None if without_uuid => Some(IdType::Int),
+        None if with_uuid => Some(IdType::Uuid),
+        None => None,
+    }
+}
+
+/// What [`Store::import_id_type`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdTypeCheck {
+    /// The database was made for this id type already.
+    Matches,
+    /// The database had none: this one is recorded now (or would be, in a dry run).
+    Recorded,
+    /// The database holds the other id type; nothing was written.
+    Mismatch { database: IdType },
+}
+
+/// The rule of [`Store::import_id_type`]: `database` is [`database_id_type`]'s answer.
+pub fn decide_id_type(database: Option<IdType>, recorded: bool, incoming: IdType) -> IdTypeCheck {
+    match database {
+        Some(kind) if kind != incoming => IdTypeCheck::Mismatch { database: kind },
+        Some(_) if recorded => IdTypeCheck::Matches,
+        _ => IdTypeCheck::Recorded,
+    }
+}
+
+/// Whether an import writes (`jwtd import-django`) or only decides (`--dry-run`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportMode {
+    Write,
+    /// Read and decide as [`ImportMode::Write`] would, write nothing.
+    DryRun,
+}
+
+/// A user's id in the system it comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SourceId {
+    /// Kept as jwtd's own id.
+    Int(i64),
+    /// Django's `str(uuid)`, kept in `users.uuid`; jwtd's id is a new one.
+    Uuid(String),
+}
+
+/// A user brought in from another system (`jwtd import-django`). No `Debug`: it holds a
+/// password hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ImportUser {
+    pub id: SourceId,
+    /// May be blank (e-mail sign-in projects); unique here when not.
+    pub username: String,
+    pub password: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub is_active: bool,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+    pub date_joined: Instant,
+    pub last_login: Option<Instant>,
+    /// Names of the user's groups; each must exist here ([`Store::import_groups`]).
+    pub groups: Vec<String>,
+}
+
+impl ImportUser {
+    /// What the user signs in with: the username, or the e-mail address when it has none.
+    pub fn login(&self) -> &str {
+        if self.username.is_empty() {
+            &self.email
+        } else {
+            &self.username
+        }
+    }
+}
+
+/// A user already here that an imported one meets: by id (or UUID), or by login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+}
+
 /// What [`Store::import_user`] found for the user (the same rule in every backend).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserImport {
-    /// Inserted with the id it had.
+    /// Inserted: with the id it had (integer ids), or a new id and its UUID kept.
     Inserted,
-    /// A user with this id and username is already here: left as it is (a second import run,
-    /// or a user whose password jwtd has upgraded since).
+    /// A user with this id (or UUID) and login is already here: left as it is (a second import
+    /// run, or a user whose password jwtd has upgraded since).
     Present,
-    /// The id belongs to another username here; nothing was written.
+    /// The id (or UUID) belongs to another user here, named `username` (or its e-mail address);
+    /// nothing was written.
     IdTaken { username: String },
-    /// The username belongs to another id here; nothing was written.
+    /// The username belongs to another user here; nothing was written.
     UsernameTaken { id: i64 },
+    /// The user signs in by e-mail (no username) and another user here has that address;
+    /// nothing was written.
+    EmailTaken { id: i64 },
 }
 
 /// What [`Store::import_user`] did with one refresh-token row.
@@ -493,19 +584,50 @@ pub enum TokenImport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportOutcome {
     pub user: UserImport,
+    /// The user's id here (inserted or present); `None` when refused, or new in a dry run with
+    /// a UUID (its id would be drawn at insertion).
+    pub user_id: Option<i64>,
     /// One entry per token row given, in order; empty when the user was not imported.
     pub tokens: Vec<TokenImport>,
+    /// Group memberships added (a new user's only: a user already here is left as it is).
+    pub groups: u64,
 }
 
-/// The user rule of [`Store::import_user`]: `id_owner` is the username holding the incoming
-/// id here, `name_owner` the id holding the incoming username.
-pub fn decide_user_import(incoming: &User, id_owner: Option<&str>, name_owner: Option<i64>) -> UserImport {
-    match (id_owner, name_owner) {
-        (Some(name), _) if name == incoming.username => UserImport::Present,
-        (Some(name), _) => UserImport::IdTaken { username: name.to_string() },
-        (None, Some(id)) => UserImport::UsernameTaken { id },
+/// The user rule of [`Store::import_user`]: `same_id` is the user here with the incoming id (or
+/// UUID), `same_login` the one holding its login (the username; the e-mail address, compared
+/// case-insensitively, for a user without one).
+pub fn decide_user_import(incoming: &ImportUser, same_id: Option<&Holder>, same_login: Option<&Holder>) -> UserImport {
+    let is_same = |h: &Holder| {
+        h.username == incoming.username
+            && (!incoming.username.is_empty() || h.email.to_lowercase() == incoming.email.to_lowercase())
+    };
+    match (same_id, same_login) {
+        (Some(h), _) if is_same(h) => UserImport::Present,
+        (Some(h), _) => {
+            UserImport::IdTaken { username: if h.username.is_empty() { h.email.clone() } else { h.username.clone() } }
+        }
+        (None, Some(h)) if incoming.username.is_empty() => UserImport::EmailTaken { id: h.id },
+        (None, Some(h)) => UserImport::UsernameTaken { id: h.id },
         (None, None) => UserImport::Inserted,
     }
+}
+
+/// One user as `jwtd user list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserListing {
+    pub id: i64,
+    pub uuid: Option<String>,
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub is_active: bool,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+    pub date_joined: Instant,
+    pub last_login: Option<Instant>,
+    /// Sorted group names.
+    pub groups: Vec<String>,
 }
 
 /// The token rule of [`Store::import_user`]: an import adds rows and blacklistings, and never
@@ -609,10 +731,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// One atomic rotation step, applying [`decide_rotation`].
     async fn rotate(&self, req: &RotateRequest) -> Result<Rotation, StoreError>;
     /// Brings in a user from another system keeping its id (`jwtd import-django`), with its
-    /// refresh-token rows, in one transaction, applying [`decide_user_import`] and, unless the
-    /// user is refused, [`decide_token_import`] to each row. An inserted user's id is taken
-    /// as used: users created later get higher ids.
-    async fn import_user(&self, user: &User, tokens: &[TokenRow]) -> Result<ImportOutcome, StoreError>;
+    /// refresh-token rows and group memberships, in one transaction, applying
+    /// [`decide_user_import`] and, unless the user is refused, [`decide_token_import`] to each
+    /// row. The rows' `user_id` is ignored: each gets the user's id here. An inserted integer id
+    /// is taken as used (users created later get higher ids); a user with a UUID gets a new id.
+    /// With [`ImportMode::DryRun`] it reads and decides the same way and writes nothing.
+    async fn import_user(
+        &self,
+        user: &ImportUser,
+        tokens: &[TokenRow],
+        mode: ImportMode,
+    ) -> Result<ImportOutcome, StoreError>;
+    /// Before an import: checks the database's id type against `incoming`, recording it in
+    /// `meta` when the database has none (not in a dry run), by [`decide_id_type`].
+    async fn import_id_type(&self, incoming: IdType, mode: ImportMode) -> Result<IdTypeCheck, StoreError>;
+    /// Creates the groups of `names` not here yet (none in a dry run); returns how many are new.
+    async fn import_groups(&self, names: &[String], mode: ImportMode) -> Result<u64, StoreError>;
+    /// Up to `limit` users with ids above `after`, in id order, with their groups.
+    async fn user_page(&self, after: i64, limit: u32) -> Result<Vec<UserListing>, StoreError>;
     /// Deletes up to `batch` rows that expired before `now`; returns how many went.
     async fn flush_expired(&self, now: Instant, batch: u32) -> Result<u64, StoreError>;
 
@@ -695,6 +831,56 @@ mod tests {
         assert_eq!(check(user, None).refuses(Some(900), now, max, true, false), Some(Refusal::SessionOver), "its iat");
         assert_eq!(check(user, None).refuses(None, now, max, true, false), None, "no iat: starts now");
         assert_eq!(check(user, None).refuses(Some(990), now, max, true, true), Some(Refusal::Unrecorded), "sid");
+    }
+
+    #[test]
+    fn a_database_holds_one_id_type_recorded_or_shown_by_its_users() {
+        assert_eq!(database_id_type(Some("uuid"), true, false), Some(IdType::Uuid), "recorded wins");
+        assert_eq!(database_id_type(None, true, true), Some(IdType::Int), "any user without a UUID");
+        assert_eq!(database_id_type(None, false, true), Some(IdType::Uuid));
+        assert_eq!(database_id_type(None, false, false), None, "empty: either");
+        assert_eq!(decide_id_type(None, false, IdType::Uuid), IdTypeCheck::Recorded);
+        assert_eq!(decide_id_type(Some(IdType::Int), false, IdType::Int), IdTypeCheck::Recorded, "inferred");
+        assert_eq!(decide_id_type(Some(IdType::Int), true, IdType::Int), IdTypeCheck::Matches);
+        assert_eq!(
+            decide_id_type(Some(IdType::Int), true, IdType::Uuid),
+            IdTypeCheck::Mismatch { database: IdType::Int }
+        );
+    }
+
+    #[test]
+    fn an_imported_user_is_present_only_under_the_same_id_and_login() {
+        let user = |id, username: &str, email: &str| ImportUser {
+            id,
+            username: username.into(),
+            password: "!".into(),
+            email: email.into(),
+            first_name: String::new(),
+            last_name: String::new(),
+            is_active: true,
+            is_staff: false,
+            is_superuser: false,
+            date_joined: Instant::from_secs(0),
+            last_login: None,
+            groups: Vec::new(),
+        };
+        let holder = |id, username: &str, email: &str| Holder { id, username: username.into(), email: email.into() };
+        let ada = user(SourceId::Int(7), "ada", "ada@example.com");
+        assert_eq!(decide_user_import(&ada, None, None), UserImport::Inserted);
+        assert_eq!(decide_user_import(&ada, Some(&holder(7, "ada", "other@x")), None), UserImport::Present);
+        assert_eq!(
+            decide_user_import(&ada, Some(&holder(7, "eve", "")), None),
+            UserImport::IdTaken { username: "eve".into() }
+        );
+        assert_eq!(decide_user_import(&ada, None, Some(&holder(3, "ada", ""))), UserImport::UsernameTaken { id: 3 });
+        let by_mail = user(SourceId::Uuid("5f0c6d7e-8a9b-4c1d-9e2f-0a1b2c3d4e5f".into()), "", "ada@example.com");
+        let same = holder(9, "", "ADA@example.com");
+        assert_eq!(decide_user_import(&by_mail, Some(&same), Some(&same)), UserImport::Present, "case aside");
+        assert_eq!(
+            decide_user_import(&by_mail, Some(&holder(9, "", "bob@example.com")), None),
+            UserImport::IdTaken { username: "bob@example.com".into() }
+        );
+        assert_eq!(decide_user_import(&by_mail, None, Some(&same)), UserImport::EmailTaken { id: 9 });
     }
 
     #[test]

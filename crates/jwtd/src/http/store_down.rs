@@ -20,8 +20,8 @@ use crate::config::{IdType, Settings};
 use crate::password::Hasher;
 use crate::service::{AuthService, PasswordPool, Verifier};
 use crate::store::{
-    ImportOutcome, NewUser, RefreshCheck, RefreshRecord, Revocation, RotateRequest, Rotation, Store, StoreError,
-    TokenRow, User, UserState,
+    IdTypeCheck, ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation,
+    RotateRequest, Rotation, Store, StoreError, TokenRow, User, UserListing, UserState,
 };
 use crate::tokens::{Algorithm, Claims, Codec, Policy, TokenType};
 
@@ -109,7 +109,16 @@ impl Store for DownStore {
     async fn rotate(&self, _: &RotateRequest) -> Result<Rotation, StoreError> {
         down()
     }
-    async fn import_user(&self, _: &User, _: &[TokenRow]) -> Result<ImportOutcome, StoreError> {
+    async fn import_user(&self, _: &ImportUser, _: &[TokenRow], _: ImportMode) -> Result<ImportOutcome, StoreError> {
+        down()
+    }
+    async fn import_id_type(&self, _: IdType, _: ImportMode) -> Result<IdTypeCheck, StoreError> {
+        down()
+    }
+    async fn import_groups(&self, _: &[String], _: ImportMode) -> Result<u64, StoreError> {
+        down()
+    }
+    async fn user_page(&self, _: i64, _: u32) -> Result<Vec<UserListing>, StoreError> {
         down()
     }
     async fn flush_expired(&self, _: Instant, _: u32) -> Result<u64, StoreError> {

@@ -1,47 +1,74 @@
-//! `jwtd import-django` (SPEC §6): which rows of a Django database become jwtd users and
-//! refresh-token rows. Ids are kept, so the `user_id` claims of tokens Django issued still
-//! match; password hashes are kept as they are (sign-in verifies Django's forms and upgrades
-//! them to argon2id). Each user goes in with its tokens in one `Store::import_user`
-//! transaction, so a run never half-imports a user, and a second run changes nothing.
+//! `jwtd import-django` (SPEC §6): which rows of a Django database become jwtd users, group
+//! memberships and refresh-token rows. Integer ids are kept, so the `user_id` claims of tokens
+//! Django issued still match; UUID ids are kept beside a new jwtd id (`users.uuid`, the id tokens
+//! carry with USER_ID_TYPE=uuid), and the database's id type is recorded (or checked: a database
+//! holds one kind). Password hashes are kept as they are (sign-in verifies Django's forms and
+//! upgrades them to argon2id). The source is read batch by batch; each user goes in with its
+//! tokens and groups in one `Store::import_user` transaction, so a run never half-imports a user,
+//! and a second run changes nothing. A dry run reads and decides the same way and writes nothing.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
+use futures_util::stream::{self, StreamExt};
 use tracing::debug;
 
 use crate::clock::Instant;
+use crate::config::IdType;
 use crate::password::PasswordHash;
-use crate::store::django::{DjangoData, DjangoToken, DjangoUser};
-use crate::store::{Store, StoreError, TokenImport, TokenRow, User, UserImport};
+use crate::store::django::{Batch, DjangoSource, DjangoToken, DjangoUser, ReadError};
+use crate::store::{
+    IdTypeCheck, ImportMode, ImportUser, SourceId, Store, StoreError, TokenImport, TokenRow, UserImport,
+};
 
 /// Django's `AbstractUser.username` has `max_length=150`; so does jwtd's sign-up.
 pub const MAX_USERNAME_CHARS: usize = 150;
 /// SimpleJWT's `OutstandingToken.jti` has `max_length=255`; jwtd refuses longer `jti` claims.
 const MAX_JTI_CHARS: usize = 255;
 const OUTSTANDING: &str = "token_blacklist_outstandingtoken";
+/// Users whose import transactions run at once.
+const IMPORTS_IN_FLIGHT: usize = 32;
+/// At most this many skipped rows are listed one by one (the rest are counted).
+const LISTED_SKIPS: usize = 20;
 
 /// A row left out, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
-    /// `auth_user id 7 ("ada")`, `token_blacklist_outstandingtoken id 12`.
+    /// `user id 7 ("ada")`, `token_blacklist_outstandingtoken id 12`.
     pub row: String,
     pub reason: String,
 }
 
-/// What an import did, for the operator.
+/// What an import did (or, in a dry run, would do), for the operator.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ImportReport {
+    pub dry_run: bool,
+    /// The source's id type, now the database's.
+    pub id_type: Option<IdType>,
+    /// Whether this run recorded the id type in a database that had none.
+    pub id_type_recorded: bool,
     pub users_new: u64,
-    /// Users already here with the same id and username, left as they are.
+    /// Users already here with the same id (or UUID) and login, left as they are.
     pub users_present: u64,
     pub users_skipped: u64,
+    /// Of the new users, how many are staff or superusers.
+    pub users_staff: u64,
+    /// Groups created.
+    pub groups_new: u64,
+    /// Group memberships of new users.
+    pub memberships: u64,
     /// `None` when the token tables were not read (`--users-only`).
     pub tokens: Option<TokenCounts>,
+    /// The first [`LISTED_SKIPS`] rows left out.
     pub skipped: Vec<Skipped>,
+    /// Every row left out, users and tokens.
+    pub skipped_rows: u64,
     /// Newly imported users whose hash jwtd cannot verify, by algorithm (`scrypt`, `md5`, …).
     pub unverifiable: BTreeMap<String, u64>,
     /// Newly imported users with Django's unusable password (`!…`).
     pub unusable: u64,
+    /// Optional user columns the source table lacks.
+    pub absent_columns: Vec<String>,
 }
 
 /// Refresh-token rows of an import.
@@ -59,70 +86,164 @@ pub struct TokenCounts {
 }
 
 impl ImportReport {
-    /// Rows the import added or changed; 0 on a second run.
+    /// Rows the import added or changed (users, groups, memberships, tokens, blacklistings; the
+    /// id type recorded has its own line); 0 on a second run.
     pub fn changes(&self) -> u64 {
-        self.users_new + self.tokens.map_or(0, |t| t.new + t.blacklisted)
+        self.users_new + self.groups_new + self.memberships + self.tokens.map_or(0, |t| t.new + t.blacklisted)
+    }
+
+    fn skip(&mut self, row: String, reason: String) {
+        self.skipped_rows += 1;
+        if self.skipped.len() < LISTED_SKIPS {
+            self.skipped.push(Skipped { row, reason });
+        }
     }
 }
 
-/// Imports `data` into `store`. Only a failure of `store` itself stops it; bad rows are
-/// reported and skipped.
-pub async fn import_django(data: DjangoData, store: &dyn Store, now: Instant) -> Result<ImportReport, StoreError> {
-    let mut report = ImportReport::default();
-    for bad in &data.bad_rows {
-        let row = match bad.row_id {
+/// How far an import is, after each batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// User rows read so far, and in the table.
+    pub users_read: u64,
+    pub users_total: u64,
+    pub tokens_read: u64,
+}
+
+/// Why an import stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot read the Django database")]
+    Read(#[from] ReadError),
+    #[error("import failed")]
+    Store(#[from] StoreError),
+    /// The source's ids are of the other kind than the database's; nothing was written.
+    #[error(
+        "the Django users have {django} ids but jwtd's database is made for {database} ids (one database holds \
+         one kind, USER_ID_TYPE): import into a new database (--database-url), nothing was changed"
+    )]
+    IdTypeMismatch { django: IdType, database: IdType },
+}
+
+/// Imports the users, groups and tokens of `source` into `store`, batch by batch, calling
+/// `progress` after each. Only a failure of either database, or an id type the database was not
+/// made for, stops it; bad rows are reported and skipped.
+pub async fn import_django(
+    source: &mut DjangoSource,
+    store: &dyn Store,
+    now: Instant,
+    mode: ImportMode,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<ImportReport, ImportError> {
+    let info = source.info().clone();
+    let mut report = ImportReport {
+        dry_run: mode == ImportMode::DryRun,
+        id_type: Some(info.id_type),
+        absent_columns: info.absent.iter().map(|c| c.name().to_string()).collect(),
+        ..ImportReport::default()
+    };
+    match store.import_id_type(info.id_type, mode).await? {
+        IdTypeCheck::Mismatch { database } => {
+            return Err(ImportError::IdTypeMismatch { django: info.id_type, database });
+        }
+        IdTypeCheck::Recorded => report.id_type_recorded = true,
+        IdTypeCheck::Matches => {}
+    }
+    report.groups_new = store.import_groups(&info.groups, mode).await?;
+    let mut counts = TokenCounts { expired: info.expired_tokens, ..TokenCounts::default() };
+    let mut done = Progress { users_read: 0, users_total: info.users, tokens_read: 0 };
+    while let Some(batch) = source.next_batch().await? {
+        done.users_read +=
+            (batch.users.len() + batch.bad_rows.iter().filter(|b| b.table == info.user_table).count()) as u64;
+        done.tokens_read += batch.tokens.len() as u64;
+        import_batch(batch, store, now, mode, &mut report, &mut counts).await?;
+        progress(&done);
+    }
+    report.tokens = info.tokens.then_some(counts);
+    debug!(
+        users_new = report.users_new,
+        users_skipped = report.users_skipped,
+        tokens_new = counts.new,
+        dry_run = report.dry_run,
+        "django import done"
+    );
+    Ok(report)
+}
+
+async fn import_batch(
+    batch: Batch,
+    store: &dyn Store,
+    now: Instant,
+    mode: ImportMode,
+    report: &mut ImportReport,
+    counts: &mut TokenCounts,
+) -> Result<(), StoreError> {
+    for bad in batch.bad_rows {
+        let row = match &bad.row_id {
             Some(id) => format!("{} id {id}", bad.table),
             None => bad.table.clone(),
         };
-        report.skipped.push(Skipped { row, reason: bad.reason.clone() });
+        report.skip(row, bad.reason);
         if bad.table.starts_with("token_blacklist") {
-            report.tokens.get_or_insert_with(TokenCounts::default).skipped += 1;
+            counts.skipped += 1;
         } else {
             report.users_skipped += 1;
         }
     }
-    let mut counts = report.tokens.take().unwrap_or_default();
-    let read_tokens = data.tokens.is_some();
-    let (live, expired) = data.tokens.map(|t| (t.live, t.expired)).unwrap_or_default();
-    counts.expired = expired;
-
-    let user_ids: HashSet<i64> = data.users.iter().map(|u| u.id).collect();
-    let mut by_user: HashMap<i64, Vec<TokenRow>> = HashMap::new();
-    for token in live {
-        match token_row(&token, now) {
-            Ok(row) if user_ids.contains(&row.user_id) => by_user.entry(row.user_id).or_default().push(row),
-            Ok(row) => {
-                skip_token(&mut report, &mut counts, &token, format!("no user {} in the user table", row.user_id))
+    let mut by_user: HashMap<SourceId, Vec<TokenRow>> = HashMap::new();
+    for token in batch.tokens {
+        let user = match &token.user_id {
+            None => Err("its user was deleted in Django".to_string()),
+            Some(id) if !batch.users.iter().any(|u| &u.id == id) => {
+                Err(format!("no user {} in the user table", show_id(id)))
             }
-            Err(reason) => skip_token(&mut report, &mut counts, &token, reason.to_string()),
+            Some(id) => token_row(&token, now).map(|row| (id.clone(), row)).map_err(str::to_string),
+        };
+        match user {
+            Ok((id, row)) => by_user.entry(id).or_default().push(row),
+            Err(reason) => skip_token(report, counts, &token, reason),
         }
     }
 
-    for django_user in data.users {
+    let mut work = Vec::with_capacity(batch.users.len());
+    for django_user in batch.users {
         let tokens = by_user.remove(&django_user.id).unwrap_or_default();
-        let label = format!("user id {} ({:?})", django_user.id, shorten(&django_user.username));
-        if let Err(reason) = check_user(&django_user) {
-            skip_user(&mut report, &mut counts, label, reason.to_string(), tokens.len());
-            continue;
+        let label = format!("user id {} ({:?})", show_id(&django_user.id), shorten(login(&django_user)));
+        match check_user(&django_user) {
+            Ok(()) => work.push((label, user_of(django_user, now), tokens)),
+            Err(reason) => skip_user(report, counts, label, reason.to_string(), tokens.len()),
         }
-        let user = user_of(django_user);
-        let outcome = store.import_user(&user, &tokens).await?;
-        match &outcome.user {
+    }
+    // Several users in flight at once: SQLite's writer commits them together (each still in its
+    // own savepoint), PostgreSQL spreads them over the pool. Results come back in order.
+    let mut outcomes = stream::iter(work)
+        .map(|(label, user, tokens)| async move {
+            let outcome = store.import_user(&user, &tokens, mode).await;
+            (label, user, tokens, outcome)
+        })
+        .buffered(IMPORTS_IN_FLIGHT);
+    while let Some((label, user, tokens, outcome)) = outcomes.next().await {
+        let outcome = outcome?;
+        let refused = match &outcome.user {
             UserImport::Inserted => {
                 report.users_new += 1;
-                note_password(&mut report, &user.password);
+                report.users_staff += u64::from(user.is_staff || user.is_superuser);
+                report.memberships += outcome.groups;
+                note_password(report, &user.password);
+                None
             }
-            UserImport::Present => report.users_present += 1,
+            UserImport::Present => {
+                report.users_present += 1;
+                None
+            }
             UserImport::IdTaken { username } => {
-                let reason = format!("id {} belongs to jwtd user {:?}", user.id, shorten(username));
-                skip_user(&mut report, &mut counts, label, reason, tokens.len());
-                continue;
+                Some(format!("id {} belongs to jwtd user {:?}", show_id(&user.id), shorten(username)))
             }
-            UserImport::UsernameTaken { id } => {
-                let reason = format!("username already belongs to jwtd user id {id}");
-                skip_user(&mut report, &mut counts, label, reason, tokens.len());
-                continue;
-            }
+            UserImport::UsernameTaken { id } => Some(format!("username already belongs to jwtd user id {id}")),
+            UserImport::EmailTaken { id } => Some(format!("e-mail address already belongs to jwtd user id {id}")),
+        };
+        if let Some(reason) = refused {
+            skip_user(report, counts, label, reason, tokens.len());
+            continue;
         }
         for (row, step) in tokens.iter().zip(&outcome.tokens) {
             match step {
@@ -134,31 +255,36 @@ pub async fn import_django(data: DjangoData, store: &dyn Store, now: Instant) ->
                 TokenImport::Present => counts.present += 1,
                 TokenImport::Conflict => {
                     counts.skipped += 1;
-                    report.skipped.push(Skipped {
-                        row: format!("refresh token of {label}"),
-                        reason: "its jti is already here for another user".into(),
-                    });
+                    report.skip(format!("refresh token of {label}"), "its jti is already here for another user".into());
                 }
             }
         }
     }
-    report.tokens = read_tokens.then_some(counts);
-    debug!(
-        users_new = report.users_new,
-        users_skipped = report.users_skipped,
-        tokens_new = counts.new,
-        "django import done"
-    );
-    Ok(report)
+    Ok(())
+}
+
+fn show_id(id: &SourceId) -> String {
+    match id {
+        SourceId::Int(n) => n.to_string(),
+        SourceId::Uuid(u) => u.clone(),
+    }
+}
+
+fn login(user: &DjangoUser) -> &str {
+    if user.username.is_empty() {
+        &user.email
+    } else {
+        &user.username
+    }
 }
 
 /// Rows jwtd cannot hold as they are.
 fn check_user(user: &DjangoUser) -> Result<(), &'static str> {
-    if user.id < 1 {
+    if matches!(user.id, SourceId::Int(id) if id < 1) {
         return Err("id is not a positive integer");
     }
-    if user.username.is_empty() {
-        return Err("empty username");
+    if user.username.is_empty() && user.email.is_empty() {
+        return Err("neither a username nor an e-mail address to sign in with");
     }
     if user.username.chars().count() > MAX_USERNAME_CHARS {
         return Err("username longer than 150 characters");
@@ -166,37 +292,36 @@ fn check_user(user: &DjangoUser) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn user_of(u: DjangoUser) -> User {
-    User {
+/// The jwtd user of a Django row; a model without `date_joined` joined now.
+fn user_of(u: DjangoUser, now: Instant) -> ImportUser {
+    ImportUser {
         id: u.id,
         username: u.username,
         password: u.password,
         email: u.email,
+        first_name: u.first_name,
+        last_name: u.last_name,
         is_active: u.is_active,
-        date_joined: u.date_joined,
+        is_staff: u.is_staff,
+        is_superuser: u.is_superuser,
+        date_joined: u.date_joined.unwrap_or(now),
         last_login: u.last_login,
-        tokens_valid_after: 0,
-        uuid: None,
-        first_name: String::new(),
-        last_name: String::new(),
-        is_staff: false,
-        is_superuser: false,
-        claims: Default::default(),
+        groups: u.groups,
     }
 }
 
-/// The jwtd row of a Django outstanding token. Django keeps no token families: each token
-/// starts its own, named after its jti (so a second run builds the same row), and its session
-/// (SESSION_MAX_LIFETIME) counts from its `iat`, which Django stores as `created_at`.
+/// The jwtd row of a Django outstanding token (its `user_id` is the store's to fill). Django
+/// keeps no token families: each token starts its own, named after its jti (so a second run
+/// builds the same row), and its session (SESSION_MAX_LIFETIME) counts from its `iat`, which
+/// Django stores as `created_at`.
 fn token_row(t: &DjangoToken, now: Instant) -> Result<TokenRow, &'static str> {
-    let user_id = t.user_id.ok_or("its user was deleted in Django")?;
     if t.jti.is_empty() || t.jti.chars().count() > MAX_JTI_CHARS {
         return Err("jti is empty or longer than 255 characters");
     }
     let issued_at = t.created_at.unwrap_or(now).secs();
     Ok(TokenRow {
         jti: t.jti.clone(),
-        user_id,
+        user_id: 0,
         family: t.jti.clone(),
         family_started: issued_at,
         issued_at,
@@ -215,12 +340,12 @@ fn skip_user(report: &mut ImportReport, counts: &mut TokenCounts, row: String, r
         n => format!("{reason}; its {n} refresh tokens are left out too"),
     };
     counts.skipped += tokens as u64;
-    report.skipped.push(Skipped { row, reason });
+    report.skip(row, reason);
 }
 
 fn skip_token(report: &mut ImportReport, counts: &mut TokenCounts, token: &DjangoToken, reason: String) {
     counts.skipped += 1;
-    report.skipped.push(Skipped { row: format!("{OUTSTANDING} id {}", token.row_id), reason });
+    report.skip(format!("{OUTSTANDING} id {}", token.row_id), reason);
 }
 
 fn note_password(report: &mut ImportReport, stored: &str) {
@@ -241,16 +366,24 @@ fn shorten(name: &str) -> String {
     }
 }
 
-/// At most this many skipped rows are listed one by one.
-const LISTED_SKIPS: usize = 20;
-
 impl fmt::Display for ImportReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.dry_run {
+            writeln!(f, "dry run: nothing is written; an import would do this")?;
+        }
+        if let Some(kind) = self.id_type {
+            let recorded = if self.id_type_recorded { " (recorded as the database's id type)" } else { "" };
+            writeln!(f, "user ids: {kind}{recorded}")?;
+        }
+        if !self.absent_columns.is_empty() {
+            writeln!(f, "user table without: {} (defaults used)", self.absent_columns.join(", "))?;
+        }
         writeln!(
             f,
-            "users: {} new, {} already imported, {} skipped",
-            self.users_new, self.users_present, self.users_skipped
+            "users: {} new, {} already imported, {} skipped; {} of the new are staff or superusers",
+            self.users_new, self.users_present, self.users_skipped, self.users_staff
         )?;
+        writeln!(f, "groups: {} new, {} memberships", self.groups_new, self.memberships)?;
         match &self.tokens {
             Some(t) => writeln!(
                 f,
@@ -260,11 +393,12 @@ impl fmt::Display for ImportReport {
             )?,
             None => writeln!(f, "refresh tokens: not read (--users-only)")?,
         }
-        for s in self.skipped.iter().take(LISTED_SKIPS) {
+        for s in &self.skipped {
             writeln!(f, "  skipped {}: {}", s.row, s.reason)?;
         }
-        if self.skipped.len() > LISTED_SKIPS {
-            writeln!(f, "  … and {} more skipped rows", self.skipped.len() - LISTED_SKIPS)?;
+        let unlisted = self.skipped_rows.saturating_sub(self.skipped.len() as u64);
+        if unlisted > 0 {
+            writeln!(f, "  … and {unlisted} more skipped rows")?;
         }
         if !self.unverifiable.is_empty() {
             let kinds: Vec<String> = self.unverifiable.iter().map(|(k, n)| format!("{k}: {n}")).collect();
@@ -279,7 +413,11 @@ impl fmt::Display for ImportReport {
         if self.unusable > 0 {
             writeln!(f, "note: {} imported user(s) have no usable password, as in Django", self.unusable)?;
         }
-        write!(f, "import done: {} new", self.changes())
+        if self.dry_run {
+            write!(f, "dry run done: {} new (nothing written)", self.changes())
+        } else {
+            write!(f, "import done: {} new", self.changes())
+        }
     }
 }
 
@@ -296,7 +434,7 @@ mod tests {
     use crate::config::{DatabaseUrl, Settings};
     use crate::password::Hasher;
     use crate::service::{AuthError, AuthService, PasswordPool, Verifier};
-    use crate::store::django::{self, DjangoUrl, ReadError, ReadOptions};
+    use crate::store::django::{self, DjangoSource, DjangoUrl, ReadError, ReadOptions};
     use crate::store::sqlite::SqliteStore;
     use crate::store::NewUser;
     use crate::tokens::{Algorithm, Claims, Codec, Policy, TokenType};
@@ -393,12 +531,32 @@ mod tests {
             user_table: "auth_user".into(),
             users_only: false,
             now: Instant::from_secs(NOW_SECS),
+            batch_size: 1000,
             tls: Default::default(),
         }
     }
 
-    async fn read(path: &Path, options: &ReadOptions) -> Result<DjangoData, ReadError> {
-        django::read(&DjangoUrl::Sqlite(path.to_path_buf()), options).await
+    async fn read(path: &Path, options: &ReadOptions) -> Result<DjangoSource, ReadError> {
+        DjangoSource::open(&DjangoUrl::Sqlite(path.to_path_buf()), options).await
+    }
+
+    async fn import_with(
+        django: &Path,
+        store: &dyn Store,
+        options: &ReadOptions,
+        mode: ImportMode,
+    ) -> Result<ImportReport, ImportError> {
+        let mut source = read(django, options).await.unwrap();
+        let mut seen = Vec::new();
+        let report =
+            import_django(&mut source, store, Instant::from_secs(NOW_SECS), mode, &mut |p| seen.push(*p)).await;
+        source.close().await;
+        if let Ok(r) = &report {
+            let last = seen.last().copied().unwrap();
+            assert_eq!(last.users_read, last.users_total, "progress ends at the total");
+            assert!(r.users_new + r.users_present + r.users_skipped <= last.users_total);
+        }
+        report
     }
 
     /// A jwtd store that already holds one user of its own, "mallory" with id 1.
@@ -417,7 +575,7 @@ mod tests {
     }
 
     async fn import(django: &Path, store: &dyn Store) -> ImportReport {
-        import_django(read(django, &options()).await.unwrap(), store, Instant::from_secs(NOW_SECS)).await.unwrap()
+        import_with(django, store, &options(), ImportMode::Write).await.unwrap()
     }
 
     #[tokio::test]
@@ -441,8 +599,8 @@ mod tests {
                 "token_blacklist_outstandingtoken id 8: expires_at is not a date",
                 "token_blacklist_outstandingtoken id 6: its user was deleted in Django",
                 "token_blacklist_outstandingtoken id 7: no user 99 in the user table",
-                r#"user id 1 ("zed"): id 1 belongs to jwtd user "mallory""#,
                 r#"user id 15 ("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…"): username longer than 150 characters; its refresh token is left out too"#,
+                r#"user id 1 ("zed"): id 1 belongs to jwtd user "mallory""#,
                 r#"user id 19 ("mallory"): username already belongs to jwtd user id 1"#,
             ]
         );
@@ -575,8 +733,9 @@ mod tests {
         let err = read(&users_only, &options()).await.err().unwrap();
         assert!(matches!(err, ReadError::NoTokenTables), "{err}");
         assert!(err.to_string().contains("--users-only"));
-        let data = read(&users_only, &ReadOptions { users_only: true, ..options() }).await.unwrap();
-        assert!(data.tokens.is_none());
+        let source = read(&users_only, &ReadOptions { users_only: true, ..options() }).await.unwrap();
+        assert!(!source.info().tokens);
+        source.close().await;
 
         c.execute_batch("CREATE TABLE token_blacklist_outstandingtoken (id integer, jti text)").unwrap();
         c.execute_batch("CREATE TABLE token_blacklist_blacklistedtoken (token_id integer, blacklisted_at text)")
@@ -601,8 +760,157 @@ mod tests {
         )
         .unwrap();
         let opts = ReadOptions { user_table: "accounts_user".into(), users_only: true, ..options() };
-        let data = read(&path, &opts).await.unwrap();
-        assert_eq!(data.users.len(), 1);
-        assert_eq!((data.users[0].id, data.users[0].username.as_str()), (7, "ada"));
+        let mut source = read(&path, &opts).await.unwrap();
+        let batch = source.next_batch().await.unwrap().unwrap();
+        assert_eq!(batch.users.len(), 1);
+        assert_eq!((&batch.users[0].id, batch.users[0].username.as_str()), (&SourceId::Int(7), "ada"));
+        assert!(source.next_batch().await.unwrap().is_none());
+    }
+    /// The reference's custom user model (`accounts.User`) as Django 5.2 creates it in SQLite:
+    /// UUIDs as 32 hex digits, e-mail sign-in with a blank username, PermissionsMixin's groups.
+    const CUSTOM: &str = r#"
+        CREATE TABLE "accounts_user" ("password" varchar(128) NOT NULL, "last_login" datetime NULL,
+            "is_superuser" bool NOT NULL, "id" char(32) NOT NULL PRIMARY KEY, "email" varchar(254) NOT NULL UNIQUE,
+            "username" varchar(150) NOT NULL, "first_name" varchar(150) NOT NULL, "last_name" varchar(150) NOT NULL,
+            "is_staff" bool NOT NULL, "is_active" bool NOT NULL, "date_joined" datetime NOT NULL);
+        CREATE TABLE "auth_group" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "name" varchar(150) NOT NULL UNIQUE);
+        CREATE TABLE "accounts_user_groups" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT,
+            "user_id" char(32) NOT NULL, "group_id" integer NOT NULL);"#;
+    const ADA: &str = "5f0c6d7e8a9b4c1d9e2f0a1b2c3d4e5f";
+    const BOB: &str = "0f0c6d7e8a9b4c1d9e2f0a1b2c3d4e5f";
+
+    fn custom_db(dir: &Path) -> PathBuf {
+        let path = dir.join("custom.sqlite3");
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(CUSTOM).unwrap();
+        c.execute_batch(&DJANGO_TOKENS.replace(
+            r#""user_id" integer NULL REFERENCES "auth_user""#,
+            r#""user_id" char(32) NULL REFERENCES "accounts_user""#,
+        ))
+        .unwrap();
+        for (id, email, staff) in
+            [(ADA, "ada@EXAMPLE.com", false), (BOB, "bob@example.com", true), ("not-a-uuid", "eve@example.com", false)]
+        {
+            c.execute(
+                "INSERT INTO accounts_user VALUES (?1, NULL, 0, ?2, ?3, '', 'First', 'Last', ?4, 1, ?5)",
+                params![PBKDF2, id, email, staff, JOINED],
+            )
+            .unwrap();
+        }
+        c.execute_batch(&format!(
+            "INSERT INTO auth_group (name) VALUES ('editors'), ('empty');
+             INSERT INTO accounts_user_groups (user_id, group_id) VALUES ('{ADA}', 1);"
+        ))
+        .unwrap();
+        for (row, user) in [(1, ADA), (2, ADA), (3, BOB)] {
+            c.execute(
+                "INSERT INTO token_blacklist_outstandingtoken (id, token, created_at, expires_at, user_id, jti)
+                 VALUES (?1, 't', ?2, ?3, ?4, ?5)",
+                params![row, ISSUED, EXPIRES, user, jti(row as u8)],
+            )
+            .unwrap();
+        }
+        c.execute("INSERT INTO token_blacklist_blacklistedtoken (blacklisted_at, token_id) VALUES (?1, 2)", [ISSUED])
+            .unwrap();
+        path
+    }
+
+    fn custom_options() -> ReadOptions {
+        ReadOptions { user_table: "accounts_user".into(), batch_size: 1, ..options() }
+    }
+
+    /// On SQLite, and on PostgreSQL when JWTD_TEST_DATABASE_URL is set.
+    async fn each_store(test: impl AsyncFn(&dyn Store, &Path)) {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = SqliteStore::open(&dir.path().join("jwtd.db")).unwrap();
+        test(&sqlite, dir.path()).await;
+        if let Some(db) = crate::store::contract::TestDatabase::create().await {
+            let dir = tempfile::tempdir().unwrap();
+            test(&db.store, dir.path()).await;
+            db.drop_database().await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_custom_uuid_model_imports_with_its_groups_and_a_dry_run_writes_nothing() {
+        each_store(async |store: &dyn Store, dir: &Path| {
+            let django = custom_db(dir);
+            let dry = import_with(&django, store, &custom_options(), ImportMode::DryRun).await.unwrap();
+            assert!(store.user_page(0, 100).await.unwrap().is_empty(), "a dry run writes no user");
+            assert_eq!(store.refresh_row(&jti(1)).await.unwrap(), None, "nor a token");
+            assert_eq!(store.import_groups(&["editors".into()], ImportMode::DryRun).await.unwrap(), 1, "nor a group");
+            assert_eq!(
+                store.import_id_type(IdType::Int, ImportMode::DryRun).await.unwrap(),
+                IdTypeCheck::Recorded,
+                "nor the id type"
+            );
+
+            let report = import_with(&django, store, &custom_options(), ImportMode::Write).await.unwrap();
+            assert_eq!(ImportReport { dry_run: true, ..report.clone() }, dry, "the dry run decided the same");
+            assert_eq!((report.id_type, report.id_type_recorded), (Some(IdType::Uuid), true));
+            assert_eq!((report.users_new, report.users_skipped, report.users_staff), (2, 1, 1));
+            assert_eq!((report.groups_new, report.memberships), (2, 1));
+            let tokens = report.tokens.unwrap();
+            assert_eq!((tokens.new, tokens.new_blacklisted), (3, 1));
+            assert_eq!(report.skipped[0].row, "accounts_user id not-a-uuid");
+            assert_eq!(report.skipped[0].reason, "id is not a UUID");
+
+            let users = store.user_page(0, 100).await.unwrap();
+            let shown: Vec<_> = users
+                .iter()
+                .map(|u| (u.uuid.clone().unwrap(), u.email.as_str(), u.is_staff, u.groups.clone()))
+                .collect();
+            assert_eq!(
+                shown,
+                [
+                    // Keyset order of the source: 0f… before 5f….
+                    ("0f0c6d7e-8a9b-4c1d-9e2f-0a1b2c3d4e5f".to_string(), "bob@example.com", true, vec![]),
+                    (
+                        "5f0c6d7e-8a9b-4c1d-9e2f-0a1b2c3d4e5f".to_string(),
+                        "ada@example.com",
+                        false,
+                        vec!["editors".to_string()]
+                    ),
+                ]
+            );
+            assert_eq!((users[0].first_name.as_str(), users[0].username.as_str()), ("First", ""));
+            let ada = store.refresh_row(&jti(2)).await.unwrap().unwrap();
+            assert_eq!(ada.user_id, users[1].id, "tokens belong to jwtd's id of the user");
+            assert!(ada.blacklisted.is_some());
+
+            let again = import_with(&django, store, &custom_options(), ImportMode::Write).await.unwrap();
+            assert_eq!(again.changes(), 0, "{again}");
+            assert_eq!(store.user_page(0, 100).await.unwrap(), users);
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn uuid_users_into_an_int_database_are_refused_before_anything_is_written() {
+        each_store(async |store: &dyn Store, dir: &Path| {
+            let django = custom_db(dir);
+            let now = Instant::from_secs(NOW_SECS);
+            let own = NewUser {
+                username: "mallory".into(),
+                password_hash: "!".into(),
+                email: String::new(),
+                uuid: None,
+                unique_email: false,
+                now,
+            };
+            store.create_user(own).await.unwrap();
+            let before = store.user_page(0, 100).await.unwrap();
+            for mode in [ImportMode::DryRun, ImportMode::Write] {
+                let err = import_with(&django, store, &custom_options(), mode).await.unwrap_err();
+                assert!(
+                    matches!(err, ImportError::IdTypeMismatch { django: IdType::Uuid, database: IdType::Int }),
+                    "{err}"
+                );
+                assert!(err.to_string().contains("uuid ids") && err.to_string().contains("int ids"), "{err}");
+            }
+            assert_eq!(store.user_page(0, 100).await.unwrap(), before);
+            assert_eq!(store.import_groups(&["editors".into()], ImportMode::DryRun).await.unwrap(), 1);
+        })
+        .await;
     }
 }

@@ -17,8 +17,8 @@ use crate::password::Hasher;
 use crate::store::postgres::{PgOptions, PgStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{
-    ImportOutcome, NewUser, RefreshCheck, RefreshRecord, Revocation, RotateRequest, Rotation, Store, StoreError,
-    TokenRow, User, UserState,
+    IdTypeCheck, ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation,
+    RotateRequest, Rotation, Store, StoreError, TokenRow, User, UserListing, UserState,
 };
 use crate::tokens::{Algorithm, Codec, Policy};
 use jwtd_proto::UserId;
@@ -178,8 +178,22 @@ impl Store for Pausing {
     async fn rotate(&self, req: &RotateRequest) -> Result<Rotation, StoreError> {
         self.inner.rotate(req).await
     }
-    async fn import_user(&self, user: &User, tokens: &[TokenRow]) -> Result<ImportOutcome, StoreError> {
-        self.inner.import_user(user, tokens).await
+    async fn import_user(
+        &self,
+        user: &ImportUser,
+        tokens: &[TokenRow],
+        mode: ImportMode,
+    ) -> Result<ImportOutcome, StoreError> {
+        self.inner.import_user(user, tokens, mode).await
+    }
+    async fn import_id_type(&self, incoming: IdType, mode: ImportMode) -> Result<IdTypeCheck, StoreError> {
+        self.inner.import_id_type(incoming, mode).await
+    }
+    async fn import_groups(&self, names: &[String], mode: ImportMode) -> Result<u64, StoreError> {
+        self.inner.import_groups(names, mode).await
+    }
+    async fn user_page(&self, after: i64, limit: u32) -> Result<Vec<UserListing>, StoreError> {
+        self.inner.user_page(after, limit).await
     }
     async fn flush_expired(&self, now: Instant, batch: u32) -> Result<u64, StoreError> {
         self.inner.flush_expired(now, batch).await

@@ -510,22 +510,34 @@ async fn expired_rows_are_flushed_in_batches(s: &dyn Store) {
     assert!(s.refresh_row(&jti(50)).await.unwrap().is_some());
 }
 
-fn imported(id: i64, name: &str) -> User {
-    User {
-        id,
+fn imported(id: i64, name: &str) -> ImportUser {
+    ImportUser {
+        id: SourceId::Int(id),
         username: name.into(),
         password: "pbkdf2_sha256$1000$salt$hash".into(),
         email: format!("{name}@example.com"),
-        is_active: true,
-        date_joined: Instant::from_millis(T0 * 1000 - 1234),
-        last_login: Some(at(T0 - 60)),
-        tokens_valid_after: 0,
-        uuid: None,
         first_name: String::new(),
         last_name: String::new(),
+        is_active: true,
         is_staff: false,
         is_superuser: false,
-        claims: Default::default(),
+        date_joined: Instant::from_millis(T0 * 1000 - 1234),
+        last_login: Some(at(T0 - 60)),
+        groups: Vec::new(),
+    }
+}
+
+/// A user of an e-mail sign-in project with UUID keys: no username.
+fn imported_uuid(uuid: &str, email: &str) -> ImportUser {
+    ImportUser {
+        id: SourceId::Uuid(uuid.into()),
+        username: String::new(),
+        email: email.into(),
+        first_name: "Ada".into(),
+        last_name: "Lovelace".into(),
+        is_staff: true,
+        groups: vec!["editors".into(), "staff".into()],
+        ..imported(0, "")
     }
 }
 
@@ -543,38 +555,118 @@ fn imported_token(n: u32, user_id: i64, blacklisted: Option<Instant>) -> TokenRo
     }
 }
 
+fn outcome(user: UserImport, user_id: Option<i64>, tokens: Vec<TokenImport>) -> ImportOutcome {
+    ImportOutcome { user, user_id, tokens, groups: 0 }
+}
+
 async fn an_import_keeps_ids_and_only_adds(s: &dyn Store) {
     use TokenImport::{Blacklist, Conflict, Insert, Present};
+    let write = ImportMode::Write;
     let mallory = user(s, "mallory").await;
     let ada = imported(40, "ada");
     let tokens = [imported_token(1, 40, None), imported_token(2, 40, Some(at(T0 + 5)))];
-    let first = s.import_user(&ada, &tokens).await.unwrap();
-    assert_eq!(first, ImportOutcome { user: UserImport::Inserted, tokens: vec![Insert, Insert] });
-    assert_eq!(s.user_by_id(40).await.unwrap(), Some(ada.clone()));
+    let first = s.import_user(&ada, &tokens, write).await.unwrap();
+    assert_eq!(first, outcome(UserImport::Inserted, Some(40), vec![Insert, Insert]));
+    let stored = s.user_by_id(40).await.unwrap().unwrap();
+    assert_eq!((stored.username.as_str(), stored.password.as_str()), ("ada", ada.password.as_str()));
+    assert_eq!((stored.date_joined, stored.last_login), (ada.date_joined, ada.last_login));
     assert_eq!(s.refresh_row(&jti(2)).await.unwrap(), Some(tokens[1].clone()));
     assert!(user(s, "bob").await.id > 40, "sign-ups continue after imported ids");
 
-    let again = s.import_user(&ada, &tokens).await.unwrap();
-    assert_eq!(again, ImportOutcome { user: UserImport::Present, tokens: vec![Present, Present] });
+    let again = s.import_user(&ada, &tokens, write).await.unwrap();
+    assert_eq!(again, outcome(UserImport::Present, Some(40), vec![Present, Present]));
     let mut changed = ada.clone();
     changed.password = "changed in Django since".into();
     let logged_out = [imported_token(1, 40, Some(at(T0 + 9))), imported_token(2, 40, None)];
-    let later = s.import_user(&changed, &logged_out).await.unwrap();
-    assert_eq!(later, ImportOutcome { user: UserImport::Present, tokens: vec![Blacklist, Present] });
-    assert_eq!(s.user_by_id(40).await.unwrap(), Some(ada), "a user already here is left as it is");
+    let later = s.import_user(&changed, &logged_out, write).await.unwrap();
+    assert_eq!(later, outcome(UserImport::Present, Some(40), vec![Blacklist, Present]));
+    assert_eq!(s.user_by_id(40).await.unwrap(), Some(stored), "a user already here is left as it is");
     assert_eq!(s.refresh_row(&jti(1)).await.unwrap().unwrap().blacklisted, Some(at(T0 + 9)));
     assert!(s.refresh_row(&jti(2)).await.unwrap().unwrap().blacklisted.is_some(), "never lifted");
 
-    let eve = s.import_user(&imported(40, "eve"), &[imported_token(9, 40, None)]).await.unwrap();
-    assert_eq!(eve, ImportOutcome { user: UserImport::IdTaken { username: "ada".into() }, tokens: vec![] });
-    let other = s.import_user(&imported(99, "mallory"), &[imported_token(9, 99, None)]).await.unwrap();
-    assert_eq!(other, ImportOutcome { user: UserImport::UsernameTaken { id: mallory.id }, tokens: vec![] });
+    let eve = s.import_user(&imported(40, "eve"), &[imported_token(9, 40, None)], write).await.unwrap();
+    assert_eq!(eve, outcome(UserImport::IdTaken { username: "ada".into() }, None, vec![]));
+    let other = s.import_user(&imported(99, "mallory"), &[imported_token(9, 99, None)], write).await.unwrap();
+    assert_eq!(other, outcome(UserImport::UsernameTaken { id: mallory.id }, None, vec![]));
     assert_eq!(s.user_by_id(99).await.unwrap(), None);
     assert_eq!(s.refresh_row(&jti(9)).await.unwrap(), None, "a refused user's tokens are not written");
 
-    let zoe = s.import_user(&imported(50, "zoe"), &[imported_token(1, 50, None)]).await.unwrap();
-    assert_eq!(zoe, ImportOutcome { user: UserImport::Inserted, tokens: vec![Conflict] });
+    let zoe = s.import_user(&imported(50, "zoe"), &[imported_token(1, 50, None)], write).await.unwrap();
+    assert_eq!(zoe, outcome(UserImport::Inserted, Some(50), vec![Conflict]));
     assert_eq!(s.refresh_row(&jti(1)).await.unwrap().unwrap().user_id, 40);
+}
+
+const UUID_A: &str = "5f0c6d7e-8a9b-4c1d-9e2f-0a1b2c3d4e5f";
+
+async fn an_import_of_uuid_users_gives_new_ids_and_keeps_uuids_and_groups(s: &dyn Store) {
+    use TokenImport::{Insert, Present};
+    let write = ImportMode::Write;
+    assert_eq!(s.import_id_type(IdType::Uuid, ImportMode::DryRun).await.unwrap(), IdTypeCheck::Recorded);
+    assert_eq!(s.import_id_type(IdType::Uuid, write).await.unwrap(), IdTypeCheck::Recorded);
+    assert_eq!(s.import_id_type(IdType::Uuid, write).await.unwrap(), IdTypeCheck::Matches);
+    assert_eq!(s.import_id_type(IdType::Int, write).await.unwrap(), IdTypeCheck::Mismatch { database: IdType::Uuid });
+    let groups = ["editors".to_string(), "staff".to_string()];
+    assert_eq!(s.import_groups(&groups, ImportMode::DryRun).await.unwrap(), 2);
+    assert_eq!(s.import_groups(&groups, write).await.unwrap(), 2);
+    assert_eq!(s.import_groups(&groups, write).await.unwrap(), 0);
+
+    let ada = imported_uuid(UUID_A, "ada@example.com");
+    // The rows' user_id is the store's to fill.
+    let tokens = [imported_token(1, 0, None), imported_token(2, 0, Some(at(T0 + 5)))];
+    let dry = s.import_user(&ada, &tokens, ImportMode::DryRun).await.unwrap();
+    assert_eq!(
+        dry,
+        ImportOutcome { user: UserImport::Inserted, user_id: None, tokens: vec![Insert, Insert], groups: 2 }
+    );
+    assert!(s.user_page(0, 10).await.unwrap().is_empty(), "a dry run writes nothing");
+    assert_eq!(s.refresh_row(&jti(1)).await.unwrap(), None);
+
+    let first = s.import_user(&ada, &tokens, write).await.unwrap();
+    let id = first.user_id.unwrap();
+    assert_eq!(
+        first,
+        ImportOutcome { user: UserImport::Inserted, user_id: Some(id), tokens: vec![Insert, Insert], groups: 2 }
+    );
+    assert_eq!(s.refresh_row(&jti(1)).await.unwrap().unwrap().user_id, id);
+    let listed = s.user_page(0, 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    let u = &listed[0];
+    assert_eq!(
+        (u.id, u.uuid.as_deref(), u.username.as_str(), u.email.as_str()),
+        (id, Some(UUID_A), "", "ada@example.com")
+    );
+    assert_eq!(
+        (u.first_name.as_str(), u.last_name.as_str(), u.is_staff, u.is_superuser),
+        ("Ada", "Lovelace", true, false)
+    );
+    assert_eq!(u.groups, ["editors", "staff"]);
+
+    let again = s.import_user(&ada, &tokens, write).await.unwrap();
+    assert_eq!(again, outcome(UserImport::Present, Some(id), vec![Present, Present]));
+    let again_dry = s.import_user(&ada, &tokens, ImportMode::DryRun).await.unwrap();
+    assert_eq!(again_dry, outcome(UserImport::Present, Some(id), vec![Present, Present]));
+    // Another UUID with the same address (case aside) is someone else here.
+    let twin = imported_uuid("00000000-0000-4000-8000-000000000001", "ADA@example.com");
+    assert_eq!(s.import_user(&twin, &[], write).await.unwrap(), outcome(UserImport::EmailTaken { id }, None, vec![]));
+    // Blank usernames do not collide with each other.
+    let bob = imported_uuid("00000000-0000-4000-8000-000000000002", "bob@example.com");
+    let bob = s.import_user(&bob, &[], write).await.unwrap();
+    assert_eq!(bob.user, UserImport::Inserted);
+    assert!(bob.user_id.unwrap() > id);
+    let page = s.user_page(id, 1).await.unwrap();
+    assert_eq!(page.iter().map(|u| u.id).collect::<Vec<_>>(), [bob.user_id.unwrap()]);
+    assert!(s.user_page(bob.user_id.unwrap(), 1).await.unwrap().is_empty());
+}
+
+async fn an_int_database_refuses_uuid_imports(s: &dyn Store) {
+    user(s, "mallory").await;
+    // Users without UUIDs and nothing recorded: an integer database.
+    assert_eq!(
+        s.import_id_type(IdType::Uuid, ImportMode::Write).await.unwrap(),
+        IdTypeCheck::Mismatch { database: IdType::Int }
+    );
+    assert_eq!(s.import_id_type(IdType::Int, ImportMode::Write).await.unwrap(), IdTypeCheck::Recorded);
+    assert_eq!(s.import_id_type(IdType::Int, ImportMode::Write).await.unwrap(), IdTypeCheck::Matches);
 }
 
 /// A test per behaviour and backend: `sqlite::name` always, `postgres::name` when
@@ -637,11 +729,13 @@ contract! {
     an_unrecorded_token_of_jwtds_own_issue_is_refused,
     expired_rows_are_flushed_in_batches,
     an_import_keeps_ids_and_only_adds,
+    an_import_of_uuid_users_gives_new_ids_and_keeps_uuids_and_groups,
+    an_int_database_refuses_uuid_imports,
 }
 
 /// A fresh database on the server named by JWTD_TEST_DATABASE_URL.
-struct TestDatabase {
-    store: PgStore,
+pub(crate) struct TestDatabase {
+    pub(crate) store: PgStore,
     admin: tokio_postgres::Client,
     name: String,
 }
@@ -661,7 +755,7 @@ fn with_database(url: &str, name: &str) -> String {
 }
 
 impl TestDatabase {
-    async fn create() -> Option<TestDatabase> {
+    pub(crate) async fn create() -> Option<TestDatabase> {
         let admin_url = std::env::var("JWTD_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
         let (admin, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
             .await
@@ -674,7 +768,7 @@ impl TestDatabase {
         Some(TestDatabase { store, admin, name })
     }
 
-    async fn drop_database(self) {
+    pub(crate) async fn drop_database(self) {
         self.store.close();
         self.admin.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name)).await.unwrap();
     }

@@ -1,29 +1,106 @@
 //! Reading a Django database for `jwtd import-django` (SPEC §6): the user table (`auth_user`
-//! unless a custom user model names another) and SimpleJWT's `token_blacklist_outstandingtoken`
-//! and `token_blacklist_blacklistedtoken`, from an SQLite file or a PostgreSQL server.
+//! unless a custom user model names another), its groups (`auth_group` and the user model's
+//! many-to-many table) and SimpleJWT's `token_blacklist_outstandingtoken` and
+//! `token_blacklist_blacklistedtoken`, from an SQLite file or a PostgreSQL server.
 //!
-//! Read-only, in one snapshot; knows Django's schema and nothing of jwtd's. Rows that cannot be
-//! read (a NULL where Django never writes one, a date it cannot parse) come back as
-//! [`BadRow`]s instead of failing the read; what to import is `service::import`'s decision.
+//! Read-only, in one snapshot (one read transaction from [`DjangoSource::open`] to
+//! [`DjangoSource::close`]), in batches: users by keyset pagination on their id, each batch with
+//! the tokens and group memberships of the ids it covers, so memory holds one batch, never the
+//! table. Knows Django's schema and nothing of jwtd's: which user columns a custom model has is
+//! detected, UUID keys (SQLite: 32 hex digits; PostgreSQL: `uuid`) come back as Django's
+//! `str(uuid)`. Rows that cannot be read (a NULL where Django never writes one, a date it cannot
+//! parse) come back as [`BadRow`]s instead of failing the read; what to import is
+//! `service::import`'s decision.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
-use rusqlite::types::ValueRef;
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::clock::Instant;
+use crate::config::IdType;
+use crate::store::SourceId;
 
 pub const DEFAULT_USER_TABLE: &str = "auth_user";
+/// Users per batch unless told otherwise.
+pub const DEFAULT_BATCH_SIZE: u32 = 1000;
 const OUTSTANDING: &str = "token_blacklist_outstandingtoken";
 const BLACKLISTED: &str = "token_blacklist_blacklistedtoken";
-const USER_COLUMNS: [&str; 7] = ["id", "username", "password", "email", "is_active", "date_joined", "last_login"];
+const GROUPS: &str = "auth_group";
+/// Django's own user model's many-to-many table to groups.
+const AUTH_USER_GROUPS: &str = "auth_user_groups";
 const OUTSTANDING_COLUMNS: [&str; 5] = ["id", "jti", "user_id", "created_at", "expires_at"];
 const BLACKLISTED_COLUMNS: [&str; 2] = ["token_id", "blacklisted_at"];
 /// Tokens whose expiry is more than this before now are counted in SQL, not read. Wider than
 /// any UTC offset, so that the coarse text comparison SQLite makes never leaves out a live one.
 const EXPIRED_MARGIN_MS: i64 = 86_400_000;
+
+/// A column of the user table and what a model without it means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserColumn {
+    Username,
+    Email,
+    FirstName,
+    LastName,
+    IsActive,
+    IsStaff,
+    IsSuperuser,
+    DateJoined,
+    LastLogin,
+}
+
+impl UserColumn {
+    /// Read in this order, after `id` and `password`.
+    pub const ALL: [UserColumn; 9] = [
+        UserColumn::Username,
+        UserColumn::Email,
+        UserColumn::FirstName,
+        UserColumn::LastName,
+        UserColumn::IsActive,
+        UserColumn::IsStaff,
+        UserColumn::IsSuperuser,
+        UserColumn::DateJoined,
+        UserColumn::LastLogin,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            UserColumn::Username => "username",
+            UserColumn::Email => "email",
+            UserColumn::FirstName => "first_name",
+            UserColumn::LastName => "last_name",
+            UserColumn::IsActive => "is_active",
+            UserColumn::IsStaff => "is_staff",
+            UserColumn::IsSuperuser => "is_superuser",
+            UserColumn::DateJoined => "date_joined",
+            UserColumn::LastLogin => "last_login",
+        }
+    }
+
+    /// The value of a model without this column, as SQL: blank text, active (AbstractBaseUser's
+    /// `is_active = True`), no staff flags, no dates.
+    fn default_sql(self, postgres: bool) -> &'static str {
+        match (self, postgres) {
+            (UserColumn::Username | UserColumn::Email | UserColumn::FirstName | UserColumn::LastName, false) => "''",
+            (UserColumn::Username | UserColumn::Email | UserColumn::FirstName | UserColumn::LastName, true) => {
+                "''::text"
+            }
+            (UserColumn::IsActive, false) => "1",
+            (UserColumn::IsActive, true) => "true",
+            (UserColumn::IsStaff | UserColumn::IsSuperuser, false) => "0",
+            (UserColumn::IsStaff | UserColumn::IsSuperuser, true) => "false",
+            (UserColumn::DateJoined | UserColumn::LastLogin, false) => "NULL",
+            (UserColumn::DateJoined | UserColumn::LastLogin, true) => "NULL::bigint",
+        }
+    }
+
+    fn is_time(self) -> bool {
+        matches!(self, UserColumn::DateJoined | UserColumn::LastLogin)
+    }
+}
 
 /// Where the Django database is.
 #[derive(Clone, PartialEq, Eq)]
@@ -60,20 +137,47 @@ pub struct ReadOptions {
     pub users_only: bool,
     /// Tokens that expired before this are counted, not read.
     pub now: Instant,
+    /// Users per batch (at least 1).
+    pub batch_size: usize,
     /// TLS to a PostgreSQL source: the URL's `sslmode`, DATABASE_CA_CERT.
     pub tls: super::pg_tls::PgTls,
+}
+
+/// What the source is, found when it is opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceInfo {
+    pub user_table: String,
+    pub id_type: IdType,
+    /// Optional user columns the table lacks (a custom model's), given their defaults.
+    pub absent: Vec<UserColumn>,
+    pub users: u64,
+    /// Whether the token tables are read (not with `--users-only`).
+    pub tokens: bool,
+    /// Outstanding rows already expired (left out).
+    pub expired_tokens: u64,
+    /// Every group name of `auth_group`, when the project has groups.
+    pub groups: Vec<String>,
+    /// The many-to-many table memberships are read from.
+    pub memberships_table: Option<String>,
 }
 
 /// A row of the user table. No `Debug`: it holds a password hash.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DjangoUser {
-    pub id: i64,
+    pub id: SourceId,
     pub username: String,
     pub password: String,
     pub email: String,
+    pub first_name: String,
+    pub last_name: String,
     pub is_active: bool,
-    pub date_joined: Instant,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+    /// `None` for a model without `date_joined`.
+    pub date_joined: Option<Instant>,
     pub last_login: Option<Instant>,
+    /// Group names, sorted.
+    pub groups: Vec<String>,
 }
 
 /// A row of `token_blacklist_outstandingtoken`, with its blacklisting if any.
@@ -83,7 +187,7 @@ pub struct DjangoToken {
     pub row_id: i64,
     pub jti: String,
     /// NULL once Django deleted the user (`on_delete=SET_NULL`).
-    pub user_id: Option<i64>,
+    pub user_id: Option<SourceId>,
     /// NULL in rows older than SimpleJWT 4.
     pub created_at: Option<Instant>,
     pub expires_at: Instant,
@@ -94,26 +198,20 @@ pub struct DjangoToken {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadRow {
     pub table: String,
-    pub row_id: Option<i64>,
+    /// The row's id as the table has it, when it could be read.
+    pub row_id: Option<String>,
     pub reason: String,
 }
 
-/// The token tables' content.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct DjangoTokens {
-    /// Tokens not yet expired, oldest row first.
-    pub live: Vec<DjangoToken>,
-    /// Outstanding rows already expired (left out).
-    pub expired: u64,
-}
-
-/// Everything read from a Django database.
+/// One batch of users, with the live tokens and group memberships of the ids it covers: those
+/// above the previous batch's last id up to its own last id (the last batch: every id above, and
+/// the tokens whose user Django deleted), so every token is in exactly one batch.
 #[derive(Default)]
-pub struct DjangoData {
+pub struct Batch {
     /// Ordered by id.
     pub users: Vec<DjangoUser>,
-    /// `None` when the token tables are absent and [`ReadOptions::users_only`] allowed that.
-    pub tokens: Option<DjangoTokens>,
+    /// Live tokens, oldest row first.
+    pub tokens: Vec<DjangoToken>,
     pub bad_rows: Vec<BadRow>,
 }
 
@@ -136,29 +234,16 @@ pub enum ReadError {
     NoTokenTables,
     #[error("table {table} lacks the column(s) {columns}")]
     MissingColumns { table: String, columns: String },
+    #[error("table {table} has neither a username nor an email column: jwtd signs users in by one of them")]
+    NoLoginColumn { table: String },
+    #[error("column {table}.id is {declared}: jwtd imports integer and UUID primary keys")]
+    IdType { table: String, declared: String },
     #[error("reading the Django database failed")]
     Query(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 fn query_err(e: impl std::error::Error + Send + Sync + 'static) -> ReadError {
     ReadError::Query(Box::new(e))
-}
-
-/// Reads the users and tokens of the Django database at `url`, in one read-only snapshot.
-pub async fn read(url: &DjangoUrl, options: &ReadOptions) -> Result<DjangoData, ReadError> {
-    if !is_identifier(&options.user_table) {
-        return Err(ReadError::Url(format!(
-            "--user-table: {:?} is not a table name (letters, digits and _ only)",
-            options.user_table
-        )));
-    }
-    match url {
-        DjangoUrl::Sqlite(path) => {
-            let (path, options) = (path.clone(), options.clone());
-            tokio::task::spawn_blocking(move || sqlite::read(&path, &options)).await.map_err(query_err)?
-        }
-        DjangoUrl::Postgres(url) => postgres::read(url, options).await,
-    }
 }
 
 fn is_identifier(name: &str) -> bool {
@@ -168,26 +253,127 @@ fn is_identifier(name: &str) -> bool {
         && name.len() <= 63
 }
 
-/// Which of the tables this read needs exist, and whether they have the columns it reads.
-fn check_schema(
-    options: &ReadOptions,
-    columns_of: &mut dyn FnMut(&str) -> Result<Vec<String>, ReadError>,
-) -> Result<bool, ReadError> {
-    let user_columns = columns_of(&options.user_table)?;
-    if user_columns.is_empty() {
-        return Err(ReadError::NoUserTable(options.user_table.clone()));
+/// Django's `str(uuid)` of a UUID in any of the forms Django stores or prints: 32 hex digits
+/// (its SQLite `char(32)`), hyphenated (PostgreSQL's `uuid`), upper or lower case, braced.
+pub fn normalize_uuid(s: &str) -> Option<String> {
+    uuid::Uuid::try_parse(s.trim()).ok().map(|u| u.hyphenated().to_string())
+}
+
+/// Django's `BaseUserManager.normalize_email`: surrounding blanks dropped, the domain lowercased.
+pub fn normalize_email(s: &str) -> String {
+    let s = s.trim();
+    match s.rsplit_once('@') {
+        Some((name, domain)) => format!("{name}@{}", domain.to_lowercase()),
+        None => s.to_string(),
     }
-    require_columns(&options.user_table, &user_columns, &USER_COLUMNS)?;
-    let outstanding = columns_of(OUTSTANDING)?;
-    let blacklisted = columns_of(BLACKLISTED)?;
-    match (outstanding.is_empty(), blacklisted.is_empty()) {
-        (true, true) if options.users_only => return Ok(false),
-        (true, _) | (_, true) => return Err(ReadError::NoTokenTables),
-        _ => {}
+}
+
+/// The id type of a column Django declared as `declared` (SQLite's declared type, PostgreSQL's
+/// `data_type`).
+pub fn id_type_of(declared: &str) -> Option<IdType> {
+    let d = declared.to_ascii_lowercase();
+    if d.contains("int") || d == "serial" || d == "bigserial" {
+        Some(IdType::Int)
+    } else if d == "uuid" || d.replace(' ', "") == "char(32)" {
+        Some(IdType::Uuid)
+    } else {
+        None
     }
-    require_columns(OUTSTANDING, &outstanding, &OUTSTANDING_COLUMNS)?;
-    require_columns(BLACKLISTED, &blacklisted, &BLACKLISTED_COLUMNS)?;
-    Ok(!options.users_only)
+}
+
+/// A table's columns as (name, declared type); none for a table that is not there.
+type Columns = Vec<(String, String)>;
+
+/// The schema as detected: what to read, and how.
+#[derive(Debug, Clone)]
+struct Schema {
+    user_table: String,
+    id_type: IdType,
+    present: Vec<UserColumn>,
+    tokens: bool,
+    /// `auth_group` exists.
+    groups: bool,
+    memberships: Option<String>,
+}
+
+impl Schema {
+    /// From the columns of each table (`columns_of` gives (name, declared type) pairs, none for a
+    /// table that is not there).
+    fn detect(
+        options: &ReadOptions,
+        columns_of: &mut dyn FnMut(&str) -> Result<Columns, ReadError>,
+    ) -> Result<Schema, ReadError> {
+        let table = &options.user_table;
+        let user_columns = columns_of(table)?;
+        if user_columns.is_empty() {
+            return Err(ReadError::NoUserTable(table.clone()));
+        }
+        let names: Vec<String> = user_columns.iter().map(|(n, _)| n.clone()).collect();
+        require_columns(table, &names, &["id", "password"])?;
+        let declared = user_columns.iter().find(|(n, _)| n == "id").map(|(_, t)| t.clone()).unwrap_or_default();
+        let id_type = id_type_of(&declared)
+            .ok_or_else(|| ReadError::IdType { table: table.clone(), declared: declared.clone() })?;
+        let present: Vec<UserColumn> =
+            UserColumn::ALL.into_iter().filter(|c| names.iter().any(|n| n == c.name())).collect();
+        if !present.contains(&UserColumn::Username) && !present.contains(&UserColumn::Email) {
+            return Err(ReadError::NoLoginColumn { table: table.clone() });
+        }
+        let outstanding = names_of(columns_of(OUTSTANDING)?);
+        let blacklisted = names_of(columns_of(BLACKLISTED)?);
+        let tokens = match (outstanding.is_empty(), blacklisted.is_empty()) {
+            _ if options.users_only => false,
+            (true, _) | (_, true) => return Err(ReadError::NoTokenTables),
+            _ => {
+                require_columns(OUTSTANDING, &outstanding, &OUTSTANDING_COLUMNS)?;
+                require_columns(BLACKLISTED, &blacklisted, &BLACKLISTED_COLUMNS)?;
+                true
+            }
+        };
+        let groups = {
+            let g = names_of(columns_of(GROUPS)?);
+            g.iter().any(|c| c == "id") && g.iter().any(|c| c == "name")
+        };
+        // The user model's own m2m table (`<table>_groups`), else Django's own user model's.
+        let mut memberships = None;
+        if groups {
+            for m2m in [format!("{table}_groups"), AUTH_USER_GROUPS.to_string()] {
+                let cols = names_of(columns_of(&m2m)?);
+                if cols.iter().any(|c| c == "user_id") && cols.iter().any(|c| c == "group_id") {
+                    memberships = Some(m2m);
+                    break;
+                }
+            }
+        }
+        Ok(Schema { user_table: table.clone(), id_type, present, tokens, groups, memberships })
+    }
+
+    fn absent(&self) -> Vec<UserColumn> {
+        UserColumn::ALL.into_iter().filter(|c| !self.present.contains(c)).collect()
+    }
+
+    /// The user columns' SELECT expressions, in [`UserColumn::ALL`] order after id and password.
+    fn user_select(&self, postgres: bool) -> String {
+        let mut parts = vec![
+            if postgres { "id::text".to_string() } else { "id".to_string() },
+            if postgres { "password::text".to_string() } else { "password".to_string() },
+        ];
+        for c in UserColumn::ALL {
+            parts.push(match (self.present.contains(&c), postgres) {
+                (false, _) => c.default_sql(postgres).to_string(),
+                (true, false) => format!(r#""{}""#, c.name()),
+                (true, true) if c.is_time() => millis(c.name()),
+                (true, true) if matches!(c, UserColumn::IsActive | UserColumn::IsStaff | UserColumn::IsSuperuser) => {
+                    format!("{}::boolean", c.name())
+                }
+                (true, true) => format!("{}::text", c.name()),
+            });
+        }
+        parts.join(", ")
+    }
+}
+
+fn names_of(columns: Vec<(String, String)>) -> Vec<String> {
+    columns.into_iter().map(|(n, _)| n).collect()
 }
 
 fn require_columns(table: &str, have: &[String], want: &[&str]) -> Result<(), ReadError> {
@@ -196,6 +382,11 @@ fn require_columns(table: &str, have: &[String], want: &[&str]) -> Result<(), Re
         return Ok(());
     }
     Err(ReadError::MissingColumns { table: table.to_string(), columns: missing.join(", ") })
+}
+
+/// PostgreSQL: a time as epoch milliseconds, computed by the server (no date types cross the wire).
+fn millis(column: &str) -> String {
+    format!("(floor(extract(epoch from {column}) * 1000))::bigint")
 }
 
 /// A row's field, as the backend gave it.
@@ -208,52 +399,92 @@ enum Field {
     Other,
 }
 
-fn bad(table: &str, row_id: Option<i64>, reason: impl Into<String>) -> BadRow {
+fn bad(table: &str, row_id: Option<String>, reason: impl Into<String>) -> BadRow {
     BadRow { table: table.to_string(), row_id, reason: reason.into() }
 }
 
-/// One user row from its seven fields, in [`USER_COLUMNS`] order.
-fn user_from(table: &str, f: [Field; 7]) -> Result<DjangoUser, BadRow> {
-    let [id, username, password, email, is_active, date_joined, last_login] = f;
-    let Some(id) = integer(&id) else {
-        return Err(bad(table, None, "id is not an integer (jwtd's user ids are integers)"));
+/// An id of `id_type` as the column holds it (for a report when it cannot be read).
+fn raw_id(f: &Field) -> Option<String> {
+    match f {
+        Field::Int(n) => Some(n.to_string()),
+        Field::Text(s) => Some(s.chars().take(40).collect()),
+        _ => None,
+    }
+}
+
+fn source_id(id_type: IdType, f: &Field) -> Option<SourceId> {
+    match id_type {
+        IdType::Int => integer(f).map(SourceId::Int),
+        IdType::Uuid => match f {
+            Field::Text(s) => normalize_uuid(s).map(SourceId::Uuid),
+            _ => None,
+        },
+    }
+}
+
+/// One user row from its eleven fields: id, password, then [`UserColumn::ALL`].
+fn user_from(table: &str, id_type: IdType, f: [Field; 11]) -> Result<DjangoUser, BadRow> {
+    let [id, password, username, email, first_name, last_name, is_active, is_staff, is_superuser, date_joined, last_login] =
+        f;
+    let Some(source) = source_id(id_type, &id) else {
+        let what = match id_type {
+            IdType::Int => "an integer",
+            IdType::Uuid => "a UUID",
+        };
+        return Err(bad(table, raw_id(&id), format!("id is not {what}")));
     };
+    let row = Some(match &source {
+        SourceId::Int(n) => n.to_string(),
+        SourceId::Uuid(u) => u.clone(),
+    });
+    let fail = |reason: String| bad(table, row.clone(), reason);
     let text = |f: Field, name: &str| match f {
         Field::Text(s) => Ok(s),
-        _ => Err(bad(table, Some(id), format!("{name} is not text"))),
+        Field::Null => Ok(String::new()),
+        _ => Err(fail(format!("{name} is not text"))),
     };
-    let username = text(username, "username")?;
-    let password = text(password, "password")?;
-    let email = match email {
-        Field::Null => String::new(),
-        other => text(other, "email")?,
+    let flag = |f: Field, name: &str| match f {
+        Field::Int(n) => Ok(n != 0),
+        _ => Err(fail(format!("{name} is not a boolean"))),
     };
-    let is_active = match is_active {
-        Field::Int(n) => n != 0,
-        _ => return Err(bad(table, Some(id), "is_active is not a boolean")),
+    let password = match password {
+        Field::Text(s) => s,
+        _ => return Err(fail("password is not text".into())),
     };
-    let date_joined = instant(date_joined).ok_or_else(|| bad(table, Some(id), "date_joined is not a date"))?;
-    let last_login = match last_login {
-        Field::Null => None,
-        other => Some(instant(other).ok_or_else(|| bad(table, Some(id), "last_login is not a date"))?),
+    let date = |f: Field, name: &str| match f {
+        Field::Null => Ok(None),
+        other => instant(other).map(Some).ok_or_else(|| fail(format!("{name} is not a date"))),
     };
-    Ok(DjangoUser { id, username, password, email, is_active, date_joined, last_login })
+    Ok(DjangoUser {
+        id: source,
+        username: text(username, "username")?,
+        password,
+        email: normalize_email(&text(email, "email")?),
+        first_name: text(first_name, "first_name")?,
+        last_name: text(last_name, "last_name")?,
+        is_active: flag(is_active, "is_active")?,
+        is_staff: flag(is_staff, "is_staff")?,
+        is_superuser: flag(is_superuser, "is_superuser")?,
+        date_joined: date(date_joined, "date_joined")?,
+        last_login: date(last_login, "last_login")?,
+        groups: Vec::new(),
+    })
 }
 
 /// One token row from its six fields: id, jti, user_id, created_at, expires_at, blacklisted_at.
-fn token_from(f: [Field; 6]) -> Result<DjangoToken, BadRow> {
+fn token_from(id_type: IdType, f: [Field; 6]) -> Result<DjangoToken, BadRow> {
     let [row_id, jti, user_id, created_at, expires_at, blacklisted_at] = f;
     let Field::Int(row_id) = row_id else {
-        return Err(bad(OUTSTANDING, None, "id is not an integer"));
+        return Err(bad(OUTSTANDING, raw_id(&row_id), "id is not an integer"));
     };
-    let fail = |reason: &str| bad(OUTSTANDING, Some(row_id), reason);
+    let fail = |reason: &str| bad(OUTSTANDING, Some(row_id.to_string()), reason);
     let jti = match jti {
         Field::Text(s) => s,
         _ => return Err(fail("jti is not text")),
     };
     let user_id = match user_id {
         Field::Null => None,
-        other => Some(integer(&other).ok_or_else(|| fail("user_id is not an integer"))?),
+        other => Some(source_id(id_type, &other).ok_or_else(|| fail("user_id is not a user id"))?),
     };
     let created_at = match created_at {
         Field::Null => None,
@@ -269,8 +500,7 @@ fn token_from(f: [Field; 6]) -> Result<DjangoToken, BadRow> {
     Ok(DjangoToken { row_id, jti, user_id, created_at, expires_at, blacklisted_at })
 }
 
-/// An integer, or text holding one (PostgreSQL's ids are read as text, so that a model with
-/// UUID keys gives bad rows instead of a failed query).
+/// An integer, or text holding one (PostgreSQL's ids are read as text).
 fn integer(f: &Field) -> Option<i64> {
     match f {
         Field::Int(n) => Some(*n),
@@ -284,6 +514,147 @@ fn instant(f: Field) -> Option<Instant> {
         Field::Millis(ms) => Some(Instant::from_millis(ms)),
         Field::Text(s) => parse_datetime(&s),
         _ => None,
+    }
+}
+
+/// Puts the memberships `(user id, group name)` of a batch on its users.
+fn attach_groups(users: &mut [DjangoUser], memberships: Vec<(SourceId, String)>) {
+    let mut by_user: HashMap<SourceId, Vec<String>> = HashMap::new();
+    for (id, name) in memberships {
+        by_user.entry(id).or_default().push(name);
+    }
+    for user in users {
+        if let Some(mut names) = by_user.remove(&user.id) {
+            names.sort();
+            names.dedup();
+            user.groups = names;
+        }
+    }
+}
+
+/// Where the next batch starts: after the last id read (as the column holds it).
+#[derive(Clone)]
+enum Cursor {
+    Start,
+    After(Key),
+    Done,
+}
+
+/// An id as the column holds it, to continue after (SQLite: its value; PostgreSQL: its text,
+/// cast back to the column's type).
+#[derive(Clone)]
+enum Key {
+    Sqlite(Value),
+    Postgres(String),
+}
+
+/// An open Django database, read batch by batch inside one read transaction.
+pub struct DjangoSource {
+    info: SourceInfo,
+    schema: Schema,
+    backend: Backend,
+    cursor: Cursor,
+    batch_size: usize,
+    now: Instant,
+}
+
+enum Backend {
+    /// `None` only while a batch is read on a blocking thread.
+    Sqlite(Option<Connection>),
+    Postgres {
+        client: tokio_postgres::Client,
+        driver: tokio::task::JoinHandle<()>,
+    },
+}
+
+impl DjangoSource {
+    /// Opens the Django database at `url` read-only, starts its snapshot, and detects its schema.
+    pub async fn open(url: &DjangoUrl, options: &ReadOptions) -> Result<DjangoSource, ReadError> {
+        if !is_identifier(&options.user_table) {
+            return Err(ReadError::Url(format!(
+                "--user-table: {:?} is not a table name (letters, digits and _ only)",
+                options.user_table
+            )));
+        }
+        let batch_size = options.batch_size.max(1);
+        let (backend, schema, info) = match url {
+            DjangoUrl::Sqlite(path) => {
+                let (path, options) = (path.clone(), options.clone());
+                let (conn, schema, info) =
+                    tokio::task::spawn_blocking(move || sqlite::open(&path, &options)).await.map_err(query_err)??;
+                (Backend::Sqlite(Some(conn)), schema, info)
+            }
+            DjangoUrl::Postgres(url) => {
+                let (client, driver, schema, info) = postgres::open(url, options).await?;
+                (Backend::Postgres { client, driver }, schema, info)
+            }
+        };
+        Ok(DjangoSource { info, schema, backend, cursor: Cursor::Start, batch_size, now: options.now })
+    }
+
+    pub fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    /// The next batch, or `None` once every user and token was read.
+    pub async fn next_batch(&mut self) -> Result<Option<Batch>, ReadError> {
+        let after = match &self.cursor {
+            Cursor::Done => return Ok(None),
+            Cursor::Start => None,
+            Cursor::After(key) => Some(key.clone()),
+        };
+        let (schema, limit, now) = (self.schema.clone(), self.batch_size, self.now);
+        let (batch, more) = match &mut self.backend {
+            Backend::Sqlite(slot) => {
+                let conn = slot.take().ok_or_else(|| ReadError::Query("the Django database is closed".into()))?;
+                let (conn, result) = tokio::task::spawn_blocking(move || {
+                    let result = sqlite::batch(&conn, &schema, after.as_ref(), limit, now);
+                    (conn, result)
+                })
+                .await
+                .map_err(query_err)?;
+                *slot = Some(conn);
+                result?
+            }
+            Backend::Postgres { client, .. } => postgres::batch(client, &schema, after.as_ref(), limit, now).await?,
+        };
+        self.cursor = match more {
+            Some(key) => Cursor::After(key),
+            None => Cursor::Done,
+        };
+        Ok(Some(batch))
+    }
+
+    /// Ends the snapshot.
+    pub async fn close(self) {
+        match self.backend {
+            Backend::Sqlite(Some(conn)) => {
+                let _ = tokio::task::spawn_blocking(move || conn.execute_batch("COMMIT")).await;
+            }
+            Backend::Sqlite(None) => {}
+            Backend::Postgres { client, driver } => {
+                let _ = client.batch_execute("COMMIT").await;
+                drop(client);
+                let _ = driver.await;
+            }
+        }
+    }
+}
+
+/// The bounds of a batch's id range as SQL: `column > after` (none for the first batch) and
+/// `column <= last` (none for the last); `p` names the parameters.
+fn range_sql(column: &str, after: bool, upto: bool, p: (&str, &str)) -> String {
+    let mut parts = Vec::new();
+    if after {
+        parts.push(format!("{column} > {}", p.0));
+    }
+    if upto {
+        parts.push(format!("{column} <= {}", p.1));
+    }
+    if parts.is_empty() {
+        "true".to_string()
+    } else {
+        parts.join(" AND ")
     }
 }
 
@@ -320,30 +691,70 @@ fn sqlite_text(at: Instant) -> String {
 }
 
 mod sqlite {
+    use rusqlite::ToSql;
+
     use super::*;
 
-    pub(super) fn read(path: &std::path::Path, options: &ReadOptions) -> Result<DjangoData, ReadError> {
+    pub(super) fn open(
+        path: &std::path::Path,
+        options: &ReadOptions,
+    ) -> Result<(Connection, Schema, SourceInfo), ReadError> {
         if !path.is_file() {
             return Err(ReadError::Open(format!("no such file: {}", path.display()).into()));
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = Connection::open_with_flags(path, flags).map_err(|e| ReadError::Open(Box::new(e)))?;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| ReadError::Open(Box::new(e)))?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(query_err)?;
-        // One read transaction: users and tokens from the same snapshot.
-        let tx = conn.transaction().map_err(query_err)?;
-        let with_tokens = check_schema(options, &mut |table| columns(&tx, table))?;
-        let mut data = DjangoData::default();
-        read_users(&tx, &options.user_table, &mut data).map_err(query_err)?;
-        if with_tokens {
-            data.tokens = Some(read_tokens(&tx, options.now, &mut data.bad_rows).map_err(query_err)?);
-        }
-        Ok(data)
+        // One read transaction until `close`: every batch from the same snapshot.
+        conn.execute_batch("BEGIN").map_err(query_err)?;
+        let schema = Schema::detect(options, &mut |table| columns(&conn, table))?;
+        let info = info(&conn, &schema, options.now).map_err(query_err)?;
+        Ok((conn, schema, info))
     }
 
-    fn columns(conn: &Connection, table: &str) -> Result<Vec<String>, ReadError> {
-        let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1)").map_err(query_err)?;
-        let rows = stmt.query_map([table], |r| r.get::<_, String>(0)).map_err(query_err)?;
+    fn columns(conn: &Connection, table: &str) -> Result<Vec<(String, String)>, ReadError> {
+        let mut stmt = conn.prepare("SELECT name, type FROM pragma_table_info(?1)").map_err(query_err)?;
+        let rows =
+            stmt.query_map([table], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(query_err)?;
         rows.collect::<Result<_, _>>().map_err(query_err)
+    }
+
+    fn cutoff(now: Instant) -> String {
+        // The text comparison is coarse (Django writes UTC without an offset), hence the margin.
+        sqlite_text(Instant::from_millis(now.millis().saturating_sub(EXPIRED_MARGIN_MS)))
+    }
+
+    fn info(conn: &Connection, schema: &Schema, now: Instant) -> rusqlite::Result<SourceInfo> {
+        // rusqlite reads no unsigned integers (they could overflow i64); a count is never negative.
+        let users: i64 =
+            conn.query_row(&format!(r#"SELECT count(*) FROM "{}""#, schema.user_table), [], |r| r.get(0))?;
+        let users = u64::try_from(users).unwrap_or(0);
+        // Expired rows can be most of the table: count them in SQL and read only the rest.
+        let expired_tokens: i64 = if schema.tokens {
+            conn.query_row(&format!("SELECT count(*) FROM {OUTSTANDING} WHERE expires_at <= ?1"), [cutoff(now)], |r| {
+                r.get(0)
+            })?
+        } else {
+            0
+        };
+        let expired_tokens = u64::try_from(expired_tokens).unwrap_or(0);
+        let groups = if schema.groups {
+            let mut stmt = conn.prepare(&format!("SELECT name FROM {GROUPS} ORDER BY name"))?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
+        Ok(SourceInfo {
+            user_table: schema.user_table.clone(),
+            id_type: schema.id_type,
+            absent: schema.absent(),
+            users,
+            tokens: schema.tokens,
+            expired_tokens,
+            groups,
+            memberships_table: schema.memberships.clone(),
+        })
     }
 
     fn field(v: ValueRef<'_>) -> Field {
@@ -358,145 +769,285 @@ mod sqlite {
         }
     }
 
-    fn read_users(conn: &Connection, table: &str, data: &mut DjangoData) -> rusqlite::Result<()> {
-        let sql = format!(r#"SELECT {} FROM "{table}" ORDER BY id"#, USER_COLUMNS.join(", "));
-        let mut stmt = conn.prepare(&sql)?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let f = [0, 1, 2, 3, 4, 5, 6].map(|i| r.get_ref(i).map(field).unwrap_or(Field::Other));
-            match user_from(table, f) {
-                Ok(user) => data.users.push(user),
-                Err(bad) => data.bad_rows.push(bad),
+    /// The batch after `after`: up to `limit` users and what their id range holds; the key to
+    /// continue after when the page was full.
+    pub(super) fn batch(
+        conn: &Connection,
+        schema: &Schema,
+        after: Option<&Key>,
+        limit: usize,
+        now: Instant,
+    ) -> Result<(Batch, Option<Key>), ReadError> {
+        let after = match after {
+            Some(Key::Sqlite(v)) => Some(v.clone()),
+            Some(Key::Postgres(_)) => return Err(ReadError::Query("a PostgreSQL key for SQLite".into())),
+            None => None,
+        };
+        let mut batch = Batch::default();
+        let table = &schema.user_table;
+        let sql = format!(
+            r#"SELECT {} FROM "{table}" WHERE {} ORDER BY id LIMIT :limit"#,
+            schema.user_select(false),
+            range_sql("id", after.is_some(), false, (":after", ""))
+        );
+        let limit_param = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut params: Vec<(&str, &dyn ToSql)> = vec![(":limit", &limit_param)];
+        if let Some(a) = &after {
+            params.push((":after", a));
+        }
+        let mut stmt = conn.prepare(&sql).map_err(query_err)?;
+        let mut rows = stmt.query(&*params).map_err(query_err)?;
+        let (mut read, mut last) = (0, None);
+        while let Some(r) = rows.next().map_err(query_err)? {
+            read += 1;
+            last = Some(r.get::<_, Value>(0).map_err(query_err)?);
+            let f: [Field; 11] = std::array::from_fn(|i| r.get_ref(i).map(field).unwrap_or(Field::Other));
+            match user_from(table, schema.id_type, f) {
+                Ok(user) => batch.users.push(user),
+                Err(bad) => batch.bad_rows.push(bad),
             }
         }
-        Ok(())
-    }
-
-    fn read_tokens(conn: &Connection, now: Instant, bad_rows: &mut Vec<BadRow>) -> rusqlite::Result<DjangoTokens> {
-        // Expired rows can be most of the table: count them in SQL and read only the rest. The
-        // text comparison is coarse (Django writes UTC without an offset), hence the margin.
-        let cutoff = sqlite_text(Instant::from_millis(now.millis().saturating_sub(EXPIRED_MARGIN_MS)));
-        // rusqlite reads no unsigned integers (they could overflow i64); a count is never negative.
-        let expired: i64 =
-            conn.query_row(&format!("SELECT count(*) FROM {OUTSTANDING} WHERE expires_at <= ?1"), [&cutoff], |r| {
-                r.get(0)
-            })?;
-        let mut expired = u64::try_from(expired).unwrap_or(0);
-        let mut stmt = conn.prepare(&format!(
-            "SELECT o.id, o.jti, o.user_id, o.created_at, o.expires_at,
-                    (SELECT min(b.blacklisted_at) FROM {BLACKLISTED} b WHERE b.token_id = o.id)
-             FROM {OUTSTANDING} o WHERE o.expires_at IS NULL OR NOT (o.expires_at <= ?1) ORDER BY o.id"
-        ))?;
-        let mut rows = stmt.query([&cutoff])?;
-        let mut live = Vec::new();
-        while let Some(r) = rows.next()? {
-            let f = [0, 1, 2, 3, 4, 5].map(|i| r.get_ref(i).map(field).unwrap_or(Field::Other));
-            match token_from(f) {
-                Ok(t) if t.expires_at <= now => expired += 1,
-                Ok(t) => live.push(t),
-                Err(bad) => bad_rows.push(bad),
+        drop(rows);
+        // A full page may have more after it; a short one is the last, and its range runs to the end.
+        let upto = if read >= limit { last } else { None };
+        let last_batch = upto.is_none();
+        let mut range: Vec<(&str, &dyn ToSql)> = Vec::new();
+        if let Some(a) = &after {
+            range.push((":after", a));
+        }
+        if let Some(u) = &upto {
+            range.push((":upto", u));
+        }
+        if let Some(m2m) = &schema.memberships {
+            let sql = format!(
+                r#"SELECT ug.user_id, g.name FROM "{m2m}" ug JOIN {GROUPS} g ON g.id = ug.group_id WHERE {}"#,
+                range_sql("ug.user_id", after.is_some(), upto.is_some(), (":after", ":upto"))
+            );
+            let mut stmt = conn.prepare(&sql).map_err(query_err)?;
+            let mut rows = stmt.query(&*range).map_err(query_err)?;
+            let mut memberships = Vec::new();
+            while let Some(r) = rows.next().map_err(query_err)? {
+                let id = r.get_ref(0).map(field).unwrap_or(Field::Other);
+                if let (Some(id), Ok(name)) = (source_id(schema.id_type, &id), r.get::<_, String>(1)) {
+                    memberships.push((id, name));
+                }
+            }
+            attach_groups(&mut batch.users, memberships);
+        }
+        if schema.tokens {
+            let cutoff = cutoff(now);
+            let mut in_range = range_sql("o.user_id", after.is_some(), upto.is_some(), (":after", ":upto"));
+            if last_batch {
+                in_range = format!("({in_range} OR o.user_id IS NULL)");
+            }
+            let sql = format!(
+                "SELECT o.id, o.jti, o.user_id, o.created_at, o.expires_at,
+                        (SELECT min(b.blacklisted_at) FROM {BLACKLISTED} b WHERE b.token_id = o.id)
+                 FROM {OUTSTANDING} o
+                 WHERE (o.expires_at IS NULL OR NOT (o.expires_at <= :cutoff)) AND {in_range} ORDER BY o.id"
+            );
+            let mut params = range;
+            params.push((":cutoff", &cutoff));
+            let mut stmt = conn.prepare(&sql).map_err(query_err)?;
+            let mut rows = stmt.query(&*params).map_err(query_err)?;
+            while let Some(r) = rows.next().map_err(query_err)? {
+                let f: [Field; 6] = std::array::from_fn(|i| r.get_ref(i).map(field).unwrap_or(Field::Other));
+                match token_from(schema.id_type, f) {
+                    // Within the margin: read, then found expired here.
+                    Ok(t) if t.expires_at <= now => {}
+                    Ok(t) => batch.tokens.push(t),
+                    Err(bad) => batch.bad_rows.push(bad),
+                }
             }
         }
-        Ok(DjangoTokens { live, expired })
+        Ok((batch, upto.map(Key::Sqlite)))
     }
 }
 
 mod postgres {
-    use tokio_postgres::types::Type;
+    use tokio_postgres::types::{ToSql, Type};
     use tokio_postgres::{Client, Row};
 
     use super::*;
     use crate::store::pg_tls::TlsOr;
 
-    pub(super) async fn read(url: &str, options: &ReadOptions) -> Result<DjangoData, ReadError> {
+    type Opened = (Client, tokio::task::JoinHandle<()>, Schema, SourceInfo);
+
+    pub(super) async fn open(url: &str, options: &ReadOptions) -> Result<Opened, ReadError> {
         let prepared = options.tls.prepare(url).map_err(|e| ReadError::Open(e.into()))?;
         let (mode, tls) = (prepared.mode, prepared.tls);
-        let (mut client, connection) = prepared.config.connect(prepared.connector).await.map_err(|e| {
+        let (client, connection) = prepared.config.connect(prepared.connector).await.map_err(|e| {
             ReadError::Open(match tls.explain(mode, Box::new(e)) {
                 TlsOr::Tls(refused) => Box::new(refused),
                 TlsOr::Other(e) => e,
             })
         })?;
-        let driver = tokio::spawn(connection);
-        let result = read_in_snapshot(&mut client, options).await;
-        drop(client);
-        let _ = driver.await;
-        result
+        let driver = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        match start(&client, options).await {
+            Ok((schema, info)) => Ok((client, driver, schema, info)),
+            Err(e) => {
+                drop(client);
+                let _ = driver.await;
+                Err(e)
+            }
+        }
     }
 
-    async fn read_in_snapshot(client: &mut Client, options: &ReadOptions) -> Result<DjangoData, ReadError> {
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(query_err)?;
-        let mut columns = std::collections::HashMap::new();
-        for table in [options.user_table.as_str(), OUTSTANDING, BLACKLISTED] {
-            let rows = tx
+    async fn start(client: &Client, options: &ReadOptions) -> Result<(Schema, SourceInfo), ReadError> {
+        // One read-only snapshot until `close`: every batch sees the same database.
+        client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(query_err)?;
+        let mut columns = HashMap::new();
+        let table = options.user_table.as_str();
+        let m2m = format!("{table}_groups");
+        for name in [table, OUTSTANDING, BLACKLISTED, GROUPS, m2m.as_str(), AUTH_USER_GROUPS] {
+            let rows = client
                 .query(
-                    "SELECT column_name::text FROM information_schema.columns
+                    "SELECT column_name::text, data_type::text FROM information_schema.columns
                      WHERE table_schema = current_schema() AND table_name = $1",
-                    &[&table],
+                    &[&name],
                 )
                 .await
                 .map_err(query_err)?;
-            columns.insert(table.to_string(), rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>());
+            columns.insert(
+                name.to_string(),
+                rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, String>(1))).collect::<Vec<_>>(),
+            );
         }
-        let with_tokens = check_schema(options, &mut |table| Ok(columns.get(table).cloned().unwrap_or_default()))?;
-
-        let mut data = DjangoData::default();
-        let table = &options.user_table;
-        // Times as epoch milliseconds, computed by the server: no date types cross the wire.
-        let sql = format!(
-            r#"SELECT id::text, username::text, password::text, email::text, is_active::boolean,
-                      {}, {} FROM "{table}" ORDER BY id"#,
-            millis("date_joined"),
-            millis("last_login")
-        );
-        for r in tx.query(&sql, &[]).await.map_err(query_err)? {
-            let f = [0, 1, 2, 3, 4, 5, 6].map(|i| field(&r, i, i >= 5));
-            match user_from(table, f) {
-                Ok(user) => data.users.push(user),
-                Err(bad) => data.bad_rows.push(bad),
-            }
-        }
-        if with_tokens {
-            let now_ms = options.now.millis();
-            let expired: i64 = tx
+        let schema = Schema::detect(options, &mut |t| Ok(columns.get(t).cloned().unwrap_or_default()))?;
+        let users: i64 =
+            client.query_one(&format!(r#"SELECT count(*) FROM "{table}""#), &[]).await.map_err(query_err)?.get(0);
+        let expired_tokens: i64 = if schema.tokens {
+            client
                 .query_one(
                     &format!("SELECT count(*) FROM {OUTSTANDING} WHERE {} <= $1", millis("expires_at")),
-                    &[&now_ms],
+                    &[&options.now.millis()],
                 )
                 .await
                 .map_err(query_err)?
-                .get(0);
+                .get(0)
+        } else {
+            0
+        };
+        let groups = if schema.groups {
+            let rows = client
+                .query(&format!("SELECT name::text FROM {GROUPS} ORDER BY name"), &[])
+                .await
+                .map_err(query_err)?;
+            rows.iter().map(|r| r.get::<_, String>(0)).collect()
+        } else {
+            Vec::new()
+        };
+        let info = SourceInfo {
+            user_table: schema.user_table.clone(),
+            id_type: schema.id_type,
+            absent: schema.absent(),
+            users: u64::try_from(users).unwrap_or(0),
+            tokens: schema.tokens,
+            expired_tokens: u64::try_from(expired_tokens).unwrap_or(0),
+            groups,
+            memberships_table: schema.memberships.clone(),
+        };
+        Ok((schema, info))
+    }
+
+    /// A key as the id column's type.
+    fn cast(schema: &Schema, param: &str) -> String {
+        match schema.id_type {
+            IdType::Int => format!("({param}::text)::bigint"),
+            IdType::Uuid => format!("({param}::text)::uuid"),
+        }
+    }
+
+    pub(super) async fn batch(
+        client: &Client,
+        schema: &Schema,
+        after: Option<&Key>,
+        limit: usize,
+        now: Instant,
+    ) -> Result<(Batch, Option<Key>), ReadError> {
+        let after = match after {
+            Some(Key::Postgres(s)) => Some(s.clone()),
+            Some(Key::Sqlite(_)) => return Err(ReadError::Query("an SQLite key for PostgreSQL".into())),
+            None => None,
+        };
+        let mut batch = Batch::default();
+        let table = &schema.user_table;
+        let limit_param = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = format!(
+            r#"SELECT {} FROM "{table}" WHERE {} ORDER BY id LIMIT $1"#,
+            schema.user_select(true),
+            range_sql("id", after.is_some(), false, (&cast(schema, "$2"), ""))
+        );
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&limit_param];
+        if let Some(a) = &after {
+            params.push(a);
+        }
+        let rows = client.query(&sql, &params).await.map_err(query_err)?;
+        let mut last = None;
+        for r in &rows {
+            last = r.try_get::<_, Option<String>>(0).ok().flatten();
+            let f: [Field; 11] = std::array::from_fn(|i| field(r, i, i >= 9));
+            match user_from(table, schema.id_type, f) {
+                Ok(user) => batch.users.push(user),
+                Err(bad) => batch.bad_rows.push(bad),
+            }
+        }
+        let upto = if rows.len() >= limit { last } else { None };
+        let last_batch = upto.is_none();
+        let mut range: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        let (mut p_after, mut p_upto) = (String::new(), String::new());
+        if let Some(a) = &after {
+            range.push(a);
+            p_after = cast(schema, &format!("${}", range.len()));
+        }
+        if let Some(u) = &upto {
+            range.push(u);
+            p_upto = cast(schema, &format!("${}", range.len()));
+        }
+        if let Some(m2m) = &schema.memberships {
+            let sql = format!(
+                r#"SELECT ug.user_id::text, g.name::text FROM "{m2m}" ug JOIN {GROUPS} g ON g.id = ug.group_id
+                   WHERE {}"#,
+                range_sql("ug.user_id", after.is_some(), upto.is_some(), (&p_after, &p_upto))
+            );
+            let mut memberships = Vec::new();
+            for r in client.query(&sql, &range).await.map_err(query_err)? {
+                let id = field(&r, 0, false);
+                if let (Some(id), Ok(name)) = (source_id(schema.id_type, &id), r.try_get::<_, String>(1)) {
+                    memberships.push((id, name));
+                }
+            }
+            attach_groups(&mut batch.users, memberships);
+        }
+        if schema.tokens {
+            let mut in_range = range_sql("o.user_id", after.is_some(), upto.is_some(), (&p_after, &p_upto));
+            if last_batch {
+                in_range = format!("({in_range} OR o.user_id IS NULL)");
+            }
+            let now_ms = now.millis();
+            let mut params = range;
+            params.push(&now_ms);
             let sql = format!(
                 "SELECT o.id::bigint, o.jti::text, o.user_id::text, {}, {},
                         (SELECT min({}) FROM {BLACKLISTED} b WHERE b.token_id = o.id)
-                 FROM {OUTSTANDING} o WHERE NOT ({} <= $1) ORDER BY o.id",
+                 FROM {OUTSTANDING} o WHERE NOT ({} <= ${}) AND {in_range} ORDER BY o.id",
                 millis("o.created_at"),
                 millis("o.expires_at"),
                 millis("b.blacklisted_at"),
                 millis("o.expires_at"),
+                params.len(),
             );
-            let mut live = Vec::new();
-            for r in tx.query(&sql, &[&now_ms]).await.map_err(query_err)? {
-                let f = [0, 1, 2, 3, 4, 5].map(|i| field(&r, i, i >= 3));
-                match token_from(f) {
-                    Ok(t) => live.push(t),
-                    Err(bad) => data.bad_rows.push(bad),
+            for r in client.query(&sql, &params).await.map_err(query_err)? {
+                let f: [Field; 6] = std::array::from_fn(|i| field(&r, i, i >= 3));
+                match token_from(schema.id_type, f) {
+                    Ok(t) => batch.tokens.push(t),
+                    Err(bad) => batch.bad_rows.push(bad),
                 }
             }
-            data.tokens = Some(DjangoTokens { live, expired: u64::try_from(expired).unwrap_or(0) });
         }
-        tx.commit().await.map_err(query_err)?;
-        Ok(data)
-    }
-
-    fn millis(column: &str) -> String {
-        format!("(floor(extract(epoch from {column}) * 1000))::bigint")
+        Ok((batch, upto.map(Key::Postgres)))
     }
 
     /// Column `i` of `r`; `is_time` when the query turned a date into epoch milliseconds.
@@ -582,13 +1133,272 @@ mod tests {
         INSERT INTO token_blacklist_blacklistedtoken (blacklisted_at, token_id) VALUES ('2026-11-26 14:10:00+00', 2);
     "#;
 
-    /// Runs when JWTD_TEST_DATABASE_URL names a PostgreSQL server (it creates and drops a
-    /// database there); passes without running otherwise.
-    #[tokio::test]
-    async fn reads_a_django_postgres_database() {
-        let Some(admin_url) = std::env::var("JWTD_TEST_DATABASE_URL").ok().filter(|u| u.starts_with("postgres")) else {
-            return;
+    /// Every batch of `url`, read with `options`.
+    pub(crate) async fn read_all(
+        url: &DjangoUrl,
+        options: &ReadOptions,
+    ) -> Result<(SourceInfo, Vec<Batch>), ReadError> {
+        let mut source = DjangoSource::open(url, options).await?;
+        let mut batches = Vec::new();
+        while let Some(b) = source.next_batch().await? {
+            batches.push(b);
+        }
+        let info = source.info().clone();
+        source.close().await;
+        Ok((info, batches))
+    }
+
+    fn all_users(batches: &[Batch]) -> Vec<&DjangoUser> {
+        batches.iter().flat_map(|b| &b.users).collect()
+    }
+
+    fn all_tokens(batches: &[Batch]) -> Vec<&DjangoToken> {
+        batches.iter().flat_map(|b| &b.tokens).collect()
+    }
+
+    #[test]
+    fn uuids_come_back_as_djangos_str_uuid() {
+        let want = Some("5f0c6d7e-8a9b-4c1d-9e2f-0a1b2c3d4e5f".to_string());
+        assert_eq!(normalize_uuid("5f0c6d7e8a9b4c1d9e2f0a1b2c3d4e5f"), want, "Django's SQLite char(32)");
+        assert_eq!(normalize_uuid("5F0C6D7E-8A9B-4C1D-9E2F-0A1B2C3D4E5F"), want);
+        assert_eq!(normalize_uuid("{5f0c6d7e-8a9b-4c1d-9e2f-0a1b2c3d4e5f}"), want);
+        for bad in ["", "5f0c6d7e", "not-a-uuid-at-all-not-a-uuid-at-a", "5f0c6d7e8a9b4c1d9e2f0a1b2c3d4e5g"] {
+            assert_eq!(normalize_uuid(bad), None, "{bad:?}");
+        }
+        assert_eq!(normalize_email("  Ada.Lovelace@EXAMPLE.Com "), "Ada.Lovelace@example.com");
+        assert_eq!(normalize_email("no-at-sign"), "no-at-sign");
+        assert_eq!(normalize_email(""), "");
+        for (declared, kind) in [
+            ("integer", Some(IdType::Int)),
+            ("bigint", Some(IdType::Int)),
+            ("INTEGER", Some(IdType::Int)),
+            ("char(32)", Some(IdType::Uuid)),
+            ("uuid", Some(IdType::Uuid)),
+            ("varchar(40)", None),
+            ("text", None),
+        ] {
+            assert_eq!(id_type_of(declared), kind, "{declared}");
+        }
+    }
+
+    fn columns(tables: &[(&str, &[(&str, &str)])]) -> impl FnMut(&str) -> Result<Vec<(String, String)>, ReadError> {
+        let tables: HashMap<String, Vec<(String, String)>> = tables
+            .iter()
+            .map(|(t, cols)| (t.to_string(), cols.iter().map(|(n, d)| (n.to_string(), d.to_string())).collect()))
+            .collect();
+        move |t| Ok(tables.get(t).cloned().unwrap_or_default())
+    }
+
+    const TOKEN_TABLES: [(&str, &[(&str, &str)]); 2] = [
+        (
+            OUTSTANDING,
+            &[
+                ("id", "integer"),
+                ("jti", "varchar"),
+                ("user_id", "char(32)"),
+                ("created_at", "datetime"),
+                ("expires_at", "datetime"),
+            ],
+        ),
+        (BLACKLISTED, &[("token_id", "bigint"), ("blacklisted_at", "datetime")]),
+    ];
+
+    #[test]
+    fn the_columns_a_custom_user_model_has_are_detected() {
+        let opts = ReadOptions {
+            user_table: "accounts_user".into(),
+            users_only: false,
+            now: Instant::from_secs(0),
+            batch_size: 10,
+            tls: Default::default(),
         };
+        // The reference's accounts.User: UUID key, e-mail sign-in, no username, no date_joined.
+        let custom: &[(&str, &str)] = &[
+            ("id", "char(32)"),
+            ("password", "varchar(128)"),
+            ("last_login", "datetime"),
+            ("is_superuser", "bool"),
+            ("email", "varchar(254)"),
+            ("first_name", "varchar(150)"),
+            ("last_name", "varchar(150)"),
+            ("is_active", "bool"),
+            ("is_staff", "bool"),
+        ];
+        let m2m: &[(&str, &str)] = &[("id", "integer"), ("user_id", "char(32)"), ("group_id", "integer")];
+        let groups: &[(&str, &str)] = &[("id", "integer"), ("name", "varchar(150)")];
+        let mut tables = vec![("accounts_user", custom), ("accounts_user_groups", m2m), (GROUPS, groups)];
+        tables.extend(TOKEN_TABLES);
+        let schema = Schema::detect(&opts, &mut columns(&tables)).unwrap();
+        assert_eq!(schema.id_type, IdType::Uuid);
+        assert_eq!(schema.absent(), [UserColumn::Username, UserColumn::DateJoined]);
+        assert_eq!(schema.memberships.as_deref(), Some("accounts_user_groups"));
+        assert!(schema.tokens && schema.groups);
+        let select = schema.user_select(false);
+        assert!(select.starts_with(r#"id, password, '', "email", "first_name""#), "{select}");
+        assert!(schema.user_select(true).contains("''::text, email::text"), "{}", schema.user_select(true));
+
+        // Memberships fall back to auth_user_groups; without auth_group there are none.
+        let mut fallback = vec![("accounts_user", custom), (AUTH_USER_GROUPS, m2m), (GROUPS, groups)];
+        fallback.extend(TOKEN_TABLES);
+        assert_eq!(
+            Schema::detect(&opts, &mut columns(&fallback)).unwrap().memberships.as_deref(),
+            Some(AUTH_USER_GROUPS)
+        );
+        let mut no_groups = vec![("accounts_user", custom), ("accounts_user_groups", m2m)];
+        no_groups.extend(TOKEN_TABLES);
+        let schema = Schema::detect(&opts, &mut columns(&no_groups)).unwrap();
+        assert!(!schema.groups && schema.memberships.is_none());
+
+        let no_login: &[(&str, &str)] = &[("id", "integer"), ("password", "varchar(128)"), ("phone", "varchar(20)")];
+        let err = Schema::detect(&opts, &mut columns(&[("accounts_user", no_login)])).unwrap_err();
+        assert!(matches!(err, ReadError::NoLoginColumn { .. }), "{err}");
+        let text_key: &[(&str, &str)] =
+            &[("id", "varchar(40)"), ("password", "varchar(128)"), ("email", "varchar(254)")];
+        let err = Schema::detect(&opts, &mut columns(&[("accounts_user", text_key)])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "column accounts_user.id is varchar(40): jwtd imports integer and UUID primary keys"
+        );
+        let no_password: &[(&str, &str)] = &[("id", "integer"), ("email", "varchar(254)")];
+        let err = Schema::detect(&opts, &mut columns(&[("accounts_user", no_password)])).unwrap_err();
+        assert_eq!(err.to_string(), "table accounts_user lacks the column(s) password");
+    }
+
+    /// An SQLite Django database of ids 1..=7 (int) with tokens in every gap and at both ends.
+    fn batched_db(dir: &std::path::Path) -> PathBuf {
+        let path = dir.join("batches.sqlite3");
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            r#"CREATE TABLE auth_user (id integer PRIMARY KEY, password varchar(128), username varchar(150),
+                   email varchar(254), is_active bool, date_joined datetime, last_login datetime);
+               CREATE TABLE auth_group (id integer PRIMARY KEY, name varchar(150));
+               CREATE TABLE auth_user_groups (id integer PRIMARY KEY, user_id integer, group_id integer);
+               CREATE TABLE token_blacklist_outstandingtoken (id integer PRIMARY KEY, jti varchar(255),
+                   user_id integer, created_at datetime, expires_at datetime, token text);
+               CREATE TABLE token_blacklist_blacklistedtoken (id integer PRIMARY KEY, token_id bigint,
+                   blacklisted_at datetime);
+               INSERT INTO auth_group VALUES (1, 'b-team'), (2, 'a-team');"#,
+        )
+        .unwrap();
+        for id in [2, 3, 5, 6, 7, 9] {
+            c.execute(
+                "INSERT INTO auth_user VALUES (?1, 'pbkdf2_sha256$1$s$h', ?2, '', 1, '2026-11-01 00:00:00', NULL)",
+                rusqlite::params![id, format!("u{id}")],
+            )
+            .unwrap();
+        }
+        c.execute_batch("INSERT INTO auth_user_groups (user_id, group_id) VALUES (3, 1), (3, 2), (7, 2), (9, 1)")
+            .unwrap();
+        // user 1 and 4 and 8 and 10 don't exist: tokens before, between and after the users.
+        for (row, user) in [
+            (1, Some(1)),
+            (2, Some(2)),
+            (3, Some(3)),
+            (4, Some(4)),
+            (5, Some(5)),
+            (6, Some(8)),
+            (7, Some(9)),
+            (8, Some(10)),
+            (9, None),
+        ] {
+            c.execute(
+                "INSERT INTO token_blacklist_outstandingtoken (id, jti, user_id, created_at, expires_at, token)
+                 VALUES (?1, ?2, ?3, '2026-11-26 14:00:00', '2026-12-03 14:00:00', 't')",
+                rusqlite::params![row, format!("{row:032x}"), user],
+            )
+            .unwrap();
+        }
+        path
+    }
+
+    #[tokio::test]
+    async fn batches_cover_every_user_and_token_once_whatever_the_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DjangoUrl::Sqlite(batched_db(dir.path()));
+        let now = parse_datetime("2026-11-26 14:16:20").unwrap();
+        for size in [1, 2, 3, 5, 6, 7, 100] {
+            let opts = ReadOptions {
+                user_table: "auth_user".into(),
+                users_only: false,
+                now,
+                batch_size: size,
+                tls: Default::default(),
+            };
+            let (info, batches) = read_all(&url, &opts).await.unwrap();
+            assert_eq!(info.users, 6);
+            assert_eq!(info.absent.len(), 4, "first_name, last_name, is_staff, is_superuser absent");
+            assert_eq!(info.groups, ["a-team", "b-team"]);
+            assert!(batches.iter().all(|b| b.users.len() <= size), "size {size}");
+            let ids: Vec<SourceId> = all_users(&batches).iter().map(|u| u.id.clone()).collect();
+            assert_eq!(ids, [2, 3, 5, 6, 7, 9].map(SourceId::Int), "size {size}");
+            let mut rows: Vec<i64> = all_tokens(&batches).iter().map(|t| t.row_id).collect();
+            rows.sort();
+            assert_eq!(rows, (1..=9).collect::<Vec<_>>(), "size {size}: every token once");
+            // Each token comes with the batch whose id range holds its user: above the previous
+            // batch's last id, up to its own (the last batch: everything above, and no user).
+            let mut previous = i64::MIN;
+            for (i, b) in batches.iter().enumerate() {
+                let end = match b.users.last().map(|u| &u.id) {
+                    Some(SourceId::Int(last)) if i + 1 < batches.len() => *last,
+                    _ => i64::MAX,
+                };
+                for t in &b.tokens {
+                    match t.user_id {
+                        Some(SourceId::Int(u)) => assert!(previous < u && u <= end, "size {size}: {u} in batch {i}"),
+                        _ => assert_eq!(i + 1, batches.len(), "size {size}: deleted users' tokens come last"),
+                    }
+                }
+                previous = end;
+            }
+            let groups: Vec<(SourceId, Vec<String>)> = all_users(&batches)
+                .iter()
+                .filter(|u| !u.groups.is_empty())
+                .map(|u| (u.id.clone(), u.groups.clone()))
+                .collect();
+            assert_eq!(
+                groups,
+                [
+                    (SourceId::Int(3), vec!["a-team".to_string(), "b-team".to_string()]),
+                    (SourceId::Int(7), vec!["a-team".to_string()]),
+                    (SourceId::Int(9), vec!["b-team".to_string()]),
+                ],
+                "size {size}"
+            );
+        }
+    }
+
+    /// The tables of the reference's custom user model (UUID keys, e-mail sign-in, groups) as
+    /// Django 5.2 creates them in PostgreSQL.
+    const POSTGRES_CUSTOM: &str = r#"
+        CREATE TABLE accounts_user (password varchar(128) NOT NULL, last_login timestamp with time zone,
+            is_superuser boolean NOT NULL, id uuid NOT NULL PRIMARY KEY, email varchar(254) NOT NULL UNIQUE,
+            first_name varchar(150) NOT NULL, last_name varchar(150) NOT NULL, is_staff boolean NOT NULL,
+            is_active boolean NOT NULL, date_joined timestamp with time zone NOT NULL);
+        CREATE TABLE auth_group (id integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, name varchar(150) NOT NULL UNIQUE);
+        CREATE TABLE accounts_user_groups (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+            user_id uuid NOT NULL REFERENCES accounts_user (id), group_id integer NOT NULL REFERENCES auth_group (id));
+        CREATE TABLE token_blacklist_outstandingtoken (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+            token text NOT NULL, created_at timestamp with time zone, expires_at timestamp with time zone NOT NULL,
+            user_id uuid REFERENCES accounts_user (id), jti varchar(255) NOT NULL UNIQUE);
+        CREATE TABLE token_blacklist_blacklistedtoken (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+            blacklisted_at timestamp with time zone NOT NULL,
+            token_id bigint NOT NULL UNIQUE REFERENCES token_blacklist_outstandingtoken (id));
+        INSERT INTO accounts_user VALUES
+            ('pbkdf2_sha256$1000$salt$hash', NULL, false, '5f0c6d7e-8a9b-4c1d-9e2f-0a1b2c3d4e5f',
+             'ada@example.com', 'Ada', '', true, true, '2026-11-01 09:30:00+00'),
+            ('pbkdf2_sha256$1000$salt$hash', NULL, false, '0f0c6d7e-8a9b-4c1d-9e2f-0a1b2c3d4e5f',
+             'bob@example.com', '', '', false, true, '2026-11-01 09:30:00+00');
+        INSERT INTO auth_group (name) VALUES ('editors');
+        INSERT INTO accounts_user_groups (user_id, group_id) VALUES ('5f0c6d7e-8a9b-4c1d-9e2f-0a1b2c3d4e5f', 1);
+        INSERT INTO token_blacklist_outstandingtoken (token, created_at, expires_at, user_id, jti) VALUES
+            ('t', '2026-11-26 14:00:00+00', '2026-12-03 14:00:00+00', '5f0c6d7e-8a9b-4c1d-9e2f-0a1b2c3d4e5f', 'aaaa'),
+            ('t', '2026-11-26 14:00:00+00', '2026-12-03 14:00:00+00', '0f0c6d7e-8a9b-4c1d-9e2f-0a1b2c3d4e5f', 'bbbb');
+    "#;
+
+    /// A fresh PostgreSQL database holding `schema`, when JWTD_TEST_DATABASE_URL names a server:
+    /// (admin client, database name, URL).
+    async fn postgres_with(schema: &str) -> Option<(tokio_postgres::Client, String, String)> {
+        let admin_url = std::env::var("JWTD_TEST_DATABASE_URL").ok().filter(|u| u.starts_with("postgres"))?;
         let connect = |url: String| async move {
             let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
             tokio::spawn(conn);
@@ -599,29 +1409,95 @@ mod tests {
         admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
         let base = admin_url.split('?').next().unwrap().rsplit_once('/').unwrap().0;
         let url = format!("{base}/{name}");
-        connect(url.clone()).await.batch_execute(POSTGRES_SCHEMA).await.unwrap();
+        connect(url.clone()).await.batch_execute(schema).await.unwrap();
+        Some((admin, name, url))
+    }
 
+    /// Runs when JWTD_TEST_DATABASE_URL names a PostgreSQL server (it creates and drops a
+    /// database there); passes without running otherwise.
+    #[tokio::test]
+    async fn reads_a_django_postgres_database() {
+        let Some((admin, name, url)) = postgres_with(POSTGRES_SCHEMA).await else {
+            return;
+        };
         let now = parse_datetime("2026-11-26 14:16:20").unwrap();
-        let options =
-            ReadOptions { user_table: DEFAULT_USER_TABLE.into(), users_only: false, now, tls: Default::default() };
-        let data = read(&DjangoUrl::Postgres(url.clone()), &options).await;
+        let options = ReadOptions {
+            user_table: DEFAULT_USER_TABLE.into(),
+            users_only: false,
+            now,
+            batch_size: 1,
+            tls: Default::default(),
+        };
+        let data = read_all(&DjangoUrl::Postgres(url.clone()), &options).await;
         admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await.unwrap();
-        let data = data.unwrap();
+        let (info, batches) = data.unwrap();
 
-        assert!(data.bad_rows.is_empty());
+        assert!(batches.iter().all(|b| b.bad_rows.is_empty()));
+        assert_eq!((info.id_type, info.users, info.expired_tokens), (IdType::Int, 2, 1));
+        let users: Vec<_> = all_users(&batches)
+            .iter()
+            .map(|u| (u.id.clone(), u.username.clone(), u.email.clone(), u.is_active))
+            .collect();
+        assert_eq!(
+            users,
+            [
+                (SourceId::Int(4), "ada".into(), "ada@example.com".into(), true),
+                (SourceId::Int(9), "bob".into(), String::new(), false)
+            ]
+        );
+        let ada = all_users(&batches)[0];
+        assert_eq!(ada.date_joined, parse_datetime("2026-11-01 09:30:00.25"));
+        assert_eq!((ada.last_login, all_users(&batches)[1].last_login), (None, parse_datetime("2026-11-26 14:00:00")));
+        let tokens = all_tokens(&batches);
+        let live: Vec<_> = tokens.iter().map(|t| (t.row_id, t.jti.as_str(), t.user_id.clone())).collect();
+        assert_eq!(live, [(1, "aaaa", Some(SourceId::Int(4))), (2, "bbbb", Some(SourceId::Int(4))), (4, "dddd", None)]);
+        assert_eq!(tokens[0].created_at, parse_datetime("2026-11-26 14:00:00.5"));
+        assert_eq!(tokens[0].expires_at, parse_datetime("2026-12-03 14:00:00").unwrap());
+        assert_eq!(tokens[0].blacklisted_at, None);
+        assert_eq!(tokens[1].blacklisted_at, parse_datetime("2026-11-26 14:10:00"));
+        assert_eq!(tokens[2].created_at, None);
+    }
+
+    #[tokio::test]
+    async fn reads_a_custom_uuid_user_model_from_postgres() {
+        let Some((admin, name, url)) = postgres_with(POSTGRES_CUSTOM).await else {
+            return;
+        };
+        let now = parse_datetime("2026-11-26 14:16:20").unwrap();
+        let options = ReadOptions {
+            user_table: "accounts_user".into(),
+            users_only: false,
+            now,
+            batch_size: 1,
+            tls: Default::default(),
+        };
+        let data = read_all(&DjangoUrl::Postgres(url.clone()), &options).await;
+        admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await.unwrap();
+        let (info, batches) = data.unwrap();
+        assert_eq!((info.id_type, info.absent.as_slice()), (IdType::Uuid, &[UserColumn::Username][..]));
+        assert_eq!(info.memberships_table.as_deref(), Some("accounts_user_groups"));
+        // uuid order: 0f… before 5f…
         let users: Vec<_> =
-            data.users.iter().map(|u| (u.id, u.username.as_str(), u.email.as_str(), u.is_active)).collect();
-        assert_eq!(users, [(4, "ada", "ada@example.com", true), (9, "bob", "", false)]);
-        assert_eq!(data.users[0].date_joined, parse_datetime("2026-11-01 09:30:00.25").unwrap());
-        assert_eq!((data.users[0].last_login, data.users[1].last_login), (None, parse_datetime("2026-11-26 14:00:00")));
-        let tokens = data.tokens.unwrap();
-        assert_eq!(tokens.expired, 1);
-        let live: Vec<_> = tokens.live.iter().map(|t| (t.row_id, t.jti.as_str(), t.user_id)).collect();
-        assert_eq!(live, [(1, "aaaa", Some(4)), (2, "bbbb", Some(4)), (4, "dddd", None)]);
-        assert_eq!(tokens.live[0].created_at, parse_datetime("2026-11-26 14:00:00.5"));
-        assert_eq!(tokens.live[0].expires_at, parse_datetime("2026-12-03 14:00:00").unwrap());
-        assert_eq!(tokens.live[0].blacklisted_at, None);
-        assert_eq!(tokens.live[1].blacklisted_at, parse_datetime("2026-11-26 14:10:00"));
-        assert_eq!(tokens.live[2].created_at, None);
+            all_users(&batches).iter().map(|u| (u.id.clone(), u.email.clone(), u.is_staff, u.groups.clone())).collect();
+        assert_eq!(
+            users,
+            [
+                (
+                    SourceId::Uuid("0f0c6d7e-8a9b-4c1d-9e2f-0a1b2c3d4e5f".into()),
+                    "bob@example.com".into(),
+                    false,
+                    vec![]
+                ),
+                (
+                    SourceId::Uuid("5f0c6d7e-8a9b-4c1d-9e2f-0a1b2c3d4e5f".into()),
+                    "ada@example.com".into(),
+                    true,
+                    vec!["editors".to_string()]
+                ),
+            ]
+        );
+        let tokens: Vec<_> = all_tokens(&batches).iter().map(|t| (t.jti.clone(), t.user_id.clone())).collect();
+        assert_eq!(tokens.len(), 2);
+        assert!(tokens.contains(&("aaaa".into(), Some(SourceId::Uuid("5f0c6d7e-8a9b-4c1d-9e2f-0a1b2c3d4e5f".into())))));
     }
 }

@@ -22,9 +22,10 @@ use tracing::{info, warn};
 use super::pg_tls::{PgTls, TlsOr};
 use super::SchemaTooNew;
 use super::{
-    claims_from_column, decide_rotation, decide_token_import, decide_user_import, ImportOutcome, NewUser, RefreshCheck,
-    RefreshRecord, Revocation, RotateRequest, Rotation, RotationDecision, Store, StoreError, TokenImport, TokenRow,
-    TokenStanding, User, UserGate, UserImport, UserState,
+    claims_from_column, database_id_type, decide_id_type, decide_rotation, decide_token_import, decide_user_import,
+    Holder, IdTypeCheck, ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation,
+    RotateRequest, Rotation, RotationDecision, SourceId, Store, StoreError, TokenImport, TokenRow, TokenStanding, User,
+    UserGate, UserImport, UserListing, UserState,
 };
 use crate::clock::Instant;
 use crate::config::IdType;
@@ -452,75 +453,123 @@ impl PgStore {
 
 impl PgStore {
     /// One import transaction on `client`; `None` when a concurrent sign-up took the id or the
-    /// username after the check (the caller decides again).
+    /// login after the check (the caller decides again). A dry run reads and rolls back.
     async fn import_once(
         client: &mut Object,
-        user: &User,
+        user: &ImportUser,
         tokens: &[TokenRow],
+        mode: ImportMode,
     ) -> Result<Option<ImportOutcome>, PgError> {
+        let write = mode == ImportMode::Write;
         let tx = client.transaction().await?;
+        let holder = |r: Row| -> Result<Holder, PgError> {
+            Ok(Holder { id: r.try_get(0)?, username: r.try_get(1)?, email: r.try_get(2)? })
+        };
         // The user's row first (lock order), then its token rows.
-        let id_owner = opt(&tx, "SELECT username FROM users WHERE id = $1 FOR UPDATE", &[&user.id])
-            .await?
-            .map(|r| r.try_get::<_, String>(0))
-            .transpose()?;
-        let name_owner = opt(&tx, "SELECT id FROM users WHERE username = $1", &[&user.username])
-            .await?
-            .map(|r| r.try_get::<_, i64>(0))
-            .transpose()?;
-        let decision = decide_user_import(user, id_owner.as_deref(), name_owner);
-        match decision {
-            UserImport::IdTaken { .. } | UserImport::UsernameTaken { .. } => {
-                tx.rollback().await?;
-                return Ok(Some(ImportOutcome { user: decision, tokens: Vec::new() }));
+        let same_id = match &user.id {
+            SourceId::Int(id) => {
+                opt(&tx, "SELECT id, username, email FROM users WHERE id = $1 FOR UPDATE", &[id]).await?
             }
-            UserImport::Present => {}
-            UserImport::Inserted => {
-                let inserted = exec(
-                    &tx,
-                    "INSERT INTO users
-                     (id, username, password, email, is_active, date_joined_ms, last_login_ms, tokens_valid_after)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-                    &[
-                        &user.id,
-                        &user.username,
-                        &user.password,
-                        &user.email,
-                        &user.is_active,
-                        &user.date_joined.millis(),
-                        &user.last_login.map(Instant::millis),
-                        &user.tokens_valid_after,
-                    ],
-                )
-                .await?;
-                if inserted == 0 {
-                    tx.rollback().await?;
-                    return Ok(None);
-                }
-                // Sign-ups draw ids from the identity sequence: move it past the imported id. The
-                // nextval is a value no one else holds, so the sequence never moves back below an
-                // id already handed out (setval is not transactional).
-                exec(
-                    &tx,
-                    "SELECT setval(pg_get_serial_sequence('users', 'id'),
-                                   GREATEST($1::bigint, nextval(pg_get_serial_sequence('users', 'id'))))",
-                    &[&user.id],
-                )
-                .await?;
+            SourceId::Uuid(uuid) => {
+                opt(&tx, "SELECT id, username, email FROM users WHERE uuid = $1 FOR UPDATE", &[uuid]).await?
             }
         }
+        .map(holder)
+        .transpose()?;
+        let same_login = if !user.username.is_empty() {
+            // `username <> ''` lets the partial unique index answer (without it: a scan of users).
+            opt(&tx, "SELECT id, username, email FROM users WHERE username = $1 AND username <> ''", &[&user.username])
+                .await?
+        } else if !user.email.is_empty() {
+            opt(&tx, "SELECT id, username, email FROM users WHERE lower(email) = lower($1) LIMIT 1", &[&user.email])
+                .await?
+        } else {
+            None
+        }
+        .map(holder)
+        .transpose()?;
+        let decision = decide_user_import(user, same_id.as_ref(), same_login.as_ref());
+        let (user_id, groups) = match (&decision, same_id) {
+            (UserImport::Present, Some(h)) => (Some(h.id), 0),
+            (UserImport::Inserted, _) => {
+                let (id, uuid) = match &user.id {
+                    SourceId::Int(id) => (Some(*id), None),
+                    SourceId::Uuid(uuid) => (None, Some(uuid.as_str())),
+                };
+                if !write {
+                    (id, user.groups.len() as u64)
+                } else {
+                    // NULL draws a new id from the identity sequence (a user with a UUID).
+                    let inserted = opt(
+                        &tx,
+                        "INSERT INTO users (id, uuid, username, password, email, first_name, last_name, is_active,
+                                            is_staff, is_superuser, date_joined_ms, last_login_ms)
+                         VALUES (COALESCE($1, nextval(pg_get_serial_sequence('users', 'id'))), $2, $3, $4, $5, $6,
+                                 $7, $8, $9, $10, $11, $12)
+                         ON CONFLICT DO NOTHING RETURNING id",
+                        &[
+                            &id,
+                            &uuid,
+                            &user.username,
+                            &user.password,
+                            &user.email,
+                            &user.first_name,
+                            &user.last_name,
+                            &user.is_active,
+                            &user.is_staff,
+                            &user.is_superuser,
+                            &user.date_joined.millis(),
+                            &user.last_login.map(Instant::millis),
+                        ],
+                    )
+                    .await?;
+                    let Some(inserted) = inserted else {
+                        tx.rollback().await?;
+                        return Ok(None);
+                    };
+                    let new_id: i64 = inserted.try_get(0)?;
+                    if id.is_some() {
+                        // Sign-ups draw ids from the identity sequence: move it past the imported
+                        // id. The nextval is a value no one else holds, so the sequence never
+                        // moves back below an id already handed out (setval is not transactional).
+                        exec(
+                            &tx,
+                            "SELECT setval(pg_get_serial_sequence('users', 'id'),
+                                           GREATEST($1::bigint, nextval(pg_get_serial_sequence('users', 'id'))))",
+                            &[&new_id],
+                        )
+                        .await?;
+                    }
+                    let mut groups = 0;
+                    for name in &user.groups {
+                        groups += exec(
+                            &tx,
+                            "INSERT INTO user_groups (user_id, group_id) SELECT $1, id FROM groups WHERE name = $2
+                             ON CONFLICT DO NOTHING",
+                            &[&new_id, name],
+                        )
+                        .await?;
+                    }
+                    (Some(new_id), groups)
+                }
+            }
+            _ => {
+                tx.rollback().await?;
+                return Ok(Some(ImportOutcome { user: decision, user_id: None, tokens: Vec::new(), groups: 0 }));
+            }
+        };
         let mut outcomes = Vec::with_capacity(tokens.len());
         for row in tokens {
-            let step = decide_token_import(token_row(&tx, &row.jti, true).await?.as_ref(), row);
+            // A new user of a dry run has no id yet: 0 is nobody's, so any row here is another's.
+            let row = TokenRow { user_id: user_id.unwrap_or(0), ..row.clone() };
+            let step = decide_token_import(token_row(&tx, &row.jti, write).await?.as_ref(), &row);
             match step {
                 // A row inserted meanwhile by a rotation or logout of the same token wins.
-                TokenImport::Insert => {
-                    if !insert_token(&tx, row).await? {
-                        outcomes.push(TokenImport::Present);
-                        continue;
-                    }
+                TokenImport::Insert if write && !insert_token(&tx, &row).await? => {
+                    outcomes.push(TokenImport::Present);
+                    continue;
                 }
-                TokenImport::Blacklist => {
+                TokenImport::Blacklist if write => {
                     exec(
                         &tx,
                         "UPDATE refresh_tokens SET blacklisted_ms = $2 WHERE jti = $1 AND blacklisted_ms IS NULL",
@@ -528,12 +577,16 @@ impl PgStore {
                     )
                     .await?;
                 }
-                TokenImport::Present | TokenImport::Conflict => {}
+                _ => {}
             }
             outcomes.push(step);
         }
-        tx.commit().await?;
-        Ok(Some(ImportOutcome { user: decision, tokens: outcomes }))
+        if write {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        Ok(Some(ImportOutcome { user: decision, user_id, tokens: outcomes, groups }))
     }
 }
 
@@ -602,7 +655,8 @@ impl Store for PgStore {
 
     async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
         let client = self.client().await?;
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+        // `username <> ''` lets the partial unique index answer; a blank username never signs in.
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1 AND username <> ''");
         let row = opt(&client, &sql, &[&username]).await.map_err(pg_err)?;
         row.as_ref().map(user_from).transpose().map_err(pg_err)
     }
@@ -886,14 +940,104 @@ impl Store for PgStore {
         }
     }
 
-    async fn import_user(&self, user: &User, tokens: &[TokenRow]) -> Result<ImportOutcome, StoreError> {
+    async fn import_user(
+        &self,
+        user: &ImportUser,
+        tokens: &[TokenRow],
+        mode: ImportMode,
+    ) -> Result<ImportOutcome, StoreError> {
         let mut client = self.client().await?;
         for _ in 0..IMPORT_ATTEMPTS {
-            if let Some(outcome) = Self::import_once(&mut client, user, tokens).await.map_err(pg_err)? {
+            if let Some(outcome) = Self::import_once(&mut client, user, tokens, mode).await.map_err(pg_err)? {
                 return Ok(outcome);
             }
         }
         Err(StoreError::Unavailable("importing a user kept racing with sign-ups".into()))
+    }
+
+    async fn import_id_type(&self, incoming: IdType, mode: ImportMode) -> Result<IdTypeCheck, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        // Two imports starting together take turns (the lock ends with the transaction).
+        exec(&tx, "SELECT pg_advisory_xact_lock(hashtext('jwtd meta user_id_type'))", &[]).await.map_err(pg_err)?;
+        let recorded: Option<String> = opt(&tx, "SELECT value FROM meta WHERE name = 'user_id_type'", &[])
+            .await
+            .map_err(pg_err)?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(pg_err)?;
+        let row = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE uuid IS NULL), EXISTS (SELECT 1 FROM users WHERE uuid IS NOT NULL)",
+                &[],
+            )
+            .await
+            .map_err(pg_err)?;
+        let (without_uuid, with_uuid): (bool, bool) =
+            (row.try_get(0).map_err(pg_err)?, row.try_get(1).map_err(pg_err)?);
+        let database = database_id_type(recorded.as_deref(), without_uuid, with_uuid);
+        let decision = decide_id_type(database, recorded.is_some(), incoming);
+        if decision == IdTypeCheck::Recorded && mode == ImportMode::Write {
+            exec(
+                &tx,
+                "INSERT INTO meta (name, value) VALUES ('user_id_type', $1) ON CONFLICT (name) DO NOTHING",
+                &[&incoming.name()],
+            )
+            .await
+            .map_err(pg_err)?;
+        }
+        tx.commit().await.map_err(pg_err)?;
+        Ok(decision)
+    }
+
+    async fn import_groups(&self, names: &[String], mode: ImportMode) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let mut new = 0;
+        for name in names {
+            new += match mode {
+                ImportMode::Write => {
+                    exec(&client, "INSERT INTO groups (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", &[name])
+                        .await
+                        .map_err(pg_err)?
+                }
+                ImportMode::DryRun => u64::from(
+                    opt(&client, "SELECT 1 FROM groups WHERE name = $1", &[name]).await.map_err(pg_err)?.is_none(),
+                ),
+            };
+        }
+        Ok(new)
+    }
+
+    async fn user_page(&self, after: i64, limit: u32) -> Result<Vec<UserListing>, StoreError> {
+        let client = self.client().await?;
+        let rows = all(
+            &client,
+            "SELECT u.id, u.uuid, u.username, u.email, u.first_name, u.last_name, u.is_active, u.is_staff,
+                    u.is_superuser, u.date_joined_ms, u.last_login_ms,
+                    ARRAY(SELECT g.name FROM user_groups ug JOIN groups g ON g.id = ug.group_id
+                          WHERE ug.user_id = u.id ORDER BY g.name)
+             FROM users u WHERE u.id > $1 ORDER BY u.id LIMIT $2",
+            &[&after, &i64::from(limit)],
+        )
+        .await
+        .map_err(pg_err)?;
+        let listing = |r: &Row| -> Result<UserListing, PgError> {
+            Ok(UserListing {
+                id: r.try_get(0)?,
+                uuid: r.try_get(1)?,
+                username: r.try_get(2)?,
+                email: r.try_get(3)?,
+                first_name: r.try_get(4)?,
+                last_name: r.try_get(5)?,
+                is_active: r.try_get(6)?,
+                is_staff: r.try_get(7)?,
+                is_superuser: r.try_get(8)?,
+                date_joined: Instant::from_millis(r.try_get(9)?),
+                last_login: r.try_get::<_, Option<i64>>(10)?.map(Instant::from_millis),
+                groups: r.try_get(11)?,
+            })
+        };
+        rows.iter().map(listing).collect::<Result<_, _>>().map_err(pg_err)
     }
 
     async fn flush_expired(&self, now: Instant, batch: u32) -> Result<u64, StoreError> {

@@ -19,9 +19,10 @@ use thread_local::ThreadLocal;
 use tokio::sync::oneshot;
 
 use super::{
-    claims_from_column, decide_rotation, decide_token_import, decide_user_import, ImportOutcome, NewUser, RefreshCheck,
-    RefreshRecord, Revocation, RotateRequest, Rotation, RotationDecision, SchemaTooNew, Store, StoreError, TokenImport,
-    TokenRow, TokenStanding, User, UserGate, UserImport, UserState,
+    claims_from_column, database_id_type, decide_id_type, decide_rotation, decide_token_import, decide_user_import,
+    Holder, IdTypeCheck, ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation,
+    RotateRequest, Rotation, RotationDecision, SchemaTooNew, SourceId, Store, StoreError, TokenImport, TokenRow,
+    TokenStanding, User, UserGate, UserImport, UserListing, UserState,
 };
 use crate::clock::Instant;
 use crate::config::IdType;
@@ -224,7 +225,10 @@ macro_rules! user_columns {
 }
 const USER_COLUMNS: &str = user_columns!();
 const USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?1");
-const USER_BY_USERNAME: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE username = ?1");
+// `username <> ''` lets the partial unique index (migration 0002) answer: without it SQLite scans
+// users. A blank username never signs in.
+const USER_BY_USERNAME: &str =
+    concat!("SELECT ", user_columns!(), " FROM users WHERE username = ?1 AND username <> ''");
 const USER_BY_EMAIL: &str =
     concat!("SELECT ", user_columns!(), " FROM users WHERE lower(email) = lower(?1) ORDER BY id LIMIT 1");
 const USER_BY_UUID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE uuid = ?1");
@@ -392,6 +396,103 @@ async fn run_blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Database(Box::new(e)))?
+}
+
+/// [`Store::import_user`] on `conn`: inside the writer's savepoint, or on a reader for a dry run.
+fn import_in(
+    conn: &Connection,
+    user: &ImportUser,
+    tokens: &[TokenRow],
+    mode: ImportMode,
+) -> rusqlite::Result<ImportOutcome> {
+    let holder = |r: &Row<'_>| Ok(Holder { id: r.get(0)?, username: r.get(1)?, email: r.get(2)? });
+    let same_id = match &user.id {
+        SourceId::Int(id) => {
+            conn.prepare_cached("SELECT id, username, email FROM users WHERE id = ?1")?.query_row([id], holder)
+        }
+        SourceId::Uuid(uuid) => {
+            conn.prepare_cached("SELECT id, username, email FROM users WHERE uuid = ?1")?.query_row([uuid], holder)
+        }
+    }
+    .optional()?;
+    let same_login = if !user.username.is_empty() {
+        // `username <> ''` lets the partial unique index answer (without it: a scan of users).
+        conn.prepare_cached("SELECT id, username, email FROM users WHERE username = ?1 AND username <> ''")?
+            .query_row([&user.username], holder)
+            .optional()?
+    } else if !user.email.is_empty() {
+        conn.prepare_cached("SELECT id, username, email FROM users WHERE lower(email) = lower(?1) LIMIT 1")?
+            .query_row([&user.email], holder)
+            .optional()?
+    } else {
+        None
+    };
+    let decision = decide_user_import(user, same_id.as_ref(), same_login.as_ref());
+    let write = mode == ImportMode::Write;
+    let (user_id, groups) = match (&decision, same_id) {
+        (UserImport::Present, Some(h)) => (Some(h.id), 0),
+        (UserImport::Inserted, _) => {
+            let (id, uuid) = match &user.id {
+                SourceId::Int(id) => (Some(*id), None),
+                SourceId::Uuid(uuid) => (None, Some(uuid.as_str())),
+            };
+            if !write {
+                (id, user.groups.len() as u64)
+            } else {
+                // An explicit id above sqlite_sequence's value moves it up (AUTOINCREMENT), so
+                // later sign-ups continue after the imported ids; NULL draws a new one.
+                let id: i64 = conn.query_row(
+                    "INSERT INTO users (id, uuid, username, password, email, first_name, last_name, is_active,
+                                        is_staff, is_superuser, date_joined_ms, last_login_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
+                    params![
+                        id,
+                        uuid,
+                        user.username,
+                        user.password,
+                        user.email,
+                        user.first_name,
+                        user.last_name,
+                        user.is_active,
+                        user.is_staff,
+                        user.is_superuser,
+                        user.date_joined.millis(),
+                        user.last_login.map(Instant::millis)
+                    ],
+                    |r| r.get(0),
+                )?;
+                let mut groups = 0;
+                for name in &user.groups {
+                    groups += conn
+                        .prepare_cached(
+                            "INSERT INTO user_groups (user_id, group_id) SELECT ?1, id FROM groups WHERE name = ?2
+                             ON CONFLICT DO NOTHING",
+                        )?
+                        .execute(params![id, name])? as u64;
+                }
+                (Some(id), groups)
+            }
+        }
+        _ => return Ok(ImportOutcome { user: decision, user_id: None, tokens: Vec::new(), groups: 0 }),
+    };
+    let mut outcomes = Vec::with_capacity(tokens.len());
+    for row in tokens {
+        // A new user of a dry run has no id yet: 0 is nobody's, so any row here is another's.
+        let row = TokenRow { user_id: user_id.unwrap_or(0), ..row.clone() };
+        let step = decide_token_import(token_row(conn, &row.jti)?.as_ref(), &row);
+        match step {
+            TokenImport::Insert if write => insert_token(conn, &row)?,
+            TokenImport::Blacklist if write => {
+                conn.execute(
+                    "UPDATE refresh_tokens SET blacklisted_ms = ?2 WHERE jti = ?1 AND blacklisted_ms IS NULL",
+                    params![row.jti, row.blacklisted.map(Instant::millis)],
+                )?;
+            }
+            _ => {}
+        }
+        outcomes.push(step);
+    }
+    Ok(ImportOutcome { user: decision, user_id, tokens: outcomes, groups })
 }
 
 #[async_trait]
@@ -721,56 +822,99 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn import_user(&self, user: &User, tokens: &[TokenRow]) -> Result<ImportOutcome, StoreError> {
+    async fn import_user(
+        &self,
+        user: &ImportUser,
+        tokens: &[TokenRow],
+        mode: ImportMode,
+    ) -> Result<ImportOutcome, StoreError> {
         let (user, tokens) = (user.clone(), tokens.to_vec());
-        // One write job: the writer runs it atomically (in its own savepoint).
-        self.write(move |tx| {
-            let id_owner: Option<String> =
-                tx.query_row("SELECT username FROM users WHERE id = ?1", [user.id], |r| r.get(0)).optional()?;
-            let name_owner: Option<i64> =
-                tx.query_row("SELECT id FROM users WHERE username = ?1", [&user.username], |r| r.get(0)).optional()?;
-            let decision = decide_user_import(&user, id_owner.as_deref(), name_owner);
-            match decision {
-                UserImport::IdTaken { .. } | UserImport::UsernameTaken { .. } => {
-                    return Ok(ImportOutcome { user: decision, tokens: Vec::new() });
-                }
-                UserImport::Present => {}
-                // An explicit id above sqlite_sequence's value moves it up (AUTOINCREMENT), so
-                // later sign-ups continue after the imported ids.
-                UserImport::Inserted => {
-                    tx.execute(
-                        "INSERT INTO users
-                         (id, username, password, email, is_active, date_joined_ms, last_login_ms, tokens_valid_after)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                        params![
-                            user.id,
-                            user.username,
-                            user.password,
-                            user.email,
-                            user.is_active,
-                            user.date_joined.millis(),
-                            user.last_login.map(Instant::millis),
-                            user.tokens_valid_after
-                        ],
-                    )?;
-                }
+        match mode {
+            // One write job: the writer runs it atomically (in its own savepoint).
+            ImportMode::Write => self.write(move |tx| import_in(tx, &user, &tokens, mode)).await,
+            // A dry run decides on a reader connection, away from the writer.
+            ImportMode::DryRun => self.read(move |c| import_in(c, &user, &tokens, mode)).await,
+        }
+    }
+
+    async fn import_id_type(&self, incoming: IdType, mode: ImportMode) -> Result<IdTypeCheck, StoreError> {
+        let check = move |c: &Connection| -> rusqlite::Result<IdTypeCheck> {
+            let recorded: Option<String> =
+                c.query_row("SELECT value FROM meta WHERE name = 'user_id_type'", [], |r| r.get(0)).optional()?;
+            let (without_uuid, with_uuid): (bool, bool) = c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE uuid IS NULL), EXISTS (SELECT 1 FROM users WHERE uuid IS NOT NULL)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let database = database_id_type(recorded.as_deref(), without_uuid, with_uuid);
+            let decision = decide_id_type(database, recorded.is_some(), incoming);
+            if decision == IdTypeCheck::Recorded && mode == ImportMode::Write {
+                c.execute(
+                    "INSERT INTO meta (name, value) VALUES ('user_id_type', ?1) ON CONFLICT (name) DO NOTHING",
+                    [incoming.name()],
+                )?;
             }
-            let mut outcomes = Vec::with_capacity(tokens.len());
-            for row in &tokens {
-                let step = decide_token_import(token_row(tx, &row.jti)?.as_ref(), row);
-                match step {
-                    TokenImport::Insert => insert_token(tx, row)?,
-                    TokenImport::Blacklist => {
-                        tx.execute(
-                            "UPDATE refresh_tokens SET blacklisted_ms = ?2 WHERE jti = ?1 AND blacklisted_ms IS NULL",
-                            params![row.jti, row.blacklisted.map(Instant::millis)],
-                        )?;
-                    }
-                    TokenImport::Present | TokenImport::Conflict => {}
-                }
-                outcomes.push(step);
+            Ok(decision)
+        };
+        match mode {
+            ImportMode::Write => self.write(check).await,
+            ImportMode::DryRun => self.read(check).await,
+        }
+    }
+
+    async fn import_groups(&self, names: &[String], mode: ImportMode) -> Result<u64, StoreError> {
+        let names = names.to_vec();
+        let create = move |c: &Connection| -> rusqlite::Result<u64> {
+            let mut new = 0;
+            for name in &names {
+                new += match mode {
+                    ImportMode::Write => c
+                        .prepare_cached("INSERT INTO groups (name) VALUES (?1) ON CONFLICT (name) DO NOTHING")?
+                        .execute([name])? as u64,
+                    ImportMode::DryRun => u64::from(
+                        c.prepare_cached("SELECT 1 FROM groups WHERE name = ?1")?
+                            .query_row([name], |_| Ok(()))
+                            .optional()?
+                            .is_none(),
+                    ),
+                };
             }
-            Ok(ImportOutcome { user: decision, tokens: outcomes })
+            Ok(new)
+        };
+        match mode {
+            ImportMode::Write => self.write(create).await,
+            ImportMode::DryRun => self.read(create).await,
+        }
+    }
+
+    async fn user_page(&self, after: i64, limit: u32) -> Result<Vec<UserListing>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT u.id, u.uuid, u.username, u.email, u.first_name, u.last_name, u.is_active, u.is_staff,
+                        u.is_superuser, u.date_joined_ms, u.last_login_ms,
+                        (SELECT json_group_array(name) FROM
+                           (SELECT g.name FROM user_groups ug JOIN groups g ON g.id = ug.group_id
+                            WHERE ug.user_id = u.id ORDER BY g.name))
+                 FROM users u WHERE u.id > ?1 ORDER BY u.id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after, limit], |r| {
+                let groups: String = r.get(11)?;
+                Ok(UserListing {
+                    id: r.get(0)?,
+                    uuid: r.get(1)?,
+                    username: r.get(2)?,
+                    email: r.get(3)?,
+                    first_name: r.get(4)?,
+                    last_name: r.get(5)?,
+                    is_active: r.get(6)?,
+                    is_staff: r.get(7)?,
+                    is_superuser: r.get(8)?,
+                    date_joined: Instant::from_millis(r.get(9)?),
+                    last_login: r.get::<_, Option<i64>>(10)?.map(Instant::from_millis),
+                    groups: serde_json::from_str(&groups).unwrap_or_default(),
+                })
+            })?;
+            rows.collect()
         })
         .await
     }
@@ -785,5 +929,29 @@ impl Store for SqliteStore {
             Ok(tokens as u64)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The query plan, one detail line per step.
+    fn plan(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt.query_map(["ada"], |r| r.get::<_, String>(3)).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    }
+
+    #[test]
+    fn sign_in_finds_the_username_through_its_partial_unique_index() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+
+        let sign_in = plan(&conn, USER_BY_USERNAME);
+        let without_guard = plan(&conn, concat!("SELECT ", user_columns!(), " FROM users WHERE username = ?1"));
+
+        assert_eq!(sign_in, ["SEARCH users USING INDEX users_username (username=?)"]);
+        assert_eq!(without_guard, ["SCAN users"]);
     }
 }

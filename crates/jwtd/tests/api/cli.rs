@@ -266,10 +266,17 @@ async fn import_django_brings_users_who_sign_in_with_their_django_password() {
 
     let run = jwtd_on(&app, &["import-django", "--from", &django], None).await;
 
-    run.expect_success(
-        "users: 1 new, 0 already imported, 0 skipped\n\
+    assert_eq!(run.code, Some(0), "{run:?}");
+    // The first line says whether this import recorded the id type or found it recorded at start.
+    let (ids, report) = run.stdout.split_once('\n').unwrap();
+    assert!(ids.starts_with("user ids: int"), "{run:?}");
+    assert_eq!(
+        report,
+        "user table without: first_name, last_name, is_staff, is_superuser (defaults used)\n\
+         users: 1 new, 0 already imported, 0 skipped; 0 of the new are staff or superusers\n\
+         groups: 0 new, 0 memberships\n\
          refresh tokens: 1 new (0 of them blacklisted), 0 newly blacklisted, 0 already imported, 0 expired (left out), 0 skipped\n\
-         import done: 2 new\n",
+         import done: 2 new\n"
     );
     let pair = app.obtain_pair("ada", "correct horse battery staple").await;
     pair.expect_status(200);
@@ -295,6 +302,78 @@ async fn import_django_refuses_a_database_without_django_tables_and_never_prints
     assert_eq!(mysql.code, Some(1), "{mysql:?}");
     assert!(mysql.stderr.starts_with("jwtd: --from: expected sqlite:///PATH or postgres://"), "{}", mysql.stderr);
     assert!(!mysql.stderr.contains("hunter2"));
+}
+
+#[tokio::test]
+async fn import_django_dry_run_prints_the_report_and_writes_nothing() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let django = django_database(dir.path());
+
+    let dry = jwtd_on(&app, &["import-django", "--from", &django, "--dry-run"], None).await;
+
+    assert_eq!(dry.code, Some(0), "{dry:?}");
+    assert!(dry.stdout.starts_with("dry run: nothing is written; an import would do this\n"), "{dry:?}");
+    assert!(dry.stdout.ends_with("\ndry run done: 2 new (nothing written)\n"), "{dry:?}");
+    app.obtain_pair("ada", "correct horse battery staple").await.expect(401, NO_ACTIVE_ACCOUNT);
+    jwtd_on(&app, &["user", "list", "--json"], None).await.expect_success("{\"users\":[],\"next\":null}\n");
+    let real = jwtd_on(&app, &["import-django", "--from", &django, "--batch-size", "1"], None).await;
+    let same = dry.stdout.replace("dry run: nothing is written; an import would do this\n", "");
+    assert_eq!(same.replace("dry run done: 2 new (nothing written)", "import done: 2 new"), real.stdout);
+}
+
+#[tokio::test]
+async fn user_list_pages_and_prints_one_json_document() {
+    let app = spawn_app().await;
+    for name in ["ada", "bob", "carol"] {
+        app.sign_up(name).await;
+    }
+
+    let first = jwtd_on(&app, &["user", "list", "--json", "--limit", "2"], None).await;
+    let rest = jwtd_on(&app, &["user", "list", "--json", "--limit", "2", "--after", "2"], None).await;
+    let text = jwtd_on(&app, &["user", "list", "--limit", "1"], None).await;
+
+    let first: serde_json::Value = serde_json::from_str(&first.stdout).unwrap();
+    let names: Vec<&str> = first["users"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert_eq!((names, first["next"].clone()), (vec!["ada", "bob"], json!(2)));
+    let ada = &first["users"][0];
+    assert_eq!(
+        (ada["id"].clone(), ada["uuid"].clone(), ada["is_staff"].clone(), ada["groups"].clone()),
+        (json!(1), json!(null), json!(false), json!([]))
+    );
+    assert!(ada["date_joined"].as_str().unwrap().ends_with('Z'), "{ada}");
+    let rest: serde_json::Value = serde_json::from_str(&rest.stdout).unwrap();
+    assert_eq!((rest["users"][0]["username"].clone(), rest["next"].clone()), (json!("carol"), json!(null)));
+    text.expect_success(&format!("{LIST_HEADER}{}# more: --after 1\n", list_line(1, "ada", true, "")));
+}
+
+/// A custom user model's table with UUID keys, as Django's SQLite backend writes them (32 hex digits).
+fn django_uuid_database(dir: &std::path::Path) -> String {
+    let path = dir.join("custom.sqlite3");
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch(
+        r#"CREATE TABLE "accounts_user" ("password" varchar(128) NOT NULL, "last_login" datetime NULL,
+               "id" char(32) NOT NULL PRIMARY KEY, "email" varchar(254) NOT NULL UNIQUE, "is_active" bool NOT NULL);
+           INSERT INTO accounts_user VALUES ('!', NULL, '5f0c6d7e8a9b4c1d9e2f0a1b2c3d4e5f', 'ada@example.com', 1);"#,
+    )
+    .unwrap();
+    format!("sqlite://{}", path.display())
+}
+
+#[tokio::test]
+async fn import_django_of_uuid_users_into_an_int_database_stops_with_exit_code_2() {
+    let app = spawn_app().await;
+    app.sign_up("mallory").await;
+    let dir = tempfile::tempdir().unwrap();
+    let django = django_uuid_database(dir.path());
+    let args = ["import-django", "--from", &django, "--user-table", "accounts_user", "--users-only"];
+
+    let run = jwtd_on(&app, &args, None).await;
+
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stderr.contains("the Django users have uuid ids but jwtd's database is made for int ids"), "{run:?}");
+    let list = jwtd_on(&app, &["user", "list"], None).await;
+    list.expect_success(&format!("{LIST_HEADER}{}", list_line(1, "mallory", true, "")));
 }
 
 #[tokio::test]
