@@ -1,5 +1,5 @@
 """Runs README.md's client snippets (Python `requests`, and `fetch` under Node) against a jwtd
-binary with 1-second access tokens: each signs in, calls /api/me/, waits for the access token to
+binary with 2-second access tokens: each signs in, calls /api/me/, waits for the access token to
 expire, calls again (a 401, a refresh, a retry), and must end with a 200 and one more refresh in
 jwtd's metrics. Usage: readme_clients.py JWTD_BIN"""
 
@@ -44,7 +44,9 @@ def main(jwtd_bin):
         "PATH": os.environ["PATH"],
         "JWTD_ADDR": f"127.0.0.1:{port}",
         "JWTD_DATABASE_URL": f"sqlite://{tmp}/jwtd.db",
-        "JWTD_ACCESS_TOKEN_LIFETIME": "1s",
+        # exp counts from iat's whole second, so a token lives between 1 and 2 s: at 1 s one issued
+        # late in a second could expire before the retry that carries it arrives.
+        "JWTD_ACCESS_TOKEN_LIFETIME": "2s",
         "JWTD_ROTATE_REFRESH_TOKENS": "true",
     }
     server = subprocess.Popen([jwtd_bin, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
