@@ -581,9 +581,20 @@ mod tests {
             SettingsFlags { signing_key: Some("a-secret-on-the-command-line-0123456789".into()), ..Default::default() };
         let warnings = warnings_of(&Sources { flags, ..Default::default() });
         assert!(
-            warnings.iter().any(|w| w.starts_with("--signing-key: ") && w.contains("JWTD_SIGNING_KEY_FILE")),
+            warnings.iter().any(|w| w.starts_with("--signing-key: ") && w.contains(table::SIGNING_KEY_FILE.env)),
             "{warnings:?}"
         );
+    }
+
+    #[test]
+    fn a_database_url_flag_is_a_warning_only_when_it_holds_a_password() {
+        let warned = |url: &str| {
+            let flags = SettingsFlags { database_url: Some(url.into()), ..Default::default() };
+            warnings_of(&Sources { flags, ..Default::default() }).iter().any(|w| w.starts_with("--database-url: "))
+        };
+        assert!(warned("postgres://jwtd:secret@db.internal/jwtd"));
+        assert!(!warned("postgres://jwtd@db.internal/jwtd"));
+        assert!(!warned("sqlite:///var/lib/jwtd/jwtd.db"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
-use super::table::{Setting, SettingsFlags, ENV_PREFIX, SECRET_FILES, SETTINGS};
+use super::table::{Setting, SettingsFlags, DATABASE_URL, ENV_PREFIX, SECRET_FILES, SETTINGS};
 use super::ConfigError;
 
 /// Where settings come from, lowest priority first after the built-in defaults.
@@ -103,7 +103,9 @@ pub(super) fn layers(sources: &Sources<'_>, warnings: &mut Vec<String>) -> Resul
     }
     for (secret, _) in SECRET_FILES {
         if let Some(i) = position(secret) {
-            if let Some(text) = raw.given(i).filter(|t| t.source == secret.flag()) {
+            // A database URL is a secret only when it carries a password (`mask_url` hides it).
+            let holds_secret = |value: &str| secret.name != DATABASE_URL.name || super::mask_url(value) != value;
+            if let Some(text) = raw.given(i).filter(|t| t.source == secret.flag() && holds_secret(&t.text)) {
                 warnings.push(format!(
                     "{}: a secret on the command line is visible to every local user (ps, /proc); \
                      use {}{}_FILE or the environment",
