@@ -13,6 +13,7 @@ pub mod limits;
 mod metrics;
 mod openapi;
 mod responses;
+mod services;
 #[cfg(test)]
 mod store_down;
 mod token;
@@ -35,9 +36,10 @@ pub use error::{ApiError, LoggedError as LoggedErrorRef};
 pub use extract::{AuthUser, ClientAddr, TrustedProxies};
 pub use limits::Limits;
 pub use metrics::metrics_router;
+pub use services::{ServiceCaller, X_AUTH_CLAIMS, X_AUTH_USER_ID};
 
 use crate::config::{Route, Routes, Settings};
-use crate::service::{AuthService, Verifier};
+use crate::service::{AuthService, ServiceTokens, Verifier};
 use crate::telemetry::Metrics;
 
 /// Everything the handlers need; each takes the narrowest part through `FromRef`. One `Arc`,
@@ -56,13 +58,22 @@ pub struct AppParts {
     pub schema: Bytes,
     /// TRUSTED_PROXIES, for [`ClientAddr`].
     pub proxies: TrustedProxies,
+    /// SERVICE_TOKENS, for [`ServiceCaller`].
+    pub service_tokens: ServiceTokens,
 }
 
 impl AppState {
     pub fn new(auth: AuthService, verifier: Verifier, settings: Arc<Settings>, metrics: Arc<Metrics>) -> Self {
         let schema = openapi::document(&settings);
         let proxies = TrustedProxies(Arc::new(settings.trusted_proxies.clone()));
-        AppState(Arc::new(AppParts { auth, verifier, settings, metrics, schema, proxies }))
+        let service_tokens = ServiceTokens::new(&settings.service_tokens);
+        AppState(Arc::new(AppParts { auth, verifier, settings, metrics, schema, proxies, service_tokens }))
+    }
+}
+
+impl FromRef<AppState> for ServiceTokens {
+    fn from_ref(state: &AppState) -> Self {
+        state.service_tokens.clone()
     }
 }
 
@@ -108,8 +119,17 @@ impl FromRef<AppState> for Arc<Metrics> {
 /// Each view is a handler whose `#[utoipa::path]` attribute gives its method and default path,
 /// so this one list makes both the router ([`bare_router`]) and the paths of the OpenAPI
 /// document (`openapi.rs`), which therefore describes the configured paths.
-pub(crate) fn api(routes: &Routes) -> OpenApiRouter<AppState> {
-    routes.served().map(|(route, path)| at(route, path, routes)).fold(OpenApiRouter::default(), add_view)
+pub(crate) fn api(settings: &Settings) -> OpenApiRouter<AppState> {
+    let routes = &settings.routes;
+    served(settings).map(|(route, path)| at(route, path, routes)).fold(OpenApiRouter::default(), add_view)
+}
+
+/// The routes served with these settings, at their paths: ROUTES, less the routes for other
+/// services while SERVICE_TOKENS is empty (then nobody could be let in; they answer 404, as
+/// any path no route serves).
+fn served(settings: &Settings) -> impl Iterator<Item = (Route, &str)> {
+    let services = !settings.service_tokens.is_empty();
+    settings.routes.served().filter(move |(route, _)| services || !route.needs_service_token())
 }
 
 /// The view of `route`. Routes of one view (sign-in and djoser's paths are SimpleJWT's views
@@ -131,6 +151,9 @@ fn view(route: Route) -> UtoipaMethodRouter<AppState> {
         Route::Readyz => routes!(health::readyz),
         Route::Metrics => routes!(metrics::metrics),
         Route::Schema => routes!(openapi::schema),
+        Route::TokenIntrospect => routes!(services::introspect),
+        Route::TokenRevocations => routes!(services::revocations),
+        Route::AuthCheck => routes!(services::check),
     }
 }
 
@@ -190,8 +213,8 @@ fn add_view(
 }
 
 /// The paths of the route table as configured, for per-route metrics (a fixed set of labels).
-pub fn route_paths(routes: &Routes) -> Vec<String> {
-    routes.served().map(|(_, path)| path.to_string()).collect()
+pub fn route_paths(settings: &Settings) -> Vec<String> {
+    served(settings).map(|(_, path)| path.to_string()).collect()
 }
 
 /// The jwtd API (SPEC §1), every path with and without its trailing slash, every answer with
@@ -203,7 +226,7 @@ pub fn router(state: AppState) -> Router {
 /// [`router`] without the security-header layer, for a server that adds the headers at its edge
 /// with [`secure`] (the application does, in the one layer it wraps around this router).
 pub fn bare_router(state: AppState) -> Router {
-    let (router, _) = api(&state.settings.routes).split_for_parts();
+    let (router, _) = api(&state.settings).split_for_parts();
     router.fallback(not_found).with_state(state)
 }
 

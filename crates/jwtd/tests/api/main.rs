@@ -31,6 +31,7 @@ mod rotation;
 mod routes;
 mod schema;
 mod security;
+mod services;
 mod sessions;
 mod shutdown;
 mod signup;
