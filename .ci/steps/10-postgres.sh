@@ -4,7 +4,8 @@
 #   1. the store contract suite (the same tests the SQLite backend passes), and the reader of
 #      `jwtd import-django --from postgres://…`,
 #   2. the shared conformance suite against the release binary,
-#   3. the two-instance rotation race, 10 runs with the grace period off and 10 with it on,
+#   3. the two-instance rotation race, 10 runs with the grace period off and 10 with it on, and a
+#      session revoked on one instance refused by the other within a second,
 #   4. the outage test (PostgreSQL stopped under load, then started again),
 # and stops the server on exit, whatever happened.
 # Environment from .ci/run: SHARED, PYENV, JWTD_BIN, CONFORMANCE_FILTER.
@@ -45,6 +46,9 @@ JWTD_TEST_POSTGRES=$URL TARGET=jwtd conformance -m "$CONFORMANCE_FILTER"
 
 step "two-instance rotation race, 10 runs in a row"
 JWTD_TEST_POSTGRES=$URL "$PYENV/bin/python" .ci/postgres_checks.py race --runs 10
+
+step "two instances: a session revoked on one is refused by the other within a second"
+JWTD_TEST_POSTGRES=$URL "$PYENV/bin/python" .ci/postgres_checks.py session
 
 step "outage: PostgreSQL stopped under load, then started again"
 printf -v STOP_CMD '%q ' "${AS[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop

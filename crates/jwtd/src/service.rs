@@ -1,10 +1,11 @@
 //! Use cases of SPEC §1 and §4: sign-up, sign-in, refresh with rotation, blacklist, verify,
-//! sliding tokens, password change and logout-all; and the import of a Django project's users
+//! sliding tokens, password change and logout-all, sessions (list, revoke one, revoke the others); and the import of a Django project's users
 //! and tokens (`import`). This layer owns the use cases and what a refusal means to the caller;
 //! the SPEC §4 refusals of a refresh are decided by `store`'s rules, the same with rotation or
 //! without (`RefreshCheck::refuses`, `decide_rotation`). It knows no HTTP (status codes and
 //! bodies are `http`'s) and no SQL (that is `store`'s).
 
+mod activity;
 mod auth;
 mod hashing;
 pub mod import;
@@ -16,6 +17,7 @@ mod service_tokens;
 mod throttle;
 mod verifier;
 
+pub use activity::SessionActivity;
 pub use auth::{normalize_email, plausible_email, AuthError, AuthService, FieldErrors, Issued, IssuedRefresh, SignUp};
 pub use hashing::PasswordPool;
 pub use remote_keys::{RemoteKeys, RemoteKeysError, RemoteOptions};

@@ -20,7 +20,8 @@ use crate::store::postgres::{PgOptions, PgStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{
     IdTypeCheck, ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation,
-    RotateRequest, Rotation, Store, StoreError, TokenRow, User, UserListing, UserState,
+    RotateRequest, Rotation, SessionClient, SessionListing, SessionScope, Store, StoreError, TokenRow, User,
+    UserListing, UserState,
 };
 use crate::tokens::{Algorithm, Codec, Policy};
 use jwtd_proto::UserId;
@@ -164,15 +165,43 @@ impl Store for Pausing {
     async fn record_refresh(&self, token: &RefreshRecord, family: &str) -> Result<(), StoreError> {
         self.inner.record_refresh(token, family).await
     }
-    async fn record_sign_in(&self, token: &RefreshRecord, family: &str, seen: &UserState) -> Result<bool, StoreError> {
+    async fn record_sign_in(
+        &self,
+        token: &RefreshRecord,
+        family: &str,
+        seen: &UserState,
+        client: &SessionClient,
+    ) -> Result<bool, StoreError> {
         self.at(Point::RecordSignIn).await;
-        self.inner.record_sign_in(token, family, seen).await
+        self.inner.record_sign_in(token, family, seen, client).await
     }
     async fn refresh_row(&self, jti: &str) -> Result<Option<TokenRow>, StoreError> {
         self.inner.refresh_row(jti).await
     }
-    async fn refresh_check(&self, user_id: i64, jti: &str) -> Result<Option<RefreshCheck>, StoreError> {
-        self.inner.refresh_check(user_id, jti).await
+    async fn refresh_check(
+        &self,
+        user_id: i64,
+        jti: &str,
+        session: Option<&str>,
+    ) -> Result<Option<RefreshCheck>, StoreError> {
+        self.inner.refresh_check(user_id, jti, session).await
+    }
+    async fn session_owner(&self, session: &str) -> Result<Option<i64>, StoreError> {
+        self.inner.session_owner(session).await
+    }
+    async fn sessions(&self, user_id: i64, now: Instant) -> Result<Vec<SessionListing>, StoreError> {
+        self.inner.sessions(user_id, now).await
+    }
+    async fn revoke_sessions(
+        &self,
+        user_id: i64,
+        scope: SessionScope<'_>,
+        now: Instant,
+    ) -> Result<Vec<String>, StoreError> {
+        self.inner.revoke_sessions(user_id, scope, now).await
+    }
+    async fn touch_sessions(&self, used: &[(String, i64)]) -> Result<(), StoreError> {
+        self.inner.touch_sessions(used).await
     }
     async fn blacklist(&self, token: &RefreshRecord, family: &str, now: Instant) -> Result<(), StoreError> {
         self.inner.blacklist(token, family, now).await
@@ -279,7 +308,7 @@ impl World {
 
 impl Instance {
     async fn sign_up(&self, name: &str) -> i64 {
-        self.auth.sign_up(Some(name.into()), PASSWORD.into(), None).await.unwrap().user.id
+        self.auth.sign_up(Some(name.into()), PASSWORD.into(), None, &SessionClient::default()).await.unwrap().user.id
     }
 
     async fn change_password(&self, user: i64) {
@@ -315,7 +344,7 @@ impl Instance {
     /// What another instance learns from the revocation log within a second.
     async fn poll(&self) {
         for r in self.store.revocations_since(0, 1000).await.unwrap() {
-            self.verifier.revoke_before(UserId::Int(r.user_id), r.valid_after);
+            self.verifier.apply(UserId::Int(r.user_id), r.valid_after, r.session.as_deref());
         }
     }
 }
@@ -332,14 +361,14 @@ async fn a_sign_in_that_checked_the_old_password_issues_nothing_after_a_password
     let app = world.instance(|_| {}).await;
     let ada = app.sign_up("ada").await;
     let (release, sign_in) = app
-        .stopped_at(Point::RecordSignIn, |auth| async move { auth.obtain_pair("ada", PASSWORD.into(), None).await })
+        .stopped_at(Point::RecordSignIn, |auth| async move { auth.obtain_pair("ada", PASSWORD.into(), None, "").await })
         .await;
 
     app.change_password(ada).await;
     release.send(()).unwrap();
 
     refused_sign_in(sign_in.await.unwrap());
-    app.auth.obtain_pair("ada", NEW_PASSWORD.into(), None).await.unwrap();
+    app.auth.obtain_pair("ada", NEW_PASSWORD.into(), None, "").await.unwrap();
     world.finish().await;
 }
 
@@ -350,8 +379,10 @@ async fn a_sign_in_racing_logout_all_or_deactivation_issues_nothing() {
     let app = world.instance(|_| {}).await;
     let ada = app.sign_up("ada").await;
     for revoke in ["logout-all", "deactivate"] {
-        let (release, sign_in) = app
-            .stopped_at(Point::RecordSignIn, |auth| async move { auth.obtain_pair("ada", PASSWORD.into(), None).await })
+        let (release, sign_in) =
+            app.stopped_at(Point::RecordSignIn, |auth| async move {
+                auth.obtain_pair("ada", PASSWORD.into(), None, "").await
+            })
             .await;
         match revoke {
             "logout-all" => app.auth.logout_all(UserId::Int(ada)).await.unwrap(),
@@ -380,9 +411,9 @@ async fn the_rehash_of_a_sign_in_never_brings_the_old_password_back() {
         now: world.clock.now(),
     };
     let ada = app.store.create_user(new).await.unwrap().id;
-    let (release, sign_in) =
-        app.stopped_at(Point::UpdatePasswordHash, |auth| async move {
-            auth.obtain_pair("ada", PASSWORD.into(), None).await
+    let (release, sign_in) = app
+        .stopped_at(Point::UpdatePasswordHash, |auth| async move {
+            auth.obtain_pair("ada", PASSWORD.into(), None, "").await
         })
         .await;
 
@@ -390,8 +421,8 @@ async fn the_rehash_of_a_sign_in_never_brings_the_old_password_back() {
     release.send(()).unwrap();
 
     refused_sign_in(sign_in.await.unwrap());
-    refused_sign_in(app.auth.obtain_pair("ada", PASSWORD.into(), None).await);
-    app.auth.obtain_pair("ada", NEW_PASSWORD.into(), None).await.unwrap();
+    refused_sign_in(app.auth.obtain_pair("ada", PASSWORD.into(), None, "").await);
+    app.auth.obtain_pair("ada", NEW_PASSWORD.into(), None, "").await.unwrap();
     world.finish().await;
 }
 
@@ -422,7 +453,7 @@ async fn revocation_covers_its_whole_second_and_a_sign_in_right_after_is_at_once
     let app = world.instance(|_| {}).await;
     let ada = app.sign_up("ada").await;
     world.clock.hold_sleepers();
-    let pair = app.auth.obtain_pair("ada", PASSWORD.into(), None).await.unwrap();
+    let pair = app.auth.obtain_pair("ada", PASSWORD.into(), None, "").await.unwrap();
     world.advance_ms(200);
     let refresh = pair.refresh.as_ref().unwrap().token.clone();
     let refreshed = app.auth.refresh(&refresh).await.unwrap();
@@ -437,7 +468,7 @@ async fn revocation_covers_its_whole_second_and_a_sign_in_right_after_is_at_once
         assert!(app.verifier.access(access).is_err(), "revoked here at once, though of the same second");
     }
     // Another client signing in during the revoking second waits for the next one.
-    let during = app.spawn(|auth| async move { auth.obtain_pair("ada", PASSWORD.into(), None).await });
+    let during = app.spawn(|auth| async move { auth.obtain_pair("ada", PASSWORD.into(), None, "").await });
     world.sleepers(2).await;
     world.advance_ms(500);
     logout.await.unwrap().unwrap();
@@ -446,7 +477,7 @@ async fn revocation_covers_its_whole_second_and_a_sign_in_right_after_is_at_once
     assert!(matches!(app.auth.refresh(&refresh).await, Err(AuthError::Blacklisted)));
     assert!(matches!(app.auth.refresh_sliding(&slid).await, Err(AuthError::Blacklisted)));
     assert!(matches!(app.auth.refresh_sliding(&sliding).await, Err(AuthError::Blacklisted)));
-    let after = app.auth.obtain_pair("ada", PASSWORD.into(), None).await.unwrap();
+    let after = app.auth.obtain_pair("ada", PASSWORD.into(), None, "").await.unwrap();
     assert_eq!(world.clock.sleepers(), 0, "the sign-in after the call did not wait");
     for pair in [&during, &after] {
         app.verifier.access(&pair.access).unwrap();
@@ -463,7 +494,7 @@ async fn a_rotation_in_the_revoking_second_is_revoked() {
     let app =
         world.instance(|s| s.rotation = RotationPolicy::On { blacklist_after: true, grace: Duration::ZERO }).await;
     let ada = app.sign_up("ada").await;
-    let pair = app.auth.obtain_pair("ada", PASSWORD.into(), None).await.unwrap();
+    let pair = app.auth.obtain_pair("ada", PASSWORD.into(), None, "").await.unwrap();
     world.advance_ms(1_000);
     let rotated = app.auth.refresh(&pair.refresh.unwrap().token).await.unwrap();
     world.advance_ms(999);
@@ -504,13 +535,13 @@ async fn another_instance_waits_in_the_revoking_second_and_refuses_after_its_pol
     let one = world.instance(|_| {}).await;
     let two = world.instance(|_| {}).await;
     let ada = one.sign_up("ada").await;
-    let old = two.auth.obtain_pair("ada", PASSWORD.into(), None).await.unwrap();
+    let old = two.auth.obtain_pair("ada", PASSWORD.into(), None, "").await.unwrap();
     world.clock.hold_sleepers();
     world.advance_ms(400);
 
     let logout = one.spawn(|auth| async move { auth.logout_all(UserId::Int(ada)).await });
     world.sleepers(1).await;
-    let elsewhere = two.spawn(|auth| async move { auth.obtain_pair("ada", PASSWORD.into(), None).await });
+    let elsewhere = two.spawn(|auth| async move { auth.obtain_pair("ada", PASSWORD.into(), None, "").await });
     world.sleepers(2).await;
     world.advance_ms(600);
     logout.await.unwrap().unwrap();

@@ -1,6 +1,8 @@
-//! Access-token verification without a database round trip: signature, times, type, and the
-//! per-user "valid after" time that password change and logout-all move forward (SPEC §4).
-//! The map is filled from the store's revocation log and kept in step by `app`'s sync task.
+//! Access-token verification without a database round trip: signature, times, type, the
+//! per-user "valid after" time that password change and logout-all move forward (SPEC §4), and
+//! the revoked sessions (a session's DELETE, logout-others, reuse of a rotated token). Both are
+//! filled from the store's revocation log and kept in step by `app`'s sync task, which also drops
+//! the revoked sessions whose tokens have all expired.
 //! The keys are those the server's [`Codec`] verifies with, or, in another service,
 //! [`RemoteKeys`] fetched from jwtd's JWKS URL. A `Verifier` only verifies: signing is
 //! `AuthService`'s, with the `Codec` itself, and the clock it reads is its own copy, for
@@ -83,6 +85,10 @@ struct Inner {
     user_id_claim: String,
     /// Keyed by the id tokens carry, so an access token is checked without mapping its id.
     valid_after: DashMap<UserId, i64>,
+    /// Revoked sessions: the session id → the revocation's `valid_after` (the second after it).
+    /// Every token of a revoked session is refused, whatever its `iat`: none is issued in it
+    /// afterwards but by a refresh that raced the revocation, which must not survive it either.
+    revoked_sessions: DashMap<String, i64>,
 }
 
 impl Verifier {
@@ -108,7 +114,15 @@ impl Verifier {
 
     fn with_keys(keys: Keys, clock: SharedClock, header_types: Vec<String>, user_id_claim: String) -> Self {
         let token_classes = token_classes(&[TokenType::Access]);
-        let inner = Inner { keys, clock, header_types, token_classes, user_id_claim, valid_after: DashMap::new() };
+        let inner = Inner {
+            keys,
+            clock,
+            header_types,
+            token_classes,
+            user_id_claim,
+            valid_after: DashMap::new(),
+            revoked_sessions: DashMap::new(),
+        };
         Verifier { inner: Arc::new(inner) }
     }
 
@@ -159,6 +173,44 @@ impl Verifier {
         }
     }
 
+    /// Records that every token of `session` is revoked, by a revocation whose `valid_after`
+    /// (the second after it) is given: the time [`Verifier::forget_sessions_revoked_before`]
+    /// counts from.
+    pub fn revoke_session(&self, session: &str, valid_after: i64) {
+        if let Some(mut entry) = self.inner.revoked_sessions.get_mut(session) {
+            *entry = (*entry).max(valid_after);
+            return;
+        }
+        self.inner.revoked_sessions.insert(session.to_string(), valid_after);
+    }
+
+    /// Applies a row of the revocation log: of one session of the user when `session` is set,
+    /// else of every token of the user.
+    pub fn apply(&self, user_id: UserId, valid_after: i64, session: Option<&str>) {
+        match session {
+            Some(session) => self.revoke_session(session, valid_after),
+            None => self.revoke_before(user_id, valid_after),
+        }
+    }
+
+    /// Whether the session a token names ([`Claims::session`]) was revoked.
+    pub fn is_session_revoked(&self, session: Option<&str>) -> bool {
+        session.is_some_and(|session| self.inner.revoked_sessions.contains_key(session))
+    }
+
+    /// Drops the revoked sessions whose revocation's `valid_after` is before `horizon` (seconds):
+    /// every token of theirs has expired by then (the caller passes now minus the longest lifetime
+    /// of a token accepted without the database, plus a margin for a refresh that raced the
+    /// revocation). Keeps the set as small as the revocations of that window.
+    pub fn forget_sessions_revoked_before(&self, horizon: i64) {
+        self.inner.revoked_sessions.retain(|_, valid_after| *valid_after >= horizon);
+    }
+
+    /// How many revoked sessions this verifier holds.
+    pub fn revoked_session_count(&self) -> usize {
+        self.inner.revoked_sessions.len()
+    }
+
     /// The first second whose tokens of `user_id` are valid, as far as this verifier knows (0:
     /// none revoked).
     pub fn valid_after(&self, user_id: UserId) -> i64 {
@@ -186,7 +238,7 @@ impl Verifier {
             Ok(None) => return Err(BearerError::NoUserId),
             Err(e) => return Err(refused(e)),
         };
-        if self.is_revoked(user_id, claims.iat()) {
+        if self.is_revoked(user_id, claims.iat()) || self.is_session_revoked(claims.session()) {
             return Err(BearerError::Revoked(classes, token_type));
         }
         Ok(AccessClaims { user_id, claims })
@@ -228,6 +280,30 @@ impl Verifier {
 mod tests {
     use super::*;
     use TokenType::{Access, Refresh, Sliding};
+
+    #[test]
+    fn a_revoked_session_refuses_its_earlier_tokens_until_forgotten() {
+        let verifier = Verifier::new(
+            &Codec::from_secret(tokens::Algorithm::HS256, &[7u8; 32], Policy::default()).unwrap(),
+            Arc::new(crate::clock::FakeClock::at(Instant::from_secs(1_000))),
+            vec!["Bearer".into()],
+            "user_id".into(),
+        );
+        let (a, b) = (Some("0123456789abcdef"), Some("fedcba9876543210"));
+        assert!(!verifier.is_session_revoked(a));
+        verifier.apply(UserId::Int(7), 1_001, a);
+        assert!(verifier.is_session_revoked(a));
+        assert!(!verifier.is_session_revoked(b), "another session");
+        assert!(!verifier.is_session_revoked(None));
+        assert!(!verifier.is_revoked(UserId::Int(7), Some(990)), "the user's other sessions stay");
+        verifier.apply(UserId::Int(7), 900, a);
+        verifier.forget_sessions_revoked_before(1_000);
+        assert!(verifier.is_session_revoked(a), "an earlier revocation moves nothing back");
+        verifier.forget_sessions_revoked_before(1_001);
+        assert_eq!(verifier.revoked_session_count(), 1);
+        verifier.forget_sessions_revoked_before(1_002);
+        assert_eq!(verifier.revoked_session_count(), 0);
+    }
 
     #[test]
     fn token_classes_keep_the_order_given_and_never_take_refresh_tokens() {
