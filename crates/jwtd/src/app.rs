@@ -3,7 +3,7 @@
 //! tasks (revocation poll, purge, TLS reload on SIGHUP); `run_until_stopped` serves until the
 //! given shutdown future resolves, drains, and closes the store.
 
-pub mod keys;
+pub(crate) mod keys;
 mod serve;
 mod tls;
 
@@ -215,7 +215,7 @@ impl Application {
         for task in tasks {
             task.abort();
         }
-        match state.auth.store().close().await {
+        match state.parts().auth.store().close().await {
             Ok(()) => info!("database closed"),
             Err(e) => warn!(error = %e, "could not close the database cleanly"),
         }
@@ -229,7 +229,7 @@ impl Application {
 /// rather than three: each layer costs a clone of the service and a boxed future per request.
 fn with_layers(router: Router, state: &AppState, limits: Limits) -> Router {
     let mut router = router;
-    let settings = &state.settings;
+    let settings = &state.parts().settings;
     if !settings.cors_allowed_origins.is_empty() {
         let origins: Vec<_> = settings.cors_allowed_origins.iter().filter_map(|o| o.parse().ok()).collect();
         let cors = CorsLayer::new()
@@ -243,7 +243,7 @@ fn with_layers(router: Router, state: &AppState, limits: Limits) -> Router {
     }
     // A panic in a handler is SPEC §2's JSON 500 (and logged by the edge), not a dropped connection.
     router = router.layer(CatchPanicLayer::custom(panic_response));
-    let edge = Edge { admission: http::limits::Admission::new(limits), metrics: state.metrics.clone() };
+    let edge = Edge { admission: http::limits::Admission::new(limits), metrics: state.parts().metrics.clone() };
     router.layer(middleware::from_fn_with_state(Arc::new(edge), edge_layer))
 }
 
@@ -329,10 +329,10 @@ async fn reload_on_hangup(reloader: CertReloader) {
 
 async fn sync_revocations(state: &AppState, cursor: &mut i64) -> Result<(), StoreError> {
     loop {
-        let batch = state.auth.store().revocations_since(*cursor, 1000).await?;
+        let batch = state.parts().auth.store().revocations_since(*cursor, 1000).await?;
         for r in &batch {
-            if let Some(user_id) = r.public_id(state.settings.user_id_type) {
-                state.verifier.revoke_before(user_id, r.valid_after);
+            if let Some(user_id) = r.public_id(state.parts().settings.user_id_type) {
+                state.parts().verifier.revoke_before(user_id, r.valid_after);
             }
             *cursor = r.cursor;
         }
@@ -356,7 +356,7 @@ async fn flush_task(state: AppState, clock: SharedClock) {
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     loop {
         tick.tick().await;
-        match flush_expired(state.auth.store().as_ref(), clock.now()).await {
+        match flush_expired(state.parts().auth.store().as_ref(), clock.now()).await {
             Ok(n) if n > 0 => info!(rows = n, "purged expired token rows"),
             Ok(_) => {}
             Err(e) => warn!(error = %e, "could not purge expired token rows"),

@@ -7,16 +7,17 @@
 
 mod auth;
 mod hashing;
-pub mod import;
+pub(crate) mod import;
 #[cfg(test)]
 mod races;
 mod remote_keys;
-pub mod revocation;
+pub(crate) mod revocation;
 mod throttle;
 mod verifier;
 
-pub use auth::{normalize_email, plausible_email, AuthError, AuthService, FieldErrors, Issued, IssuedRefresh, SignUp};
-pub use hashing::PasswordPool;
 pub use remote_keys::{RemoteKeys, RemoteKeysError, RemoteOptions};
-pub use throttle::{bucket, Reservation, Subject, Throttle, Throttled};
 pub use verifier::{AccessClaims, BearerError, Verifier};
+
+pub(crate) use auth::{normalize_email, plausible_email, AuthError, AuthService, FieldErrors, Issued, IssuedRefresh};
+pub(crate) use hashing::PasswordPool;
+pub(crate) use throttle::{Reservation, Subject, Throttle, Throttled};

@@ -7,11 +7,13 @@
 
 mod claims;
 mod codec;
-pub mod keys;
+pub(crate) mod keys;
 
 pub use claims::{Claims, TokenType};
-pub use codec::{verify, Algorithm, Codec, KeySet, Policy};
-pub use keys::{KeyError, KeyKind, PrivateKey, PublicKey};
+pub use codec::{Algorithm, Policy};
+
+pub(crate) use codec::{verify, Codec, KeySet};
+pub(crate) use keys::{KeyError, PrivateKey, PublicKey};
 
 use thiserror::Error;
 

@@ -136,10 +136,6 @@ impl RemoteKeys {
         })
     }
 
-    pub fn url(&self) -> &str {
-        &self.inner.url
-    }
-
     fn cache(&self) -> Cache {
         match self.inner.cache.read() {
             Ok(c) => c.clone(),
@@ -156,17 +152,17 @@ impl RemoteKeys {
     }
 
     /// The keys fetched last (empty before the first successful fetch).
-    pub fn keys(&self) -> Arc<KeySet> {
+    pub(crate) fn keys(&self) -> Arc<KeySet> {
         self.cache().keys
     }
 
     /// Whether a fetch ever succeeded.
-    pub fn is_loaded(&self) -> bool {
+    pub(crate) fn is_loaded(&self) -> bool {
         self.cache().loaded
     }
 
     /// Whether the keys should be fetched again at `now` (never fetched, or past `max-age`).
-    pub fn is_stale(&self, now: Instant) -> bool {
+    pub(crate) fn is_stale(&self, now: Instant) -> bool {
         let cache = self.cache();
         !cache.loaded || cache.stale_at.is_none_or(|at| now >= at)
     }

@@ -87,7 +87,7 @@ struct Inner {
 
 impl Verifier {
     /// A verifier of the tokens `codec` signs: its current and previous keys, its policy.
-    pub fn new(codec: &Codec, clock: SharedClock, header_types: Vec<String>, user_id_claim: String) -> Self {
+    pub(crate) fn new(codec: &Codec, clock: SharedClock, header_types: Vec<String>, user_id_claim: String) -> Self {
         let keys = Keys::Local { keys: codec.keys().clone(), policy: codec.policy().clone() };
         Self::with_keys(keys, clock, header_types, user_id_claim)
     }
@@ -122,13 +122,8 @@ impl Verifier {
         self
     }
 
-    /// The token types accepted as Bearer, in the order tried.
-    pub fn token_classes(&self) -> &'static [TokenType] {
-        self.inner.token_classes
-    }
-
     /// The public keys as a JWK Set document (`{"keys":[]}` for HMAC).
-    pub fn jwks(&self) -> serde_json::Value {
+    pub(crate) fn jwks(&self) -> serde_json::Value {
         match &self.inner.keys {
             Keys::Local { keys, .. } => keys.jwks(),
             Keys::Remote { keys, .. } => keys.keys().jwks(),
@@ -136,23 +131,23 @@ impl Verifier {
     }
 
     /// Verifies any token (signature, `alg`, times, audience, issuer) with the current keys.
-    pub fn decode(&self, raw: &str, now: Instant) -> Result<Claims, TokenError> {
+    pub(crate) fn decode(&self, raw: &str, now: Instant) -> Result<Claims, TokenError> {
         match &self.inner.keys {
             Keys::Local { keys, policy } => tokens::verify(raw, keys, policy, now),
             Keys::Remote { keys, policy } => tokens::verify(raw, &keys.keys(), policy, now),
         }
     }
 
-    pub fn user_id_claim(&self) -> &str {
+    pub(crate) fn user_id_claim(&self) -> &str {
         &self.inner.user_id_claim
     }
 
-    pub fn header_types(&self) -> &[String] {
+    pub(crate) fn header_types(&self) -> &[String] {
         &self.inner.header_types
     }
 
     /// Records that the user's tokens issued before `valid_after` (seconds) are revoked.
-    pub fn revoke_before(&self, user_id: UserId, valid_after: i64) {
+    pub(crate) fn revoke_before(&self, user_id: UserId, valid_after: i64) {
         let mut entry = self.inner.valid_after.entry(user_id).or_insert(valid_after);
         if *entry < valid_after {
             *entry = valid_after;
@@ -161,13 +156,13 @@ impl Verifier {
 
     /// The first second whose tokens of `user_id` are valid, as far as this verifier knows (0:
     /// none revoked).
-    pub fn valid_after(&self, user_id: UserId) -> i64 {
+    pub(crate) fn valid_after(&self, user_id: UserId) -> i64 {
         self.inner.valid_after.get(&user_id).map_or(0, |after| *after)
     }
 
     /// Whether a token of `user_id` issued at `iat` was revoked by a password change or logout-all
     /// (the rule is [`revoked_by_user`]'s).
-    pub fn is_revoked(&self, user_id: UserId, iat: Option<i64>) -> bool {
+    pub(crate) fn is_revoked(&self, user_id: UserId, iat: Option<i64>) -> bool {
         self.inner.valid_after.get(&user_id).is_some_and(|after| revoked_by_user(iat, *after))
     }
 
