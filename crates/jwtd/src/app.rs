@@ -126,7 +126,7 @@ pub async fn build_state(settings: Settings, deps: Deps) -> Result<AppState, Sta
             .accepting(&settings.auth_token_classes);
     let passwords = PasswordPool::new(deps.hasher).map_err(|_| StartError::Hashing)?;
     let auth = AuthService::new(store, codec, verifier.clone(), deps.clock, passwords, settings.clone());
-    let metrics = Arc::new(Metrics::new(&http::route_paths(&settings.routes)));
+    let metrics = Arc::new(Metrics::new(&http::route_paths(&settings)));
     Ok(AppState::new(auth, verifier, settings, metrics))
 }
 

@@ -15,6 +15,7 @@ mod openapi;
 #[cfg(test)]
 mod properties;
 mod responses;
+mod services;
 #[cfg(test)]
 mod store_down;
 mod token;
@@ -41,7 +42,7 @@ pub(crate) use extract::{ClientAddr, TrustedProxies};
 pub(crate) use metrics::metrics_router;
 
 use crate::config::{Route, Routes, Settings};
-use crate::service::{AuthService, Verifier};
+use crate::service::{AuthService, ServiceTokens, Verifier};
 use crate::telemetry::Metrics;
 
 /// Everything the handlers need; each takes the narrowest part through `FromRef`. One `Arc`,
@@ -60,13 +61,22 @@ pub(crate) struct AppParts {
     pub(crate) schema: Bytes,
     /// TRUSTED_PROXIES, for [`ClientAddr`].
     pub(crate) proxies: TrustedProxies,
+    /// SERVICE_TOKENS, for [`ServiceCaller`].
+    pub(crate) service_tokens: ServiceTokens,
 }
 
 impl AppState {
     pub(crate) fn new(auth: AuthService, verifier: Verifier, settings: Arc<Settings>, metrics: Arc<Metrics>) -> Self {
         let schema = openapi::document(&settings);
         let proxies = TrustedProxies(Arc::new(settings.trusted_proxies.clone()));
-        AppState(Arc::new(AppParts { auth, verifier, settings, metrics, schema, proxies }))
+        let service_tokens = ServiceTokens::new(&settings.service_tokens);
+        AppState(Arc::new(AppParts { auth, verifier, settings, metrics, schema, proxies, service_tokens }))
+    }
+}
+
+impl FromRef<AppState> for ServiceTokens {
+    fn from_ref(state: &AppState) -> Self {
+        state.parts().service_tokens.clone()
     }
 }
 
@@ -110,8 +120,17 @@ impl FromRef<AppState> for Arc<Metrics> {
 /// Each view is a handler whose `#[utoipa::path]` attribute gives its method and default path,
 /// so this one list makes both the router ([`bare_router`]) and the paths of the OpenAPI
 /// document (`openapi.rs`), which therefore describes the configured paths.
-pub(crate) fn api(routes: &Routes) -> OpenApiRouter<AppState> {
-    routes.served().map(|(route, path)| at(route, path, routes)).fold(OpenApiRouter::default(), add_view)
+pub(crate) fn api(settings: &Settings) -> OpenApiRouter<AppState> {
+    let routes = &settings.routes;
+    served(settings).map(|(route, path)| at(route, path, routes)).fold(OpenApiRouter::default(), add_view)
+}
+
+/// The routes served with these settings, at their paths: ROUTES, less the routes for other
+/// services while SERVICE_TOKENS is empty (then nobody could be let in; they answer 404, as
+/// any path no route serves).
+fn served(settings: &Settings) -> impl Iterator<Item = (Route, &str)> {
+    let services = !settings.service_tokens.is_empty();
+    settings.routes.served().filter(move |(route, _)| services || !route.needs_service_token())
 }
 
 /// The view of `route`. Routes of one view (sign-in and djoser's paths are SimpleJWT's views
@@ -133,6 +152,9 @@ fn view(route: Route) -> UtoipaMethodRouter<AppState> {
         Route::Readyz => routes!(health::readyz),
         Route::Metrics => routes!(metrics::metrics),
         Route::Schema => routes!(openapi::schema),
+        Route::TokenIntrospect => routes!(services::introspect),
+        Route::TokenRevocations => routes!(services::revocations),
+        Route::AuthCheck => routes!(services::check),
     }
 }
 
@@ -192,8 +214,8 @@ fn add_view(
 }
 
 /// The paths of the route table as configured, for per-route metrics (a fixed set of labels).
-pub(crate) fn route_paths(routes: &Routes) -> Vec<String> {
-    routes.served().map(|(_, path)| path.to_string()).collect()
+pub(crate) fn route_paths(settings: &Settings) -> Vec<String> {
+    served(settings).map(|(_, path)| path.to_string()).collect()
 }
 
 /// The jwtd API (SPEC §1), every path with and without its trailing slash, every answer with
@@ -205,7 +227,7 @@ pub fn router(state: AppState) -> Router {
 /// [`router`] without the security-header layer, for a server that adds the headers at its edge
 /// with [`secure`] (the application does, in the one layer it wraps around this router).
 pub(crate) fn bare_router(state: AppState) -> Router {
-    let (router, _) = api(&state.parts().settings.routes).split_for_parts();
+    let (router, _) = api(&state.parts().settings).split_for_parts();
     router.fallback(not_found).with_state(state)
 }
 

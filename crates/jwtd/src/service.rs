@@ -12,6 +12,7 @@ pub(crate) mod import;
 mod races;
 mod remote_keys;
 pub(crate) mod revocation;
+mod service_tokens;
 mod throttle;
 mod verifier;
 
@@ -20,4 +21,5 @@ pub use verifier::{AccessClaims, BearerError, Verifier};
 
 pub(crate) use auth::{normalize_email, plausible_email, AuthError, AuthService, FieldErrors, Issued, IssuedRefresh};
 pub(crate) use hashing::PasswordPool;
+pub(crate) use service_tokens::ServiceTokens;
 pub(crate) use throttle::{Reservation, Subject, Throttle, Throttled};

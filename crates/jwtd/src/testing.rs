@@ -7,6 +7,9 @@ use std::sync::Arc;
 use crate::clock::Instant;
 use crate::config::Settings;
 use crate::store::{Store, StoreError};
+
+/// A refresh token's row, as stored.
+pub use crate::store::TokenRow;
 use crate::tokens::{Algorithm, PrivateKey};
 
 /// A generated key pair, as PEM text.
@@ -24,6 +27,16 @@ impl Database {
     /// Deactivates or reactivates a user, as `jwtd user deactivate|activate` does.
     pub async fn set_active(&self, user_id: i64, active: bool, now: Instant) -> Result<bool, StoreError> {
         self.0.set_active(user_id, active, now).await
+    }
+
+    /// Revokes every token of a user, as logout-all does.
+    pub async fn revoke_all(&self, user_id: i64, now: Instant) -> Result<(), StoreError> {
+        self.0.revoke_all(user_id, now).await
+    }
+
+    /// The row of the refresh token `jti`.
+    pub async fn refresh_row(&self, jti: &str) -> Result<Option<TokenRow>, StoreError> {
+        self.0.refresh_row(jti).await
     }
 
     /// Deletes a user, as `jwtd user delete` does.

@@ -26,6 +26,9 @@ pub enum Route {
     Readyz,
     Metrics,
     Schema,
+    TokenIntrospect,
+    TokenRevocations,
+    AuthCheck,
     JwtCreate,
     JwtRefresh,
     JwtVerify,
@@ -33,7 +36,7 @@ pub enum Route {
 
 impl Route {
     /// Every route, in the order of SPEC §1 (djoser's last).
-    pub const ALL: [Route; 19] = [
+    pub const ALL: [Route; 22] = [
         Route::Signup,
         Route::Signin,
         Route::TokenObtainPair,
@@ -50,6 +53,9 @@ impl Route {
         Route::Readyz,
         Route::Metrics,
         Route::Schema,
+        Route::TokenIntrospect,
+        Route::TokenRevocations,
+        Route::AuthCheck,
         Route::JwtCreate,
         Route::JwtRefresh,
         Route::JwtVerify,
@@ -75,6 +81,9 @@ impl Route {
             Route::Readyz => "readyz",
             Route::Metrics => "metrics",
             Route::Schema => "schema",
+            Route::TokenIntrospect => "token_introspect",
+            Route::TokenRevocations => "token_revocations",
+            Route::AuthCheck => "auth_check",
             Route::JwtCreate => "jwt-create",
             Route::JwtRefresh => "jwt-refresh",
             Route::JwtVerify => "jwt-verify",
@@ -100,6 +109,9 @@ impl Route {
             Route::Readyz => "/readyz",
             Route::Metrics => "/metrics",
             Route::Schema => "/api/schema/",
+            Route::TokenIntrospect => "/api/token/introspect/",
+            Route::TokenRevocations => "/api/token/revocations/",
+            Route::AuthCheck => "/api/auth/check/",
             Route::JwtCreate => "/auth/jwt/create/",
             Route::JwtRefresh => "/auth/jwt/refresh/",
             Route::JwtVerify => "/auth/jwt/verify/",
@@ -112,6 +124,12 @@ impl Route {
     }
 
     /// Views that read the refresh cookie (REFRESH_COOKIE), whose paths its `Path` must cover.
+    /// Routes for other services, answered only to a service token (SERVICE_TOKENS): with none
+    /// configured they are not served.
+    pub fn needs_service_token(self) -> bool {
+        matches!(self, Route::TokenIntrospect | Route::TokenRevocations)
+    }
+
     fn reads_refresh_cookie(self) -> bool {
         matches!(self, Route::TokenRefresh | Route::TokenBlacklist | Route::JwtRefresh)
     }
@@ -285,7 +303,7 @@ mod tests {
         assert_eq!(routes, Routes::parse("simplejwt").unwrap());
         assert_eq!(routes.path(Route::TokenRefresh), Some("/api/token/refresh/"));
         assert_eq!(routes.path(Route::JwtCreate), None);
-        assert_eq!(routes.served().count(), 16);
+        assert_eq!(routes.served().count(), 19);
         assert_eq!(&**routes.cookie_path(), "/api/token/");
         assert_eq!(Routes::parse("").unwrap().to_string(), "simplejwt");
     }

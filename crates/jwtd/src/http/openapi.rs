@@ -70,7 +70,7 @@ struct ApiDoc;
 /// and login field (USERNAME_FIELD names the field of the credential bodies).
 pub(super) fn document(settings: &Settings) -> Bytes {
     let mut doc = ApiDoc::openapi();
-    doc.merge(super::api(&settings.routes).into_openapi());
+    doc.merge(super::api(settings).into_openapi());
     Contract.modify(&mut doc);
     let mut doc = serde_json::to_value(doc).unwrap_or_default();
     camel_case_links(&mut doc);
@@ -198,6 +198,9 @@ impl Modify for Contract {
         bearer.bearer_format = Some("JWT".into());
         bearer.description = Some("An access token: `Authorization: Bearer <access>`.".into());
         components.security_schemes.insert(BEARER.into(), SecurityScheme::Http(bearer));
+        let mut service = Http::new(HttpAuthScheme::Bearer);
+        service.description = Some("A service token (SERVICE_TOKENS): `Authorization: Bearer <service token>`.".into());
+        components.security_schemes.insert("serviceToken".into(), SecurityScheme::Http(service));
 
         for item in doc.paths.paths.values_mut() {
             for operation in operations(item) {

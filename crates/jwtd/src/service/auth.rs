@@ -9,7 +9,7 @@ use std::time::Duration;
 use jwtd_proto::messages::{
     EMAIL_TAKEN, EMAIL_TOO_LONG, INVALID_EMAIL, PASSWORD_TOO_SHORT, USERNAME_TAKEN, USERNAME_TOO_LONG, WRONG_PASSWORD,
 };
-use jwtd_proto::UserId;
+use jwtd_proto::{RevocationEntry, UserId};
 use serde_json::Value;
 use tracing::{info, warn};
 
@@ -137,8 +137,24 @@ struct Parts {
     settings: Arc<Settings>,
 }
 
-fn new_jti() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+/// A new session id (SPEC §3, carried in the jti: [`jwtd_proto::session`]).
+fn new_session() -> String {
+    crate::store::new_family()
+}
+
+/// The jti of a new token of `session` (a random one when `session` is no session id).
+fn jti_in(session: Option<&str>) -> String {
+    jwtd_proto::session::jti_in_session(session, uuid::Uuid::new_v4())
+}
+
+/// The session a token names ([`jwtd_proto::session::session_of`]).
+pub fn session_of(claims: &Claims) -> Option<&str> {
+    jwtd_proto::session::session_of(claims.get("sid"), claims.jti())
+}
+
+/// The jti of a new token in the session of `from`: an access token made from a refresh token.
+fn jti_after(from: &Claims) -> String {
+    jti_in(session_of(from))
 }
 
 fn secs(d: Duration) -> i64 {
@@ -165,6 +181,11 @@ impl AuthService {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// USER_ID_CLAIM: the claim holding the user's id.
+    pub fn user_id_claim(&self) -> &str {
+        self.inner.verifier.user_id_claim()
     }
 
     /// USERNAME_FIELD: the body field sign-in takes.
@@ -247,20 +268,23 @@ impl AuthService {
     /// New claims of `token_type` for `user`, with the user's claims: their own (`jwtd user
     /// set-claims`), then the TOKEN_CLAIMS fields. Registered names are never taken.
     ///
+    /// `jti` names the token's session ([`jwtd_proto::session`]).
+    ///
     /// No `sid` is written although SPEC §3 asks for one: the shared suite's claim-set tests
     /// (`test_tokens.py`, CORE) and SimpleJWT's own tokens hold exactly `token_type`, `exp`,
     /// `iat`, `jti` and the user id, and where the contract and SimpleJWT disagree on the wire,
-    /// SimpleJWT's answer decides. The family id stays in the token's row; a presented `sid` is
-    /// read ([`Claims::sid`]) but nothing depends on it.
+    /// SimpleJWT's answer decides. The session rides in the jti instead; a presented `sid` is
+    /// still read ([`session_of`]).
     async fn claims_for(
         &self,
         token_type: TokenType,
         user: &User,
         now: Instant,
         lifetime: Duration,
+        jti: String,
     ) -> Result<Claims, AuthError> {
         let id_claim = self.inner.verifier.user_id_claim();
-        let mut claims = Claims::new(token_type, id_claim, self.public_id(user)?, now.secs(), lifetime, new_jti());
+        let mut claims = Claims::new(token_type, id_claim, self.public_id(user)?, now.secs(), lifetime, jti);
         let registered = |name: &str| name == id_claim || REGISTERED_CLAIMS.contains(&name);
         for (name, value) in &user.claims {
             if !registered(name) {
@@ -291,9 +315,9 @@ impl AuthService {
         let now = self.issue_time(seen.tokens_valid_after).await;
         let s = &self.inner.settings;
         let lifetime = s.refresh_token_lifetime.min(s.session_max_lifetime);
-        let family = new_jti();
-        let refresh = self.claims_for(TokenType::Refresh, user, now, lifetime).await?;
-        let access = refresh.derive(TokenType::Access, now.secs(), s.access_token_lifetime, new_jti());
+        let family = new_session();
+        let refresh = self.claims_for(TokenType::Refresh, user, now, lifetime, jti_in(Some(&family))).await?;
+        let access = refresh.derive(TokenType::Access, now.secs(), s.access_token_lifetime, jti_in(Some(&family)));
         let record = RefreshRecord {
             jti: refresh.jti().to_string(),
             user_id: user.id,
@@ -476,7 +500,9 @@ impl AuthService {
         }
         let s = &self.inner.settings;
         // A sliding token is its own session: a new id, kept by every sliding refresh.
-        let mut claims = self.claims_for(TokenType::Sliding, &user, now, s.sliding_token_lifetime).await?;
+        let session = new_session();
+        let mut claims =
+            self.claims_for(TokenType::Sliding, &user, now, s.sliding_token_lifetime, jti_in(Some(&session))).await?;
         claims.insert("refresh_exp", Value::from(now.secs().saturating_add(secs(s.sliding_token_refresh_lifetime))));
         self.sign(&claims)
     }
@@ -513,7 +539,7 @@ impl AuthService {
             expires_at: claims.exp_secs(),
         };
         let new_access = |from: &Claims| -> Result<String, AuthError> {
-            self.sign(&from.derive(TokenType::Access, now.secs(), s.access_token_lifetime, new_jti()))
+            self.sign(&from.derive(TokenType::Access, now.secs(), s.access_token_lifetime, jti_after(from)))
         };
         match s.rotation {
             RotationPolicy::Off => {
@@ -531,7 +557,8 @@ impl AuthService {
                 let req = RotateRequest {
                     presented,
                     presented_iat: claims.iat(),
-                    successor_jti: new_jti(),
+                    session: session_of(&claims).map(str::to_string),
+                    successor_random: uuid::Uuid::new_v4(),
                     now,
                     lifetime: s.refresh_token_lifetime,
                     session_max: s.session_max_lifetime,
@@ -559,6 +586,11 @@ impl AuthService {
     /// POST /api/token/verify/: any token type. Refresh (and sliding) tokens are looked up in the
     /// blacklist whatever the settings; access tokens need no database.
     pub async fn verify(&self, token: &str) -> Result<(), AuthError> {
+        self.verified(token).await.map(|_| ())
+    }
+
+    /// The claims of a token [`AuthService::verify`] accepts.
+    async fn verified(&self, token: &str) -> Result<Claims, AuthError> {
         let claims = self.decode(token, self.now())?;
         // A malformed id (say, a UUID with a digit missing) makes the token invalid.
         if let Some(user_id) = claims.user_id(self.inner.verifier.user_id_claim())? {
@@ -585,7 +617,36 @@ impl AuthService {
                 None => {}
             }
         }
-        Ok(())
+        Ok(claims)
+    }
+
+    /// POST /api/token/introspect/ (RFC 7662): the claims of a token that verify accepts (any
+    /// type: signature, times, revocation by its user, a blacklisted row), else `None`, whatever
+    /// the reason. A database fault is an error, not an inactive token.
+    pub async fn introspect(&self, token: &str) -> Result<Option<Claims>, AuthError> {
+        match self.verified(token).await {
+            Ok(claims) => Ok(Some(claims)),
+            Err(AuthError::Store(e)) => Err(AuthError::Store(e)),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// GET /api/token/revocations/: at most `limit` rows of the revocation log after `after`, in
+    /// id order, each with the id the user's tokens carry (rows of a deleted UUID user, whose id
+    /// is gone, are skipped: no token of theirs names a user that exists), and the cursor to read
+    /// on from.
+    pub async fn revocation_feed(&self, after: i64, limit: u32) -> Result<(Vec<RevocationEntry>, i64), AuthError> {
+        let rows = self.inner.store.revocations_since(after, limit).await?;
+        let next = rows.last().map_or(after, |r| r.cursor);
+        let id_type = self.inner.settings.user_id_type;
+        let entries = rows
+            .iter()
+            .filter_map(|r| {
+                let user_id = r.public_id(id_type)?;
+                Some(RevocationEntry { id: r.cursor, user_id, valid_after: r.valid_after, session: None })
+            })
+            .collect();
+        Ok((entries, next))
     }
 
     /// POST /api/token/blacklist/: logout. A token already blacklisted (so also one rotated
@@ -615,7 +676,8 @@ impl AuthService {
             issued_at: claims.iat().unwrap_or(now.secs()),
             expires_at: claims.exp_secs(),
         };
-        self.inner.store.blacklist(&record, &new_jti(), now).await?;
+        let family = crate::store::family_of_unrecorded(session_of(&claims), new_session);
+        self.inner.store.blacklist(&record, &family, now).await?;
         Ok(())
     }
 

@@ -30,6 +30,8 @@ mod rotation;
 mod routes;
 mod schema;
 mod security;
+mod services;
+mod sessions;
 mod shutdown;
 mod signup;
 mod sliding;
