@@ -24,15 +24,11 @@ pub fn revoked_by_user(iat: Option<i64>, valid_after: i64) -> bool {
     valid_after > 0 && iat.is_none_or(|iat| iat < valid_after)
 }
 
-/// The session (refresh-token family) of a token: its `sid` claim when it is a string, else the
-/// first 16 characters of a 32-hex-digit `jti` (jwtd writes the session id there); `None` for any
-/// other token.
+/// The session (refresh-token family) of a token, by [`jwtd_proto::session::session_of`]'s rule:
+/// its `sid` claim when it is a string, else the first 16 digits of a jti of 32 lowercase hex
+/// digits (where jwtd writes the session id); `None` for any other token.
 pub fn session_of(claims: &Claims) -> Option<&str> {
-    if let Some(sid) = claims.sid() {
-        return Some(sid);
-    }
-    let jti = claims.jti();
-    (jti.len() == 32 && jti.bytes().all(|b| b.is_ascii_hexdigit())).then(|| &jti[..16])
+    jwtd_proto::session::session_of(claims.get("sid"), claims.jti())
 }
 
 /// Why a Bearer token was not accepted.

@@ -137,8 +137,24 @@ struct Parts {
     settings: Arc<Settings>,
 }
 
-fn new_jti() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+/// A new session id (SPEC §3, carried in the jti: [`jwtd_proto::session`]).
+fn new_session() -> String {
+    crate::store::new_family()
+}
+
+/// The jti of a new token of `session` (a random one when `session` is no session id).
+fn jti_in(session: Option<&str>) -> String {
+    jwtd_proto::session::jti_in_session(session, uuid::Uuid::new_v4())
+}
+
+/// The session a token names ([`jwtd_proto::session::session_of`]).
+pub fn session_of(claims: &Claims) -> Option<&str> {
+    jwtd_proto::session::session_of(claims.get("sid"), claims.jti())
+}
+
+/// The jti of a new token in the session of `from`: an access token made from a refresh token.
+fn jti_after(from: &Claims) -> String {
+    jti_in(session_of(from))
 }
 
 fn secs(d: Duration) -> i64 {
@@ -252,20 +268,23 @@ impl AuthService {
     /// New claims of `token_type` for `user`, with the user's claims: their own (`jwtd user
     /// set-claims`), then the TOKEN_CLAIMS fields. Registered names are never taken.
     ///
+    /// `jti` names the token's session ([`jwtd_proto::session`]).
+    ///
     /// No `sid` is written although SPEC §3 asks for one: the shared suite's claim-set tests
     /// (`test_tokens.py`, CORE) and SimpleJWT's own tokens hold exactly `token_type`, `exp`,
     /// `iat`, `jti` and the user id, and where the contract and SimpleJWT disagree on the wire,
-    /// SimpleJWT's answer decides. The family id stays in the token's row; a presented `sid` is
-    /// read ([`Claims::sid`]) but nothing depends on it.
+    /// SimpleJWT's answer decides. The session rides in the jti instead; a presented `sid` is
+    /// still read ([`session_of`]).
     async fn claims_for(
         &self,
         token_type: TokenType,
         user: &User,
         now: Instant,
         lifetime: Duration,
+        jti: String,
     ) -> Result<Claims, AuthError> {
         let id_claim = self.inner.verifier.user_id_claim();
-        let mut claims = Claims::new(token_type, id_claim, self.public_id(user)?, now.secs(), lifetime, new_jti());
+        let mut claims = Claims::new(token_type, id_claim, self.public_id(user)?, now.secs(), lifetime, jti);
         let registered = |name: &str| name == id_claim || REGISTERED_CLAIMS.contains(&name);
         for (name, value) in &user.claims {
             if !registered(name) {
@@ -296,9 +315,9 @@ impl AuthService {
         let now = self.issue_time(seen.tokens_valid_after).await;
         let s = &self.inner.settings;
         let lifetime = s.refresh_token_lifetime.min(s.session_max_lifetime);
-        let family = new_jti();
-        let refresh = self.claims_for(TokenType::Refresh, user, now, lifetime).await?;
-        let access = refresh.derive(TokenType::Access, now.secs(), s.access_token_lifetime, new_jti());
+        let family = new_session();
+        let refresh = self.claims_for(TokenType::Refresh, user, now, lifetime, jti_in(Some(&family))).await?;
+        let access = refresh.derive(TokenType::Access, now.secs(), s.access_token_lifetime, jti_in(Some(&family)));
         let record = RefreshRecord {
             jti: refresh.jti().to_string(),
             user_id: user.id,
@@ -481,7 +500,9 @@ impl AuthService {
         }
         let s = &self.inner.settings;
         // A sliding token is its own session: a new id, kept by every sliding refresh.
-        let mut claims = self.claims_for(TokenType::Sliding, &user, now, s.sliding_token_lifetime).await?;
+        let session = new_session();
+        let mut claims =
+            self.claims_for(TokenType::Sliding, &user, now, s.sliding_token_lifetime, jti_in(Some(&session))).await?;
         claims.insert("refresh_exp", Value::from(now.secs().saturating_add(secs(s.sliding_token_refresh_lifetime))));
         self.sign(&claims)
     }
@@ -518,7 +539,7 @@ impl AuthService {
             expires_at: claims.exp_secs(),
         };
         let new_access = |from: &Claims| -> Result<String, AuthError> {
-            self.sign(&from.derive(TokenType::Access, now.secs(), s.access_token_lifetime, new_jti()))
+            self.sign(&from.derive(TokenType::Access, now.secs(), s.access_token_lifetime, jti_after(from)))
         };
         match s.rotation {
             RotationPolicy::Off => {
@@ -536,7 +557,8 @@ impl AuthService {
                 let req = RotateRequest {
                     presented,
                     presented_iat: claims.iat(),
-                    successor_jti: new_jti(),
+                    session: session_of(&claims).map(str::to_string),
+                    successor_random: uuid::Uuid::new_v4(),
                     now,
                     lifetime: s.refresh_token_lifetime,
                     session_max: s.session_max_lifetime,
@@ -654,7 +676,8 @@ impl AuthService {
             issued_at: claims.iat().unwrap_or(now.secs()),
             expires_at: claims.exp_secs(),
         };
-        self.inner.store.blacklist(&record, &new_jti(), now).await?;
+        let family = crate::store::family_of_unrecorded(session_of(&claims), new_session);
+        self.inner.store.blacklist(&record, &family, now).await?;
         Ok(())
     }
 

@@ -33,6 +33,7 @@ mod routes;
 mod schema;
 mod security;
 mod services;
+mod sessions;
 mod shutdown;
 mod signup;
 mod sliding;
