@@ -14,6 +14,7 @@ use axum::extract::Request;
 use axum::http::header;
 use axum::routing::get;
 use axum::{Json, Router};
+use jwtd_verify::clock::{Clock, SystemClock};
 use jwtd_verify::tokens::{Algorithm, Claims, Codec, Policy, TokenType};
 use jwtd_verify::{AuthUser, UserId, Verifier, VerifyLayer};
 use serde_json::{json, Value};
@@ -50,7 +51,7 @@ async fn run(router: &Router, token: Option<&str>, requests: u32) -> Duration {
 async fn main() {
     let requests: u32 = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(200_000);
     let codec = Codec::from_secret(Algorithm::HS256, SECRET, Policy::default()).unwrap_or_else(|e| panic!("{e}"));
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let now = SystemClock.now().secs();
     let claims = Claims::new(
         TokenType::Access,
         "user_id",
