@@ -37,7 +37,7 @@ pub use limits::Limits;
 
 pub(crate) use body::Input;
 pub(crate) use cookie::Https;
-pub(crate) use error::{ApiError, LoggedError as LoggedErrorRef};
+pub(crate) use error::{bearer_rejection, ApiError, LoggedError as LoggedErrorRef};
 pub(crate) use extract::{ClientAddr, TrustedProxies};
 pub(crate) use metrics::metrics_router;
 

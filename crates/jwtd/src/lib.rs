@@ -15,7 +15,6 @@
 
 mod app;
 mod cli;
-pub mod clock;
 pub mod config;
 pub mod http;
 mod password;
@@ -24,7 +23,10 @@ mod store;
 mod telemetry;
 #[doc(hidden)]
 pub mod testing;
-pub mod tokens;
+
+/// The clock and the tokens are `jwtd-verify`'s, the verification core jwtd shares with other
+/// services.
+pub use jwtd_verify::{clock, tokens};
 
 pub use app::{build_state, Application, CertReloader, Deps, StartError};
 #[doc(hidden)]

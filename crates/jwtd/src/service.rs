@@ -10,14 +10,12 @@ mod hashing;
 pub(crate) mod import;
 #[cfg(test)]
 mod races;
-mod remote_keys;
 pub(crate) mod revocation;
 mod service_tokens;
 mod throttle;
-mod verifier;
 
-pub use remote_keys::{RemoteKeys, RemoteKeysError, RemoteOptions};
-pub use verifier::{AccessClaims, BearerError, Verifier};
+pub use jwtd_verify::{AccessClaims, BearerError, Verifier};
+pub use jwtd_verify::{RemoteKeys, RemoteKeysError, RemoteOptions};
 
 pub(crate) use auth::{normalize_email, plausible_email, AuthError, AuthService, FieldErrors, Issued, IssuedRefresh};
 pub(crate) use hashing::PasswordPool;

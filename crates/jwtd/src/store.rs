@@ -305,15 +305,11 @@ pub struct RotateRequest {
     pub own_issue: bool,
 }
 
-/// Whether a token issued at `iat` is revoked by a password change, logout-all, deactivation or
-/// deletion that made the user's tokens valid only from `valid_after` (seconds; 0: never
-/// revoked). A revocation at `now` writes [`valid_after_revocation`]`(now)`, the next second, so
-/// it also covers tokens issued earlier in its own second; issuance for a user whose
-/// `valid_after` is still ahead waits for that second. A token without `iat` cannot show it came
-/// after a revocation, so any revocation covers it.
-pub fn revoked_by_user(iat: Option<i64>, valid_after: i64) -> bool {
-    valid_after > 0 && iat.is_none_or(|iat| iat < valid_after)
-}
+/// The one rule of revocation by the user, shared with the `Verifier` (`jwtd-verify`): a
+/// revocation at `now` writes [`valid_after_revocation`]`(now)`, the next second, so it also covers
+/// tokens issued earlier in its own second; issuance for a user whose `valid_after` is still ahead
+/// waits for that second.
+pub use jwtd_verify::revoked_by_user;
 
 /// The `valid_after` a revocation at `now` writes: the second after `now`'s, so that every token
 /// whose `iat` is `now`'s second or earlier is revoked, whenever in that second it was issued.

@@ -601,7 +601,7 @@ impl AuthService {
             ) {
                 return Err(AuthError::TokenInvalid(TokenError::BadClaim));
             }
-            if self.inner.verifier.is_revoked(user_id, claims.iat()) {
+            if self.inner.verifier.is_revoked_token(user_id, &claims) {
                 return Err(AuthError::Blacklisted);
             }
         }

@@ -18,6 +18,7 @@ mod expiry;
 mod fallbacks;
 mod health;
 mod keys;
+mod lean_verifier;
 mod limits;
 mod logs;
 mod me;

@@ -64,7 +64,7 @@ impl Claims {
     /// New claims of `token_type` for `user_id`, issued at `now_secs`, in SimpleJWT's order. The
     /// id is a JSON integer for integer ids, a string for UUIDs, and always a string in `sub`
     /// (RFC 7519; PyJWT ≥ 2.10 refuses any other `sub`).
-    pub(crate) fn new(
+    pub fn new(
         token_type: TokenType,
         user_id_claim: &str,
         user_id: UserId,
@@ -90,7 +90,7 @@ impl Claims {
 
     /// A new token of `token_type` carrying every claim of `self` but the ones SimpleJWT sets
     /// (an access token made from a refresh token).
-    pub(crate) fn derive(&self, token_type: TokenType, now_secs: i64, lifetime: Duration, jti: String) -> Self {
+    pub fn derive(&self, token_type: TokenType, now_secs: i64, lifetime: Duration, jti: String) -> Self {
         let mut claims = Claims::standard(token_type, now_secs, lifetime, jti);
         for (k, v) in &self.map {
             if !NO_COPY.contains(&k.as_str()) {
@@ -101,7 +101,7 @@ impl Claims {
     }
 
     /// The same token with new times and, when given, a new jti (rotation, sliding refresh).
-    pub(crate) fn renew(&self, jti: Option<String>, iat_secs: i64, exp_secs: i64) -> Self {
+    pub fn renew(&self, jti: Option<String>, iat_secs: i64, exp_secs: i64) -> Self {
         let mut next = self.clone();
         next.map.insert("exp".into(), exp_secs.into());
         next.map.insert("iat".into(), iat_secs.into());
@@ -114,7 +114,7 @@ impl Claims {
         next
     }
 
-    pub(crate) fn insert(&mut self, name: &str, value: Value) {
+    pub fn insert(&mut self, name: &str, value: Value) {
         self.map.insert(name.into(), value);
     }
 
@@ -132,7 +132,7 @@ impl Claims {
     }
 
     /// Fails unless the token is of `expected` type.
-    pub(crate) fn expect_type(&self, expected: TokenType) -> Result<(), TokenError> {
+    pub fn expect_type(&self, expected: TokenType) -> Result<(), TokenError> {
         if self.token_type()? == expected {
             Ok(())
         } else {
@@ -148,6 +148,11 @@ impl Claims {
             None => Ok(None),
             Some(v) => UserId::from_json(v).map(Some).ok_or(TokenError::BadClaim),
         }
+    }
+
+    /// The session (refresh-token family) id jwtd writes; tokens issued by Django have none.
+    pub fn sid(&self) -> Option<&str> {
+        self.map.get("sid").and_then(Value::as_str)
     }
 
     pub fn jti(&self) -> &str {

@@ -7,13 +7,11 @@
 
 mod claims;
 mod codec;
-pub(crate) mod keys;
+pub mod keys;
 
 pub use claims::{Claims, TokenType};
-pub use codec::{Algorithm, Policy};
-
-pub(crate) use codec::{verify, Codec, KeySet};
-pub(crate) use keys::{KeyError, PrivateKey, PublicKey};
+pub use codec::{verify, Algorithm, Codec, KeySet, Policy};
+pub use keys::{KeyError, KeyKind, PrivateKey, PublicKey};
 
 use thiserror::Error;
 

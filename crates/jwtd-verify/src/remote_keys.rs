@@ -72,7 +72,7 @@ pub enum RemoteKeysError {
 }
 
 /// Whether keys may be fetched from `url`: `https://`, or `http://` to a loopback host.
-fn is_secure_url(url: &str) -> bool {
+pub(crate) fn is_secure_url(url: &str) -> bool {
     let Ok(parsed) = reqwest::Url::parse(url) else { return false };
     match parsed.scheme() {
         "https" => true,
@@ -136,6 +136,10 @@ impl RemoteKeys {
         })
     }
 
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+
     fn cache(&self) -> Cache {
         match self.inner.cache.read() {
             Ok(c) => c.clone(),
@@ -152,17 +156,17 @@ impl RemoteKeys {
     }
 
     /// The keys fetched last (empty before the first successful fetch).
-    pub(crate) fn keys(&self) -> Arc<KeySet> {
+    pub fn keys(&self) -> Arc<KeySet> {
         self.cache().keys
     }
 
     /// Whether a fetch ever succeeded.
-    pub(crate) fn is_loaded(&self) -> bool {
+    pub fn is_loaded(&self) -> bool {
         self.cache().loaded
     }
 
     /// Whether the keys should be fetched again at `now` (never fetched, or past `max-age`).
-    pub(crate) fn is_stale(&self, now: Instant) -> bool {
+    pub fn is_stale(&self, now: Instant) -> bool {
         let cache = self.cache();
         !cache.loaded || cache.stale_at.is_none_or(|at| now >= at)
     }

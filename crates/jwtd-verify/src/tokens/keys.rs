@@ -115,6 +115,7 @@ impl fmt::Debug for GeneratedKey {
 #[derive(Clone)]
 pub struct PublicKey {
     alg: Algorithm,
+    kind: KeyKind,
     kid: String,
     /// The key's JWK members (`kty`, `crv`, `n`, `e`, `x`, `y`).
     params: Map<String, Value>,
@@ -359,7 +360,7 @@ impl PublicKey {
             }
         }
         let params = key.params()?;
-        Ok(PublicKey { alg, kid: thumbprint(&params), params, decoding: key.decoding_key() })
+        Ok(PublicKey { alg, kind: key.kind(), kid: thumbprint(&params), params, decoding: key.decoding_key() })
     }
 
     /// A public key from PEM: SubjectPublicKeyInfo (`PUBLIC KEY`) or PKCS#1 (`RSA PUBLIC KEY`).
@@ -427,6 +428,10 @@ impl PublicKey {
 
     pub fn algorithm(&self) -> Algorithm {
         self.alg
+    }
+
+    pub fn kind(&self) -> KeyKind {
+        self.kind
     }
 
     /// The RFC 7638 SHA-256 thumbprint, used as `kid`.
@@ -572,7 +577,7 @@ pub(crate) mod tests {
         let with_params =
             format!("-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n{}", *sec1);
         let key = PrivateKey::from_pem(Algorithm::ES256, with_params.as_bytes()).unwrap();
-        assert_eq!(key.public().algorithm(), Algorithm::ES256);
+        assert_eq!(key.public().kind(), KeyKind::P256);
     }
 
     #[test]

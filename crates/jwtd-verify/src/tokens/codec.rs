@@ -142,6 +142,11 @@ impl fmt::Debug for KeySet {
 }
 
 impl KeySet {
+    /// The shared secret of an HMAC algorithm.
+    pub fn hmac(alg: Algorithm, secret: &[u8]) -> Result<KeySet, String> {
+        KeySet::hmac_with_fallbacks(alg, secret, &[])
+    }
+
     /// The shared secret of an HMAC algorithm, then earlier secrets that still verify (Django's
     /// SECRET_KEY_FALLBACKS). HMAC tokens carry no `kid`, so each secret is tried in turn.
     pub fn hmac_with_fallbacks(alg: Algorithm, secret: &[u8], fallbacks: &[&[u8]]) -> Result<KeySet, String> {
@@ -192,6 +197,10 @@ impl KeySet {
             None => skipped.push(KeyError::Jwk("the document has no \"keys\" array".into())),
         }
         (KeySet::public(keys), skipped)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
     }
 
     /// Whether a key of this `kid` is in the set.
@@ -354,7 +363,6 @@ impl fmt::Debug for Codec {
 impl Codec {
     /// An HMAC codec (HS256/384/512) from the shared secret. Its tokens carry no `kid`, exactly
     /// like SimpleJWT's (`{"alg":"HS256","typ":"JWT"}`).
-    #[cfg(test)]
     pub fn from_secret(alg: Algorithm, secret: &[u8], policy: Policy) -> Result<Self, String> {
         Codec::from_secrets(alg, secret, &[], policy)
     }
@@ -392,7 +400,6 @@ impl Codec {
     }
 
     /// The public keys as a JWK Set document.
-    #[cfg(test)]
     pub fn jwks(&self) -> Value {
         self.keys.jwks()
     }
@@ -410,7 +417,6 @@ impl Codec {
     }
 
     /// [`verify`] with this codec's keys and policy.
-    #[cfg(test)]
     pub fn decode(&self, token: &str, now: Instant) -> Result<Claims, TokenError> {
         verify(token, &self.keys, &self.policy, now)
     }
