@@ -6,7 +6,9 @@
 #   2. the shared conformance suite against the release binary,
 #   3. the two-instance rotation race, 10 runs with the grace period off and 10 with it on, and a
 #      session revoked on one instance refused by the other within a second,
-#   4. the outage test (PostgreSQL stopped under load, then started again),
+#   4. the revocation feed: a jwtd-verify service refusing, within 2 s, a logout-all made on the
+#      other of two instances,
+#   5. the outage test (PostgreSQL stopped under load, then started again),
 # and stops the server on exit, whatever happened.
 # Environment from .ci/run: SHARED, PYENV, JWTD_BIN, CONFORMANCE_FILTER.
 set -euo pipefail
@@ -49,6 +51,11 @@ JWTD_TEST_POSTGRES=$URL "$PYENV/bin/python" .ci/postgres_checks.py race --runs 1
 
 step "two instances: a session revoked on one is refused by the other within a second"
 JWTD_TEST_POSTGRES=$URL "$PYENV/bin/python" .ci/postgres_checks.py session
+
+step "revocation feed: a jwtd-verify service and two instances, logout-all refused within 2 s"
+cargo build -q --release --locked -p jwtd-verify --example service
+JWTD_VERIFY_SERVICE_BIN=$PWD/target/release/examples/service JWTD_TEST_POSTGRES=$URL \
+  "$PYENV/bin/python" .ci/postgres_checks.py feed
 
 step "outage: PostgreSQL stopped under load, then started again"
 printf -v STOP_CMD '%q ' "${AS[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop

@@ -3,7 +3,7 @@
 //! tasks (revocation poll, purge, TLS reload on SIGHUP); `run_until_stopped` serves until the
 //! given shutdown future resolves, drains, and closes the store.
 
-pub mod keys;
+pub(crate) mod keys;
 mod serve;
 mod tls;
 
@@ -165,7 +165,7 @@ impl Background {
 
     /// Writes the `last_used_at` of the sessions refreshed since the last write; returns how many.
     pub async fn flush_session_activity(&self) -> Result<usize, crate::service::AuthError> {
-        self.state.auth.flush_session_activity().await
+        self.state.parts().auth.flush_session_activity().await
     }
 }
 
@@ -256,7 +256,7 @@ impl Application {
         if let Err(e) = background.flush_session_activity().await {
             warn!(error = %e, "could not record when sessions were last used");
         }
-        match state.auth.store().close().await {
+        match state.parts().auth.store().close().await {
             Ok(()) => info!("database closed"),
             Err(e) => warn!(error = %e, "could not close the database cleanly"),
         }
@@ -270,7 +270,7 @@ impl Application {
 /// rather than three: each layer costs a clone of the service and a boxed future per request.
 fn with_layers(router: Router, state: &AppState, limits: Limits) -> Router {
     let mut router = router;
-    let settings = &state.settings;
+    let settings = &state.parts().settings;
     if !settings.cors_allowed_origins.is_empty() {
         let origins: Vec<_> = settings.cors_allowed_origins.iter().filter_map(|o| o.parse().ok()).collect();
         let cors = CorsLayer::new()
@@ -284,7 +284,7 @@ fn with_layers(router: Router, state: &AppState, limits: Limits) -> Router {
     }
     // A panic in a handler is SPEC §2's JSON 500 (and logged by the edge), not a dropped connection.
     router = router.layer(CatchPanicLayer::custom(panic_response));
-    let edge = Edge { admission: http::limits::Admission::new(limits), metrics: state.metrics.clone() };
+    let edge = Edge { admission: http::limits::Admission::new(limits), metrics: state.parts().metrics.clone() };
     router.layer(middleware::from_fn_with_state(Arc::new(edge), edge_layer))
 }
 
@@ -311,6 +311,10 @@ async fn edge_layer(State(edge): State<Arc<Edge>>, req: Request, next: Next) -> 
     edge.metrics.request(route, status, latency);
     if let Some(reason) = response.extensions().get::<Rejection>() {
         edge.metrics.rejected(*reason);
+    } else if let Some(reason) =
+        response.extensions().get::<crate::service::BearerError>().and_then(http::bearer_rejection)
+    {
+        edge.metrics.rejected(reason);
     }
     let route = route.unwrap_or("-");
     let latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3;
@@ -370,11 +374,12 @@ async fn reload_on_hangup(reloader: CertReloader) {
 
 async fn sync_revocations(state: &AppState, cursor: &mut i64) -> Result<(), StoreError> {
     loop {
-        let batch = state.auth.store().revocations_since(*cursor, 1000).await?;
+        let batch = state.parts().auth.store().revocations_since(*cursor, 1000).await?;
         for r in &batch {
-            match (&r.session, r.public_id(state.settings.user_id_type)) {
-                (Some(session), _) => state.verifier.revoke_session(session, r.valid_after),
-                (None, Some(user_id)) => state.verifier.revoke_before(user_id, r.valid_after),
+            let parts = state.parts();
+            match (&r.session, r.public_id(parts.settings.user_id_type)) {
+                (Some(session), _) => parts.verifier.revoke_session(session, r.valid_after),
+                (None, Some(user_id)) => parts.verifier.revoke_before(user_id, r.valid_after),
                 (None, None) => {}
             }
             *cursor = r.cursor;
@@ -383,10 +388,11 @@ async fn sync_revocations(state: &AppState, cursor: &mut i64) -> Result<(), Stor
             break;
         }
     }
-    let s = &state.settings;
+    let parts = state.parts();
+    let s = &parts.settings;
     let longest = s.access_token_lifetime.max(s.sliding_token_lifetime) + s.leeway + REVOKED_SESSION_MARGIN;
-    let now = state.auth.clock().now().secs();
-    state.verifier.forget_sessions_revoked_before(now.saturating_sub(crate::tokens::secs_of(longest)));
+    let now = parts.auth.clock().now().secs();
+    parts.verifier.forget_sessions_revoked_before(now.saturating_sub(crate::tokens::secs_of(longest)));
     Ok(())
 }
 
@@ -414,7 +420,7 @@ async fn flush_task(state: AppState, clock: SharedClock) {
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     loop {
         tick.tick().await;
-        match flush_expired(state.auth.store().as_ref(), clock.now()).await {
+        match flush_expired(state.parts().auth.store().as_ref(), clock.now()).await {
             Ok(n) if n > 0 => info!(rows = n, "purged expired token rows"),
             Ok(_) => {}
             Err(e) => warn!(error = %e, "could not purge expired token rows"),

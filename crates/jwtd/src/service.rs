@@ -8,19 +8,18 @@
 mod activity;
 mod auth;
 mod hashing;
-pub mod import;
+pub(crate) mod import;
 #[cfg(test)]
 mod races;
-mod remote_keys;
-pub mod revocation;
+pub(crate) mod revocation;
 mod service_tokens;
 mod throttle;
-mod verifier;
 
-pub use activity::SessionActivity;
-pub use auth::{normalize_email, plausible_email, AuthError, AuthService, FieldErrors, Issued, IssuedRefresh, SignUp};
-pub use hashing::PasswordPool;
-pub use remote_keys::{RemoteKeys, RemoteKeysError, RemoteOptions};
-pub use service_tokens::ServiceTokens;
-pub use throttle::{bucket, Reservation, Subject, Throttle, Throttled};
-pub use verifier::{AccessClaims, BearerError, Verifier};
+pub(crate) use activity::SessionActivity;
+pub use jwtd_verify::{AccessClaims, BearerError, Verifier};
+pub use jwtd_verify::{RemoteKeys, RemoteKeysError, RemoteOptions};
+
+pub(crate) use auth::{normalize_email, plausible_email, AuthError, AuthService, FieldErrors, Issued, IssuedRefresh};
+pub(crate) use hashing::PasswordPool;
+pub(crate) use service_tokens::ServiceTokens;
+pub(crate) use throttle::{Reservation, Subject, Throttle, Throttled};

@@ -349,15 +349,11 @@ pub struct RotateRequest {
     pub require_active: bool,
 }
 
-/// Whether a token issued at `iat` is revoked by a password change, logout-all, deactivation or
-/// deletion that made the user's tokens valid only from `valid_after` (seconds; 0: never
-/// revoked). A revocation at `now` writes [`valid_after_revocation`]`(now)`, the next second, so
-/// it also covers tokens issued earlier in its own second; issuance for a user whose
-/// `valid_after` is still ahead waits for that second. A token without `iat` cannot show it came
-/// after a revocation, so any revocation covers it.
-pub fn revoked_by_user(iat: Option<i64>, valid_after: i64) -> bool {
-    valid_after > 0 && iat.is_none_or(|iat| iat < valid_after)
-}
+/// The one rule of revocation by the user, shared with the `Verifier` (`jwtd-verify`): a
+/// revocation at `now` writes [`valid_after_revocation`]`(now)`, the next second, so it also covers
+/// tokens issued earlier in its own second; issuance for a user whose `valid_after` is still ahead
+/// waits for that second.
+pub use jwtd_verify::revoked_by_user;
 
 /// The `valid_after` a revocation at `now` writes: the second after `now`'s, so that every token
 /// whose `iat` is `now`'s second or earlier is revoked, whenever in that second it was issued.
@@ -599,6 +595,7 @@ pub struct ImportUser {
     pub is_active: bool,
     pub is_staff: bool,
     pub is_superuser: bool,
+    /// From a Django model without `date_joined`: the time of the import.
     pub date_joined: Instant,
     pub last_login: Option<Instant>,
     /// Names of the user's groups; each must exist here ([`Store::import_groups`]).
@@ -770,7 +767,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Adds the user to the groups `add` (created as needed) and takes them out of `remove`, in
     /// one step; returns the names of the user's groups afterwards, sorted.
     async fn change_groups(&self, user_id: i64, add: &[String], remove: &[String]) -> Result<Vec<String>, StoreError>;
-    async fn list_users(&self) -> Result<Vec<User>, StoreError>;
     /// Activates or deactivates the user; deactivating also revokes every token of theirs, as
     /// [`Store::revoke_all`], in the same transaction. Returns false when there is no such user.
     async fn set_active(&self, user_id: i64, active: bool, now: Instant) -> Result<bool, StoreError>;
@@ -790,9 +786,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Revocations recorded after `cursor`, oldest first.
     async fn revocations_since(&self, cursor: i64, limit: u32) -> Result<Vec<Revocation>, StoreError>;
 
-    /// Records a refresh token issued at sign-in, as the first member of a new family.
-    async fn record_refresh(&self, token: &RefreshRecord, family: &str) -> Result<(), StoreError>;
-    /// [`Store::record_refresh`] for a sign-in or sign-up, only if the token's user still has
+    /// Records a refresh token issued at sign-in or sign-up, as the first member of a new family, only if the token's user still has
     /// the `seen` state, atomically (SQLite: one statement on the single writer; PostgreSQL: the
     /// user's row locked first). Returns false, writing nothing, when the user moved on.
     /// The session's row ([`SessionClient`], created and last used at the token's `iat`) goes in

@@ -555,7 +555,7 @@ impl AuthService {
         claims.expect_type(TokenType::Refresh)?;
         let public_id = self.user_id_of(&claims)?;
         // A revoked session's tokens are blacklisted; this instance knows without a read.
-        if self.inner.verifier.is_session_revoked(claims.session()) {
+        if self.session_revoked(&claims) {
             return Err(AuthError::Blacklisted);
         }
         let user_id = self.user_key(public_id).await?.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))?;
@@ -616,6 +616,11 @@ impl AuthService {
         }
     }
 
+    /// Whether the session `claims` names was revoked (this instance's verifier knows, no read).
+    fn session_revoked(&self, claims: &Claims) -> bool {
+        claims.session().is_some_and(|session| self.inner.verifier.is_session_revoked(session))
+    }
+
     /// Notes a refresh in the session of `claims` for the next write of `last_used_at`.
     fn note_use(&self, claims: &Claims, now: Instant) {
         if let Some(session) = claims.session() {
@@ -668,14 +673,6 @@ impl AuthService {
         self.revoke_sessions(key, SessionScope::AllBut(current), "logout-others").await
     }
 
-    /// `jwtd session revoke ID`: revokes the session, whoever's it is. `Ok(None)`: no such session;
-    /// else the user's internal id.
-    pub async fn revoke_session_by_id(&self, session: &str) -> Result<Option<i64>, AuthError> {
-        let Some(owner) = self.inner.store.session_owner(session).await? else { return Ok(None) };
-        let revoked = self.revoke_sessions(owner, SessionScope::One(session), "operator").await?;
-        Ok((!revoked.is_empty()).then_some(owner))
-    }
-
     /// [`Store::revoke_sessions`], then this instance's verifier refuses their tokens at once.
     async fn revoke_sessions(
         &self,
@@ -718,11 +715,11 @@ impl AuthService {
             ) {
                 return Err(AuthError::TokenInvalid(TokenError::BadClaim));
             }
-            if self.inner.verifier.is_revoked(user_id, claims.iat()) {
+            if self.inner.verifier.is_revoked_token(user_id, &claims) {
                 return Err(AuthError::Blacklisted);
             }
         }
-        if self.inner.verifier.is_session_revoked(claims.session()) {
+        if self.session_revoked(&claims) {
             return Err(AuthError::Blacklisted);
         }
         if claims.token_type().ok() != Some(TokenType::Access) {
@@ -767,7 +764,7 @@ impl AuthService {
             .iter()
             .filter_map(|r| {
                 let user_id = r.public_id(id_type)?;
-                Some(RevocationEntry { id: r.cursor, user_id, valid_after: r.valid_after, session: None })
+                Some(RevocationEntry { id: r.cursor, user_id, valid_after: r.valid_after, session: r.session.clone() })
             })
             .collect();
         Ok((entries, next))
@@ -786,9 +783,7 @@ impl AuthService {
         let Some(user_id) = self.user_key(public_id).await? else {
             return Err(AuthError::TokenInvalid(TokenError::BadClaim));
         };
-        if self.inner.verifier.is_revoked(public_id, claims.iat())
-            || self.inner.verifier.is_session_revoked(claims.session())
-        {
+        if self.inner.verifier.is_revoked(public_id, claims.iat()) || self.session_revoked(&claims) {
             return Err(AuthError::Blacklisted);
         }
         if let Some(row) = self.inner.store.refresh_row(claims.jti()).await? {
@@ -822,9 +817,7 @@ impl AuthService {
             return Err(TokenError::Expired.into());
         }
         self.check_user(&claims).await?;
-        if self.inner.verifier.is_revoked(self.user_id_of(&claims)?, claims.iat())
-            || self.inner.verifier.is_session_revoked(claims.session())
-        {
+        if self.inner.verifier.is_revoked(self.user_id_of(&claims)?, claims.iat()) || self.session_revoked(&claims) {
             return Err(AuthError::Blacklisted);
         }
         let renewed =

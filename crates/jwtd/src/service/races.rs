@@ -133,9 +133,6 @@ impl Store for Pausing {
     async fn change_groups(&self, user_id: i64, add: &[String], remove: &[String]) -> Result<Vec<String>, StoreError> {
         self.inner.change_groups(user_id, add, remove).await
     }
-    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        self.inner.list_users().await
-    }
     async fn set_active(&self, user_id: i64, active: bool, now: Instant) -> Result<bool, StoreError> {
         self.inner.set_active(user_id, active, now).await
     }
@@ -161,9 +158,6 @@ impl Store for Pausing {
     }
     async fn revocations_since(&self, cursor: i64, limit: u32) -> Result<Vec<Revocation>, StoreError> {
         self.inner.revocations_since(cursor, limit).await
-    }
-    async fn record_refresh(&self, token: &RefreshRecord, family: &str) -> Result<(), StoreError> {
-        self.inner.record_refresh(token, family).await
     }
     async fn record_sign_in(
         &self,
@@ -344,7 +338,10 @@ impl Instance {
     /// What another instance learns from the revocation log within a second.
     async fn poll(&self) {
         for r in self.store.revocations_since(0, 1000).await.unwrap() {
-            self.verifier.apply(UserId::Int(r.user_id), r.valid_after, r.session.as_deref());
+            match &r.session {
+                Some(session) => self.verifier.revoke_session(session, r.valid_after),
+                None => self.verifier.revoke_before(UserId::Int(r.user_id), r.valid_after),
+            }
         }
     }
 }

@@ -20,12 +20,10 @@ use base64::Engine as _;
 use jwtd::clock::{Clock, FakeClock, Instant, SystemClock};
 use jwtd::config::{self, DatabaseUrl, KeyPem, Secret, Sources};
 use jwtd::http::Limits;
-use jwtd::password::Hasher;
 use jwtd::service::{RemoteKeys, RemoteOptions, Verifier};
-use jwtd::store::Store;
-use jwtd::tokens::keys::GeneratedKey;
-use jwtd::tokens::{Algorithm, Policy, PrivateKey};
-use jwtd::{Application, AuthUser, Deps, Settings};
+use jwtd::testing::{Database, GeneratedKey};
+use jwtd::tokens::{Algorithm, Policy};
+use jwtd::{Application, AuthUser, Deps, Hasher, Settings};
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -66,9 +64,9 @@ pub struct TestApp {
     /// METRICS_ADDR's listener, when the settings ask for one.
     pub metrics_addr: Option<SocketAddr>,
     /// Reloads TLS_CERT and TLS_KEY as SIGHUP does, when serving HTTPS.
-    pub tls_reloader: Option<jwtd::app::CertReloader>,
+    pub tls_reloader: Option<jwtd::CertReloader>,
     /// The server's periodic steps (revocation poll, session activity), to run one now.
-    pub background: jwtd::app::Background,
+    pub background: jwtd::Background,
     scheme: &'static str,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -241,11 +239,7 @@ struct Prepared {
 }
 
 /// The server as `jwtd serve` builds it, but on `clock` and with fast password hashing.
-async fn build(
-    settings: Settings,
-    limits: Option<Limits>,
-    clock: &FakeClock,
-) -> Result<Application, jwtd::app::StartError> {
+async fn build(settings: Settings, limits: Option<Limits>, clock: &FakeClock) -> Result<Application, jwtd::StartError> {
     let deps = Deps { clock: Arc::new(clock.clone()), hasher: Hasher::with_params(256, 1, 1) };
     let app = Application::build(settings, deps).await?;
     Ok(match limits {
@@ -406,9 +400,9 @@ impl TestApp {
     }
 
     /// A second connection to the server's database, to change what no endpoint changes.
-    pub async fn store(&self) -> Arc<dyn Store> {
+    pub async fn store(&self) -> Database {
         let settings = Settings { database_url: DatabaseUrl::Sqlite(self.db_path.clone()), ..Settings::default() };
-        jwtd::app::open_store(&settings).await.expect("the database opens")
+        Database::open(&settings).await.expect("the database opens")
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
@@ -595,7 +589,7 @@ pub fn secs(n: u64) -> Duration {
 /// The `Set-Cookie` value that sets the refresh cookie, if `headers` have one (its name is
 /// `__Host-` prefixed on `/`, `__Secure-` elsewhere).
 pub fn refresh_cookie(headers: &HeaderMap) -> Option<String> {
-    let names = [jwtd::http::cookie_name("/"), jwtd::http::COOKIE_NAME];
+    let names = ["__Host-jwtd_refresh", "__Secure-jwtd_refresh"];
     headers
         .get_all(reqwest::header::SET_COOKIE)
         .iter()
@@ -648,12 +642,12 @@ impl Certificate {
 
 /// A new key pair for `algorithm` (not HMAC).
 pub fn generate_key(algorithm: Algorithm) -> GeneratedKey {
-    jwtd::tokens::keys::generate(algorithm, &mut rand::rngs::OsRng).expect("a key")
+    jwtd::testing::generate_key(algorithm).expect("a key")
 }
 
 /// The `kid` jwtd gives the public half of `key`.
 pub fn kid(algorithm: Algorithm, key: &GeneratedKey) -> String {
-    PrivateKey::from_pem(algorithm, key.private_pem.as_bytes()).expect("a private key").public().kid().to_string()
+    jwtd::testing::kid(algorithm, &key.private_pem).expect("a private key")
 }
 
 /// Another axum service, with one route `GET /hello` behind `AuthUser`, that verifies jwtd's
@@ -707,6 +701,82 @@ impl ResourceServer {
 }
 
 impl Drop for ResourceServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A service of its own built on `jwtd-verify` alone (not on `jwtd`): `/api/me/` and `/api/staff/`
+/// (claim guard `"is_staff": true`) behind a [`VerifyLayer`](jwtd_verify::VerifyLayer),
+/// `/api/hello/` open to anonymous callers, keys from the test [`SIGNING_KEY`], time from the
+/// server's clock, revocations from the server's feed when given a service token. The feed is
+/// polled only when a test calls [`LeanService::poll`], so a test drives it. Dropping it stops it.
+pub struct LeanService {
+    base: String,
+    client: reqwest::Client,
+    pub feed: Option<jwtd_verify::RevocationFeed>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl LeanService {
+    pub async fn spawn(app: &TestApp, service_token: Option<&str>) -> LeanService {
+        use jwtd_verify::{AuthClaims, AuthUser as LeanUser, RequireClaims, RevocationFeed, VerifyLayer};
+
+        #[derive(serde::Deserialize)]
+        struct Staff {
+            is_staff: bool,
+        }
+        async fn me(user: LeanUser) -> String {
+            format!("hello, user {}", user.user_id)
+        }
+        async fn staff(AuthClaims(staff): AuthClaims<Staff>) -> String {
+            format!("staff: {}", staff.is_staff)
+        }
+        async fn hello(user: Option<LeanUser>) -> String {
+            user.map_or("hello, stranger".into(), |u| format!("hello, user {}", u.user_id))
+        }
+        let verifier = jwtd_verify::Verifier::hmac(SIGNING_KEY.as_bytes())
+            .expect("an HMAC verifier")
+            .with_clock(Arc::new(app.clock.clone()));
+        let feed = service_token.map(|token| {
+            RevocationFeed::new(app.url("/api/token/revocations/"), token, verifier.clone()).expect("a feed")
+        });
+        let signed_in = Router::new()
+            .route("/api/me/", get(me))
+            .merge(Router::new().route("/api/staff/", get(staff)).layer(RequireClaims::equals("is_staff", true)))
+            .layer(VerifyLayer::new(verifier.clone()));
+        let open = Router::new().route("/api/hello/", get(hello)).layer(VerifyLayer::optional(verifier.clone()));
+        let service = signed_in.merge(open).with_state(verifier);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        LeanService { base, client: reqwest::Client::new(), feed, stop: Some(stop) }
+    }
+
+    /// One read of the revocation feed; returns how many rows it applied.
+    pub async fn poll(&self) -> usize {
+        self.feed.as_ref().expect("a service token was given").poll().await.expect("the feed answers")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Reply::read(request.send().await.expect("the service answers")).await
+    }
+}
+
+impl Drop for LeanService {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
