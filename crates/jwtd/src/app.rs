@@ -3,7 +3,7 @@
 //! tasks (revocation poll, purge, TLS reload on SIGHUP); `run_until_stopped` serves until the
 //! given shutdown future resolves, drains, and closes the store.
 
-pub mod keys;
+pub(crate) mod keys;
 mod serve;
 mod tls;
 
@@ -122,12 +122,13 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StoreErro
 pub async fn build_state(settings: Settings, deps: Deps) -> Result<AppState, StartError> {
     let clock = deps.clock.clone();
     let state = state_without_tasks(settings, deps).await?;
-    let store = state.auth.store().clone();
-    let id_type = state.settings.user_id_type;
+    let parts = state.parts();
+    let store = parts.auth.store().clone();
+    let id_type = parts.settings.user_id_type;
     let mut cursor = 0;
-    sync_revocations(store.as_ref(), &state.verifier, id_type, &mut cursor).await.map_err(StartError::Store)?;
-    state.adopt_tasks(vec![
-        tokio::spawn(revocation_task(store.clone(), state.verifier.clone(), id_type, cursor)),
+    sync_revocations(store.as_ref(), &parts.verifier, id_type, &mut cursor).await.map_err(StartError::Store)?;
+    parts.adopt_tasks(vec![
+        tokio::spawn(revocation_task(store.clone(), parts.verifier.clone(), id_type, cursor)),
         tokio::spawn(flush_task(store, clock)),
     ]);
     Ok(state)
@@ -228,8 +229,8 @@ impl Application {
         for task in tasks {
             task.abort();
         }
-        state.stop_tasks();
-        match state.auth.store().close().await {
+        state.parts().stop_tasks();
+        match state.parts().auth.store().close().await {
             Ok(()) => info!("database closed"),
             Err(e) => warn!(error = %e, "could not close the database cleanly"),
         }
@@ -243,7 +244,7 @@ impl Application {
 /// rather than three: each layer costs a clone of the service and a boxed future per request.
 fn with_layers(router: Router, state: &AppState, limits: Limits) -> Router {
     let mut router = router;
-    let settings = &state.settings;
+    let settings = &state.parts().settings;
     if !settings.cors_allowed_origins.is_empty() {
         let origins: Vec<_> = settings.cors_allowed_origins.iter().filter_map(|o| o.parse().ok()).collect();
         let cors = CorsLayer::new()
@@ -257,7 +258,7 @@ fn with_layers(router: Router, state: &AppState, limits: Limits) -> Router {
     }
     // A panic in a handler is SPEC §2's JSON 500 (and logged by the edge), not a dropped connection.
     router = router.layer(CatchPanicLayer::custom(panic_response));
-    let edge = Edge { admission: http::limits::Admission::new(limits), metrics: state.metrics.clone() };
+    let edge = Edge { admission: http::limits::Admission::new(limits), metrics: state.parts().metrics.clone() };
     router.layer(middleware::from_fn_with_state(Arc::new(edge), edge_layer))
 }
 

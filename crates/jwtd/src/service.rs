@@ -7,16 +7,17 @@
 
 mod auth;
 mod hashing;
-pub mod import;
+pub(crate) mod import;
 #[cfg(test)]
 mod races;
-pub mod revocation;
+pub(crate) mod revocation;
 mod service_tokens;
 mod throttle;
 
-pub use auth::{normalize_email, plausible_email, AuthError, AuthService, FieldErrors, Issued, IssuedRefresh, SignUp};
-pub use hashing::PasswordPool;
 pub use jwtd_verify::{AccessClaims, BearerError, Verifier};
 pub use jwtd_verify::{RemoteKeys, RemoteKeysError, RemoteOptions};
-pub use service_tokens::ServiceTokens;
-pub use throttle::{bucket, Reservation, Subject, Throttle, Throttled};
+
+pub(crate) use auth::{normalize_email, plausible_email, AuthError, AuthService, FieldErrors, Issued, IssuedRefresh};
+pub(crate) use hashing::PasswordPool;
+pub(crate) use service_tokens::ServiceTokens;
+pub(crate) use throttle::{Reservation, Subject, Throttle, Throttled};

@@ -70,7 +70,7 @@ pub async fn sign_up(
         LoginField::Email => UserSummary { id, username: None, email: Some(signed_up.user.email) },
     };
     let (set_cookie, pair) = hand_out_pair(&metrics, &cookie, signed_up.tokens)?;
-    let body = Json(SignUpResponse { user, refresh: pair.refresh, access: pair.access });
+    let body = Json(SignUpResponse { user, tokens: pair });
     Ok(with_cookie(set_cookie, (StatusCode::CREATED, body)))
 }
 

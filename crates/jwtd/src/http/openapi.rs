@@ -88,7 +88,8 @@ pub(super) fn document(settings: &Settings) -> Bytes {
     responses((status = 200, description = "This document.", content_type = "application/json", body = Object))
 )]
 pub async fn schema(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], state.schema.clone()).into_response()
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], state.parts().schema.clone())
+        .into_response()
 }
 
 /// USERNAME_FIELD=email: sign-in bodies take `email` where they took `username`, and sign-up

@@ -25,7 +25,6 @@ mod logs;
 mod me;
 mod metrics;
 mod obtain;
-mod properties;
 mod race;
 mod refresh;
 mod remote;
