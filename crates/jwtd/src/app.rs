@@ -120,8 +120,66 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StoreErro
     }
 }
 
-/// The state of a built application, for mounting its router elsewhere (SPEC §7).
+/// The state of a built application, for mounting its router elsewhere (SPEC §7): the store
+/// opened, the keys loaded, the revocation log read into the verifier, and the background tasks
+/// `serve` runs started (the revocation poll twice a second, the purge of expired token rows, the write of sessions' last use). The
+/// tasks stop when the last clone of the state is dropped.
 pub async fn build_state(settings: Settings, deps: Deps) -> Result<AppState, StartError> {
+    Ok(state_with_tasks(settings, deps).await?.0)
+}
+
+/// [`build_state`], with the handle on its periodic steps.
+async fn state_with_tasks(settings: Settings, deps: Deps) -> Result<(AppState, Background), StartError> {
+    let clock = deps.clock.clone();
+    let state = state_without_tasks(settings, deps).await?;
+    let parts = state.parts();
+    let store = parts.auth.store().clone();
+    let s = &parts.settings;
+    let poll = RevocationPoll {
+        store: store.clone(),
+        verifier: parts.verifier.clone(),
+        id_type: s.user_id_type,
+        clock: clock.clone(),
+        keep_sessions: s.access_token_lifetime.max(s.sliding_token_lifetime) + s.leeway + REVOKED_SESSION_MARGIN,
+        cursor: Arc::default(),
+    };
+    poll.run().await.map_err(StartError::Store)?;
+    let background = Background { poll, auth: parts.auth.clone() };
+    parts.adopt_tasks(vec![
+        tokio::spawn(revocation_task(background.clone())),
+        tokio::spawn(flush_task(store, clock)),
+        tokio::spawn(activity_task(background.clone())),
+    ]);
+    Ok((state, background))
+}
+
+/// The periodic steps of a running server (the revocation poll, the write of sessions'
+/// `last_used_at`), each also callable at once: tests drive them rather than wait. Holds the
+/// store, the verifier and the use cases, not the state: the state's last clone going away
+/// stops its tasks.
+#[derive(Clone)]
+pub struct Background {
+    poll: RevocationPoll,
+    auth: AuthService,
+}
+
+impl Background {
+    /// Reads the revocation log past the cursor into the verifier (what the poll does every
+    /// 500 ms), then forgets the revoked sessions whose tokens have all expired.
+    pub async fn poll_revocations(&self) -> Result<(), StoreError> {
+        self.poll.run().await
+    }
+
+    /// Writes the `last_used_at` of the sessions refreshed since the last write; returns how many.
+    pub async fn flush_session_activity(&self) -> Result<usize, StoreError> {
+        self.auth.flush_session_activity().await.map_err(|e| match e {
+            crate::service::AuthError::Store(e) => e,
+            other => StoreError::Database(other.to_string().into()),
+        })
+    }
+}
+
+async fn state_without_tasks(settings: Settings, deps: Deps) -> Result<AppState, StartError> {
     let settings = Arc::new(settings);
     let store = open_store(&settings).await.map_err(StartError::Store)?;
     check_user_id_type(store.as_ref(), &settings).await?;
@@ -147,28 +205,6 @@ pub struct Application {
     background: Background,
 }
 
-/// The periodic steps of a running server, each also callable at once.
-#[derive(Clone)]
-pub struct Background {
-    state: AppState,
-    /// The revocation log's cursor, shared by the poll task and callers.
-    cursor: Arc<tokio::sync::Mutex<i64>>,
-}
-
-impl Background {
-    /// Reads the revocation log past the cursor into the verifier (what the poll does every
-    /// second), then forgets the revoked sessions whose tokens have all expired.
-    pub async fn poll_revocations(&self) -> Result<(), StoreError> {
-        let mut cursor = self.cursor.lock().await;
-        sync_revocations(&self.state, &mut cursor).await
-    }
-
-    /// Writes the `last_used_at` of the sessions refreshed since the last write; returns how many.
-    pub async fn flush_session_activity(&self) -> Result<usize, crate::service::AuthError> {
-        self.state.parts().auth.flush_session_activity().await
-    }
-}
-
 impl Application {
     pub async fn build(settings: Settings, deps: Deps) -> Result<Self, StartError> {
         let addr = settings.addr;
@@ -181,11 +217,7 @@ impl Application {
         };
         let limits = Limits::from_settings(&settings);
         let metrics_addr = settings.metrics_addr;
-        let clock = deps.clock.clone();
-        let state = build_state(settings, deps).await?;
-        let mut cursor = 0;
-        sync_revocations(&state, &mut cursor).await.map_err(StartError::Store)?;
-        let background = Background { state: state.clone(), cursor: Arc::new(tokio::sync::Mutex::new(cursor)) };
+        let (state, background) = state_with_tasks(settings, deps).await?;
         let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
         let metrics_listener = match metrics_addr {
             Some(addr) => {
@@ -193,18 +225,14 @@ impl Application {
             }
             None => None,
         };
-        let mut tasks = vec![
-            tokio::spawn(revocation_task(background.clone())),
-            tokio::spawn(flush_task(state.clone(), clock)),
-            tokio::spawn(activity_task(background.clone())),
-        ];
+        let mut tasks = Vec::new();
         if let Some(reloader) = &reloader {
             tasks.push(tokio::spawn(reload_on_hangup(reloader.clone())));
         }
         Ok(Application { listener, metrics_listener, state, tls, reloader, limits, tasks, background })
     }
 
-    /// The background steps (revocation poll, session activity), to run one now rather than wait
+    /// The periodic steps (revocation poll, session activity), to run one now rather than wait
     /// for its tick (tests drive them this way).
     pub fn background(&self) -> Background {
         self.background.clone()
@@ -253,6 +281,7 @@ impl Application {
         for task in tasks {
             task.abort();
         }
+        state.parts().stop_tasks();
         if let Err(e) = background.flush_session_activity().await {
             warn!(error = %e, "could not record when sessions were last used");
         }
@@ -372,30 +401,47 @@ async fn reload_on_hangup(reloader: CertReloader) {
     }
 }
 
-async fn sync_revocations(state: &AppState, cursor: &mut i64) -> Result<(), StoreError> {
-    loop {
-        let batch = state.parts().auth.store().revocations_since(*cursor, 1000).await?;
-        for r in &batch {
-            let parts = state.parts();
-            match (&r.session, r.public_id(parts.settings.user_id_type)) {
-                (Some(session), _) => parts.verifier.revoke_session(session, r.valid_after),
-                (None, Some(user_id)) => parts.verifier.revoke_before(user_id, r.valid_after),
-                (None, None) => {}
-            }
-            *cursor = r.cursor;
-        }
-        if batch.len() < 1000 {
-            break;
-        }
-    }
-    let parts = state.parts();
-    let s = &parts.settings;
-    let longest = s.access_token_lifetime.max(s.sliding_token_lifetime) + s.leeway + REVOKED_SESSION_MARGIN;
-    let now = parts.auth.clock().now().secs();
-    parts.verifier.forget_sessions_revoked_before(now.saturating_sub(crate::tokens::secs_of(longest)));
-    Ok(())
+/// The revocation poll: what it reads and where it applies it.
+#[derive(Clone)]
+struct RevocationPoll {
+    store: Arc<dyn Store>,
+    verifier: Verifier,
+    id_type: IdType,
+    clock: SharedClock,
+    /// How long a revoked session is kept after its revocation: the longest lifetime of a token
+    /// accepted without the database, LEEWAY, and [`REVOKED_SESSION_MARGIN`].
+    keep_sessions: Duration,
+    /// The log's cursor, shared by the task and [`Background::poll_revocations`].
+    cursor: Arc<tokio::sync::Mutex<i64>>,
 }
 
+impl RevocationPoll {
+    /// Reads the log past the cursor into the verifier: a row with a session revokes that
+    /// session, any other every token of its user issued before its `valid_after`. Then forgets
+    /// the revoked sessions whose tokens have all expired.
+    async fn run(&self) -> Result<(), StoreError> {
+        let mut cursor = self.cursor.lock().await;
+        loop {
+            let batch = self.store.revocations_since(*cursor, 1000).await?;
+            for r in &batch {
+                match (&r.session, r.public_id(self.id_type)) {
+                    (Some(session), _) => self.verifier.revoke_session(session, r.valid_after),
+                    (None, Some(user_id)) => self.verifier.revoke_before(user_id, r.valid_after),
+                    (None, None) => {}
+                }
+                *cursor = r.cursor;
+            }
+            if batch.len() < 1000 {
+                break;
+            }
+        }
+        let horizon = self.clock.now().secs().saturating_sub(crate::tokens::secs_of(self.keep_sessions));
+        self.verifier.forget_sessions_revoked_before(horizon);
+        Ok(())
+    }
+}
+
+/// Holds no state: the state's last clone going away stops it.
 async fn revocation_task(background: Background) {
     let mut tick = tokio::time::interval(REVOCATION_POLL);
     loop {
@@ -416,11 +462,11 @@ async fn activity_task(background: Background) {
     }
 }
 
-async fn flush_task(state: AppState, clock: SharedClock) {
+async fn flush_task(store: Arc<dyn Store>, clock: SharedClock) {
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     loop {
         tick.tick().await;
-        match flush_expired(state.parts().auth.store().as_ref(), clock.now()).await {
+        match flush_expired(store.as_ref(), clock.now()).await {
             Ok(n) if n > 0 => info!(rows = n, "purged expired token rows"),
             Ok(_) => {}
             Err(e) => warn!(error = %e, "could not purge expired token rows"),

@@ -212,11 +212,6 @@ impl AuthService {
         self.inner.settings.username_field
     }
 
-    /// The clock every decision reads.
-    pub fn clock(&self) -> &SharedClock {
-        &self.inner.clock
-    }
-
     fn now(&self) -> Instant {
         self.inner.clock.now()
     }
