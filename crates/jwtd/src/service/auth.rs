@@ -611,9 +611,10 @@ impl AuthService {
         }
     }
 
-    /// Whether the session `claims` names was revoked (this instance's verifier knows, no read).
+    /// Whether the session `claims` names was revoked since the token was issued (this
+    /// instance's verifier knows, no read).
     fn session_revoked(&self, claims: &Claims) -> bool {
-        claims.session().is_some_and(|session| self.inner.verifier.is_session_revoked(session))
+        claims.session().is_some_and(|session| self.inner.verifier.is_session_revoked(session, claims.iat()))
     }
 
     /// Notes a refresh in the session of `claims` for the next write of `last_used_at`.
@@ -677,8 +678,16 @@ impl AuthService {
     ) -> Result<Vec<String>, AuthError> {
         let now = self.now();
         let revoked = self.inner.store.revoke_sessions(key, scope, now).await?;
+        // A refresh that read its token's row before the commit may have dated its access token
+        // in a second turned since `now`: revoke that second too (`revocation::settle`'s rule).
+        let later = self.now();
+        if later.secs() != now.secs() {
+            for session in &revoked {
+                self.inner.store.revoke_sessions(key, SessionScope::One(session), later).await?;
+            }
+        }
         for session in &revoked {
-            self.inner.verifier.revoke_session(session, valid_after_revocation(now));
+            self.inner.verifier.revoke_session(session, valid_after_revocation(later));
             log_session_revoked(key, session, reason);
         }
         Ok(revoked)

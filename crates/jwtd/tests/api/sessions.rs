@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use jwtd::clock::Clock;
 use jwtd::config::RotationPolicy;
 use serde_json::{json, Value};
 
@@ -238,8 +239,12 @@ async fn reuse_of_a_rotated_token_revokes_its_sessions_access_tokens() {
 #[tokio::test]
 async fn operators_list_a_users_sessions_and_revoke_one() {
     let app = spawn_app().await;
+    // The command reads the wall clock, which the server's fake one must not run ahead of: the
+    // sign-up is dated earlier rather than the sign-in later.
+    let start = app.clock.now();
+    app.clock.set(jwtd::clock::Instant::from_millis(start.millis() - 2_000));
     let ada = app.sign_up("ada").await;
-    app.advance(secs(1));
+    app.clock.set(start);
     let phone = sign_in_as(&app, &ada, "Phone/1.0").await;
 
     let run = jwtd_on(&app, &["session", "list", "ada"], None).await;
