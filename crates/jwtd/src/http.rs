@@ -12,6 +12,7 @@ mod health;
 pub mod limits;
 mod metrics;
 mod openapi;
+mod recovery;
 mod responses;
 #[cfg(test)]
 mod store_down;
@@ -108,8 +109,14 @@ impl FromRef<AppState> for Arc<Metrics> {
 /// Each view is a handler whose `#[utoipa::path]` attribute gives its method and default path,
 /// so this one list makes both the router ([`bare_router`]) and the paths of the OpenAPI
 /// document (`openapi.rs`), which therefore describes the configured paths.
-pub(crate) fn api(routes: &Routes) -> OpenApiRouter<AppState> {
-    routes.served().map(|(route, path)| at(route, path, routes)).fold(OpenApiRouter::default(), add_view)
+pub(crate) fn api(settings: &Settings) -> OpenApiRouter<AppState> {
+    let routes = &settings.routes;
+    let links = settings.delivery.enabled();
+    routes
+        .served()
+        .filter(|(route, _)| links || !route.sends_links())
+        .map(|(route, path)| at(route, path, routes))
+        .fold(OpenApiRouter::default(), add_view)
 }
 
 /// The view of `route`. Routes of one view (sign-in and djoser's paths are SimpleJWT's views
@@ -131,6 +138,10 @@ fn view(route: Route) -> UtoipaMethodRouter<AppState> {
         Route::Readyz => routes!(health::readyz),
         Route::Metrics => routes!(metrics::metrics),
         Route::Schema => routes!(openapi::schema),
+        Route::PasswordReset | Route::UsersResetPassword => routes!(recovery::password_reset),
+        Route::PasswordResetConfirm | Route::UsersResetPasswordConfirm => routes!(recovery::password_reset_confirm),
+        Route::Activation | Route::UsersActivation => routes!(recovery::activation),
+        Route::ActivationResend | Route::UsersResendActivation => routes!(recovery::activation_resend),
     }
 }
 
@@ -141,6 +152,12 @@ fn alias(route: Route) -> Option<(&'static str, &'static str, Route)> {
         Route::JwtCreate => Some(("jwt_create", "token", Route::TokenObtainPair)),
         Route::JwtRefresh => Some(("jwt_refresh", "token", Route::TokenRefresh)),
         Route::JwtVerify => Some(("jwt_verify", "token", Route::TokenVerify)),
+        Route::UsersResetPassword => Some(("users_reset_password", "account", Route::PasswordReset)),
+        Route::UsersResetPasswordConfirm => {
+            Some(("users_reset_password_confirm", "account", Route::PasswordResetConfirm))
+        }
+        Route::UsersActivation => Some(("users_activation", "account", Route::Activation)),
+        Route::UsersResendActivation => Some(("users_resend_activation", "account", Route::ActivationResend)),
         _ => None,
     }
 }
@@ -203,7 +220,7 @@ pub fn router(state: AppState) -> Router {
 /// [`router`] without the security-header layer, for a server that adds the headers at its edge
 /// with [`secure`] (the application does, in the one layer it wraps around this router).
 pub fn bare_router(state: AppState) -> Router {
-    let (router, _) = api(&state.settings.routes).split_for_parts();
+    let (router, _) = api(&state.settings).split_for_parts();
     router.fallback(not_found).with_state(state)
 }
 

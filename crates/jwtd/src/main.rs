@@ -61,7 +61,10 @@ fn main() -> ExitCode {
             // A refused argument, USER_ID_TYPE over a database of the other type, or a database
             // migrated by a newer jwtd: as invalid settings.
             let usage = e.downcast_ref::<cli::BadArgument>().is_some()
-                || matches!(e.downcast_ref::<jwtd::app::StartError>(), Some(jwtd::app::StartError::UserIdType { .. }))
+                || matches!(
+                    e.downcast_ref::<jwtd::app::StartError>(),
+                    Some(jwtd::app::StartError::UserIdType { .. } | jwtd::app::StartError::Delivery(_))
+                )
                 || e.chain().any(|cause| cause.is::<jwtd::store::SchemaTooNew>());
             if usage {
                 ExitCode::from(2)

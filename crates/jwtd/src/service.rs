@@ -6,6 +6,7 @@
 //! bodies are `http`'s) and no SQL (that is `store`'s).
 
 mod auth;
+pub mod delivery;
 mod hashing;
 pub mod import;
 #[cfg(test)]
@@ -15,7 +16,11 @@ pub mod revocation;
 mod throttle;
 mod verifier;
 
-pub use auth::{normalize_email, plausible_email, AuthError, AuthService, FieldErrors, Issued, IssuedRefresh, SignUp};
+pub use auth::{
+    encode_uid, normalize_email, plausible_email, send_link, AuthError, AuthService, FieldErrors, Issued,
+    IssuedRefresh, SignUp,
+};
+pub use delivery::Delivery;
 pub use hashing::PasswordPool;
 pub use remote_keys::{RemoteKeys, RemoteKeysError, RemoteOptions};
 pub use throttle::{bucket, Reservation, Subject, Throttle, Throttled};

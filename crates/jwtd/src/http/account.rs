@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use jwtd_proto::{Me, PasswordChange, SignUpRequest, SignUpResponse, UserSummary};
+use jwtd_proto::{Me, PasswordChange, SignUpPending, SignUpRequest, SignUpResponse, UserSummary};
 use serde_json::{json, Value};
 use time::format_description::well_known::Iso8601;
 use time::OffsetDateTime;
@@ -63,13 +63,17 @@ pub async fn sign_up(
             (username, password, Some(email))
         }
     };
-    let signed_up = auth.sign_up(username, password, email).await?;
+    let signed_up = auth.sign_up(username, password, email, addr).await?;
     let id = auth.public_id(&signed_up.user)?;
     let user = match auth.login_field() {
         LoginField::Username => UserSummary { id, username: Some(signed_up.user.username), email: None },
         LoginField::Email => UserSummary { id, username: None, email: Some(signed_up.user.email) },
     };
-    let (set_cookie, pair) = hand_out_pair(&metrics, &cookie, signed_up.tokens)?;
+    let Some(tokens) = signed_up.tokens else {
+        // REQUIRE_EMAIL_VERIFICATION: inactive until the link is followed, so no tokens yet.
+        return Ok((StatusCode::CREATED, Json(SignUpPending { user })).into_response());
+    };
+    let (set_cookie, pair) = hand_out_pair(&metrics, &cookie, tokens)?;
     let body = Json(SignUpResponse { user, refresh: pair.refresh, access: pair.access });
     Ok(with_cookie(set_cookie, (StatusCode::CREATED, body)))
 }

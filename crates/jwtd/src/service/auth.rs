@@ -7,12 +7,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwtd_proto::messages::{
-    EMAIL_TAKEN, EMAIL_TOO_LONG, INVALID_EMAIL, PASSWORD_TOO_SHORT, USERNAME_TAKEN, USERNAME_TOO_LONG, WRONG_PASSWORD,
+    EMAIL_TAKEN, EMAIL_TOO_LONG, INVALID_EMAIL, PASSWORD_TOO_SHORT, REQUIRED, USERNAME_TAKEN, USERNAME_TOO_LONG,
+    WRONG_PASSWORD,
 };
 use jwtd_proto::UserId;
 use serde_json::Value;
 use tracing::{info, warn};
 
+mod recovery;
+
+pub use recovery::{encode_uid, send_link};
+
+use super::delivery::{Delivery, EventKind};
 use super::{revocation, PasswordPool, Subject, Throttle, Throttled, Verifier};
 use crate::clock::{Instant, SharedClock};
 use crate::config::{IdType, LoginField, RotationPolicy, Settings, SignUpPolicy, TokenClaim, REGISTERED_CLAIMS};
@@ -61,6 +67,9 @@ pub enum AuthError {
     Hashing,
     #[error("too many sign-ins are waiting")]
     Overloaded,
+    /// An activation link of a user who is active already (djoser's 403 "Stale token").
+    #[error("stale activation token")]
+    StaleToken,
     /// The signing key refused to sign (`Codec::encode`), or a signed token could not be sent.
     #[error("token signing failed")]
     Signing,
@@ -113,7 +122,8 @@ impl std::fmt::Debug for IssuedRefresh {
 #[derive(Debug, Clone)]
 pub struct SignUp {
     pub user: User,
-    pub tokens: Issued,
+    /// `None` with REQUIRE_EMAIL_VERIFICATION: the user awaits activation.
+    pub tokens: Option<Issued>,
 }
 
 /// The use cases, over one store, one signing key, one verifier and one clock. Cloned for every request (axum's state), so a clone is one reference count.
@@ -135,6 +145,12 @@ struct Parts {
     /// SIGNUP_RATE: sign-up requests per address.
     signup_throttle: Arc<Throttle>,
     settings: Arc<Settings>,
+    /// Mails and security events (SPEC §8); disabled unless WEBHOOK_URL or SMTP_URL is set.
+    delivery: Delivery,
+    /// PASSWORD_RESET_RATE.
+    reset_throttles: recovery::ResetThrottles,
+    /// Link requests worked on at once.
+    link_jobs: Arc<tokio::sync::Semaphore>,
 }
 
 fn new_jti() -> String {
@@ -158,9 +174,31 @@ impl AuthService {
     ) -> Self {
         let throttle = Arc::new(Throttle::new(settings.login_rate));
         let signup_throttle = Arc::new(Throttle::new(settings.signup_rate));
+        let reset_throttles = recovery::ResetThrottles::new(&settings);
         AuthService {
-            inner: Arc::new(Parts { store, signer, verifier, clock, passwords, throttle, signup_throttle, settings }),
+            inner: Arc::new(Parts {
+                store,
+                signer,
+                verifier,
+                clock,
+                passwords,
+                throttle,
+                signup_throttle,
+                settings,
+                delivery: Delivery::disabled(),
+                reset_throttles,
+                link_jobs: recovery::link_jobs(),
+            }),
         }
+    }
+
+    /// The service sending mails and events through `delivery`. For a service just made with
+    /// [`AuthService::new`], before any clone of it exists (a shared one is returned unchanged).
+    pub fn with_delivery(mut self, delivery: Delivery) -> Self {
+        if let Some(parts) = Arc::get_mut(&mut self.inner) {
+            parts.delivery = delivery;
+        }
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -345,8 +383,10 @@ impl AuthService {
         username: Option<String>,
         password: String,
         email: Option<String>,
+        addr: Option<IpAddr>,
     ) -> Result<SignUp, AuthError> {
         let by_email = self.inner.settings.username_field == LoginField::Email;
+        let verify_email = self.inner.settings.require_email_verification;
         let mut errors = FieldErrors::default();
         let username = username.unwrap_or_default();
         if username.chars().count() > 150 {
@@ -356,7 +396,10 @@ impl AuthService {
         }
         let email = email.map(|e| if by_email { normalize_email(&e) } else { e }).unwrap_or_default();
         let mut email_errors = FieldErrors::default();
-        if !email.is_empty() && !plausible_email(&email) {
+        if email.is_empty() && verify_email {
+            // The activation link needs an address.
+            email_errors.add("email", REQUIRED);
+        } else if !email.is_empty() && !plausible_email(&email) {
             email_errors.add("email", INVALID_EMAIL);
         } else if email.chars().count() > 254 {
             email_errors.add("email", EMAIL_TOO_LONG);
@@ -377,7 +420,12 @@ impl AuthService {
         let now = self.now();
         let uuid = (self.inner.settings.user_id_type == IdType::Uuid).then(uuid::Uuid::new_v4);
         let new = NewUser { username, password_hash, email, uuid, unique_email: by_email, now };
-        let user = match self.inner.store.create_user(new).await {
+        let created = if verify_email {
+            self.inner.store.create_user_awaiting_activation(new).await
+        } else {
+            self.inner.store.create_user(new).await
+        };
+        let user = match created {
             Ok(user) => user,
             Err(StoreError::UsernameTaken) => {
                 let mut errors = FieldErrors::default();
@@ -392,8 +440,14 @@ impl AuthService {
             Err(e) => return Err(e.into()),
         };
         info!(user_id = user.id, "user signed up");
+        self.emit_for(EventKind::UserCreated, &user, addr);
+        if verify_email {
+            // Inactive until the link is followed: no tokens (djoser answers with the user alone).
+            self.send_activation(&user).await?;
+            return Ok(SignUp { user, tokens: None });
+        }
         let tokens = self.issue_pair(&user, &user.state()).await?;
-        Ok(SignUp { user, tokens })
+        Ok(SignUp { user, tokens: Some(tokens) })
     }
 
     /// Counts a password check against LOGIN_RATE for `username` and `addr` before it runs
@@ -403,6 +457,7 @@ impl AuthService {
         subjects.extend(addr.map(Subject::Addr));
         self.inner.throttle.reserve(&subjects, self.now()).map_err(|throttled| {
             warn!(username_hash = %username_digest(username), client = %client_text(addr), "sign-in throttled");
+            self.emit(EventKind::SigninThrottled, None, addr);
             AuthError::Throttled(throttled)
         })
     }
@@ -454,7 +509,9 @@ impl AuthService {
         addr: Option<IpAddr>,
     ) -> Result<Issued, AuthError> {
         let user = self.authenticate(username, password, addr).await?;
-        self.issue_pair(&user, &user.state()).await
+        let issued = self.issue_pair(&user, &user.state()).await?;
+        self.emit_for(EventKind::SignedIn, &user, addr);
+        Ok(issued)
     }
 
     /// POST /api/token/sliding/.
@@ -478,7 +535,9 @@ impl AuthService {
         // A sliding token is its own session: a new id, kept by every sliding refresh.
         let mut claims = self.claims_for(TokenType::Sliding, &user, now, s.sliding_token_lifetime).await?;
         claims.insert("refresh_exp", Value::from(now.secs().saturating_add(secs(s.sliding_token_refresh_lifetime))));
-        self.sign(&claims)
+        let token = self.sign(&claims)?;
+        self.emit_for(EventKind::SignedIn, &user, addr);
+        Ok(token)
     }
 
     /// Checks that the token's user exists, is active (CHECK_USER_IS_ACTIVE) and has not revoked
@@ -546,6 +605,16 @@ impl AuthService {
                     }
                     Rotation::Reused { family } => {
                         warn!(user_id, %family, "refresh token reused after rotation; family revoked");
+                        if self.inner.delivery.enabled() {
+                            let event = super::delivery::Event {
+                                kind: EventKind::SessionReuseDetected,
+                                user_id: serde_json::to_value(public_id).ok(),
+                                session: Some(family.to_string()),
+                                ip: None,
+                                at: now,
+                            };
+                            self.inner.delivery.event(event);
+                        }
                         return Err(AuthError::Blacklisted);
                     }
                     Rotation::Blacklisted => return Err(AuthError::Blacklisted),
@@ -689,6 +758,7 @@ impl AuthService {
         self.inner.store.change_password(user.id, &hash, now).await?;
         self.complete_revocation(user.id, user_id, now).await?;
         warn!(user_id = user.id, "password changed; every token of the user revoked");
+        self.emit(EventKind::PasswordChanged, Some(user_id), addr);
         Ok(())
     }
 
@@ -699,6 +769,7 @@ impl AuthService {
         self.inner.store.revoke_all(key, now).await?;
         self.complete_revocation(key, user_id, now).await?;
         info!(user_id = key, "logout-all; every token of the user revoked");
+        self.emit(EventKind::LogoutAll, Some(user_id), None);
         Ok(())
     }
 

@@ -198,6 +198,21 @@ impl Store for Pausing {
     async fn flush_expired(&self, now: Instant, batch: u32) -> Result<u64, StoreError> {
         self.inner.flush_expired(now, batch).await
     }
+    async fn create_user_awaiting_activation(&self, user: NewUser) -> Result<User, StoreError> {
+        self.inner.create_user_awaiting_activation(user).await
+    }
+    async fn awaits_activation(&self, user_id: i64) -> Result<bool, StoreError> {
+        self.inner.awaits_activation(user_id).await
+    }
+    async fn insert_account_token(&self, token: &crate::store::AccountToken) -> Result<(), StoreError> {
+        self.inner.insert_account_token(token).await
+    }
+    async fn account_token(&self, digest: &str) -> Result<Option<crate::store::AccountToken>, StoreError> {
+        self.inner.account_token(digest).await
+    }
+    async fn redeem(&self, r: &crate::store::Redemption) -> Result<crate::store::Redeemed, StoreError> {
+        self.inner.redeem(r).await
+    }
 }
 
 /// One jwtd instance over a store, on a shared clock.
@@ -270,7 +285,7 @@ impl World {
 
 impl Instance {
     async fn sign_up(&self, name: &str) -> i64 {
-        self.auth.sign_up(Some(name.into()), PASSWORD.into(), None).await.unwrap().user.id
+        self.auth.sign_up(Some(name.into()), PASSWORD.into(), None, None).await.unwrap().user.id
     }
 
     /// What another instance learns from the revocation log within a second.

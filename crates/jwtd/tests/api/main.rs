@@ -25,6 +25,7 @@ mod metrics;
 mod obtain;
 mod properties;
 mod race;
+mod recovery;
 mod refresh;
 mod remote;
 mod rotation;
