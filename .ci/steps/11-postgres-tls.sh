@@ -17,49 +17,14 @@ STARTED=$SECONDS
 step() { printf -- '--- postgres-tls: %s (%ss)\n' "$*" "$((SECONDS - STARTED))"; }
 fail() { echo "FAILED: $*"; exit 1; }
 
-pg_bin_dir() {
-  if command -v initdb >/dev/null && command -v pg_ctl >/dev/null; then
-    dirname "$(readlink -f "$(command -v initdb)")"
-    return
-  fi
-  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
-}
-PGBIN=$(pg_bin_dir || true)
-if [ -z "$PGBIN" ] || [ ! -x "$PGBIN/initdb" ] || ! command -v openssl >/dev/null; then
-  step "installing Debian's postgresql and openssl packages"
-  own_policy=
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
-  fi
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql openssl curl >/dev/null
-  [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
-  PGBIN=$(pg_bin_dir)
-fi
-
-AS=()
-if [ "$(id -u)" = 0 ]; then
-  id postgres >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin postgres
-  AS=(runuser -u postgres --)
-fi
-
-PGTMP=$(mktemp -d /tmp/jwtd-ci-pgtls.XXXXXX)
-chmod 755 "$PGTMP"
-PGPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-PGDATA="$PGTMP/data"
+# shellcheck source=.ci/lib/postgres.sh
+source .ci/lib/postgres.sh
+pg_setup jwtd-ci-pgtls openssl curl
 SERVE_PID=
 cleanup() {
   local rc=$?
   [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null || true
-  if [ -f "$PGDATA/postmaster.pid" ]; then
-    "${AS[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -m immediate -w stop >/dev/null 2>&1 || true
-  fi
-  if [ "$rc" != 0 ] && [ -f "$PGTMP/server.log" ]; then
-    echo "--- last lines of the PostgreSQL log"
-    tail -n 20 "$PGTMP/server.log"
-  fi
-  rm -rf "$PGTMP"
-  exit "$rc"
+  pg_cleanup "$rc"
 }
 trap cleanup EXIT
 
@@ -80,7 +45,7 @@ WRONG_CA=$C/jwtd-ci-wrong-ca.pem
 
 step "a throwaway server on 127.0.0.1:$PGPORT, ssl=on, hostssl only"
 [ ${#AS[@]} -gt 0 ] && chown -R postgres "$PGTMP"
-"${AS[@]}" "$PGBIN/initdb" -D "$PGDATA" -A trust -U postgres --no-sync >/dev/null
+pg_initdb
 cp "$C/server.pem" "$C/server.key" "$PGDATA/"
 chmod 600 "$PGDATA/server.key"
 [ ${#AS[@]} -gt 0 ] && chown postgres "$PGDATA/server.pem" "$PGDATA/server.key"
@@ -118,7 +83,7 @@ run JWTD_DATABASE_URL="$BASE" JWTD_DATABASE_CA_CERT="$CA" "$JWTD_BIN" token flus
 expect_ok "DATABASE_CA_CERT alone means verify-full"
 
 step "serve over verify-full: /readyz"
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 env -i PATH="$PATH" HOME="$PGTMP" JWTD_ADDR="127.0.0.1:$PORT" JWTD_DATABASE_URL="$BASE?sslmode=verify-full" \
   JWTD_DATABASE_CA_CERT="$CA" "$JWTD_BIN" serve >"$PGTMP/serve.log" 2>&1 &
 SERVE_PID=$!

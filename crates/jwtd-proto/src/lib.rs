@@ -303,3 +303,30 @@ mod debug_tests {
         assert_eq!(printed[3], r#"TokenPair { refresh: None, access: "****" }"#);
     }
 }
+
+/// One row of the revocation log, as `GET /api/token/revocations/` lists it: every token of
+/// `user_id` issued before `valid_after` (seconds) is revoked, or, when `session` is set, every
+/// token of that session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RevocationEntry {
+    /// The row's place in the log: pass the last one seen as `after` to read on.
+    pub id: i64,
+    /// The user whose tokens are revoked, as tokens carry it.
+    pub user_id: UserId,
+    /// The first second whose tokens stay valid (tokens with `iat` below it are revoked).
+    pub valid_after: i64,
+    /// The session (refresh-token family) revoked, when the revocation is of one session only.
+    #[serde(default)]
+    pub session: Option<String>,
+}
+
+/// `GET /api/token/revocations/?after=N` answer: the log's rows after `N`, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RevocationFeed {
+    /// At most one page of rows, in id order.
+    pub revocations: Vec<RevocationEntry>,
+    /// The `after` of the next request: the last row's id, or the `after` given when none came.
+    pub next: i64,
+}

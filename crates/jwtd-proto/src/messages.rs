@@ -127,6 +127,12 @@ pub const UNSUPPORTED_MEDIA_TYPE: Template = Template { before: "Unsupported med
 pub const METHOD_NOT_ALLOWED: Template = Template { before: "Method \"", after: "\" not allowed." };
 /// A path no route serves.
 pub const NOT_FOUND: &str = "Not found.";
+/// DRF's `IntegerField`: a query parameter that is not an integer (the revocation feed's `after`).
+pub const INVALID_INTEGER: &str = "A valid integer is required.";
+/// DRF's `TokenAuthentication`: a service token (SERVICE_TOKENS) that is not one of them.
+pub const INVALID_SERVICE_TOKEN: &str = "Invalid token.";
+/// The `WWW-Authenticate` error of a claim guard's 403 (RFC 6750 §3.1).
+pub const INSUFFICIENT_SCOPE: &str = "insufficient_scope";
 /// DRF's `PermissionDenied`: sign-up while SIGNUP is closed.
 pub const PERMISSION_DENIED: &str = "You do not have permission to perform this action.";
 /// Too many failed sign-ins; the part is `N second` or `N seconds`.

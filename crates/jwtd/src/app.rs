@@ -135,7 +135,7 @@ pub async fn build_state(settings: Settings, deps: Deps) -> Result<AppState, Sta
     let delivery = Delivery::start(&settings.delivery, delivery_clock).map_err(StartError::Delivery)?;
     let auth = AuthService::new(store, codec, verifier.clone(), deps.clock, passwords, settings.clone())
         .with_delivery(delivery);
-    let metrics = Arc::new(Metrics::new(&http::route_paths(&settings.routes)));
+    let metrics = Arc::new(Metrics::new(&http::route_paths(&settings)));
     Ok(AppState::new(auth, verifier, settings, metrics))
 }
 

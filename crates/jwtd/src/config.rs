@@ -180,6 +180,8 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     /// Proxies whose `X-Forwarded-For` is believed (`http::ClientAddr`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// SERVICE_TOKENS: who may introspect and read the revocation feed; empty: nobody (404).
+    pub service_tokens: Vec<Secret>,
     pub max_body_bytes: usize,
     pub log_format: LogFormat,
     /// METRICS_ADDR: `/metrics` is served there alone; `None`: on ADDR.
@@ -345,6 +347,7 @@ impl Settings {
             reset_rates: v.password_reset_rate.value,
             delivery,
             trusted_proxies: v.trusted_proxies.value.clone(),
+            service_tokens: v.service_tokens.value.clone(),
             max_body_bytes: v.max_body_bytes.value,
             log_format: v.log_format.value,
             metrics_addr: v.metrics_addr.value,

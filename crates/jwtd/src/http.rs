@@ -14,6 +14,7 @@ mod metrics;
 mod openapi;
 mod recovery;
 mod responses;
+mod services;
 #[cfg(test)]
 mod store_down;
 mod token;
@@ -36,9 +37,10 @@ pub use error::{ApiError, LoggedError as LoggedErrorRef};
 pub use extract::{AuthUser, ClientAddr, TrustedProxies};
 pub use limits::Limits;
 pub use metrics::metrics_router;
+pub use services::{ServiceCaller, X_AUTH_CLAIMS, X_AUTH_USER_ID};
 
 use crate::config::{Route, Routes, Settings};
-use crate::service::{AuthService, Verifier};
+use crate::service::{AuthService, ServiceTokens, Verifier};
 use crate::telemetry::Metrics;
 
 /// Everything the handlers need; each takes the narrowest part through `FromRef`. One `Arc`,
@@ -57,13 +59,22 @@ pub struct AppParts {
     pub schema: Bytes,
     /// TRUSTED_PROXIES, for [`ClientAddr`].
     pub proxies: TrustedProxies,
+    /// SERVICE_TOKENS, for [`ServiceCaller`].
+    pub service_tokens: ServiceTokens,
 }
 
 impl AppState {
     pub fn new(auth: AuthService, verifier: Verifier, settings: Arc<Settings>, metrics: Arc<Metrics>) -> Self {
         let schema = openapi::document(&settings);
         let proxies = TrustedProxies(Arc::new(settings.trusted_proxies.clone()));
-        AppState(Arc::new(AppParts { auth, verifier, settings, metrics, schema, proxies }))
+        let service_tokens = ServiceTokens::new(&settings.service_tokens);
+        AppState(Arc::new(AppParts { auth, verifier, settings, metrics, schema, proxies, service_tokens }))
+    }
+}
+
+impl FromRef<AppState> for ServiceTokens {
+    fn from_ref(state: &AppState) -> Self {
+        state.service_tokens.clone()
     }
 }
 
@@ -111,12 +122,20 @@ impl FromRef<AppState> for Arc<Metrics> {
 /// document (`openapi.rs`), which therefore describes the configured paths.
 pub(crate) fn api(settings: &Settings) -> OpenApiRouter<AppState> {
     let routes = &settings.routes;
+    served(settings).map(|(route, path)| at(route, path, routes)).fold(OpenApiRouter::default(), add_view)
+}
+
+/// The routes served with these settings, at their paths: ROUTES, less the routes for other
+/// services while SERVICE_TOKENS is empty (then nobody could be let in), and the reset and
+/// activation routes while neither WEBHOOK_URL nor SMTP_URL is set (no link could leave; SPEC
+/// §8). Those answer 404, as any path no route serves.
+fn served(settings: &Settings) -> impl Iterator<Item = (Route, &str)> {
+    let services = !settings.service_tokens.is_empty();
     let links = settings.delivery.enabled();
-    routes
+    settings
+        .routes
         .served()
-        .filter(|(route, _)| links || !route.sends_links())
-        .map(|(route, path)| at(route, path, routes))
-        .fold(OpenApiRouter::default(), add_view)
+        .filter(move |(route, _)| (services || !route.needs_service_token()) && (links || !route.sends_links()))
 }
 
 /// The view of `route`. Routes of one view (sign-in and djoser's paths are SimpleJWT's views
@@ -142,6 +161,9 @@ fn view(route: Route) -> UtoipaMethodRouter<AppState> {
         Route::PasswordResetConfirm | Route::UsersResetPasswordConfirm => routes!(recovery::password_reset_confirm),
         Route::Activation | Route::UsersActivation => routes!(recovery::activation),
         Route::ActivationResend | Route::UsersResendActivation => routes!(recovery::activation_resend),
+        Route::TokenIntrospect => routes!(services::introspect),
+        Route::TokenRevocations => routes!(services::revocations),
+        Route::AuthCheck => routes!(services::check),
     }
 }
 
@@ -207,8 +229,8 @@ fn add_view(
 }
 
 /// The paths of the route table as configured, for per-route metrics (a fixed set of labels).
-pub fn route_paths(routes: &Routes) -> Vec<String> {
-    routes.served().map(|(_, path)| path.to_string()).collect()
+pub fn route_paths(settings: &Settings) -> Vec<String> {
+    served(settings).map(|(_, path)| path.to_string()).collect()
 }
 
 /// The jwtd API (SPEC §1), every path with and without its trailing slash, every answer with

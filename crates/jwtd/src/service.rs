@@ -13,6 +13,7 @@ pub mod import;
 mod races;
 mod remote_keys;
 pub mod revocation;
+mod service_tokens;
 mod throttle;
 mod verifier;
 
@@ -23,5 +24,6 @@ pub use auth::{
 pub use delivery::Delivery;
 pub use hashing::PasswordPool;
 pub use remote_keys::{RemoteKeys, RemoteKeysError, RemoteOptions};
+pub use service_tokens::ServiceTokens;
 pub use throttle::{bucket, Reservation, Subject, Throttle, Throttled};
 pub use verifier::{AccessClaims, BearerError, Verifier};

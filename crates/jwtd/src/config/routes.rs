@@ -26,6 +26,9 @@ pub enum Route {
     Readyz,
     Metrics,
     Schema,
+    TokenIntrospect,
+    TokenRevocations,
+    AuthCheck,
     JwtCreate,
     JwtRefresh,
     JwtVerify,
@@ -41,7 +44,7 @@ pub enum Route {
 
 impl Route {
     /// Every route, in the order of SPEC §1 (djoser's last).
-    pub const ALL: [Route; 27] = [
+    pub const ALL: [Route; 30] = [
         Route::Signup,
         Route::Signin,
         Route::TokenObtainPair,
@@ -58,13 +61,16 @@ impl Route {
         Route::Readyz,
         Route::Metrics,
         Route::Schema,
-        Route::JwtCreate,
-        Route::JwtRefresh,
-        Route::JwtVerify,
+        Route::TokenIntrospect,
+        Route::TokenRevocations,
+        Route::AuthCheck,
         Route::PasswordReset,
         Route::PasswordResetConfirm,
         Route::Activation,
         Route::ActivationResend,
+        Route::JwtCreate,
+        Route::JwtRefresh,
+        Route::JwtVerify,
         Route::UsersResetPassword,
         Route::UsersResetPasswordConfirm,
         Route::UsersActivation,
@@ -91,6 +97,9 @@ impl Route {
             Route::Readyz => "readyz",
             Route::Metrics => "metrics",
             Route::Schema => "schema",
+            Route::TokenIntrospect => "token_introspect",
+            Route::TokenRevocations => "token_revocations",
+            Route::AuthCheck => "auth_check",
             Route::JwtCreate => "jwt-create",
             Route::JwtRefresh => "jwt-refresh",
             Route::JwtVerify => "jwt-verify",
@@ -124,6 +133,9 @@ impl Route {
             Route::Readyz => "/readyz",
             Route::Metrics => "/metrics",
             Route::Schema => "/api/schema/",
+            Route::TokenIntrospect => "/api/token/introspect/",
+            Route::TokenRevocations => "/api/token/revocations/",
+            Route::AuthCheck => "/api/auth/check/",
             Route::JwtCreate => "/auth/jwt/create/",
             Route::JwtRefresh => "/auth/jwt/refresh/",
             Route::JwtVerify => "/auth/jwt/verify/",
@@ -169,6 +181,12 @@ impl Route {
     }
 
     /// Views that read the refresh cookie (REFRESH_COOKIE), whose paths its `Path` must cover.
+    /// Routes for other services, answered only to a service token (SERVICE_TOKENS): with none
+    /// configured they are not served.
+    pub fn needs_service_token(self) -> bool {
+        matches!(self, Route::TokenIntrospect | Route::TokenRevocations)
+    }
+
     fn reads_refresh_cookie(self) -> bool {
         matches!(self, Route::TokenRefresh | Route::TokenBlacklist | Route::JwtRefresh)
     }
@@ -342,7 +360,7 @@ mod tests {
         assert_eq!(routes, Routes::parse("simplejwt").unwrap());
         assert_eq!(routes.path(Route::TokenRefresh), Some("/api/token/refresh/"));
         assert_eq!(routes.path(Route::JwtCreate), None);
-        assert_eq!(routes.served().count(), 20);
+        assert_eq!(routes.served().count(), 23);
         assert_eq!(&**routes.cookie_path(), "/api/token/");
         assert_eq!(Routes::parse("").unwrap().to_string(), "simplejwt");
     }

@@ -16,7 +16,8 @@ use super::users::{IdType, LoginField, TokenClaims};
 use super::values::{
     optional, parse_addr, parse_body_bytes, parse_bool, parse_claim_name, parse_connections, parse_count,
     parse_duration, parse_key, parse_keys, parse_lifetime, parse_networks, parse_nonempty_list, parse_origins,
-    parse_pem_path, parse_secrets, parse_token_classes, DatabaseTls, DatabaseUrl, LogFormat, Rate, Show, SignUpPolicy,
+    parse_pem_path, parse_secrets, parse_service_tokens, parse_token_classes, DatabaseTls, DatabaseUrl, LogFormat,
+    Rate, Show, SignUpPolicy,
 };
 use super::{ConfigError, KeyPem, Secret};
 use crate::tokens::{Algorithm, TokenType};
@@ -279,6 +280,8 @@ settings! {
     SMTP_URL smtp_url: Option<Secret> = "", optional(|s| Ok(Secret::new(s)));
     /// The From address of mails
     EMAIL_FROM email_from: Option<String> = "", optional(|s| Ok(s.trim().to_string()));
+    /// Secrets of the services allowed introspection and the revocation feed: comma list, or the path (/… or ./…) of a file holding them; empty: those routes are not served
+    SERVICE_TOKENS service_tokens: Vec<Secret> = "", parse_service_tokens;
     /// Largest request body, in bytes
     MAX_BODY_BYTES max_body_bytes: usize = "65536", parse_body_bytes;
     /// Log lines as text or json

@@ -198,6 +198,40 @@ pub fn parse_secrets(s: &str) -> Result<Vec<Secret>, String> {
     Ok(parse_list(s)?.into_iter().map(Secret::new).collect())
 }
 
+/// The shortest service token SERVICE_TOKENS takes (a 128-bit secret written in hex).
+pub const MIN_SERVICE_TOKEN_CHARS: usize = 32;
+
+/// SERVICE_TOKENS: a comma list of secrets, or the path of a file holding them (a value starting
+/// with `/` or `./`; one or more per line, commas allowed, blank lines and `#` comments skipped).
+/// Each has at least [`MIN_SERVICE_TOKEN_CHARS`] characters and no blank; the complaint never
+/// quotes one.
+pub fn parse_service_tokens(s: &str) -> Result<Vec<Secret>, String> {
+    let s = s.trim();
+    let (text, from) = if s.starts_with('/') || s.starts_with("./") {
+        let text = std::fs::read_to_string(s).map_err(|e| format!("could not read the file {s:?}: {e}"))?;
+        (text, format!(" in {s:?}"))
+    } else {
+        (s.to_string(), String::new())
+    };
+    let mut tokens = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
+        for token in line.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            if token.chars().count() < MIN_SERVICE_TOKEN_CHARS || token.contains(char::is_whitespace) {
+                return Err(format!(
+                    "service token {}{from} is too short or holds a blank: each needs at least \
+                     {MIN_SERVICE_TOKEN_CHARS} characters (openssl rand -hex 32)",
+                    tokens.len() + 1
+                ));
+            }
+            tokens.push(Secret::new(token));
+        }
+    }
+    if !from.is_empty() && tokens.is_empty() {
+        return Err(format!("the file {s:?} holds no service token"));
+    }
+    Ok(tokens)
+}
+
 /// AUTH_TOKEN_CLASSES: `access`, `sliding`, or SimpleJWT's class names for them
 /// (`rest_framework_simplejwt.tokens.AccessToken`, `SlidingToken`), at least one, in the order
 /// given (SimpleJWT tries them in that order and lists one message per class when all fail).
@@ -587,6 +621,25 @@ pub fn parse_networks(s: &str) -> Result<Vec<ipnet::IpNet>, String> {
 #[cfg(test)]
 mod security_tests {
     use super::*;
+
+    #[test]
+    fn service_tokens_come_as_a_list_or_from_a_file_and_are_never_quoted() {
+        let (a, b) = ("a".repeat(32), "b".repeat(64));
+        let tokens = parse_service_tokens(&format!(" {a} , {b} ")).unwrap();
+        assert_eq!(tokens.iter().map(Secret::expose).collect::<Vec<_>>(), [a.as_str(), b.as_str()]);
+        assert!(parse_service_tokens("").unwrap().is_empty());
+        let short = parse_service_tokens(&format!("{a},tooshort-secret")).unwrap_err();
+        assert!(short.starts_with("service token 2 is too short") && !short.contains("tooshort"), "{short}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tokens");
+        std::fs::write(&file, format!("# the reporting service\n{a}\n\n{b}\n")).unwrap();
+        assert_eq!(parse_service_tokens(file.to_str().unwrap()).unwrap().len(), 2);
+        std::fs::write(&file, "# none yet\n").unwrap();
+        assert!(parse_service_tokens(file.to_str().unwrap()).unwrap_err().contains("holds no service token"));
+        let missing = dir.path().join("missing");
+        assert!(parse_service_tokens(missing.to_str().unwrap()).unwrap_err().starts_with("could not read the file"));
+    }
 
     #[test]
     fn trusted_proxies_take_addresses_and_networks_and_refuse_the_rest() {

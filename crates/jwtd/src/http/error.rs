@@ -50,6 +50,9 @@ pub enum ApiError {
     Timeout,
     #[error("too many requests in flight")]
     Busy,
+    /// A request for other services (SERVICE_TOKENS) with a token that is none of them.
+    #[error("not a service token")]
+    ServiceTokenRefused,
     /// A handler panicked (caught at the edge): SPEC §2's JSON 500, the panic's text in the log.
     #[error("a handler panicked: {0}")]
     Panicked(String),
@@ -162,6 +165,7 @@ fn status_and_body(err: &ApiError) -> (StatusCode, Body) {
         A::BodyTimeout => (S::REQUEST_TIMEOUT, D(detail(BODY_TIMED_OUT))),
         A::Timeout => (S::SERVICE_UNAVAILABLE, D(detail(REQUEST_TIMED_OUT))),
         A::Busy => (S::SERVICE_UNAVAILABLE, D(detail(BUSY))),
+        A::ServiceTokenRefused => (S::UNAUTHORIZED, D(detail(INVALID_SERVICE_TOKEN))),
     }
 }
 
@@ -177,7 +181,8 @@ fn rejection(err: &ApiError) -> Option<Rejection> {
         ApiError::Auth(AuthError::Blacklisted) => Some(Rejection::Blacklisted),
         ApiError::Auth(AuthError::Throttled(_)) => Some(Rejection::Throttled),
         ApiError::Auth(AuthError::UserNotFound | AuthError::UserInactive)
-        | ApiError::Bearer(BearerError::BadHeader | BearerError::NoUserId) => Some(Rejection::Invalid),
+        | ApiError::Bearer(BearerError::BadHeader | BearerError::NoUserId)
+        | ApiError::ServiceTokenRefused => Some(Rejection::Invalid),
         ApiError::Bearer(BearerError::Revoked(..)) => Some(Rejection::Revoked),
         ApiError::Bearer(BearerError::NotProvided) => Some(Rejection::NotProvided),
         ApiError::CrossOrigin(_) => Some(Rejection::Origin),

@@ -185,22 +185,24 @@ fn camel_case_links(doc: &mut serde_json::Value) {
 // --- Additions to the generated document.
 
 /// Links a stateful client follows: a token from one answer presented to the next operation.
-/// (source operation, status, link name, target operation, field of the target's request body,
-/// its value)
-const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
-    ("sign_up", "201", "RefreshToken", "refresh", "refresh", "$response.body#/refresh"),
-    ("sign_up", "201", "VerifyAccessToken", "verify", "token", "$response.body#/access"),
-    ("sign_up", "201", "BlacklistRefreshToken", "blacklist", "refresh", "$response.body#/refresh"),
-    ("obtain_pair", "200", "RefreshToken", "refresh", "refresh", "$response.body#/refresh"),
-    ("obtain_pair", "200", "VerifyAccessToken", "verify", "token", "$response.body#/access"),
-    ("obtain_pair", "200", "VerifyRefreshToken", "verify", "token", "$response.body#/refresh"),
-    ("obtain_pair", "200", "BlacklistRefreshToken", "blacklist", "refresh", "$response.body#/refresh"),
-    ("sign_in", "200", "RefreshToken", "refresh", "refresh", "$response.body#/refresh"),
-    ("sign_in", "200", "BlacklistRefreshToken", "blacklist", "refresh", "$response.body#/refresh"),
-    ("refresh", "200", "VerifyAccessToken", "verify", "token", "$response.body#/access"),
-    ("obtain_sliding", "200", "RefreshSlidingToken", "refresh_sliding", "token", "$response.body#/token"),
-    ("obtain_sliding", "200", "VerifySlidingToken", "verify", "token", "$response.body#/token"),
-    ("refresh_sliding", "200", "VerifySlidingToken", "verify", "token", "$response.body#/token"),
+/// (link name, target operation, field of the target's request body, its value)
+const LINKS: &[(&str, &str, &str, &str)] = &[
+    ("RefreshToken", "refresh", "refresh", "$response.body#/refresh"),
+    ("BlacklistRefreshToken", "blacklist", "refresh", "$response.body#/refresh"),
+    ("VerifyRefreshToken", "verify", "token", "$response.body#/refresh"),
+    ("VerifyAccessToken", "verify", "token", "$response.body#/access"),
+    ("RefreshSlidingToken", "refresh_sliding", "token", "$response.body#/token"),
+    ("VerifySlidingToken", "verify", "token", "$response.body#/token"),
+];
+
+/// The [`LINKS`] each answer offers: (source operation, status, link names).
+const LINKED: &[(&str, &str, &[&str])] = &[
+    ("sign_up", "201", &["RefreshToken", "VerifyAccessToken", "BlacklistRefreshToken"]),
+    ("obtain_pair", "200", &["RefreshToken", "VerifyAccessToken", "VerifyRefreshToken", "BlacklistRefreshToken"]),
+    ("sign_in", "200", &["RefreshToken", "BlacklistRefreshToken"]),
+    ("refresh", "200", &["VerifyAccessToken"]),
+    ("obtain_sliding", "200", &["RefreshSlidingToken", "VerifySlidingToken"]),
+    ("refresh_sliding", "200", &["VerifySlidingToken"]),
 ];
 
 /// Links from a fresh sign-up to the sign-in views, with the new user's credentials.
@@ -224,6 +226,9 @@ impl Modify for Contract {
         bearer.bearer_format = Some("JWT".into());
         bearer.description = Some("An access token: `Authorization: Bearer <access>`.".into());
         components.security_schemes.insert(BEARER.into(), SecurityScheme::Http(bearer));
+        let mut service = Http::new(HttpAuthScheme::Bearer);
+        service.description = Some("A service token (SERVICE_TOKENS): `Authorization: Bearer <service token>`.".into());
+        components.security_schemes.insert("serviceToken".into(), SecurityScheme::Http(service));
 
         for item in doc.paths.paths.values_mut() {
             for operation in operations(item) {
@@ -274,9 +279,11 @@ fn operation_mut<'a>(doc: &'a mut Document, id: &str) -> Option<&'a mut Operatio
 }
 
 fn add_links(doc: &mut Document) {
-    for &(source, status, name, target, field, expression) in LINKS {
-        let link = LinkBuilder::new().operation_id(target).request_body(Some(json!({ field: expression }))).build();
-        add_link(doc, source, status, name, link);
+    for &(source, status, names) in LINKED {
+        for &(name, target, field, expression) in LINKS.iter().filter(|link| names.contains(&link.0)) {
+            let link = LinkBuilder::new().operation_id(target).request_body(Some(json!({ field: expression }))).build();
+            add_link(doc, source, status, name, link);
+        }
     }
     for &(name, target) in SIGN_IN_LINKS {
         let credentials = json!({"username": "$request.body#/username", "password": "$request.body#/password"});

@@ -86,6 +86,15 @@ impl IntoResponses for BearerRefused {
     }
 }
 
+/// 401 of the routes for other services: no service token, or not one of SERVICE_TOKENS.
+pub struct ServiceTokenRefused;
+
+impl IntoResponses for ServiceTokenRefused {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        refs(&[("401", "ServiceTokenRefused")])
+    }
+}
+
 /// 403 in cookie mode (REFRESH_COOKIE): a browser request from an origin not allowed.
 pub struct CookieOriginRefused;
 
@@ -123,6 +132,26 @@ impl PartialSchema for Empty {
 }
 
 impl ToSchema for Empty {}
+
+/// An introspection answer (RFC 7662): `active`, and for an active token its claims and `sub`.
+pub struct Introspection;
+
+impl PartialSchema for Introspection {
+    fn schema() -> RefOr<Schema> {
+        let object = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("active", ObjectBuilder::new().schema_type(Type::Boolean))
+            .required("active")
+            .property("sub", ObjectBuilder::new().schema_type(Type::String))
+            .property("token_type", ObjectBuilder::new().schema_type(Type::String))
+            .property("exp", ObjectBuilder::new().schema_type(Type::Number))
+            .property("iat", ObjectBuilder::new().schema_type(Type::Number))
+            .property("jti", ObjectBuilder::new().schema_type(Type::String));
+        RefOr::T(Schema::Object(object.build()))
+    }
+}
+
+impl ToSchema for Introspection {}
 
 /// A JSON Web Key Set (RFC 7517): `{"keys": [...]}`.
 pub struct Jwks;
@@ -340,6 +369,15 @@ pub(super) fn error_responses() -> Vec<(&'static str, ApiResponse)> {
                     "code": TOKEN_NOT_VALID,
                     "messages": [{"token_class": ACCESS_TOKEN_CLASS, "token_type": ACCESS_TOKEN_TYPE, "message": TOKEN_EXPIRED}],
                 }),
+            ))
+            .build(),
+        ),
+        (
+            "ServiceTokenRefused",
+            www_authenticate(json_response(
+                "No `Authorization: Bearer` service token, or one that is not among SERVICE_TOKENS.",
+                detail(text(&[NOT_PROVIDED, INVALID_SERVICE_TOKEN]), None),
+                json!({"detail": INVALID_SERVICE_TOKEN}),
             ))
             .build(),
         ),

@@ -10,7 +10,7 @@ use jwtd_proto::messages::{
     EMAIL_TAKEN, EMAIL_TOO_LONG, INVALID_EMAIL, PASSWORD_TOO_SHORT, REQUIRED, USERNAME_TAKEN, USERNAME_TOO_LONG,
     WRONG_PASSWORD,
 };
-use jwtd_proto::UserId;
+use jwtd_proto::{RevocationEntry, UserId};
 use serde_json::Value;
 use tracing::{info, warn};
 
@@ -203,6 +203,11 @@ impl AuthService {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// USER_ID_CLAIM: the claim holding the user's id.
+    pub fn user_id_claim(&self) -> &str {
+        self.inner.verifier.user_id_claim()
     }
 
     /// USERNAME_FIELD: the body field sign-in takes.
@@ -628,6 +633,11 @@ impl AuthService {
     /// POST /api/token/verify/: any token type. Refresh (and sliding) tokens are looked up in the
     /// blacklist whatever the settings; access tokens need no database.
     pub async fn verify(&self, token: &str) -> Result<(), AuthError> {
+        self.verified(token).await.map(|_| ())
+    }
+
+    /// The claims of a token [`AuthService::verify`] accepts.
+    async fn verified(&self, token: &str) -> Result<Claims, AuthError> {
         let claims = self.decode(token, self.now())?;
         // A malformed id (say, a UUID with a digit missing) makes the token invalid.
         if let Some(user_id) = claims.user_id(self.inner.verifier.user_id_claim())? {
@@ -654,7 +664,36 @@ impl AuthService {
                 None => {}
             }
         }
-        Ok(())
+        Ok(claims)
+    }
+
+    /// POST /api/token/introspect/ (RFC 7662): the claims of a token that verify accepts (any
+    /// type: signature, times, revocation by its user, a blacklisted row), else `None`, whatever
+    /// the reason. A database fault is an error, not an inactive token.
+    pub async fn introspect(&self, token: &str) -> Result<Option<Claims>, AuthError> {
+        match self.verified(token).await {
+            Ok(claims) => Ok(Some(claims)),
+            Err(AuthError::Store(e)) => Err(AuthError::Store(e)),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// GET /api/token/revocations/: at most `limit` rows of the revocation log after `after`, in
+    /// id order, each with the id the user's tokens carry (rows of a deleted UUID user, whose id
+    /// is gone, are skipped: no token of theirs names a user that exists), and the cursor to read
+    /// on from.
+    pub async fn revocation_feed(&self, after: i64, limit: u32) -> Result<(Vec<RevocationEntry>, i64), AuthError> {
+        let rows = self.inner.store.revocations_since(after, limit).await?;
+        let next = rows.last().map_or(after, |r| r.cursor);
+        let id_type = self.inner.settings.user_id_type;
+        let entries = rows
+            .iter()
+            .filter_map(|r| {
+                let user_id = r.public_id(id_type)?;
+                Some(RevocationEntry { id: r.cursor, user_id, valid_after: r.valid_after, session: None })
+            })
+            .collect();
+        Ok((entries, next))
     }
 
     /// POST /api/token/blacklist/: logout. A token already blacklisted (so also one rotated

@@ -3,12 +3,14 @@
 //! a [`FakeClock`] stands for time (SPEC §4 "Revocation is exact in time"). On SQLite, or on a
 //! fresh database of the PostgreSQL server JWTD_TEST_DATABASE_URL names when it is set.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 use super::{AuthError, AuthService, PasswordPool, Verifier};
 use crate::clock::{Clock, FakeClock, Instant, SharedClock};
@@ -281,11 +283,48 @@ impl World {
     fn advance_ms(&self, ms: u64) {
         self.clock.advance(Duration::from_millis(ms));
     }
+
+    /// Returns once `count` tasks wait on the clock.
+    async fn sleepers(&self, count: usize) {
+        while self.clock.sleepers() < count {
+            tokio::task::yield_now().await;
+        }
+    }
 }
 
 impl Instance {
     async fn sign_up(&self, name: &str) -> i64 {
         self.auth.sign_up(Some(name.into()), PASSWORD.into(), None, None).await.unwrap().user.id
+    }
+
+    async fn change_password(&self, user: i64) {
+        self.auth.change_password(UserId::Int(user), PASSWORD.into(), NEW_PASSWORD.into(), None).await.unwrap();
+    }
+
+    /// Runs `use_case` on a task of its own, with this instance's service.
+    fn spawn<T, F>(&self, use_case: impl FnOnce(AuthService) -> F) -> JoinHandle<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = T> + Send + 'static,
+    {
+        tokio::spawn(use_case(self.auth.clone()))
+    }
+
+    /// Runs `use_case` as [`Instance::spawn`] does, and returns once it stops at `point`: it goes
+    /// on when the returned sender is used.
+    async fn stopped_at<T, F>(
+        &self,
+        point: Point,
+        use_case: impl FnOnce(AuthService) -> F,
+    ) -> (oneshot::Sender<()>, JoinHandle<T>)
+    where
+        T: Send + 'static,
+        F: Future<Output = T> + Send + 'static,
+    {
+        let stop = self.store.arm(point);
+        let running = self.spawn(use_case);
+        stop.reached.await.unwrap();
+        (stop.release, running)
     }
 
     /// What another instance learns from the revocation log within a second.
@@ -307,13 +346,12 @@ async fn a_sign_in_that_checked_the_old_password_issues_nothing_after_a_password
     let world = World::new().await;
     let app = world.instance(|_| {}).await;
     let ada = app.sign_up("ada").await;
-    let stop = app.store.arm(Point::RecordSignIn);
-    let auth = app.auth.clone();
-    let sign_in = tokio::spawn(async move { auth.obtain_pair("ada", PASSWORD.into(), None).await });
-    stop.reached.await.unwrap();
+    let (release, sign_in) = app
+        .stopped_at(Point::RecordSignIn, |auth| async move { auth.obtain_pair("ada", PASSWORD.into(), None).await })
+        .await;
 
-    app.auth.change_password(UserId::Int(ada), PASSWORD.into(), NEW_PASSWORD.into(), None).await.unwrap();
-    stop.release.send(()).unwrap();
+    app.change_password(ada).await;
+    release.send(()).unwrap();
 
     refused_sign_in(sign_in.await.unwrap());
     app.auth.obtain_pair("ada", NEW_PASSWORD.into(), None).await.unwrap();
@@ -327,17 +365,16 @@ async fn a_sign_in_racing_logout_all_or_deactivation_issues_nothing() {
     let app = world.instance(|_| {}).await;
     let ada = app.sign_up("ada").await;
     for revoke in ["logout-all", "deactivate"] {
-        let stop = app.store.arm(Point::RecordSignIn);
-        let auth = app.auth.clone();
-        let sign_in = tokio::spawn(async move { auth.obtain_pair("ada", PASSWORD.into(), None).await });
-        stop.reached.await.unwrap();
+        let (release, sign_in) = app
+            .stopped_at(Point::RecordSignIn, |auth| async move { auth.obtain_pair("ada", PASSWORD.into(), None).await })
+            .await;
         match revoke {
             "logout-all" => app.auth.logout_all(UserId::Int(ada)).await.unwrap(),
             _ => {
                 app.store.set_active(ada, false, world.clock.now()).await.unwrap();
             }
         }
-        stop.release.send(()).unwrap();
+        release.send(()).unwrap();
         refused_sign_in(sign_in.await.unwrap());
     }
     world.finish().await;
@@ -358,13 +395,14 @@ async fn the_rehash_of_a_sign_in_never_brings_the_old_password_back() {
         now: world.clock.now(),
     };
     let ada = app.store.create_user(new).await.unwrap().id;
-    let stop = app.store.arm(Point::UpdatePasswordHash);
-    let auth = app.auth.clone();
-    let sign_in = tokio::spawn(async move { auth.obtain_pair("ada", PASSWORD.into(), None).await });
-    stop.reached.await.unwrap();
+    let (release, sign_in) =
+        app.stopped_at(Point::UpdatePasswordHash, |auth| async move {
+            auth.obtain_pair("ada", PASSWORD.into(), None).await
+        })
+        .await;
 
-    app.auth.change_password(UserId::Int(ada), PASSWORD.into(), NEW_PASSWORD.into(), None).await.unwrap();
-    stop.release.send(()).unwrap();
+    app.change_password(ada).await;
+    release.send(()).unwrap();
 
     refused_sign_in(sign_in.await.unwrap());
     refused_sign_in(app.auth.obtain_pair("ada", PASSWORD.into(), None).await);
@@ -379,13 +417,12 @@ async fn a_sliding_sign_in_racing_a_password_change_issues_nothing() {
     let world = World::new().await;
     let app = world.instance(|_| {}).await;
     let ada = app.sign_up("ada").await;
-    let stop = app.store.arm(Point::UserById);
-    let auth = app.auth.clone();
-    let sign_in = tokio::spawn(async move { auth.obtain_sliding("ada", PASSWORD.into(), None).await });
-    stop.reached.await.unwrap();
+    let (release, sign_in) = app
+        .stopped_at(Point::UserById, |auth| async move { auth.obtain_sliding("ada", PASSWORD.into(), None).await })
+        .await;
 
-    app.auth.change_password(UserId::Int(ada), PASSWORD.into(), NEW_PASSWORD.into(), None).await.unwrap();
-    stop.release.send(()).unwrap();
+    app.change_password(ada).await;
+    release.send(()).unwrap();
 
     refused_sign_in(sign_in.await.unwrap());
     world.finish().await;
@@ -408,21 +445,15 @@ async fn revocation_covers_its_whole_second_and_a_sign_in_right_after_is_at_once
     let slid = app.auth.refresh_sliding(&sliding).await.unwrap();
     world.advance_ms(300);
 
-    let auth = app.auth.clone();
-    let logout = tokio::spawn(async move { auth.logout_all(UserId::Int(ada)).await });
-    while world.clock.sleepers() == 0 {
-        tokio::task::yield_now().await;
-    }
+    let logout = app.spawn(|auth| async move { auth.logout_all(UserId::Int(ada)).await });
+    world.sleepers(1).await;
     assert!(!logout.is_finished(), "the call waits out its second");
     for access in [&pair.access, &refreshed.access] {
         assert!(app.verifier.access(access).is_err(), "revoked here at once, though of the same second");
     }
     // Another client signing in during the revoking second waits for the next one.
-    let auth = app.auth.clone();
-    let during = tokio::spawn(async move { auth.obtain_pair("ada", PASSWORD.into(), None).await });
-    while world.clock.sleepers() < 2 {
-        tokio::task::yield_now().await;
-    }
+    let during = app.spawn(|auth| async move { auth.obtain_pair("ada", PASSWORD.into(), None).await });
+    world.sleepers(2).await;
     world.advance_ms(500);
     logout.await.unwrap().unwrap();
     let during = during.await.unwrap().unwrap();
@@ -492,16 +523,10 @@ async fn another_instance_waits_in_the_revoking_second_and_refuses_after_its_pol
     world.clock.hold_sleepers();
     world.advance_ms(400);
 
-    let auth = one.auth.clone();
-    let logout = tokio::spawn(async move { auth.logout_all(UserId::Int(ada)).await });
-    while world.clock.sleepers() == 0 {
-        tokio::task::yield_now().await;
-    }
-    let auth = two.auth.clone();
-    let elsewhere = tokio::spawn(async move { auth.obtain_pair("ada", PASSWORD.into(), None).await });
-    while world.clock.sleepers() < 2 {
-        tokio::task::yield_now().await;
-    }
+    let logout = one.spawn(|auth| async move { auth.logout_all(UserId::Int(ada)).await });
+    world.sleepers(1).await;
+    let elsewhere = two.spawn(|auth| async move { auth.obtain_pair("ada", PASSWORD.into(), None).await });
+    world.sleepers(2).await;
     world.advance_ms(600);
     logout.await.unwrap().unwrap();
     let new = elsewhere.await.unwrap().unwrap();

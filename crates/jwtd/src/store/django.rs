@@ -675,19 +675,12 @@ pub fn parse_datetime(s: &str) -> Option<Instant> {
 
 /// The same instant as Django's SQLite backend writes it (UTC, no offset).
 fn sqlite_text(at: Instant) -> String {
-    let secs = at.secs();
-    match OffsetDateTime::from_unix_timestamp(secs) {
-        Ok(t) => format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        ),
-        Err(_) => "0000-01-01 00:00:00".to_string(),
-    }
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    OffsetDateTime::from_unix_timestamp(at.secs())
+        .ok()
+        .and_then(|t| t.format(FORMAT).ok())
+        .unwrap_or_else(|| "0000-01-01 00:00:00".to_string())
 }
 
 mod sqlite {

@@ -72,31 +72,32 @@ impl Claims {
         lifetime: Duration,
         jti: String,
     ) -> Self {
+        let mut claims = Claims::standard(token_type, now_secs, lifetime, jti);
+        claims.map.insert(user_id_claim.into(), user_id.to_json(user_id_claim == "sub"));
+        claims
+    }
+
+    /// SimpleJWT's own claims, in its order: `token_type`, `exp`, `iat`, `jti`.
+    fn standard(token_type: TokenType, now_secs: i64, lifetime: Duration, jti: String) -> Self {
         let exp = now_secs.saturating_add(secs(lifetime));
         let mut map = Map::new();
         map.insert("token_type".into(), token_type.as_str().into());
         map.insert("exp".into(), exp.into());
         map.insert("iat".into(), now_secs.into());
         map.insert("jti".into(), jti.clone().into());
-        map.insert(user_id_claim.into(), user_id.to_json(user_id_claim == "sub"));
         Claims { map, exp: exp as f64, iat: Some(now_secs), jti }
     }
 
     /// A new token of `token_type` carrying every claim of `self` but the ones SimpleJWT sets
     /// (an access token made from a refresh token).
     pub fn derive(&self, token_type: TokenType, now_secs: i64, lifetime: Duration, jti: String) -> Self {
-        let exp = now_secs.saturating_add(secs(lifetime));
-        let mut map = Map::new();
-        map.insert("token_type".into(), token_type.as_str().into());
-        map.insert("exp".into(), exp.into());
-        map.insert("iat".into(), now_secs.into());
-        map.insert("jti".into(), jti.clone().into());
+        let mut claims = Claims::standard(token_type, now_secs, lifetime, jti);
         for (k, v) in &self.map {
             if !NO_COPY.contains(&k.as_str()) {
-                map.insert(k.clone(), v.clone());
+                claims.map.insert(k.clone(), v.clone());
             }
         }
-        Claims { map, exp: exp as f64, iat: Some(now_secs), jti }
+        claims
     }
 
     /// The same token with new times and, when given, a new jti (rotation, sliding refresh).

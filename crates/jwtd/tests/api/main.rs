@@ -32,6 +32,7 @@ mod rotation;
 mod routes;
 mod schema;
 mod security;
+mod services;
 mod shutdown;
 mod signup;
 mod sliding;

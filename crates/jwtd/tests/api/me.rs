@@ -10,16 +10,8 @@ use crate::helpers::{
 
 /// Django's isoformat of a whole second in UTC.
 fn isoformat(secs: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(secs).unwrap();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000000+00:00",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].000000+00:00");
+    time::OffsetDateTime::from_unix_timestamp(secs).unwrap().format(format).unwrap()
 }
 
 #[tokio::test]
