@@ -224,6 +224,12 @@ impl Application {
         for task in tasks {
             task.abort();
         }
+        // Mails and events queued by the last requests go out before the process ends, within
+        // the drain bound; what a dead receiver still holds is logged as dropped.
+        let left = state.auth.delivery().settle(limits.drain_timeout).await;
+        if left > 0 {
+            warn!(dropped = left, "delivery: messages not sent before shutdown were dropped");
+        }
         match state.auth.store().close().await {
             Ok(()) => info!("database closed"),
             Err(e) => warn!(error = %e, "could not close the database cleanly"),

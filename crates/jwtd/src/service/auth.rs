@@ -205,6 +205,11 @@ impl AuthService {
         &self.inner.store
     }
 
+    /// Where mails and events go.
+    pub fn delivery(&self) -> &Delivery {
+        &self.inner.delivery
+    }
+
     /// USER_ID_CLAIM: the claim holding the user's id.
     pub fn user_id_claim(&self) -> &str {
         self.inner.verifier.user_id_claim()

@@ -430,6 +430,25 @@ impl Delivery {
     }
 }
 
+impl Delivery {
+    /// Waits up to `within` (wall time: for shutdown) until nothing is left to send, without
+    /// closing the queue; returns how many messages are still waiting then.
+    pub async fn settle(&self, within: Duration) -> usize {
+        let Some(outbox) = &self.inner else { return 0 };
+        let waited = tokio::time::timeout(within, async {
+            while outbox.pending.load(Ordering::SeqCst) > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        if waited.is_ok() {
+            0
+        } else {
+            outbox.pending.load(Ordering::SeqCst)
+        }
+    }
+}
+
 impl Outbox {
     /// Puts a message on the queue without waiting; a full queue drops it (logged).
     fn put(&self, payload: Payload, what: &'static str) {
