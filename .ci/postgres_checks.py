@@ -12,6 +12,9 @@ race:   two jwtd processes on one database; 200 concurrent refreshes of one refr
         and carries the same successor jti. Both for a token jwtd recorded at sign-up and for one
         it never saw (minted like SimpleJWT would). Every run also checks the database: the
         presented token and at most one successor, nothing else.
+feed:   two jwtd processes on one database and a service built on jwtd-verify alone (its example
+        service, JWTD_VERIFY_SERVICE_BIN) reading the revocation feed of the second one: a logout-all
+        on the first is refused by the service within 2 s; the user's next sign-in is accepted.
 outage: one jwtd under load; PostgreSQL is stopped for a few seconds and started again. While it
         is down: endpoints that need it answer 503 with a JSON "detail", /readyz answers 503,
         /api/token/verify/ of an access token answers 200, a Bearer token is still judged (a bad
@@ -296,17 +299,72 @@ def outage(args):
         print(f"outage: {len(checks)} passed, 0 failed")
 
 
+SERVICE_TOKEN = "feed-check-service-token-0123456789abcdef"
+
+
+def feed(args):
+    settings = {"SERVICE_TOKENS": SERVICE_TOKEN, "LOGIN_RATE": "off", "SIGNUP_RATE": "off"}
+    shared = tempfile.mkdtemp(prefix="jwtd-feed-")
+    with servers.start("jwtd", settings, tmp=shared) as a, servers.start("jwtd", settings, tmp=shared) as b:
+        if database_of(a) != database_of(b):
+            fail("the two instances do not share one database")
+        port = servers.free_port()
+        env = dict(os.environ, JWTD_SIGNING_KEY=a.secret, JWTD_URL=b.base, JWTD_SERVICE_TOKEN=SERVICE_TOKEN,
+                   ADDR=f"127.0.0.1:{port}")
+        service = subprocess.Popen([os.environ["JWTD_VERIFY_SERVICE_BIN"]], env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.time() + 30
+            while True:
+                try:
+                    requests.get(base + "/api/hello/", timeout=1)
+                    break
+                except requests.ConnectionError:
+                    if time.time() > deadline or service.poll() is not None:
+                        fail("the jwtd-verify service did not start")
+                    time.sleep(0.05)
+            name, user_id, _, access = sign_up(a)
+            me = requests.get(base + "/api/me/", headers={"Authorization": f"Bearer {access}"}, timeout=5)
+            if me.status_code != 200:
+                fail(f"the service refused a fresh token: {me.status_code} {me.text}")
+            r = requests.post(a.url("/api/auth/logout-all/"), headers={"Authorization": f"Bearer {access}"}, timeout=30)
+            if r.status_code != 200:
+                fail(f"logout-all answered {r.status_code}: {r.text}")
+            done = time.time()
+            while True:
+                me = requests.get(base + "/api/me/", headers={"Authorization": f"Bearer {access}"}, timeout=5)
+                waited = time.time() - done
+                if me.status_code == 401:
+                    break
+                if waited > 2.0:
+                    fail(f"the service still accepted the token {waited:.2f}s after logout-all on the other instance")
+                time.sleep(0.05)
+            if me.json()["messages"][0]["message"] != "Token is blacklisted":
+                fail(f"the refusal is not SimpleJWT's: {me.text}")
+            r = requests.post(b.url("/api/token/"), json={"username": name, "password": PASSWORD}, timeout=30)
+            again = requests.get(base + "/api/me/", headers={"Authorization": f"Bearer {r.json()['access']}"}, timeout=5)
+            if again.status_code != 200:
+                fail(f"a sign-in after the logout-all is refused by the service: {again.status_code} {again.text}")
+            print(f"feed: logout-all of user {user_id} on instance A refused by a jwtd-verify service reading "
+                  f"instance B's feed after {waited:.2f}s (limit 2 s); the next sign-in is accepted")
+        finally:
+            service.terminate()
+            service.wait(10)
+
+
 def main():
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("race")
     r.add_argument("--runs", type=int, default=10)
+    sub.add_parser("feed")
     o = sub.add_parser("outage")
     o.add_argument("--stop-cmd", required=True)
     o.add_argument("--start-cmd", required=True)
     o.add_argument("--down-secs", type=float, default=3.0)
     args = parser.parse_args()
-    {"race": race, "outage": outage}[args.command](args)
+    {"race": race, "feed": feed, "outage": outage}[args.command](args)
 
 
 if __name__ == "__main__":

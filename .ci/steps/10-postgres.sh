@@ -5,7 +5,9 @@
 #      `jwtd import-django --from postgres://…`,
 #   2. the shared conformance suite against the release binary,
 #   3. the two-instance rotation race, 10 runs with the grace period off and 10 with it on,
-#   4. the outage test (PostgreSQL stopped under load, then started again),
+#   4. the revocation feed: a jwtd-verify service refusing, within 2 s, a logout-all made on the
+#      other of two instances,
+#   5. the outage test (PostgreSQL stopped under load, then started again),
 # and stops the server on exit, whatever happened.
 # Environment from .ci/run: SHARED, PYENV, JWTD_BIN, CONFORMANCE_FILTER.
 set -euo pipefail
@@ -45,6 +47,11 @@ JWTD_TEST_POSTGRES=$URL TARGET=jwtd conformance -m "$CONFORMANCE_FILTER"
 
 step "two-instance rotation race, 10 runs in a row"
 JWTD_TEST_POSTGRES=$URL "$PYENV/bin/python" .ci/postgres_checks.py race --runs 10
+
+step "revocation feed: a jwtd-verify service and two instances, logout-all refused within 2 s"
+cargo build -q --release --locked -p jwtd-verify --example service
+JWTD_VERIFY_SERVICE_BIN=$PWD/target/release/examples/service JWTD_TEST_POSTGRES=$URL \
+  "$PYENV/bin/python" .ci/postgres_checks.py feed
 
 step "outage: PostgreSQL stopped under load, then started again"
 printf -v STOP_CMD '%q ' "${AS[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop

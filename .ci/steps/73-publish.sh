@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Publishable: `cargo publish --dry-run --workspace` packages jwtd-proto, jwtd and jwtd-client (not
+# Publishable: `cargo publish --dry-run --workspace` packages jwtd-proto, jwtd-verify, jwtd and jwtd-client (not
 # bench/ceiling, publish = false) as crates.io would get them, in dependency order: the manifests are
 # complete (license, description, repository, readme), every file a crate needs is inside it, and
 # jwtd and jwtd-client resolve jwtd-proto by version from the other packages of the same run (cargo
@@ -16,7 +16,7 @@ grep -E '^ *(Packag|Verif|Finished|Upload)' <<<"$out"
 # What each crate holds beside src/ and tests/: `cargo package` writes the same .crate files to
 # target/package/ (the dry run above keeps them in a temporary registry of its own).
 cargo package --workspace --exclude jwtd-bench-ceiling --locked --no-verify -q
-for name in jwtd-proto jwtd jwtd-client; do
+for name in jwtd-proto jwtd-verify jwtd jwtd-client; do
   crate=$(ls target/package/"$name"-[0-9]*.crate)
   echo "$(basename "$crate"): $(tar -tzf "$crate" | wc -l) files; beside src/ and tests/:" \
     "$(tar -tzf "$crate" | sed 's|^[^/]*/||' | grep -v '^src/\|^tests/\|^$' | tr '\n' ' ')"

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 pub mod messages;
 #[cfg(feature = "openapi")]
 mod schema;
+pub mod session;
 mod user_id;
 
 pub use user_id::UserId;

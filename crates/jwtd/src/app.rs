@@ -285,6 +285,10 @@ async fn edge_layer(State(edge): State<Arc<Edge>>, req: Request, next: Next) -> 
     edge.metrics.request(route, status, latency);
     if let Some(reason) = response.extensions().get::<Rejection>() {
         edge.metrics.rejected(*reason);
+    } else if let Some(reason) =
+        response.extensions().get::<crate::service::BearerError>().and_then(http::bearer_rejection)
+    {
+        edge.metrics.rejected(reason);
     }
     let route = route.unwrap_or("-");
     let latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3;

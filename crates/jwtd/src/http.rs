@@ -33,7 +33,7 @@ use utoipa_axum::routes;
 
 pub use body::Input;
 pub use cookie::{cookie_name, Https, COOKIE_NAME};
-pub use error::{ApiError, LoggedError as LoggedErrorRef};
+pub use error::{bearer_rejection, ApiError, LoggedError as LoggedErrorRef};
 pub use extract::{AuthUser, ClientAddr, TrustedProxies};
 pub use limits::Limits;
 pub use metrics::metrics_router;

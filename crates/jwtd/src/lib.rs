@@ -12,14 +12,16 @@
 
 pub mod app;
 pub mod cli;
-pub mod clock;
 pub mod config;
 pub mod http;
 pub mod password;
 pub mod service;
 pub mod store;
 pub mod telemetry;
-pub mod tokens;
+
+/// The clock and the tokens are `jwtd-verify`'s, the verification core jwtd shares with other
+/// services.
+pub use jwtd_verify::{clock, tokens};
 
 pub use app::{build_state, Application, Deps};
 pub use config::Settings;

@@ -11,11 +11,9 @@ mod hashing;
 pub mod import;
 #[cfg(test)]
 mod races;
-mod remote_keys;
 pub mod revocation;
 mod service_tokens;
 mod throttle;
-mod verifier;
 
 pub use auth::{
     encode_uid, normalize_email, plausible_email, send_link, AuthError, AuthService, FieldErrors, Issued,
@@ -23,7 +21,7 @@ pub use auth::{
 };
 pub use delivery::Delivery;
 pub use hashing::PasswordPool;
-pub use remote_keys::{RemoteKeys, RemoteKeysError, RemoteOptions};
+pub use jwtd_verify::{AccessClaims, BearerError, Verifier};
+pub use jwtd_verify::{RemoteKeys, RemoteKeysError, RemoteOptions};
 pub use service_tokens::ServiceTokens;
 pub use throttle::{bucket, Reservation, Subject, Throttle, Throttled};
-pub use verifier::{AccessClaims, BearerError, Verifier};

@@ -287,7 +287,12 @@ pub struct RotateRequest {
     pub presented: RefreshRecord,
     /// The presented token's own `iat` (`presented.issued_at` falls back to now without one).
     pub presented_iat: Option<i64>,
-    pub successor_jti: String,
+    /// The session the presented token names ([`jwtd_proto::session::session_of`]): the family a
+    /// token first seen here starts when it has a session id's shape ([`family_of_unrecorded`]).
+    pub session: Option<String>,
+    /// Random bits of the successor's jti, which is a jti of the presented token's family
+    /// ([`jwtd_proto::session::jti_in_session`]): pass `uuid::Uuid::new_v4()`.
+    pub successor_random: uuid::Uuid,
     pub now: Instant,
     pub lifetime: Duration,
     pub session_max: Duration,
@@ -300,15 +305,11 @@ pub struct RotateRequest {
     pub own_issue: bool,
 }
 
-/// Whether a token issued at `iat` is revoked by a password change, logout-all, deactivation or
-/// deletion that made the user's tokens valid only from `valid_after` (seconds; 0: never
-/// revoked). A revocation at `now` writes [`valid_after_revocation`]`(now)`, the next second, so
-/// it also covers tokens issued earlier in its own second; issuance for a user whose
-/// `valid_after` is still ahead waits for that second. A token without `iat` cannot show it came
-/// after a revocation, so any revocation covers it.
-pub fn revoked_by_user(iat: Option<i64>, valid_after: i64) -> bool {
-    valid_after > 0 && iat.is_none_or(|iat| iat < valid_after)
-}
+/// The one rule of revocation by the user, shared with the `Verifier` (`jwtd-verify`): a
+/// revocation at `now` writes [`valid_after_revocation`]`(now)`, the next second, so it also covers
+/// tokens issued earlier in its own second; issuance for a user whose `valid_after` is still ahead
+/// waits for that second.
+pub use jwtd_verify::revoked_by_user;
 
 /// The `valid_after` a revocation at `now` writes: the second after `now`'s, so that every token
 /// whose `iat` is `now`'s second or earlier is revoked, whenever in that second it was issued.
@@ -425,7 +426,8 @@ pub fn decide_rotation(
     let (family, family_started, record_presented) = match presented {
         None if req.own_issue => return refused(Refusal::Unrecorded),
         None => {
-            let first = TokenRow::first_of_family(&req.presented, new_family());
+            let family = family_of_unrecorded(req.session.as_deref(), new_family);
+            let first = TokenRow::first_of_family(&req.presented, family);
             (first.family.clone(), first.family_started, Some(first))
         }
         Some(row) => {
@@ -455,12 +457,27 @@ pub fn decide_rotation(
     }
     let now = req.now.secs();
     let next = RefreshRecord {
-        jti: req.successor_jti.clone(),
+        jti: jwtd_proto::session::jti_in_session(Some(&family), req.successor_random),
         user_id: req.presented.user_id,
         issued_at: now,
         expires_at: end.cap(now.saturating_add(crate::tokens::secs_of(req.lifetime))),
     };
     RotationDecision::Rotate { record_presented, successor: TokenRow::successor(&next, family, family_started) }
+}
+
+/// The family (session) a refresh token first seen here starts: the session it names when that
+/// has a session id's shape (SimpleJWT's tokens name the first half of their jti), so that the
+/// tokens handed out in the family carry the session the token already named; else `fresh()`.
+pub fn family_of_unrecorded(session: Option<&str>, fresh: impl FnOnce() -> String) -> String {
+    match session {
+        Some(id) if jwtd_proto::session::is_session_id(id) => id.to_string(),
+        _ => fresh(),
+    }
+}
+
+/// A new session (family) id ([`jwtd_proto::session::new_session_id`]).
+pub fn new_family() -> String {
+    jwtd_proto::session::new_session_id(uuid::Uuid::new_v4())
 }
 
 /// The id type a database holds, as far as it says: `meta.user_id_type` when recorded, else what

@@ -5,13 +5,13 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use jwtd_proto::messages::*;
-use jwtd_proto::{ErrorDetail, TokenMessage};
+use jwtd_proto::ErrorDetail;
 use serde_json::{Map, Value};
 
 use crate::service::{AuthError, BearerError, FieldErrors};
 use crate::store::StoreError;
 use crate::telemetry::Rejection;
-use crate::tokens::{TokenError, TokenType};
+use crate::tokens::TokenError;
 
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -72,34 +72,13 @@ fn coded(text: &str, code: &str) -> ErrorDetail {
     ErrorDetail { detail: text.into(), code: Some(code.into()), messages: None }
 }
 
-/// SimpleJWT's JWTAuthentication refusal: one message per class of AUTH_TOKEN_CLASSES, in order,
-/// each saying why the token is not a valid token of that class.
-fn bearer_refused(classes: &[TokenType], message: impl Fn(TokenType) -> &'static str) -> ErrorDetail {
-    let messages = classes
-        .iter()
-        .map(|&class| {
-            let (token_class, token_type) = match class {
-                TokenType::Access => (ACCESS_TOKEN_CLASS, ACCESS_TOKEN_TYPE),
-                TokenType::Sliding => (SLIDING_TOKEN_CLASS, SLIDING_TOKEN_TYPE),
-                TokenType::Refresh => (REFRESH_TOKEN_CLASS, REFRESH_TOKEN_TYPE),
-            };
-            TokenMessage {
-                token_class: token_class.into(),
-                token_type: token_type.into(),
-                message: message(class).into(),
-            }
-        })
-        .collect();
-    ErrorDetail { detail: GIVEN_TOKEN_NOT_VALID.into(), code: Some(TOKEN_NOT_VALID.into()), messages: Some(messages) }
-}
-
 fn fields(errors: &FieldErrors) -> Value {
     let map: Map<String, Value> = errors.0.iter().map(|(f, msgs)| (f.clone(), Value::from(msgs.clone()))).collect();
     Value::Object(map)
 }
 
-/// The `WWW-Authenticate` header of every 401.
-pub(super) const WWW_AUTHENTICATE: &str = "Bearer realm=\"api\"";
+/// The `WWW-Authenticate` header of every 401 (`jwtd-verify`'s, whose refusals these are too).
+pub(super) const WWW_AUTHENTICATE: &str = jwtd_verify::WWW_AUTHENTICATE;
 /// The `Retry-After` of [`ApiError::Busy`], in seconds.
 pub(super) const BUSY_RETRY_AFTER_SECS: u16 = 1;
 
@@ -136,22 +115,17 @@ fn status_and_body(err: &ApiError) -> (StatusCode, Body) {
             errors.add("email", EMAIL_TAKEN);
             (S::BAD_REQUEST, Raw(fields(&errors)))
         }
-        A::Auth(E::Store(StoreError::Unavailable(_)) | E::Overloaded)
-        | A::Unavailable
-        | A::Bearer(BearerError::KeysUnavailable) => (S::SERVICE_UNAVAILABLE, D(detail(UNAVAILABLE))),
+        A::Auth(E::Store(StoreError::Unavailable(_)) | E::Overloaded) | A::Unavailable => {
+            (S::SERVICE_UNAVAILABLE, D(detail(UNAVAILABLE)))
+        }
         A::Auth(E::Store(StoreError::Database(_)) | E::Hashing | E::Signing) | A::Panicked(_) => {
             (S::INTERNAL_SERVER_ERROR, D(detail(SERVER_ERROR)))
         }
-        A::Bearer(BearerError::NotProvided) => (S::UNAUTHORIZED, D(detail(NOT_PROVIDED))),
-        A::Bearer(BearerError::BadHeader) => {
-            (S::UNAUTHORIZED, D(coded(BAD_AUTHORIZATION_HEADER, BAD_AUTHORIZATION_HEADER_CODE)))
+        // SimpleJWT's JWTAuthentication refusals, as `jwtd-verify` answers them.
+        A::Bearer(e) => {
+            let (status, body) = e.status_and_body();
+            (status, D(body))
         }
-        A::Bearer(BearerError::Token(e, classes)) => (S::UNAUTHORIZED, D(bearer_refused(classes, |_| e.message()))),
-        A::Bearer(BearerError::Revoked(classes, of)) => {
-            let message = |class| if class == *of { TOKEN_BLACKLISTED } else { TOKEN_WRONG_TYPE };
-            (S::UNAUTHORIZED, D(bearer_refused(classes, message)))
-        }
-        A::Bearer(BearerError::NoUserId) => (S::UNAUTHORIZED, D(coded(NO_USER_ID, TOKEN_NOT_VALID))),
         A::JsonParse(msg) => (S::BAD_REQUEST, D(detail(JSON_PARSE_ERROR.fill(msg)))),
         A::FormParse | A::BodyRead => (S::BAD_REQUEST, D(detail(MALFORMED_REQUEST))),
         A::NotAnObject(kind) => (S::BAD_REQUEST, Raw(serde_json::json!({"non_field_errors": [NOT_A_DICT.fill(kind)]}))),
@@ -167,6 +141,12 @@ fn status_and_body(err: &ApiError) -> (StatusCode, Body) {
         A::Busy => (S::SERVICE_UNAVAILABLE, D(detail(BUSY))),
         A::ServiceTokenRefused => (S::UNAUTHORIZED, D(detail(INVALID_SERVICE_TOKEN))),
     }
+}
+
+/// The reason a refused Bearer token counts under in `jwtd_tokens_rejected_total`: for the
+/// refusals of `jwtd-verify`'s extractor, which leaves its [`BearerError`] in the response.
+pub fn bearer_rejection(e: &BearerError) -> Option<Rejection> {
+    rejection(&ApiError::Bearer(e.clone()))
 }
 
 /// The reason a refusal counts under in `jwtd_tokens_rejected_total`, if it is one.

@@ -4,60 +4,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
-use axum::http::header;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use ipnet::IpNet;
 
-use jwtd_proto::UserId;
-
-use super::ApiError;
-use crate::service::{AccessClaims, BearerError, Verifier};
-use crate::tokens::Claims;
-
-/// The user of a request's valid access token (`Authorization: Bearer …`), checked without a
-/// database round trip: signature, `alg`, expiry, type, and revocation by password change or
-/// logout-all. Generic over the outer state, so it works in any axum app holding a [`Verifier`],
-/// including one that verifies against jwtd's JWKS URL ([`Verifier::remote`]).
-#[derive(Debug, Clone)]
-pub struct AuthUser {
-    /// The user id as the token carries it: an integer, or a UUID (USER_ID_TYPE=uuid).
-    pub user_id: UserId,
-    /// Every claim of the token, custom ones (TOKEN_CLAIMS, the user's own) included.
-    pub claims: Claims,
-}
-
-impl<S> FromRequestParts<S> for AuthUser
-where
-    S: Send + Sync,
-    Verifier: FromRef<S>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let verifier = Verifier::from_ref(state);
-        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let raw = bearer(header, verifier.header_types())?;
-        let AccessClaims { user_id, claims } = verifier.authenticate(raw).await?;
-        Ok(AuthUser { user_id, claims })
-    }
-}
-
-/// The token of an `Authorization` header value: `None` when absent or of another scheme than
-/// `header_types` (AUTH_HEADER_TYPES; DRF then answers "not provided"), an error when the scheme
-/// matches but the shape doesn't.
-fn bearer<'a>(header: Option<&'a str>, header_types: &[String]) -> Result<&'a str, BearerError> {
-    let header = header.ok_or(BearerError::NotProvided)?;
-    let mut parts = header.split_ascii_whitespace();
-    let scheme = parts.next().ok_or(BearerError::NotProvided)?;
-    if !header_types.iter().any(|t| t == scheme) {
-        return Err(BearerError::NotProvided);
-    }
-    match (parts.next(), parts.next()) {
-        (Some(token), None) => Ok(token),
-        _ => Err(BearerError::BadHeader),
-    }
-}
+/// The user of a request's valid access token: `jwtd-verify`'s extractor, the one implementation
+/// (signature, `alg`, expiry, type, revocation by its user or of its session; no database round
+/// trip). Its refusals are SPEC §2's, from [`BearerError`](crate::service::BearerError).
+pub use jwtd_verify::AuthUser;
 
 /// The client's address, for throttles and logs: the connection's peer, or, when the peer is a
 /// trusted proxy (TRUSTED_PROXIES), the rightmost address of `X-Forwarded-For` that is not a
@@ -172,17 +126,5 @@ mod tests {
         assert_eq!(client("10.0.0.2", &[], "10.0.0.2"), ip("10.0.0.2"));
         // Ports and IPv6, and an IPv4-mapped peer matching an IPv4 network.
         assert_eq!(client("::ffff:10.0.0.2", &["[2001:db8::1]:443"], "10.0.0.0/8"), ip("2001:db8::1"));
-    }
-
-    #[test]
-    fn the_bearer_token_is_the_one_value_after_a_known_scheme() {
-        let types = vec!["Bearer".to_string(), "JWT".into()];
-        assert_eq!(bearer(Some("Bearer a.b.c"), &types), Ok("a.b.c"));
-        assert_eq!(bearer(Some("JWT  a.b.c "), &types), Ok("a.b.c"));
-        assert_eq!(bearer(None, &types), Err(BearerError::NotProvided));
-        assert_eq!(bearer(Some(""), &types), Err(BearerError::NotProvided));
-        assert_eq!(bearer(Some("Basic dXNlcg=="), &types), Err(BearerError::NotProvided));
-        assert_eq!(bearer(Some("Bearer"), &types), Err(BearerError::BadHeader));
-        assert_eq!(bearer(Some("Bearer a b"), &types), Err(BearerError::BadHeader));
     }
 }

@@ -153,8 +153,24 @@ struct Parts {
     link_jobs: Arc<tokio::sync::Semaphore>,
 }
 
-fn new_jti() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+/// A new session id (SPEC §3, carried in the jti: [`jwtd_proto::session`]).
+fn new_session() -> String {
+    crate::store::new_family()
+}
+
+/// The jti of a new token of `session` (a random one when `session` is no session id).
+fn jti_in(session: Option<&str>) -> String {
+    jwtd_proto::session::jti_in_session(session, uuid::Uuid::new_v4())
+}
+
+/// The session a token names ([`jwtd_proto::session::session_of`]).
+pub fn session_of(claims: &Claims) -> Option<&str> {
+    jwtd_proto::session::session_of(claims.get("sid"), claims.jti())
+}
+
+/// The jti of a new token in the session of `from`: an access token made from a refresh token.
+fn jti_after(from: &Claims) -> String {
+    jti_in(session_of(from))
 }
 
 fn secs(d: Duration) -> i64 {
@@ -295,20 +311,23 @@ impl AuthService {
     /// New claims of `token_type` for `user`, with the user's claims: their own (`jwtd user
     /// set-claims`), then the TOKEN_CLAIMS fields. Registered names are never taken.
     ///
+    /// `jti` names the token's session ([`jwtd_proto::session`]).
+    ///
     /// No `sid` is written although SPEC §3 asks for one: the shared suite's claim-set tests
     /// (`test_tokens.py`, CORE) and SimpleJWT's own tokens hold exactly `token_type`, `exp`,
     /// `iat`, `jti` and the user id, and where the contract and SimpleJWT disagree on the wire,
-    /// SimpleJWT's answer decides. The family id stays in the token's row; a presented `sid` is
-    /// read ([`Claims::sid`]) but nothing depends on it.
+    /// SimpleJWT's answer decides. The session rides in the jti instead; a presented `sid` is
+    /// still read ([`session_of`]).
     async fn claims_for(
         &self,
         token_type: TokenType,
         user: &User,
         now: Instant,
         lifetime: Duration,
+        jti: String,
     ) -> Result<Claims, AuthError> {
         let id_claim = self.inner.verifier.user_id_claim();
-        let mut claims = Claims::new(token_type, id_claim, self.public_id(user)?, now.secs(), lifetime, new_jti());
+        let mut claims = Claims::new(token_type, id_claim, self.public_id(user)?, now.secs(), lifetime, jti);
         let registered = |name: &str| name == id_claim || REGISTERED_CLAIMS.contains(&name);
         for (name, value) in &user.claims {
             if !registered(name) {
@@ -335,13 +354,14 @@ impl AuthService {
     /// A new refresh token (first of a new family) and the access token made from it, issued only
     /// if the user is still as `seen` (the state the password check saw): otherwise the sign-in
     /// raced a password change, revocation or deactivation, and gets nothing.
-    async fn issue_pair(&self, user: &User, seen: &UserState) -> Result<Issued, AuthError> {
+    /// Returns the tokens and their session (family) id.
+    async fn issue_pair(&self, user: &User, seen: &UserState) -> Result<(Issued, String), AuthError> {
         let now = self.issue_time(seen.tokens_valid_after).await;
         let s = &self.inner.settings;
         let lifetime = s.refresh_token_lifetime.min(s.session_max_lifetime);
-        let family = new_jti();
-        let refresh = self.claims_for(TokenType::Refresh, user, now, lifetime).await?;
-        let access = refresh.derive(TokenType::Access, now.secs(), s.access_token_lifetime, new_jti());
+        let family = new_session();
+        let refresh = self.claims_for(TokenType::Refresh, user, now, lifetime, jti_in(Some(&family))).await?;
+        let access = refresh.derive(TokenType::Access, now.secs(), s.access_token_lifetime, jti_in(Some(&family)));
         let record = RefreshRecord {
             jti: refresh.jti().to_string(),
             user_id: user.id,
@@ -352,7 +372,8 @@ impl AuthService {
             info!(user_id = user.id, "sign-in raced a change of the user; nothing issued");
             return Err(AuthError::NoActiveAccount);
         }
-        Ok(Issued { access: self.sign(&access)?, refresh: Some(self.sign_refresh(&refresh, now)?) })
+        let issued = Issued { access: self.sign(&access)?, refresh: Some(self.sign_refresh(&refresh, now)?) };
+        Ok((issued, family))
     }
 
     /// Whether sign-up may go ahead for a request from `addr`: SIGNUP open, and SIGNUP_RATE not
@@ -456,7 +477,7 @@ impl AuthService {
             self.send_activation(&user).await?;
             return Ok(SignUp { user, tokens: None });
         }
-        let tokens = self.issue_pair(&user, &user.state()).await?;
+        let (tokens, _) = self.issue_pair(&user, &user.state()).await?;
         Ok(SignUp { user, tokens: Some(tokens) })
     }
 
@@ -519,8 +540,13 @@ impl AuthService {
         addr: Option<IpAddr>,
     ) -> Result<Issued, AuthError> {
         let user = self.authenticate(username, password, addr).await?;
-        let issued = self.issue_pair(&user, &user.state()).await?;
-        self.emit_for(EventKind::SignedIn, &user, addr);
+        let (issued, session) = self.issue_pair(&user, &user.state()).await?;
+        self.emit_in_session(
+            EventKind::SignedIn,
+            user.public_id(self.inner.settings.user_id_type),
+            Some(session),
+            addr,
+        );
         Ok(issued)
     }
 
@@ -543,7 +569,9 @@ impl AuthService {
         }
         let s = &self.inner.settings;
         // A sliding token is its own session: a new id, kept by every sliding refresh.
-        let mut claims = self.claims_for(TokenType::Sliding, &user, now, s.sliding_token_lifetime).await?;
+        let session = new_session();
+        let mut claims =
+            self.claims_for(TokenType::Sliding, &user, now, s.sliding_token_lifetime, jti_in(Some(&session))).await?;
         claims.insert("refresh_exp", Value::from(now.secs().saturating_add(secs(s.sliding_token_refresh_lifetime))));
         let token = self.sign(&claims)?;
         self.emit_for(EventKind::SignedIn, &user, addr);
@@ -582,7 +610,7 @@ impl AuthService {
             expires_at: claims.exp_secs(),
         };
         let new_access = |from: &Claims| -> Result<String, AuthError> {
-            self.sign(&from.derive(TokenType::Access, now.secs(), s.access_token_lifetime, new_jti()))
+            self.sign(&from.derive(TokenType::Access, now.secs(), s.access_token_lifetime, jti_after(from)))
         };
         match s.rotation {
             RotationPolicy::Off => {
@@ -600,7 +628,8 @@ impl AuthService {
                 let req = RotateRequest {
                     presented,
                     presented_iat: claims.iat(),
-                    successor_jti: new_jti(),
+                    session: session_of(&claims).map(str::to_string),
+                    successor_random: uuid::Uuid::new_v4(),
                     now,
                     lifetime: s.refresh_token_lifetime,
                     session_max: s.session_max_lifetime,
@@ -615,16 +644,12 @@ impl AuthService {
                     }
                     Rotation::Reused { family } => {
                         warn!(user_id, %family, "refresh token reused after rotation; family revoked");
-                        if self.inner.delivery.enabled() {
-                            let event = super::delivery::Event {
-                                kind: EventKind::SessionReuseDetected,
-                                user_id: serde_json::to_value(public_id).ok(),
-                                session: Some(family.to_string()),
-                                ip: None,
-                                at: now,
-                            };
-                            self.inner.delivery.event(event);
-                        }
+                        self.emit_in_session(
+                            EventKind::SessionReuseDetected,
+                            Some(public_id),
+                            Some(family.to_string()),
+                            None,
+                        );
                         return Err(AuthError::Blacklisted);
                     }
                     Rotation::Blacklisted => return Err(AuthError::Blacklisted),
@@ -653,7 +678,7 @@ impl AuthService {
             ) {
                 return Err(AuthError::TokenInvalid(TokenError::BadClaim));
             }
-            if self.inner.verifier.is_revoked(user_id, claims.iat()) {
+            if self.inner.verifier.is_revoked_token(user_id, &claims) {
                 return Err(AuthError::Blacklisted);
             }
         }
@@ -728,7 +753,8 @@ impl AuthService {
             issued_at: claims.iat().unwrap_or(now.secs()),
             expires_at: claims.exp_secs(),
         };
-        self.inner.store.blacklist(&record, &new_jti(), now).await?;
+        let family = crate::store::family_of_unrecorded(session_of(&claims), new_session);
+        self.inner.store.blacklist(&record, &family, now).await?;
         Ok(())
     }
 

@@ -312,7 +312,8 @@ fn user_of(u: DjangoUser, now: Instant) -> ImportUser {
 
 /// The jwtd row of a Django outstanding token (its `user_id` is the store's to fill). Django
 /// keeps no token families: each token starts its own, named after its jti (so a second run
-/// builds the same row), and its session (SESSION_MAX_LIFETIME) counts from its `iat`, which
+/// builds the same row): the session the jti names ([`jwtd_proto::session::session_of`], its
+/// first 16 hex digits), or the whole jti when it is not a UUID in hex, and its session (SESSION_MAX_LIFETIME) counts from its `iat`, which
 /// Django stores as `created_at`.
 fn token_row(t: &DjangoToken, now: Instant) -> Result<TokenRow, &'static str> {
     if t.jti.is_empty() || t.jti.chars().count() > MAX_JTI_CHARS {
@@ -322,7 +323,7 @@ fn token_row(t: &DjangoToken, now: Instant) -> Result<TokenRow, &'static str> {
     Ok(TokenRow {
         jti: t.jti.clone(),
         user_id: 0,
-        family: t.jti.clone(),
+        family: jwtd_proto::session::session_of(None, &t.jti).unwrap_or(&t.jti).to_string(),
         family_started: issued_at,
         issued_at,
         expires_at: t.expires_at.secs(),
@@ -618,7 +619,7 @@ mod tests {
 
         let live = store.refresh_row(&jti(1)).await.unwrap().unwrap();
         assert_eq!((live.user_id, live.issued_at, live.expires_at), (11, ISSUED_SECS, EXPIRES_SECS));
-        assert_eq!((live.family.as_str(), live.family_started), (jti(1).as_str(), ISSUED_SECS));
+        assert_eq!((live.family.as_str(), live.family_started), (&jti(1)[..16], ISSUED_SECS), "the jti's session");
         assert_eq!(live.blacklisted, None);
         let blacklisted = store.refresh_row(&jti(2)).await.unwrap().unwrap();
         assert_eq!(blacklisted.blacklisted, django::parse_datetime(ISSUED));

@@ -37,11 +37,15 @@ fn record(jti: &str, user_id: i64, issued_at: i64) -> RefreshRecord {
     RefreshRecord { jti: jti.into(), user_id, issued_at, expires_at: issued_at + 86400 }
 }
 
+/// A rotation of `presented` at `now`. The successor's jti is `successor` when the family is
+/// not a session id (the test families "fam", …) or shares its first 16 digits (`jti(n)`'s are
+/// zeros, as are the families an unseen `jti(n)` starts).
 fn rotate_req(presented: RefreshRecord, successor: &str, now: Instant) -> RotateRequest {
     RotateRequest {
         presented_iat: Some(presented.issued_at),
+        session: jwtd_proto::session::session_of(None, &presented.jti).map(str::to_string),
         presented,
-        successor_jti: successor.into(),
+        successor_random: uuid::Uuid::try_parse(successor).unwrap(),
         now,
         lifetime: Duration::from_secs(86400),
         session_max: Duration::from_secs(30 * 86400),

@@ -38,7 +38,8 @@ type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_initial.sql"),
     include_str!("../../migrations/postgres/0002_django_shapes.sql"),
-    include_str!("../../migrations/postgres/0003_account_tokens.sql"),
+    include_str!("../../migrations/postgres/0003_sessions.sql"),
+    include_str!("../../migrations/postgres/0004_account_tokens.sql"),
 ];
 /// Transaction-scoped advisory locks: "jwtd" in ASCII, then a number per purpose.
 const MIGRATION_LOCK: i64 = 0x6a77_7464_0001;
@@ -476,9 +477,7 @@ impl PgStore {
             Some(next) => token_row(&tx, next, false).await?,
             None => None,
         };
-        let decision = decide_rotation(presented.as_ref(), successor.as_ref(), user, req, || {
-            uuid::Uuid::new_v4().simple().to_string()
-        });
+        let decision = decide_rotation(presented.as_ref(), successor.as_ref(), user, req, super::new_family);
         let outcome = match decision {
             RotationDecision::Rotate { record_presented, successor } => {
                 if let Some(first) = &record_presented {

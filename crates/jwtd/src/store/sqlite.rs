@@ -32,7 +32,8 @@ use serde_json::{Map, Value};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_initial.sql"),
     include_str!("../../migrations/sqlite/0002_django_shapes.sql"),
-    include_str!("../../migrations/sqlite/0003_account_tokens.sql"),
+    include_str!("../../migrations/sqlite/0003_sessions.sql"),
+    include_str!("../../migrations/sqlite/0004_account_tokens.sql"),
 ];
 /// Most write jobs one transaction takes.
 const MAX_BATCH: usize = 512;
@@ -811,9 +812,7 @@ impl Store for SqliteStore {
                 Some(next) => token_row(tx, next)?,
                 None => None,
             };
-            let decision = decide_rotation(presented.as_ref(), successor.as_ref(), user, &req, || {
-                uuid::Uuid::new_v4().simple().to_string()
-            });
+            let decision = decide_rotation(presented.as_ref(), successor.as_ref(), user, &req, super::new_family);
             let outcome = match decision {
                 RotationDecision::Rotate { record_presented, successor } => {
                     if let Some(first) = &record_presented {
@@ -1065,5 +1064,40 @@ mod tests {
 
         assert_eq!(sign_in, ["SEARCH users USING INDEX users_username (username=?)"]);
         assert_eq!(without_guard, ["SCAN users"]);
+    }
+
+    #[test]
+    fn version_3_shortens_the_families_of_earlier_versions_to_session_ids() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let tx = conn.transaction().unwrap();
+        for sql in &MIGRATIONS[..2] {
+            tx.execute_batch(sql).unwrap();
+        }
+        tx.pragma_update(None, "user_version", 2).unwrap();
+        for (jti, family) in [
+            ("a1", "0123456789abcdef0123456789abcdef"),
+            ("a2", "0123456789abcdef0123456789abcdef"),
+            ("b1", "not-hex-0123456789abcdef01234567"),
+            ("c1", "0123456789ABCDEF0123456789ABCDEF"),
+            ("d1", "short"),
+        ] {
+            tx.execute(
+                "INSERT INTO refresh_tokens (jti, user_id, family, family_started, issued_at, expires_at)
+                 VALUES (?1, 1, ?2, 0, 0, 0)",
+                params![jti, family],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+
+        migrate(&mut conn).unwrap();
+
+        let family = |jti: &str| -> String {
+            conn.query_row("SELECT family FROM refresh_tokens WHERE jti = ?1", [jti], |r| r.get(0)).unwrap()
+        };
+        assert_eq!((family("a1"), family("a2")), ("0123456789abcdef".into(), "0123456789abcdef".into()));
+        assert_eq!(family("b1"), "not-hex-0123456789abcdef01234567");
+        assert_eq!(family("c1"), "0123456789ABCDEF0123456789ABCDEF", "not lowercase hex: no session id");
+        assert_eq!(family("d1"), "short");
     }
 }

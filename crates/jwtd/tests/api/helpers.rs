@@ -723,6 +723,82 @@ impl Drop for ResourceServer {
     }
 }
 
+/// A service of its own built on `jwtd-verify` alone (not on `jwtd`): `/api/me/` and `/api/staff/`
+/// (claim guard `"is_staff": true`) behind a [`VerifyLayer`](jwtd_verify::VerifyLayer),
+/// `/api/hello/` open to anonymous callers, keys from the test [`SIGNING_KEY`], time from the
+/// server's clock, revocations from the server's feed when given a service token. The feed is
+/// polled only when a test calls [`LeanService::poll`], so a test drives it. Dropping it stops it.
+pub struct LeanService {
+    base: String,
+    client: reqwest::Client,
+    pub feed: Option<jwtd_verify::RevocationFeed>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl LeanService {
+    pub async fn spawn(app: &TestApp, service_token: Option<&str>) -> LeanService {
+        use jwtd_verify::{AuthClaims, AuthUser as LeanUser, RequireClaims, RevocationFeed, VerifyLayer};
+
+        #[derive(serde::Deserialize)]
+        struct Staff {
+            is_staff: bool,
+        }
+        async fn me(user: LeanUser) -> String {
+            format!("hello, user {}", user.user_id)
+        }
+        async fn staff(AuthClaims(staff): AuthClaims<Staff>) -> String {
+            format!("staff: {}", staff.is_staff)
+        }
+        async fn hello(user: Option<LeanUser>) -> String {
+            user.map_or("hello, stranger".into(), |u| format!("hello, user {}", u.user_id))
+        }
+        let verifier = jwtd_verify::Verifier::hmac(SIGNING_KEY.as_bytes())
+            .expect("an HMAC verifier")
+            .with_clock(Arc::new(app.clock.clone()));
+        let feed = service_token.map(|token| {
+            RevocationFeed::new(app.url("/api/token/revocations/"), token, verifier.clone()).expect("a feed")
+        });
+        let signed_in = Router::new()
+            .route("/api/me/", get(me))
+            .merge(Router::new().route("/api/staff/", get(staff)).layer(RequireClaims::equals("is_staff", true)))
+            .layer(VerifyLayer::new(verifier.clone()));
+        let open = Router::new().route("/api/hello/", get(hello)).layer(VerifyLayer::optional(verifier.clone()));
+        let service = signed_in.merge(open).with_state(verifier);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        LeanService { base, client: reqwest::Client::new(), feed, stop: Some(stop) }
+    }
+
+    /// One read of the revocation feed; returns how many rows it applied.
+    pub async fn poll(&self) -> usize {
+        self.feed.as_ref().expect("a service token was given").poll().await.expect("the feed answers")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Reply::read(request.send().await.expect("the service answers")).await
+    }
+}
+
+impl Drop for LeanService {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
 /// What a run of the `jwtd` binary printed, and how it ended.
 #[derive(Debug)]
 pub struct Run {

@@ -318,11 +318,17 @@ async fn with_email_verification_sign_up_waits_for_the_activation_link() {
         .await
         .expect_json(400, json!({"token": ["Invalid token for given user."]}));
     app.post_json("/auth/users/activation/", &json!({"uid": uid, "token": token})).await.expect_status(204);
-    app.obtain_pair("ada", "correct horse battery").await.expect_status(200);
+    let pair = app.obtain_pair("ada", "correct horse battery").await;
+    assert_eq!(pair.status, 200);
     app.post_json("/api/auth/activation/", &json!({"uid": uid, "token": token}))
         .await
         .expect_json(403, json!({"detail": "Stale token for given user."}));
-    hooks.receiver.wait_for("user.signed_in", 1).await;
+    let signed_in = hooks.receiver.wait_for("user.signed_in", 1).await.remove(0);
+    let session =
+        jwtd_proto::session::session_of(None, &crate::helpers::jti(&pair.field("refresh"))).unwrap().to_string();
+    assert_eq!(signed_in["session"], json!(session), "the event names the session of the sign-in");
+    assert_eq!(signed_in["user_id"], json!(1));
+    assert!(signed_in["time"].as_str().is_some_and(|t| t.ends_with('Z')), "{signed_in}");
 
     // Resend: 204 always; only an account awaiting activation gets a link.
     app.post_sign_up(&json!({"username": "bob", "password": "correct horse battery", "email": "bob@example.org"}))
@@ -365,4 +371,40 @@ async fn events_wait_for_a_receiver_that_is_down_and_requests_never_do() {
     back.receiver.wait_for("user.created", 1).await;
     back.receiver.wait_for("user.signed_in", 1).await;
     back.receiver.wait_for("mail.password_reset", 1).await;
+}
+
+#[tokio::test]
+async fn security_events_name_the_user_and_never_carry_a_token() {
+    let hooks = Running::spawn().await;
+    let app = app_with(
+        &hooks.url(),
+        &[("ROTATE_REFRESH_TOKENS", "true"), ("ROTATION_GRACE_PERIOD", "0"), ("LOGIN_RATE", "2/min")],
+    )
+    .await;
+    let (refresh, _) = sign_up(&app, "ada").await;
+    let rotated = app.refresh(&refresh).await;
+    assert_eq!(rotated.status, 200);
+    app.advance(secs(1));
+    app.refresh(&refresh).await.expect_status(401);
+    let reuse = hooks.receiver.wait_for("session.reuse_detected", 1).await.remove(0);
+    let session = jwtd_proto::session::session_of(None, &crate::helpers::jti(&refresh)).unwrap().to_string();
+    assert_eq!((reuse["user_id"].clone(), reuse["session"].clone()), (json!(1), json!(session)));
+
+    for _ in 0..3 {
+        app.obtain_pair("ada", "wrong password").await;
+    }
+    hooks.receiver.wait_for("signin.throttled", 1).await;
+    let pair = app.obtain_pair("ada", "correct horse battery").await;
+    assert_eq!(pair.status, 429, "throttled still: {}", pair.text);
+    app.advance(secs(61));
+    let access_now = app.obtain_pair("ada", "correct horse battery").await.field("access");
+    app.logout_all(&access_now).await.expect_status(200);
+    hooks.receiver.wait_for("user.logout_all", 1).await;
+
+    let everything = hooks.receiver.got.lock().unwrap().clone();
+    for body in &everything {
+        assert!(body.get("type").is_some() && body.get("user_id").is_some(), "{body}");
+        let text = body.to_string();
+        assert!(!text.contains(&refresh) && !text.contains("correct horse"), "{text}");
+    }
 }

@@ -121,11 +121,22 @@ impl AuthService {
 
     /// Queues a security event on the webhook, dated now.
     pub(crate) fn emit(&self, kind: EventKind, user_id: Option<UserId>, ip: Option<IpAddr>) {
+        self.emit_in_session(kind, user_id, None, ip);
+    }
+
+    /// [`AuthService::emit`] of an event of one session (refresh-token family).
+    pub(crate) fn emit_in_session(
+        &self,
+        kind: EventKind,
+        user_id: Option<UserId>,
+        session: Option<String>,
+        ip: Option<IpAddr>,
+    ) {
         if !self.inner.delivery.enabled() {
             return;
         }
         let user_id = user_id.and_then(|id| serde_json::to_value(id).ok());
-        self.inner.delivery.event(Event { kind, user_id, session: None, ip, at: self.now() });
+        self.inner.delivery.event(Event { kind, user_id, session, ip, at: self.now() });
     }
 
     /// [`AuthService::emit`] for a user known by internal key.

@@ -12,10 +12,24 @@ use dashmap::DashMap;
 use jwtd_proto::UserId;
 use tracing::warn;
 
-use super::remote_keys::RemoteKeys;
-use crate::clock::{Instant, SharedClock};
-use crate::store::revoked_by_user;
-use crate::tokens::{self, Claims, Codec, KeySet, Policy, TokenError, TokenType};
+use crate::clock::{Instant, SharedClock, SystemClock};
+use crate::remote_keys::RemoteKeys;
+use crate::tokens::{self, Algorithm, Claims, Codec, KeySet, Policy, TokenError, TokenType};
+
+/// Whether a token issued at `iat` is revoked by a password change, logout-all, deactivation or
+/// deletion that made the user's tokens valid only from `valid_after` (seconds; 0: never
+/// revoked). A token without `iat` cannot show it came after a revocation, so any revocation
+/// covers it. The rule of jwtd's refresh path and of every [`Verifier`].
+pub fn revoked_by_user(iat: Option<i64>, valid_after: i64) -> bool {
+    valid_after > 0 && iat.is_none_or(|iat| iat < valid_after)
+}
+
+/// The session (refresh-token family) of a token, by [`jwtd_proto::session::session_of`]'s rule:
+/// its `sid` claim when it is a string, else the first 16 digits of a jti of 32 lowercase hex
+/// digits (where jwtd writes the session id); `None` for any other token.
+pub fn session_of(claims: &Claims) -> Option<&str> {
+    jwtd_proto::session::session_of(claims.get("sid"), claims.jti())
+}
 
 /// Why a Bearer token was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,6 +49,9 @@ pub enum BearerError {
     NoUserId,
     #[error("the verification keys could not be fetched")]
     KeysUnavailable,
+    /// A valid token whose claims a [`RequireClaims`](crate::RequireClaims) guard refuses (403).
+    #[error("the token's claims do not allow this")]
+    InsufficientScope,
 }
 
 /// The token classes accepted as Bearer (AUTH_TOKEN_CLASSES: access, sliding, in the order
@@ -83,6 +100,8 @@ struct Inner {
     user_id_claim: String,
     /// Keyed by the id tokens carry, so an access token is checked without mapping its id.
     valid_after: DashMap<UserId, i64>,
+    /// Revoked sessions, with the second of their revocation: every token of one is refused.
+    revoked_sessions: DashMap<Box<str>, i64>,
 }
 
 impl Verifier {
@@ -106,9 +125,58 @@ impl Verifier {
         Self::with_keys(Keys::Remote { keys, policy }, clock, header_types, user_id_claim)
     }
 
+    /// A verifier of HS256 tokens signed with `secret` (jwtd's SIGNING_KEY, a Django project's
+    /// SECRET_KEY), with SimpleJWT's defaults: `Authorization: Bearer`, the id in `user_id`, no
+    /// audience or issuer, the system clock. Change them with the `with_*` methods, before
+    /// cloning. A secret under 32 bytes is refused.
+    pub fn hmac(secret: &[u8]) -> Result<Self, String> {
+        Self::hmac_with(Algorithm::HS256, secret, Policy::default())
+    }
+
+    /// [`Verifier::hmac`] for another HMAC algorithm and `policy`'s audience, issuer and leeway.
+    pub fn hmac_with(algorithm: Algorithm, secret: &[u8], policy: Policy) -> Result<Self, String> {
+        let keys = KeySet::hmac(algorithm, secret)?;
+        let clock: SharedClock = Arc::new(SystemClock);
+        Ok(Self::with_keys(Keys::Local { keys, policy }, clock, vec!["Bearer".into()], "user_id".into()))
+    }
+
+    /// A verifier of the tokens signed by the keys published at `jwks_url` (jwtd's
+    /// `/.well-known/jwks.json`), with SimpleJWT's defaults as [`Verifier::hmac`].
+    pub fn from_jwks_url(jwks_url: &str, algorithm: Algorithm) -> Result<Self, crate::RemoteKeysError> {
+        let options = crate::RemoteOptions { algorithm: Some(algorithm), ..Default::default() };
+        let keys = RemoteKeys::new(jwks_url, options)?;
+        Ok(Self::remote(keys, Policy::default(), Arc::new(SystemClock), vec!["Bearer".into()], "user_id".into()))
+    }
+
+    /// This verifier reading time from `clock` (a test's fake clock).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        Arc::make_mut(&mut self.inner).clock = clock;
+        self
+    }
+
+    /// This verifier reading the user id from `claim` (USER_ID_CLAIM).
+    pub fn with_user_id_claim(mut self, claim: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.inner).user_id_claim = claim.into();
+        self
+    }
+
+    /// This verifier taking the `Authorization` schemes `types` (AUTH_HEADER_TYPES).
+    pub fn with_header_types(mut self, types: Vec<String>) -> Self {
+        Arc::make_mut(&mut self.inner).header_types = types;
+        self
+    }
+
     fn with_keys(keys: Keys, clock: SharedClock, header_types: Vec<String>, user_id_claim: String) -> Self {
         let token_classes = token_classes(&[TokenType::Access]);
-        let inner = Inner { keys, clock, header_types, token_classes, user_id_claim, valid_after: DashMap::new() };
+        let inner = Inner {
+            keys,
+            clock,
+            header_types,
+            token_classes,
+            user_id_claim,
+            valid_after: DashMap::new(),
+            revoked_sessions: DashMap::new(),
+        };
         Verifier { inner: Arc::new(inner) }
     }
 
@@ -165,6 +233,28 @@ impl Verifier {
         self.inner.valid_after.get(&user_id).map_or(0, |after| *after)
     }
 
+    /// Records that every token of `session` is revoked (at `at`, seconds).
+    pub fn revoke_session(&self, session: &str, at: i64) {
+        self.inner.revoked_sessions.entry(session.into()).or_insert(at);
+    }
+
+    /// Whether the session of a token was revoked.
+    pub fn is_session_revoked(&self, session: &str) -> bool {
+        !self.inner.revoked_sessions.is_empty() && self.inner.revoked_sessions.contains_key(session)
+    }
+
+    /// Forgets the sessions revoked before `before` (seconds): once every token of theirs has
+    /// expired (the longest token lifetime after their revocation), none can be presented.
+    pub fn forget_sessions_revoked_before(&self, before: i64) {
+        self.inner.revoked_sessions.retain(|_, at| *at >= before);
+    }
+
+    /// Whether the claims of a token are revoked: by its user ([`Verifier::is_revoked`]) or with
+    /// its session ([`session_of`]).
+    pub fn is_revoked_token(&self, user_id: UserId, claims: &Claims) -> bool {
+        self.is_revoked(user_id, claims.iat()) || session_of(claims).is_some_and(|s| self.is_session_revoked(s))
+    }
+
     /// Whether a token of `user_id` issued at `iat` was revoked by a password change or logout-all
     /// (the rule is [`revoked_by_user`]'s).
     pub fn is_revoked(&self, user_id: UserId, iat: Option<i64>) -> bool {
@@ -186,7 +276,7 @@ impl Verifier {
             Ok(None) => return Err(BearerError::NoUserId),
             Err(e) => return Err(refused(e)),
         };
-        if self.is_revoked(user_id, claims.iat()) {
+        if self.is_revoked_token(user_id, &claims) {
             return Err(BearerError::Revoked(classes, token_type));
         }
         Ok(AccessClaims { user_id, claims })

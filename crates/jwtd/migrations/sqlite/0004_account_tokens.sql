@@ -1,4 +1,4 @@
--- jwtd schema, version 3: accounts a person can recover (SPEC §1, §8). Password-reset and
+-- jwtd schema, version 4: accounts a person can recover (SPEC §1, §8). Password-reset and
 -- activation links carry a random token; only its SHA-256 is kept here, with the user, what it is
 -- for, when it expires, and a digest of the password hash it was issued against (a link stops
 -- working once the password changes). A reset token is deleted when used; an activation token is

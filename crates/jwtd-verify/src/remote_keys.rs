@@ -72,7 +72,7 @@ pub enum RemoteKeysError {
 }
 
 /// Whether keys may be fetched from `url`: `https://`, or `http://` to a loopback host.
-fn is_secure_url(url: &str) -> bool {
+pub(crate) fn is_secure_url(url: &str) -> bool {
     let Ok(parsed) = reqwest::Url::parse(url) else { return false };
     match parsed.scheme() {
         "https" => true,

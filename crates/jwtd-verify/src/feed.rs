@@ -1,0 +1,156 @@
+//! Revocations from jwtd's feed (`GET /api/token/revocations/?after=N`, behind a service token):
+//! a [`RevocationFeed`] reads the log from where it left off and applies each row to a
+//! [`Verifier`] (the user's "valid after" time, or a revoked session), so that a service refuses
+//! tokens revoked at jwtd (logout-all, password change, deactivation, deletion, a revoked
+//! session) within one poll interval. [`RevocationFeed::spawn`] polls in the background (every
+//! second by default: refused within 2 s of a logout-all); [`RevocationFeed::poll`] polls once,
+//! for a test or a scheduler of the service's own.
+//!
+//! Like the keys, the feed decides what is accepted: `https://` only (`http://` to a loopback
+//! address), no redirects, bodies read up to [`MAX_FEED_BYTES`].
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jwtd_proto::RevocationFeed as Page;
+use tokio::task::JoinHandle;
+use tracing::warn;
+
+use crate::remote_keys::is_secure_url;
+use crate::Verifier;
+
+/// The largest page read: 1,000 rows of a few hundred bytes each, with room to spare.
+pub const MAX_FEED_BYTES: usize = 1024 * 1024;
+/// The default poll interval of [`RevocationFeed::spawn`].
+pub const DEFAULT_POLL: Duration = Duration::from_secs(1);
+/// At most this many pages are read by one [`RevocationFeed::poll`] (a million rows).
+const MAX_PAGES: usize = 1000;
+
+/// Why the feed could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("the HTTP client could not be built")]
+    Client(#[source] reqwest::Error),
+    #[error("{url}: the feed is read over https only (http only from a loopback address)")]
+    Insecure { url: String },
+    #[error("reading {url} failed")]
+    Fetch {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{url} answered {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url} answered more than {MAX_FEED_BYTES} bytes")]
+    TooLarge { url: String },
+    #[error("{url} answered something that is no revocation feed")]
+    Body { url: String },
+}
+
+/// A reader of jwtd's revocation feed feeding one [`Verifier`]. Cloning shares the cursor.
+#[derive(Debug, Clone)]
+pub struct RevocationFeed {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    url: String,
+    service_token: String,
+    client: reqwest::Client,
+    verifier: Verifier,
+    /// The id of the last row applied.
+    cursor: AtomicI64,
+}
+
+impl RevocationFeed {
+    /// Reads `url` (`https://auth.example/api/token/revocations/`) with `service_token` (one of
+    /// jwtd's SERVICE_TOKENS) into `verifier`'s revocation map.
+    pub fn new(
+        url: impl Into<String>,
+        service_token: impl Into<String>,
+        verifier: Verifier,
+    ) -> Result<Self, FeedError> {
+        let url = url.into();
+        if !is_secure_url(&url) {
+            return Err(FeedError::Insecure { url });
+        }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("jwtd-verify/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(FeedError::Client)?;
+        let inner = Inner { url, service_token: service_token.into(), client, verifier, cursor: AtomicI64::new(0) };
+        Ok(RevocationFeed { inner: Arc::new(inner) })
+    }
+
+    /// The id of the last row applied (0: none yet).
+    pub fn cursor(&self) -> i64 {
+        self.inner.cursor.load(Ordering::Acquire)
+    }
+
+    /// Reads every row after the cursor, page by page, and applies them; returns how many.
+    pub async fn poll(&self) -> Result<usize, FeedError> {
+        let mut applied = 0;
+        for _ in 0..MAX_PAGES {
+            let after = self.cursor();
+            let page = self.page(after).await?;
+            let full = page.revocations.len() >= 1000;
+            for row in &page.revocations {
+                match &row.session {
+                    Some(session) => self.inner.verifier.revoke_session(session, row.valid_after),
+                    None => self.inner.verifier.revoke_before(row.user_id, row.valid_after),
+                }
+            }
+            applied += page.revocations.len();
+            self.inner.cursor.store(page.next.max(after), Ordering::Release);
+            if !full || page.next <= after {
+                break;
+            }
+        }
+        Ok(applied)
+    }
+
+    async fn page(&self, after: i64) -> Result<Page, FeedError> {
+        let url = &self.inner.url;
+        let failed = |source| FeedError::Fetch { url: url.clone(), source };
+        let mut response = self
+            .inner
+            .client
+            .get(url)
+            .query(&[("after", after)])
+            .bearer_auth(&self.inner.service_token)
+            .send()
+            .await
+            .map_err(failed)?;
+        if !response.status().is_success() {
+            return Err(FeedError::Status { url: url.clone(), status: response.status().as_u16() });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(failed)? {
+            if body.len() + chunk.len() > MAX_FEED_BYTES {
+                return Err(FeedError::TooLarge { url: url.clone() });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body).map_err(|_| FeedError::Body { url: url.clone() })
+    }
+
+    /// Polls every `interval` in a background task (failures are logged and retried at the next
+    /// tick; the rows already applied stay). Abort the handle to stop it.
+    pub fn spawn(&self, interval: Duration) -> JoinHandle<()> {
+        let feed = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = feed.poll().await {
+                    warn!(error = %e, "could not read the revocation feed");
+                }
+            }
+        })
+    }
+}
