@@ -167,7 +167,7 @@ impl Client {
     pub async fn sign_up(&self, username: &str, password: &str, email: Option<&str>) -> Result<UserSummary, Error> {
         let body = SignUpRequest { username: username.into(), password: password.into(), email: email.map(Into::into) };
         let answer: jwtd_proto::SignUpResponse = self.post(SIGN_UP, &body).await?;
-        self.start(Tokens { access: answer.access, refresh: answer.refresh }).await?;
+        self.start(Tokens { access: answer.tokens.access, refresh: answer.tokens.refresh }).await?;
         Ok(answer.user)
     }
 

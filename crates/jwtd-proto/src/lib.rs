@@ -63,13 +63,9 @@ pub struct UserSummary {
 pub struct SignUpResponse {
     /// The new user.
     pub user: UserSummary,
-    /// Refresh token (absent in cookie mode).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(schema_with = schema::token))]
-    pub refresh: Option<String>,
-    /// Access token.
-    #[cfg_attr(feature = "openapi", schema(schema_with = schema::token))]
-    pub access: String,
+    /// Its first token pair (in cookie mode, the refresh token travels in a cookie instead).
+    #[serde(flatten)]
+    pub tokens: TokenPair,
 }
 
 /// A token pair (`POST /api/token/`); also the refresh answer, whose `refresh` is present only
@@ -271,7 +267,7 @@ impl MaybeSecret for Option<String> {
 
 masked_debug!(Credentials { shown: [username], masked: [password] });
 masked_debug!(SignUpRequest { shown: [username, email], masked: [password] });
-masked_debug!(SignUpResponse { shown: [user], masked: [refresh, access] });
+masked_debug!(SignUpResponse { shown: [user, tokens], masked: [] });
 masked_debug!(TokenPair { shown: [], masked: [refresh, access] });
 masked_debug!(RefreshRequest { shown: [], masked: [refresh] });
 masked_debug!(TokenBody { shown: [], masked: [token] });
@@ -291,7 +287,7 @@ mod debug_tests {
         let printed = [
             format!("{:?}", Credentials { username: "ada".into(), password: s() }),
             format!("{:?}", SignUpRequest { username: "ada".into(), password: s(), email: None }),
-            format!("{:?}", SignUpResponse { user, refresh: Some(s()), access: s() }),
+            format!("{:?}", SignUpResponse { user, tokens: TokenPair { refresh: Some(s()), access: s() } }),
             format!("{:?}", TokenPair { refresh: None, access: s() }),
             format!("{:?}", RefreshRequest { refresh: s() }),
             format!("{:?}", TokenBody { token: s() }),

@@ -3,7 +3,7 @@
 //! tasks (revocation poll, purge, TLS reload on SIGHUP); `run_until_stopped` serves until the
 //! given shutdown future resolves, drains, and closes the store.
 
-pub mod keys;
+pub(crate) mod keys;
 mod serve;
 mod tls;
 
@@ -226,11 +226,11 @@ impl Application {
         }
         // Mails and events queued by the last requests go out before the process ends, within
         // the drain bound; what a dead receiver still holds is logged as dropped.
-        let left = state.auth.delivery().settle(limits.drain_timeout).await;
+        let left = state.parts().auth.delivery().settle(limits.drain_timeout).await;
         if left > 0 {
             warn!(dropped = left, "delivery: messages not sent before shutdown were dropped");
         }
-        match state.auth.store().close().await {
+        match state.parts().auth.store().close().await {
             Ok(()) => info!("database closed"),
             Err(e) => warn!(error = %e, "could not close the database cleanly"),
         }
@@ -244,7 +244,7 @@ impl Application {
 /// rather than three: each layer costs a clone of the service and a boxed future per request.
 fn with_layers(router: Router, state: &AppState, limits: Limits) -> Router {
     let mut router = router;
-    let settings = &state.settings;
+    let settings = &state.parts().settings;
     if !settings.cors_allowed_origins.is_empty() {
         let origins: Vec<_> = settings.cors_allowed_origins.iter().filter_map(|o| o.parse().ok()).collect();
         let cors = CorsLayer::new()
@@ -258,7 +258,7 @@ fn with_layers(router: Router, state: &AppState, limits: Limits) -> Router {
     }
     // A panic in a handler is SPEC §2's JSON 500 (and logged by the edge), not a dropped connection.
     router = router.layer(CatchPanicLayer::custom(panic_response));
-    let edge = Edge { admission: http::limits::Admission::new(limits), metrics: state.metrics.clone() };
+    let edge = Edge { admission: http::limits::Admission::new(limits), metrics: state.parts().metrics.clone() };
     router.layer(middleware::from_fn_with_state(Arc::new(edge), edge_layer))
 }
 
@@ -348,10 +348,10 @@ async fn reload_on_hangup(reloader: CertReloader) {
 
 async fn sync_revocations(state: &AppState, cursor: &mut i64) -> Result<(), StoreError> {
     loop {
-        let batch = state.auth.store().revocations_since(*cursor, 1000).await?;
+        let batch = state.parts().auth.store().revocations_since(*cursor, 1000).await?;
         for r in &batch {
-            if let Some(user_id) = r.public_id(state.settings.user_id_type) {
-                state.verifier.revoke_before(user_id, r.valid_after);
+            if let Some(user_id) = r.public_id(state.parts().settings.user_id_type) {
+                state.parts().verifier.revoke_before(user_id, r.valid_after);
             }
             *cursor = r.cursor;
         }
@@ -375,7 +375,7 @@ async fn flush_task(state: AppState, clock: SharedClock) {
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     loop {
         tick.tick().await;
-        match flush_expired(state.auth.store().as_ref(), clock.now()).await {
+        match flush_expired(state.parts().auth.store().as_ref(), clock.now()).await {
             Ok(n) if n > 0 => info!(rows = n, "purged expired token rows"),
             Ok(_) => {}
             Err(e) => warn!(error = %e, "could not purge expired token rows"),

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -706,4 +707,53 @@ fn user_json(u: &UserListing) -> serde_json::Value {
         "last_login": u.last_login.and_then(time),
         "groups": u.groups,
     })
+}
+
+/// The `jwtd` command: reads the arguments and the environment, starts logging, runs the command,
+/// and turns a failure into a message and an exit code (2 for invalid settings). The binary's
+/// `main` is this, with the allocator.
+pub fn main() -> ExitCode {
+    let args = Cli::parse();
+    let env = std::env::vars().collect();
+    let mut warnings = Vec::new();
+    let loaded = match settings(&args, env, &mut warnings) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            for warning in &warnings {
+                eprintln!("jwtd: warning: {warning}");
+            }
+            eprintln!("jwtd: invalid settings: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let _log = crate::telemetry::init(loaded.settings.log_format);
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("jwtd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args, loaded)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("jwtd: {e:#}");
+            // A refused argument, USER_ID_TYPE over a database of the other type, or a database
+            // migrated by a newer jwtd: as invalid settings.
+            let usage = e.downcast_ref::<BadArgument>().is_some()
+                || matches!(
+                    e.downcast_ref::<crate::app::StartError>(),
+                    Some(crate::app::StartError::UserIdType { .. } | crate::app::StartError::Delivery(_))
+                )
+                || e.chain().any(|cause| cause.is::<crate::store::SchemaTooNew>());
+            if usage {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
 }

@@ -4,10 +4,10 @@
 //! another. Errors name the setting and where it came from. Must not: read the environment
 //! itself (`main` passes it in), parse keys (that is `tokens`).
 
-pub mod delivery;
-pub mod routes;
+mod delivery;
+mod routes;
 mod sources;
-pub mod table;
+pub(crate) mod table;
 mod users;
 mod values;
 
@@ -19,12 +19,14 @@ use std::time::Duration;
 pub use delivery::{DeliverySettings, ResetRates, SmtpServer, SmtpTarget, SmtpTls, WebhookTarget};
 pub use routes::{Route, Routes};
 pub use sources::Sources;
-pub use table::{Setting, SettingsFlags, ENV_PREFIX, SETTINGS};
-pub use users::{IdType, LoginField, TokenClaim, TokenClaims, REGISTERED_CLAIMS};
-pub use values::{
-    mask_url, parse_bool, parse_duration, parse_networks, sslmode, DatabaseTls, DatabaseUrl, LogFormat, Rate,
-    SignUpPolicy,
-};
+pub(crate) use table::SettingsFlags;
+pub use users::{IdType, LoginField, TokenClaim, TokenClaims};
+pub use values::{DatabaseTls, DatabaseUrl, LogFormat, Rate, SignUpPolicy};
+
+pub(crate) use users::REGISTERED_CLAIMS;
+#[cfg(test)]
+pub(crate) use values::parse_networks;
+pub(crate) use values::{mask_url, sslmode};
 
 use crate::tokens::{Algorithm, TokenType};
 use table::Values;
@@ -209,7 +211,7 @@ impl Default for Settings {
 
 /// Settings as loaded, with what `jwtd config check` prints of them.
 #[derive(Debug, Clone)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub settings: Settings,
     /// Every setting as `(NAME, value)`, in declaration order, secrets masked.
     pub described: Vec<(&'static str, String)>,
@@ -217,7 +219,7 @@ pub struct Loaded {
 
 /// Merges the sources and validates the result. Names that are no setting are added to
 /// `warnings` (also when the settings are refused), for the caller to report once logging runs.
-pub fn read(sources: &Sources<'_>, warnings: &mut Vec<String>) -> Result<Loaded, ConfigError> {
+pub(crate) fn read(sources: &Sources<'_>, warnings: &mut Vec<String>) -> Result<Loaded, ConfigError> {
     let values = Values::parse(&sources::layers(sources, warnings)?)?;
     Ok(Loaded { settings: Settings::from_values(&values)?, described: values.describe() })
 }
@@ -402,6 +404,7 @@ mod tests {
     use std::collections::HashMap;
     use std::path::Path;
 
+    use super::table::{ENV_PREFIX, SETTINGS};
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {

@@ -9,9 +9,11 @@ mod cookie;
 mod error;
 mod extract;
 mod health;
-pub mod limits;
+pub(crate) mod limits;
 mod metrics;
 mod openapi;
+#[cfg(test)]
+mod properties;
 mod recovery;
 mod responses;
 mod services;
@@ -31,13 +33,14 @@ use utoipa::openapi::path::Paths;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
-pub use body::Input;
-pub use cookie::{cookie_name, Https, COOKIE_NAME};
-pub use error::{bearer_rejection, ApiError, LoggedError as LoggedErrorRef};
-pub use extract::{AuthUser, ClientAddr, TrustedProxies};
+pub use extract::AuthUser;
 pub use limits::Limits;
-pub use metrics::metrics_router;
-pub use services::{ServiceCaller, X_AUTH_CLAIMS, X_AUTH_USER_ID};
+
+pub(crate) use body::Input;
+pub(crate) use cookie::Https;
+pub(crate) use error::{bearer_rejection, ApiError, LoggedError as LoggedErrorRef};
+pub(crate) use extract::{ClientAddr, TrustedProxies};
+pub(crate) use metrics::metrics_router;
 
 use crate::config::{Route, Routes, Settings};
 use crate::service::{AuthService, ServiceTokens, Verifier};
@@ -50,21 +53,21 @@ pub struct AppState(Arc<AppParts>);
 
 /// What an [`AppState`] holds.
 #[derive(Debug)]
-pub struct AppParts {
-    pub auth: AuthService,
-    pub verifier: Verifier,
-    pub settings: Arc<Settings>,
-    pub metrics: Arc<Metrics>,
+pub(crate) struct AppParts {
+    pub(crate) auth: AuthService,
+    pub(crate) verifier: Verifier,
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) metrics: Arc<Metrics>,
     /// The OpenAPI document of the configured routes, as served (JSON), built once at start.
-    pub schema: Bytes,
+    pub(crate) schema: Bytes,
     /// TRUSTED_PROXIES, for [`ClientAddr`].
-    pub proxies: TrustedProxies,
+    pub(crate) proxies: TrustedProxies,
     /// SERVICE_TOKENS, for [`ServiceCaller`].
-    pub service_tokens: ServiceTokens,
+    pub(crate) service_tokens: ServiceTokens,
 }
 
 impl AppState {
-    pub fn new(auth: AuthService, verifier: Verifier, settings: Arc<Settings>, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(auth: AuthService, verifier: Verifier, settings: Arc<Settings>, metrics: Arc<Metrics>) -> Self {
         let schema = openapi::document(&settings);
         let proxies = TrustedProxies(Arc::new(settings.trusted_proxies.clone()));
         let service_tokens = ServiceTokens::new(&settings.service_tokens);
@@ -74,45 +77,43 @@ impl AppState {
 
 impl FromRef<AppState> for ServiceTokens {
     fn from_ref(state: &AppState) -> Self {
-        state.service_tokens.clone()
+        state.parts().service_tokens.clone()
     }
 }
 
 impl FromRef<AppState> for TrustedProxies {
     fn from_ref(state: &AppState) -> Self {
-        state.proxies.clone()
+        state.parts().proxies.clone()
     }
 }
 
-impl std::ops::Deref for AppState {
-    type Target = AppParts;
-
-    fn deref(&self) -> &AppParts {
+impl AppState {
+    pub(crate) fn parts(&self) -> &AppParts {
         &self.0
     }
 }
 
 impl FromRef<AppState> for AuthService {
     fn from_ref(state: &AppState) -> Self {
-        state.auth.clone()
+        state.parts().auth.clone()
     }
 }
 
 impl FromRef<AppState> for Verifier {
     fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
+        state.parts().verifier.clone()
     }
 }
 
 impl FromRef<AppState> for Arc<Settings> {
     fn from_ref(state: &AppState) -> Self {
-        state.settings.clone()
+        state.parts().settings.clone()
     }
 }
 
 impl FromRef<AppState> for Arc<Metrics> {
     fn from_ref(state: &AppState) -> Self {
-        state.metrics.clone()
+        state.parts().metrics.clone()
     }
 }
 
@@ -229,7 +230,7 @@ fn add_view(
 }
 
 /// The paths of the route table as configured, for per-route metrics (a fixed set of labels).
-pub fn route_paths(settings: &Settings) -> Vec<String> {
+pub(crate) fn route_paths(settings: &Settings) -> Vec<String> {
     served(settings).map(|(_, path)| path.to_string()).collect()
 }
 
@@ -241,8 +242,8 @@ pub fn router(state: AppState) -> Router {
 
 /// [`router`] without the security-header layer, for a server that adds the headers at its edge
 /// with [`secure`] (the application does, in the one layer it wraps around this router).
-pub fn bare_router(state: AppState) -> Router {
-    let (router, _) = api(&state.settings).split_for_parts();
+pub(crate) fn bare_router(state: AppState) -> Router {
+    let (router, _) = api(&state.parts().settings).split_for_parts();
     router.fallback(not_found).with_state(state)
 }
 
@@ -274,7 +275,7 @@ async fn other_method(method: Method, allow: &'static str) -> Response {
 
 /// Token answers must never be cached (RFC 6749 §5.1); nor sniffed as another type. Nothing
 /// here is a page: no framing, no referrer, no loading of anything (OWASP REST security headers).
-pub async fn security_headers(req: Request, next: Next) -> Response {
+pub(crate) async fn security_headers(req: Request, next: Next) -> Response {
     let is_head_or_get = matches!(*req.method(), Method::GET | Method::HEAD);
     let mut response = next.run(req).await;
     secure(&mut response, is_head_or_get);
@@ -282,7 +283,7 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
 }
 
 /// Adds the headers of [`security_headers`] to an answer to a request of that method kind.
-pub fn secure(response: &mut Response, is_head_or_get: bool) {
+pub(crate) fn secure(response: &mut Response, is_head_or_get: bool) {
     let headers = response.headers_mut();
     headers.reserve(5);
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

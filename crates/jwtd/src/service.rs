@@ -6,22 +6,22 @@
 //! bodies are `http`'s) and no SQL (that is `store`'s).
 
 mod auth;
-pub mod delivery;
+pub(crate) mod delivery;
 mod hashing;
-pub mod import;
+pub(crate) mod import;
 #[cfg(test)]
 mod races;
-pub mod revocation;
+pub(crate) mod revocation;
 mod service_tokens;
 mod throttle;
 
-pub use auth::{
-    encode_uid, normalize_email, plausible_email, send_link, AuthError, AuthService, FieldErrors, Issued,
-    IssuedRefresh, SignUp,
-};
-pub use delivery::Delivery;
-pub use hashing::PasswordPool;
 pub use jwtd_verify::{AccessClaims, BearerError, Verifier};
 pub use jwtd_verify::{RemoteKeys, RemoteKeysError, RemoteOptions};
-pub use service_tokens::ServiceTokens;
-pub use throttle::{bucket, Reservation, Subject, Throttle, Throttled};
+
+pub(crate) use auth::{
+    normalize_email, plausible_email, send_link, AuthError, AuthService, FieldErrors, Issued, IssuedRefresh,
+};
+pub(crate) use delivery::Delivery;
+pub(crate) use hashing::PasswordPool;
+pub(crate) use service_tokens::ServiceTokens;
+pub(crate) use throttle::{Reservation, Subject, Throttle, Throttled};

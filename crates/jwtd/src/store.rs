@@ -542,6 +542,7 @@ pub struct ImportUser {
     pub is_active: bool,
     pub is_staff: bool,
     pub is_superuser: bool,
+    /// From a Django model without `date_joined`: the time of the import.
     pub date_joined: Instant,
     pub last_login: Option<Instant>,
     /// Names of the user's groups; each must exist here ([`Store::import_groups`]).
@@ -822,7 +823,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Adds the user to the groups `add` (created as needed) and takes them out of `remove`, in
     /// one step; returns the names of the user's groups afterwards, sorted.
     async fn change_groups(&self, user_id: i64, add: &[String], remove: &[String]) -> Result<Vec<String>, StoreError>;
-    async fn list_users(&self) -> Result<Vec<User>, StoreError>;
     /// Activates or deactivates the user; deactivating also revokes every token of theirs, as
     /// [`Store::revoke_all`], in the same transaction. Returns false when there is no such user.
     async fn set_active(&self, user_id: i64, active: bool, now: Instant) -> Result<bool, StoreError>;
@@ -842,8 +842,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Revocations recorded after `cursor`, oldest first.
     async fn revocations_since(&self, cursor: i64, limit: u32) -> Result<Vec<Revocation>, StoreError>;
 
-    /// Records a refresh token issued at sign-in, as the first member of a new family.
-    async fn record_refresh(&self, token: &RefreshRecord, family: &str) -> Result<(), StoreError>;
     /// [`Store::record_refresh`] for a sign-in or sign-up, only if the token's user still has
     /// the `seen` state, atomically (SQLite: one statement on the single writer; PostgreSQL: the
     /// user's row locked first). Returns false, writing nothing, when the user moved on.

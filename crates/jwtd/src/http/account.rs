@@ -74,7 +74,7 @@ pub async fn sign_up(
         return Ok((StatusCode::CREATED, Json(SignUpPending { user })).into_response());
     };
     let (set_cookie, pair) = hand_out_pair(&metrics, &cookie, tokens)?;
-    let body = Json(SignUpResponse { user, refresh: pair.refresh, access: pair.access });
+    let body = Json(SignUpResponse { user, tokens: pair });
     Ok(with_cookie(set_cookie, (StatusCode::CREATED, body)))
 }
 

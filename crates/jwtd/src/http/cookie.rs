@@ -43,9 +43,6 @@ use crate::service::{AuthError, Issued, IssuedRefresh};
 use crate::telemetry::{Metrics, TokenKind};
 use crate::tokens::TokenError;
 
-/// The cookie's name at the default routes' path (`/api/token/`): [`cookie_name`] of that path.
-pub const COOKIE_NAME: &str = "__Secure-jwtd_refresh";
-
 /// The cookie's name for a cookie at `path`: `__Host-` when the path allows it (`/`), else
 /// `__Secure-` (see the module docs).
 pub fn cookie_name(path: &str) -> &'static str {
@@ -220,6 +217,9 @@ fn is_own_origin(origin: &str, headers: &HeaderMap, uri: &Uri, https: bool) -> b
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cookie's name at the default routes' path (`/api/token/`): [`cookie_name`] of that path.
+    const COOKIE_NAME: &str = "__Secure-jwtd_refresh";
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

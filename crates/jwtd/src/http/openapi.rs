@@ -96,7 +96,8 @@ pub(super) fn document(settings: &Settings) -> Bytes {
     responses((status = 200, description = "This document.", content_type = "application/json", body = Object))
 )]
 pub async fn schema(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], state.schema.clone()).into_response()
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], state.parts().schema.clone())
+        .into_response()
 }
 
 /// REQUIRE_EMAIL_VERIFICATION: sign-up requires `email` and answers with the user alone

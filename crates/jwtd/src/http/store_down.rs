@@ -67,9 +67,6 @@ impl Store for DownStore {
     async fn change_groups(&self, _: i64, _: &[String], _: &[String]) -> Result<Vec<String>, StoreError> {
         down()
     }
-    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        down()
-    }
     async fn set_active(&self, _: i64, _: bool, _: Instant) -> Result<bool, StoreError> {
         down()
     }
@@ -89,9 +86,6 @@ impl Store for DownStore {
         down()
     }
     async fn revocations_since(&self, _: i64, _: u32) -> Result<Vec<Revocation>, StoreError> {
-        down()
-    }
-    async fn record_refresh(&self, _: &RefreshRecord, _: &str) -> Result<(), StoreError> {
         down()
     }
     async fn record_sign_in(&self, _: &RefreshRecord, _: &str, _: &UserState) -> Result<bool, StoreError> {

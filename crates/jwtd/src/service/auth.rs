@@ -16,7 +16,7 @@ use tracing::{info, warn};
 
 mod recovery;
 
-pub use recovery::{encode_uid, send_link};
+pub use recovery::send_link;
 
 use super::delivery::{Delivery, EventKind};
 use super::{revocation, PasswordPool, Subject, Throttle, Throttled, Verifier};

@@ -106,7 +106,6 @@ pub enum EventKind {
     SigninThrottled,
     PasswordChanged,
     PasswordResetRequested,
-    SessionRevoked,
     SessionReuseDetected,
     LogoutAll,
     Deactivated,
@@ -120,7 +119,6 @@ impl EventKind {
             EventKind::SigninThrottled => "signin.throttled",
             EventKind::PasswordChanged => "password.changed",
             EventKind::PasswordResetRequested => "password.reset_requested",
-            EventKind::SessionRevoked => "session.revoked",
             EventKind::SessionReuseDetected => "session.reuse_detected",
             EventKind::LogoutAll => "user.logout_all",
             EventKind::Deactivated => "user.deactivated",
@@ -397,16 +395,6 @@ impl Delivery {
         if outbox.webhook {
             outbox.put(webhook_payload(&event_body(&event)), event.kind.name());
         }
-    }
-
-    /// The clock events are dated by.
-    pub fn now(&self) -> Option<Instant> {
-        self.inner.as_ref().map(|o| o.clock.now())
-    }
-
-    /// Messages not yet delivered (queued, waiting for a retry, or being sent).
-    pub fn pending(&self) -> usize {
-        self.inner.as_ref().map_or(0, |o| o.pending.load(Ordering::SeqCst))
     }
 
     /// Stops taking messages and waits up to `within` for those queued to be sent (retries

@@ -16,7 +16,7 @@ use tracing::debug;
 use crate::clock::Instant;
 use crate::config::IdType;
 use crate::password::PasswordHash;
-use crate::store::django::{Batch, DjangoSource, DjangoToken, DjangoUser, ReadError};
+use crate::store::django::{Batch, DjangoSource, DjangoToken, ReadError};
 use crate::store::{
     IdTypeCheck, ImportMode, ImportUser, SourceId, Store, StoreError, TokenImport, TokenRow, UserImport,
 };
@@ -205,11 +205,11 @@ async fn import_batch(
     }
 
     let mut work = Vec::with_capacity(batch.users.len());
-    for django_user in batch.users {
-        let tokens = by_user.remove(&django_user.id).unwrap_or_default();
-        let label = format!("user id {} ({:?})", show_id(&django_user.id), shorten(login(&django_user)));
-        match check_user(&django_user) {
-            Ok(()) => work.push((label, user_of(django_user, now), tokens)),
+    for user in batch.users {
+        let tokens = by_user.remove(&user.id).unwrap_or_default();
+        let label = format!("user id {} ({:?})", show_id(&user.id), shorten(user.login()));
+        match check_user(&user) {
+            Ok(()) => work.push((label, user, tokens)),
             Err(reason) => skip_user(report, counts, label, reason.to_string(), tokens.len()),
         }
     }
@@ -270,16 +270,8 @@ fn show_id(id: &SourceId) -> String {
     }
 }
 
-fn login(user: &DjangoUser) -> &str {
-    if user.username.is_empty() {
-        &user.email
-    } else {
-        &user.username
-    }
-}
-
 /// Rows jwtd cannot hold as they are.
-fn check_user(user: &DjangoUser) -> Result<(), &'static str> {
+fn check_user(user: &ImportUser) -> Result<(), &'static str> {
     if matches!(user.id, SourceId::Int(id) if id < 1) {
         return Err("id is not a positive integer");
     }
@@ -290,24 +282,6 @@ fn check_user(user: &DjangoUser) -> Result<(), &'static str> {
         return Err("username longer than 150 characters");
     }
     Ok(())
-}
-
-/// The jwtd user of a Django row; a model without `date_joined` joined now.
-fn user_of(u: DjangoUser, now: Instant) -> ImportUser {
-    ImportUser {
-        id: u.id,
-        username: u.username,
-        password: u.password,
-        email: u.email,
-        first_name: u.first_name,
-        last_name: u.last_name,
-        is_active: u.is_active,
-        is_staff: u.is_staff,
-        is_superuser: u.is_superuser,
-        date_joined: u.date_joined.unwrap_or(now),
-        last_login: u.last_login,
-        groups: u.groups,
-    }
 }
 
 /// The jwtd row of a Django outstanding token (its `user_id` is the store's to fill). Django
@@ -438,6 +412,7 @@ mod tests {
     use crate::store::django::{self, DjangoSource, DjangoUrl, ReadError, ReadOptions};
     use crate::store::sqlite::SqliteStore;
     use crate::store::NewUser;
+    use crate::store::User;
     use crate::tokens::{Algorithm, Claims, Codec, Policy, TokenType};
 
     /// The tables as Django 5.2 and SimpleJWT 5.5 create them in SQLite (`manage.py migrate`).
@@ -560,19 +535,32 @@ mod tests {
         report
     }
 
-    /// A jwtd store that already holds one user of its own, "mallory" with id 1.
-    async fn jwtd_store(dir: &Path) -> Arc<dyn Store> {
-        let store = SqliteStore::open(&dir.join("jwtd.db")).unwrap();
-        let own = NewUser {
-            username: "mallory".into(),
+    /// A user signed up in jwtd itself, with no usable password.
+    fn own_user(username: &str) -> NewUser {
+        NewUser {
+            username: username.into(),
             password_hash: "!".into(),
             email: String::new(),
             uuid: None,
             unique_email: false,
             now: Instant::from_secs(NOW_SECS),
-        };
-        assert_eq!(store.create_user(own).await.unwrap().id, 1);
+        }
+    }
+
+    /// A jwtd store that already holds one user of its own, "mallory" with id 1.
+    async fn jwtd_store(dir: &Path) -> Arc<dyn Store> {
+        let store = SqliteStore::open(&dir.join("jwtd.db")).unwrap();
+        assert_eq!(store.create_user(own_user("mallory")).await.unwrap().id, 1);
         Arc::new(store)
+    }
+
+    /// Every user, as stored.
+    async fn all_users(store: &dyn Store) -> Vec<User> {
+        let mut users = Vec::new();
+        for listed in store.user_page(0, 1000).await.unwrap() {
+            users.push(store.user_by_id(listed.id).await.unwrap().unwrap());
+        }
+        users
     }
 
     async fn import(django: &Path, store: &dyn Store) -> ImportReport {
@@ -628,16 +616,7 @@ mod tests {
         }
 
         // Sign-ups continue after the imported ids (AUTOINCREMENT).
-        let now = Instant::from_secs(NOW_SECS);
-        let newbie = NewUser {
-            username: "newbie".into(),
-            password_hash: "!".into(),
-            email: String::new(),
-            uuid: None,
-            unique_email: false,
-            now,
-        };
-        assert_eq!(store.create_user(newbie).await.unwrap().id, 19);
+        assert_eq!(store.create_user(own_user("newbie")).await.unwrap().id, 19);
     }
 
     #[tokio::test]
@@ -647,7 +626,7 @@ mod tests {
         let store = jwtd_store(dir.path()).await;
         let first = import(&django, store.as_ref()).await;
         assert_eq!(first.changes(), 5 + 3);
-        let users_before = store.list_users().await.unwrap();
+        let users_before = all_users(store.as_ref()).await;
 
         let second = import(&django, store.as_ref()).await;
         assert_eq!(second.changes(), 0);
@@ -655,7 +634,7 @@ mod tests {
         let tokens = second.tokens.unwrap();
         assert_eq!((tokens.new, tokens.blacklisted, tokens.present, tokens.expired, tokens.skipped), (0, 0, 3, 1, 4));
         assert!(second.to_string().ends_with("\nimport done: 0 new"), "{second}");
-        assert_eq!(store.list_users().await.unwrap(), users_before);
+        assert_eq!(all_users(store.as_ref()).await, users_before);
 
         // Logged out in Django after the first run: the next run carries the blacklisting over.
         let c = Connection::open(&django).unwrap();
@@ -890,16 +869,7 @@ mod tests {
     async fn uuid_users_into_an_int_database_are_refused_before_anything_is_written() {
         each_store(async |store: &dyn Store, dir: &Path| {
             let django = custom_db(dir);
-            let now = Instant::from_secs(NOW_SECS);
-            let own = NewUser {
-                username: "mallory".into(),
-                password_hash: "!".into(),
-                email: String::new(),
-                uuid: None,
-                unique_email: false,
-                now,
-            };
-            store.create_user(own).await.unwrap();
+            store.create_user(own_user("mallory")).await.unwrap();
             let before = store.user_page(0, 100).await.unwrap();
             for mode in [ImportMode::DryRun, ImportMode::Write] {
                 let err = import_with(&django, store, &custom_options(), mode).await.unwrap_err();

@@ -132,9 +132,6 @@ impl Store for Pausing {
     async fn change_groups(&self, user_id: i64, add: &[String], remove: &[String]) -> Result<Vec<String>, StoreError> {
         self.inner.change_groups(user_id, add, remove).await
     }
-    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        self.inner.list_users().await
-    }
     async fn set_active(&self, user_id: i64, active: bool, now: Instant) -> Result<bool, StoreError> {
         self.inner.set_active(user_id, active, now).await
     }
@@ -160,9 +157,6 @@ impl Store for Pausing {
     }
     async fn revocations_since(&self, cursor: i64, limit: u32) -> Result<Vec<Revocation>, StoreError> {
         self.inner.revocations_since(cursor, limit).await
-    }
-    async fn record_refresh(&self, token: &RefreshRecord, family: &str) -> Result<(), StoreError> {
-        self.inner.record_refresh(token, family).await
     }
     async fn record_sign_in(&self, token: &RefreshRecord, family: &str, seen: &UserState) -> Result<bool, StoreError> {
         self.at(Point::RecordSignIn).await;

@@ -28,10 +28,6 @@ impl ServiceTokens {
         ServiceTokens { digests: secrets.iter().map(|s| digest(s.expose())).collect() }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.digests.is_empty()
-    }
-
     /// Whether `presented` is one of the tokens.
     pub fn admits(&self, presented: &str) -> bool {
         let presented = digest(presented);

@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 
 use crate::clock::Instant;
 use crate::config::IdType;
-use crate::store::SourceId;
+use crate::store::{ImportUser, SourceId};
 
 pub const DEFAULT_USER_TABLE: &str = "auth_user";
 /// Users per batch unless told otherwise.
@@ -161,25 +161,6 @@ pub struct SourceInfo {
     pub memberships_table: Option<String>,
 }
 
-/// A row of the user table. No `Debug`: it holds a password hash.
-#[derive(Clone, PartialEq, Eq)]
-pub struct DjangoUser {
-    pub id: SourceId,
-    pub username: String,
-    pub password: String,
-    pub email: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub is_active: bool,
-    pub is_staff: bool,
-    pub is_superuser: bool,
-    /// `None` for a model without `date_joined`.
-    pub date_joined: Option<Instant>,
-    pub last_login: Option<Instant>,
-    /// Group names, sorted.
-    pub groups: Vec<String>,
-}
-
 /// A row of `token_blacklist_outstandingtoken`, with its blacklisting if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DjangoToken {
@@ -209,7 +190,7 @@ pub struct BadRow {
 #[derive(Default)]
 pub struct Batch {
     /// Ordered by id.
-    pub users: Vec<DjangoUser>,
+    pub users: Vec<ImportUser>,
     /// Live tokens, oldest row first.
     pub tokens: Vec<DjangoToken>,
     pub bad_rows: Vec<BadRow>,
@@ -422,8 +403,9 @@ fn source_id(id_type: IdType, f: &Field) -> Option<SourceId> {
     }
 }
 
-/// One user row from its eleven fields: id, password, then [`UserColumn::ALL`].
-fn user_from(table: &str, id_type: IdType, f: [Field; 11]) -> Result<DjangoUser, BadRow> {
+/// One user row from its eleven fields: id, password, then [`UserColumn::ALL`]; a model without
+/// `date_joined` joined `now`.
+fn user_from(table: &str, id_type: IdType, f: [Field; 11], now: Instant) -> Result<ImportUser, BadRow> {
     let [id, password, username, email, first_name, last_name, is_active, is_staff, is_superuser, date_joined, last_login] =
         f;
     let Some(source) = source_id(id_type, &id) else {
@@ -455,7 +437,7 @@ fn user_from(table: &str, id_type: IdType, f: [Field; 11]) -> Result<DjangoUser,
         Field::Null => Ok(None),
         other => instant(other).map(Some).ok_or_else(|| fail(format!("{name} is not a date"))),
     };
-    Ok(DjangoUser {
+    Ok(ImportUser {
         id: source,
         username: text(username, "username")?,
         password,
@@ -465,7 +447,7 @@ fn user_from(table: &str, id_type: IdType, f: [Field; 11]) -> Result<DjangoUser,
         is_active: flag(is_active, "is_active")?,
         is_staff: flag(is_staff, "is_staff")?,
         is_superuser: flag(is_superuser, "is_superuser")?,
-        date_joined: date(date_joined, "date_joined")?,
+        date_joined: date(date_joined, "date_joined")?.unwrap_or(now),
         last_login: date(last_login, "last_login")?,
         groups: Vec::new(),
     })
@@ -518,7 +500,7 @@ fn instant(f: Field) -> Option<Instant> {
 }
 
 /// Puts the memberships `(user id, group name)` of a batch on its users.
-fn attach_groups(users: &mut [DjangoUser], memberships: Vec<(SourceId, String)>) {
+fn attach_groups(users: &mut [ImportUser], memberships: Vec<(SourceId, String)>) {
     let mut by_user: HashMap<SourceId, Vec<String>> = HashMap::new();
     for (id, name) in memberships {
         by_user.entry(id).or_default().push(name);
@@ -795,7 +777,7 @@ mod sqlite {
             read += 1;
             last = Some(r.get::<_, Value>(0).map_err(query_err)?);
             let f: [Field; 11] = std::array::from_fn(|i| r.get_ref(i).map(field).unwrap_or(Field::Other));
-            match user_from(table, schema.id_type, f) {
+            match user_from(table, schema.id_type, f, now) {
                 Ok(user) => batch.users.push(user),
                 Err(bad) => batch.bad_rows.push(bad),
             }
@@ -982,7 +964,7 @@ mod postgres {
         for r in &rows {
             last = r.try_get::<_, Option<String>>(0).ok().flatten();
             let f: [Field; 11] = std::array::from_fn(|i| field(r, i, i >= 9));
-            match user_from(table, schema.id_type, f) {
+            match user_from(table, schema.id_type, f, now) {
                 Ok(user) => batch.users.push(user),
                 Err(bad) => batch.bad_rows.push(bad),
             }
@@ -1141,7 +1123,7 @@ mod tests {
         Ok((info, batches))
     }
 
-    fn all_users(batches: &[Batch]) -> Vec<&DjangoUser> {
+    fn all_users(batches: &[Batch]) -> Vec<&ImportUser> {
         batches.iter().flat_map(|b| &b.users).collect()
     }
 
@@ -1439,7 +1421,7 @@ mod tests {
             ]
         );
         let ada = all_users(&batches)[0];
-        assert_eq!(ada.date_joined, parse_datetime("2026-11-01 09:30:00.25"));
+        assert_eq!(Some(ada.date_joined), parse_datetime("2026-11-01 09:30:00.25"));
         assert_eq!((ada.last_login, all_users(&batches)[1].last_login), (None, parse_datetime("2026-11-26 14:00:00")));
         let tokens = all_tokens(&batches);
         let live: Vec<_> = tokens.iter().map(|t| (t.row_id, t.jti.as_str(), t.user_id.clone())).collect();

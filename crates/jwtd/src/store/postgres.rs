@@ -782,12 +782,6 @@ impl Store for PgStore {
         Ok(names)
     }
 
-    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        let client = self.client().await?;
-        let rows = all(&client, &format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"), &[]).await.map_err(pg_err)?;
-        rows.iter().map(user_from).collect::<Result<_, _>>().map_err(pg_err)
-    }
-
     async fn set_active(&self, user_id: i64, active: bool, now: Instant) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_err)?;
@@ -876,13 +870,6 @@ impl Store for PgStore {
             })
             .collect::<Result<_, PgError>>()
             .map_err(pg_err)
-    }
-
-    async fn record_refresh(&self, token: &RefreshRecord, family: &str) -> Result<(), StoreError> {
-        let row = TokenRow::first_of_family(token, family.to_string());
-        let client = self.client().await?;
-        insert_token(&client, &row).await.map_err(pg_err)?;
-        Ok(())
     }
 
     async fn record_sign_in(&self, token: &RefreshRecord, family: &str, seen: &UserState) -> Result<bool, StoreError> {

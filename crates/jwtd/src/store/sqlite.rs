@@ -651,15 +651,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        self.read(|c| {
-            let mut stmt = c.prepare(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"))?;
-            let rows = stmt.query_map([], user_from)?;
-            rows.collect()
-        })
-        .await
-    }
-
     async fn set_active(&self, user_id: i64, active: bool, now: Instant) -> Result<bool, StoreError> {
         self.write(move |tx| {
             let found = tx.execute("UPDATE users SET is_active = ?2 WHERE id = ?1", params![user_id, active])? > 0;
@@ -739,11 +730,6 @@ impl Store for SqliteStore {
             rows.collect()
         })
         .await
-    }
-
-    async fn record_refresh(&self, token: &RefreshRecord, family: &str) -> Result<(), StoreError> {
-        let row = TokenRow::first_of_family(token, family.to_string());
-        self.write(move |c| insert_token(c, &row)).await
     }
 
     async fn record_sign_in(&self, token: &RefreshRecord, family: &str, seen: &UserState) -> Result<bool, StoreError> {

@@ -20,12 +20,10 @@ use base64::Engine as _;
 use jwtd::clock::{Clock, FakeClock, Instant, SystemClock};
 use jwtd::config::{self, DatabaseUrl, KeyPem, Secret, Sources};
 use jwtd::http::Limits;
-use jwtd::password::Hasher;
 use jwtd::service::{RemoteKeys, RemoteOptions, Verifier};
-use jwtd::store::Store;
-use jwtd::tokens::keys::GeneratedKey;
-use jwtd::tokens::{Algorithm, Policy, PrivateKey};
-use jwtd::{Application, AuthUser, Deps, Settings};
+use jwtd::testing::{Database, GeneratedKey};
+use jwtd::tokens::{Algorithm, Policy};
+use jwtd::{Application, AuthUser, Deps, Hasher, Settings};
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -69,7 +67,7 @@ pub struct TestApp {
     /// METRICS_ADDR's listener, when the settings ask for one.
     pub metrics_addr: Option<SocketAddr>,
     /// Reloads TLS_CERT and TLS_KEY as SIGHUP does, when serving HTTPS.
-    pub tls_reloader: Option<jwtd::app::CertReloader>,
+    pub tls_reloader: Option<jwtd::CertReloader>,
     scheme: &'static str,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -257,7 +255,7 @@ async fn build(
     limits: Option<Limits>,
     clock: &FakeClock,
     delivery_clock: &FakeClock,
-) -> Result<Application, jwtd::app::StartError> {
+) -> Result<Application, jwtd::StartError> {
     let deps = Deps {
         clock: Arc::new(clock.clone()),
         hasher: Hasher::with_params(256, 1, 1),
@@ -415,9 +413,9 @@ impl TestApp {
     }
 
     /// A second connection to the server's database, to change what no endpoint changes.
-    pub async fn store(&self) -> Arc<dyn Store> {
+    pub async fn store(&self) -> Database {
         let settings = Settings { database_url: DatabaseUrl::Sqlite(self.db_path.clone()), ..Settings::default() };
-        jwtd::app::open_store(&settings).await.expect("the database opens")
+        Database::open(&settings).await.expect("the database opens")
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
@@ -604,7 +602,7 @@ pub fn secs(n: u64) -> Duration {
 /// The `Set-Cookie` value that sets the refresh cookie, if `headers` have one (its name is
 /// `__Host-` prefixed on `/`, `__Secure-` elsewhere).
 pub fn refresh_cookie(headers: &HeaderMap) -> Option<String> {
-    let names = [jwtd::http::cookie_name("/"), jwtd::http::COOKIE_NAME];
+    let names = ["__Host-jwtd_refresh", "__Secure-jwtd_refresh"];
     headers
         .get_all(reqwest::header::SET_COOKIE)
         .iter()
@@ -657,12 +655,12 @@ impl Certificate {
 
 /// A new key pair for `algorithm` (not HMAC).
 pub fn generate_key(algorithm: Algorithm) -> GeneratedKey {
-    jwtd::tokens::keys::generate(algorithm, &mut rand::rngs::OsRng).expect("a key")
+    jwtd::testing::generate_key(algorithm).expect("a key")
 }
 
 /// The `kid` jwtd gives the public half of `key`.
 pub fn kid(algorithm: Algorithm, key: &GeneratedKey) -> String {
-    PrivateKey::from_pem(algorithm, key.private_pem.as_bytes()).expect("a private key").public().kid().to_string()
+    jwtd::testing::kid(algorithm, &key.private_pem).expect("a private key")
 }
 
 /// Another axum service, with one route `GET /hello` behind `AuthUser`, that verifies jwtd's

@@ -24,7 +24,6 @@ mod logs;
 mod me;
 mod metrics;
 mod obtain;
-mod properties;
 mod race;
 mod recovery;
 mod refresh;

@@ -154,7 +154,7 @@ async fn the_cookie_is_read_at_a_moved_refresh_route_and_cleared_at_a_moved_blac
     let r = app.post_sign_up(&credentials()).await;
     let token = cookie_token(&refresh_cookie(&r.headers).unwrap());
     let with_cookie = |path: &'static str| {
-        app.client.post(app.url(path)).json(&json!({})).header("Cookie", format!("{}={token}", jwtd::http::COOKIE_NAME))
+        app.client.post(app.url(path)).json(&json!({})).header("Cookie", format!("__Secure-jwtd_refresh={token}"))
     };
 
     app.send(with_cookie("/auth/session/refresh/")).await.expect_status(200);

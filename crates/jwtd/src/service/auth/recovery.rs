@@ -114,11 +114,6 @@ fn usable(password_hash: &str) -> bool {
 }
 
 impl AuthService {
-    /// Whether the reset and activation routes are served (WEBHOOK_URL or SMTP_URL set).
-    pub fn links_enabled(&self) -> bool {
-        self.inner.delivery.enabled()
-    }
-
     /// Queues a security event on the webhook, dated now.
     pub(crate) fn emit(&self, kind: EventKind, user_id: Option<UserId>, ip: Option<IpAddr>) {
         self.emit_in_session(kind, user_id, None, ip);

@@ -4,6 +4,11 @@
 
 use std::sync::{Arc, LazyLock};
 
+use crate::clock::{FakeClock, Instant};
+use crate::http::{ApiError, Input};
+use crate::service::{AuthError, BearerError, Verifier};
+use crate::tokens::{Algorithm, Codec, Policy, TokenError, TokenType};
+use crate::Settings;
 use axum::body::Body;
 use axum::extract::FromRequest;
 use axum::http::Request;
@@ -12,11 +17,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use http_body_util::BodyExt;
 use jsonwebtoken::EncodingKey;
-use jwtd::clock::{FakeClock, Instant};
-use jwtd::http::{ApiError, Input};
-use jwtd::service::{AuthError, BearerError, Verifier};
-use jwtd::tokens::{Algorithm, Codec, Policy, TokenError, TokenType};
-use jwtd::Settings;
 use proptest::prelude::*;
 use proptest::test_runner::RngAlgorithm;
 use serde_json::{Map, Value};
