@@ -121,8 +121,26 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StoreErro
     }
 }
 
-/// The state of a built application, for mounting its router elsewhere (SPEC §7).
+/// The state of a built application, for mounting its router elsewhere (SPEC §7): the store
+/// opened, the keys loaded, the revocation log read into the verifier, and the background tasks
+/// `serve` runs started (the revocation poll every second, the purge of expired token rows). The
+/// tasks stop when the last clone of the state is dropped.
 pub async fn build_state(settings: Settings, deps: Deps) -> Result<AppState, StartError> {
+    let clock = deps.clock.clone();
+    let state = state_without_tasks(settings, deps).await?;
+    let parts = state.parts();
+    let store = parts.auth.store().clone();
+    let id_type = parts.settings.user_id_type;
+    let mut cursor = 0;
+    sync_revocations(store.as_ref(), &parts.verifier, id_type, &mut cursor).await.map_err(StartError::Store)?;
+    parts.adopt_tasks(vec![
+        tokio::spawn(revocation_task(store.clone(), parts.verifier.clone(), id_type, cursor)),
+        tokio::spawn(flush_task(store, clock)),
+    ]);
+    Ok(state)
+}
+
+async fn state_without_tasks(settings: Settings, deps: Deps) -> Result<AppState, StartError> {
     let settings = Arc::new(settings);
     let store = open_store(&settings).await.map_err(StartError::Store)?;
     check_user_id_type(store.as_ref(), &settings).await?;
@@ -162,10 +180,7 @@ impl Application {
         };
         let limits = Limits::from_settings(&settings);
         let metrics_addr = settings.metrics_addr;
-        let clock = deps.clock.clone();
         let state = build_state(settings, deps).await?;
-        let mut cursor = 0;
-        sync_revocations(&state, &mut cursor).await.map_err(StartError::Store)?;
         let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
         let metrics_listener = match metrics_addr {
             Some(addr) => {
@@ -173,8 +188,7 @@ impl Application {
             }
             None => None,
         };
-        let mut tasks =
-            vec![tokio::spawn(revocation_task(state.clone(), cursor)), tokio::spawn(flush_task(state.clone(), clock))];
+        let mut tasks = Vec::new();
         if let Some(reloader) = &reloader {
             tasks.push(tokio::spawn(reload_on_hangup(reloader.clone())));
         }
@@ -230,6 +244,7 @@ impl Application {
         if left > 0 {
             warn!(dropped = left, "delivery: messages not sent before shutdown were dropped");
         }
+        state.parts().stop_tasks();
         match state.parts().auth.store().close().await {
             Ok(()) => info!("database closed"),
             Err(e) => warn!(error = %e, "could not close the database cleanly"),
@@ -346,12 +361,17 @@ async fn reload_on_hangup(reloader: CertReloader) {
     }
 }
 
-async fn sync_revocations(state: &AppState, cursor: &mut i64) -> Result<(), StoreError> {
+async fn sync_revocations(
+    store: &dyn Store,
+    verifier: &Verifier,
+    id_type: IdType,
+    cursor: &mut i64,
+) -> Result<(), StoreError> {
     loop {
-        let batch = state.parts().auth.store().revocations_since(*cursor, 1000).await?;
+        let batch = store.revocations_since(*cursor, 1000).await?;
         for r in &batch {
-            if let Some(user_id) = r.public_id(state.parts().settings.user_id_type) {
-                state.parts().verifier.revoke_before(user_id, r.valid_after);
+            if let Some(user_id) = r.public_id(id_type) {
+                verifier.revoke_before(user_id, r.valid_after);
             }
             *cursor = r.cursor;
         }
@@ -361,21 +381,22 @@ async fn sync_revocations(state: &AppState, cursor: &mut i64) -> Result<(), Stor
     }
 }
 
-async fn revocation_task(state: AppState, mut cursor: i64) {
+/// Holds the store and the verifier, not the state: the state's last clone going away stops it.
+async fn revocation_task(store: Arc<dyn Store>, verifier: Verifier, id_type: IdType, mut cursor: i64) {
     let mut tick = tokio::time::interval(REVOCATION_POLL);
     loop {
         tick.tick().await;
-        if let Err(e) = sync_revocations(&state, &mut cursor).await {
+        if let Err(e) = sync_revocations(store.as_ref(), &verifier, id_type, &mut cursor).await {
             warn!(error = %e, "could not read the revocation log");
         }
     }
 }
 
-async fn flush_task(state: AppState, clock: SharedClock) {
+async fn flush_task(store: Arc<dyn Store>, clock: SharedClock) {
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     loop {
         tick.tick().await;
-        match flush_expired(state.parts().auth.store().as_ref(), clock.now()).await {
+        match flush_expired(store.as_ref(), clock.now()).await {
             Ok(n) if n > 0 => info!(rows = n, "purged expired token rows"),
             Ok(_) => {}
             Err(e) => warn!(error = %e, "could not purge expired token rows"),

@@ -64,6 +64,29 @@ pub(crate) struct AppParts {
     pub(crate) proxies: TrustedProxies,
     /// SERVICE_TOKENS, for [`ServiceCaller`].
     pub(crate) service_tokens: ServiceTokens,
+    /// The background tasks of the state (`app::build_state`: revocation poll, purge), stopped
+    /// when the last clone of the state is dropped.
+    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for AppParts {
+    fn drop(&mut self) {
+        self.stop_tasks();
+    }
+}
+
+impl AppParts {
+    /// Lets the state own `tasks`: they stop with it ([`AppParts::stop_tasks`], or its drop).
+    pub(crate) fn adopt_tasks(&self, tasks: Vec<tokio::task::JoinHandle<()>>) {
+        self.tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(tasks);
+    }
+
+    /// Stops the state's background tasks.
+    pub(crate) fn stop_tasks(&self) {
+        for task in self.tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain(..) {
+            task.abort();
+        }
+    }
 }
 
 impl AppState {
@@ -71,7 +94,8 @@ impl AppState {
         let schema = openapi::document(&settings);
         let proxies = TrustedProxies(Arc::new(settings.trusted_proxies.clone()));
         let service_tokens = ServiceTokens::new(&settings.service_tokens);
-        AppState(Arc::new(AppParts { auth, verifier, settings, metrics, schema, proxies, service_tokens }))
+        let tasks = std::sync::Mutex::default();
+        AppState(Arc::new(AppParts { auth, verifier, settings, metrics, schema, proxies, service_tokens, tasks }))
     }
 }
 
@@ -235,19 +259,28 @@ pub(crate) fn route_paths(settings: &Settings) -> Vec<String> {
 }
 
 /// The jwtd API (SPEC §1), every path with and without its trailing slash, every answer with
-/// the [`security_headers`].
+/// the [`security_headers`], to mount in a host application: with `Router::nest` (the refresh
+/// cookie's `Path` then follows the prefix) or `Router::merge`. It has no fallback of its own, so
+/// the host's stays the host's (a path no route serves reaches it); add [`not_found`] as the
+/// host's fallback for DRF's 404 body.
 pub fn router(state: AppState) -> Router {
-    bare_router(state).layer(middleware::from_fn(security_headers))
+    routes(state).layer(middleware::from_fn(security_headers))
 }
 
-/// [`router`] without the security-header layer, for a server that adds the headers at its edge
-/// with [`secure`] (the application does, in the one layer it wraps around this router).
+/// jwtd's whole API as the application serves it: [`router`] without the security-header layer
+/// (the application adds the headers at its edge with [`secure`]), and [`not_found`] for any
+/// other path.
 pub(crate) fn bare_router(state: AppState) -> Router {
-    let (router, _) = api(&state.parts().settings).split_for_parts();
-    router.fallback(not_found).with_state(state)
+    routes(state).fallback(not_found)
 }
 
-async fn not_found() -> ApiError {
+fn routes(state: AppState) -> Router {
+    let (router, _) = api(&state.parts().settings).split_for_parts();
+    router.with_state(state)
+}
+
+/// DRF's 404, `{"detail":"Not found."}`: the application's answer to a path no route serves.
+pub async fn not_found() -> ApiError {
     ApiError::NotFound
 }
 

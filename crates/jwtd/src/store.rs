@@ -25,6 +25,61 @@ use std::time::Duration;
 use crate::clock::Instant;
 use crate::config::IdType;
 
+/// The columns of `users` that make a [`User`], in the order [`User::from_columns`] reads them;
+/// a macro, so that a backend can `concat!` it into its statements.
+macro_rules! user_columns {
+    () => {
+        "id, username, password, email, is_active, date_joined_ms, last_login_ms, tokens_valid_after, \
+         uuid, first_name, last_name, is_staff, is_superuser, claims"
+    };
+}
+pub(crate) use user_columns;
+
+/// The columns of `refresh_tokens` that make a [`TokenRow`], in the order
+/// [`TokenRow::from_columns`] reads them.
+macro_rules! token_columns {
+    () => {
+        "jti, user_id, family, family_started, issued_at, expires_at, blacklisted_ms, replaced_by, rotated_ms"
+    };
+}
+pub(crate) use token_columns;
+
+/// A result row of either backend, read by column index with the driver's own typed getter
+/// ([`columns_of!`]): what lets one function turn the columns into a [`User`] or a [`TokenRow`].
+pub(crate) trait Columns {
+    type Error;
+    fn int(&self, i: usize) -> Result<i64, Self::Error>;
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, Self::Error>;
+    fn text(&self, i: usize) -> Result<String, Self::Error>;
+    fn opt_text(&self, i: usize) -> Result<Option<String>, Self::Error>;
+    fn flag(&self, i: usize) -> Result<bool, Self::Error>;
+}
+
+/// [`Columns`] for a driver's row type, `$get` being its getter (`get`, `try_get`).
+macro_rules! columns_of {
+    ($row:ty, $error:ty, $get:ident) => {
+        impl $crate::store::Columns for $row {
+            type Error = $error;
+            fn int(&self, i: usize) -> Result<i64, $error> {
+                self.$get(i)
+            }
+            fn opt_int(&self, i: usize) -> Result<Option<i64>, $error> {
+                self.$get(i)
+            }
+            fn text(&self, i: usize) -> Result<String, $error> {
+                self.$get(i)
+            }
+            fn opt_text(&self, i: usize) -> Result<Option<String>, $error> {
+                self.$get(i)
+            }
+            fn flag(&self, i: usize) -> Result<bool, $error> {
+                self.$get(i)
+            }
+        }
+    };
+}
+pub(crate) use columns_of;
+
 /// A stored user. `id` is the internal key every table refers to; the id tokens carry is
 /// [`User::public_id`]: `id` itself, or `uuid` with USER_ID_TYPE=uuid. `Debug` masks the
 /// password hash.
@@ -48,6 +103,28 @@ pub struct User {
     pub tokens_valid_after: i64,
     /// The user's own claims (`jwtd user set-claims`), written into their tokens.
     pub claims: Map<String, Value>,
+}
+
+impl User {
+    /// A user from a row of [`user_columns!`].
+    pub(crate) fn from_columns<R: Columns>(r: &R) -> Result<User, R::Error> {
+        Ok(User {
+            id: r.int(0)?,
+            username: r.text(1)?,
+            password: r.text(2)?,
+            email: r.text(3)?,
+            is_active: r.flag(4)?,
+            date_joined: Instant::from_millis(r.int(5)?),
+            last_login: r.opt_int(6)?.map(Instant::from_millis),
+            tokens_valid_after: r.int(7)?,
+            uuid: r.opt_text(8)?.and_then(|s| uuid::Uuid::try_parse(&s).ok()),
+            first_name: r.text(9)?,
+            last_name: r.text(10)?,
+            is_staff: r.flag(11)?,
+            is_superuser: r.flag(12)?,
+            claims: claims_from_column(&r.text(13)?),
+        })
+    }
 }
 
 impl std::fmt::Debug for User {
@@ -189,6 +266,23 @@ pub struct TokenRow {
     pub blacklisted: Option<Instant>,
     pub replaced_by: Option<String>,
     pub rotated: Option<Instant>,
+}
+
+impl TokenRow {
+    /// A row of [`token_columns!`].
+    pub(crate) fn from_columns<R: Columns>(r: &R) -> Result<TokenRow, R::Error> {
+        Ok(TokenRow {
+            jti: r.text(0)?,
+            user_id: r.int(1)?,
+            family: r.text(2)?,
+            family_started: r.int(3)?,
+            issued_at: r.int(4)?,
+            expires_at: r.int(5)?,
+            blacklisted: r.opt_int(6)?.map(Instant::from_millis),
+            replaced_by: r.opt_text(7)?,
+            rotated: r.opt_int(8)?.map(Instant::from_millis),
+        })
+    }
 }
 
 impl TokenRow {
@@ -646,6 +740,28 @@ pub struct UserListing {
     pub last_login: Option<Instant>,
     /// Sorted group names.
     pub groups: Vec<String>,
+}
+
+impl UserListing {
+    /// A listed user from the first eleven columns of `user_page`'s statement (id, uuid,
+    /// username, email, first_name, last_name, is_active, is_staff, is_superuser, date_joined_ms,
+    /// last_login_ms) and its groups, which each backend aggregates in its own way.
+    pub(crate) fn from_columns<R: Columns>(r: &R, groups: Vec<String>) -> Result<UserListing, R::Error> {
+        Ok(UserListing {
+            id: r.int(0)?,
+            uuid: r.opt_text(1)?,
+            username: r.text(2)?,
+            email: r.text(3)?,
+            first_name: r.text(4)?,
+            last_name: r.text(5)?,
+            is_active: r.flag(6)?,
+            is_staff: r.flag(7)?,
+            is_superuser: r.flag(8)?,
+            date_joined: Instant::from_millis(r.int(9)?),
+            last_login: r.opt_int(10)?.map(Instant::from_millis),
+            groups,
+        })
+    }
 }
 
 /// The token rule of [`Store::import_user`]: an import adds rows and blacklistings, and never

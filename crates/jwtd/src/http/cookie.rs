@@ -88,8 +88,23 @@ where
         }
         let https = parts.extensions.get::<Https>().is_some();
         check_origin(&parts.headers, &parts.uri, https, &settings.cors_allowed_origins)?;
-        let path = settings.routes.cookie_path().clone();
+        let path = nested(settings.routes.cookie_path(), parts);
         Ok(RefreshCookie::On { presented: presented(&parts.headers, cookie_name(&path)), path })
+    }
+}
+
+/// The cookie's `Path` for this request: the routes' own, under the prefix the router is nested
+/// at in a host application (`Router::nest("/auth", jwtd::router(state))`: the request's original
+/// path ends with the path the router sees, and what comes before is the prefix).
+fn nested(path: &Arc<str>, parts: &Parts) -> Arc<str> {
+    let Some(original) = parts.extensions.get::<axum::extract::OriginalUri>() else {
+        return path.clone();
+    };
+    let prefix = original.path().strip_suffix(parts.uri.path()).unwrap_or("").trim_end_matches('/');
+    if prefix.is_empty() {
+        path.clone()
+    } else {
+        format!("{prefix}{path}").into()
     }
 }
 

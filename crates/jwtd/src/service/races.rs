@@ -96,119 +96,75 @@ impl Pausing {
     }
 }
 
-#[async_trait]
-impl Store for Pausing {
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.inner.ping().await
+/// `impl Store for Pausing`: the methods given in full, then every other one passed on to the
+/// store underneath.
+macro_rules! pausing_store {
+    ({ $($own:tt)* } $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        #[async_trait]
+        impl Store for Pausing {
+            $($own)*
+            $(
+                async fn $name(&self, $($arg: $ty),*) -> Result<$ret, StoreError> {
+                    self.inner.$name($($arg),*).await
+                }
+            )*
+        }
+    };
+}
+
+pausing_store! {
+    {
+        async fn user_by_id(&self, id: i64) -> Result<Option<User>, StoreError> {
+            self.at(Point::UserById).await;
+            self.inner.user_by_id(id).await
+        }
+        async fn update_password_hash(&self, user_id: i64, old: &str, new: &str) -> Result<bool, StoreError> {
+            self.at(Point::UpdatePasswordHash).await;
+            self.inner.update_password_hash(user_id, old, new).await
+        }
+        async fn record_sign_in(&self, token: &RefreshRecord, family: &str, seen: &UserState) -> Result<bool, StoreError> {
+            self.at(Point::RecordSignIn).await;
+            self.inner.record_sign_in(token, family, seen).await
+        }
+        async fn change_password(&self, user_id: i64, hash: &str, now: Instant) -> Result<(), StoreError> {
+            self.inner.change_password(user_id, hash, now).await?;
+            self.after_revocation();
+            Ok(())
+        }
+        async fn revoke_all(&self, user_id: i64, now: Instant) -> Result<(), StoreError> {
+            self.inner.revoke_all(user_id, now).await?;
+            self.after_revocation();
+            Ok(())
+        }
     }
-    async fn secret_or_insert(&self, name: &str, generate: Vec<u8>) -> Result<Vec<u8>, StoreError> {
-        self.inner.secret_or_insert(name, generate).await
-    }
-    async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
-        self.inner.create_user(user).await
-    }
-    async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
-        self.inner.user_by_name(username).await
-    }
-    async fn user_by_id(&self, id: i64) -> Result<Option<User>, StoreError> {
-        self.at(Point::UserById).await;
-        self.inner.user_by_id(id).await
-    }
-    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        self.inner.user_by_email(email).await
-    }
-    async fn user_by_uuid(&self, uuid: uuid::Uuid) -> Result<Option<User>, StoreError> {
-        self.inner.user_by_uuid(uuid).await
-    }
-    async fn fix_user_id_type(&self, wanted: IdType) -> Result<IdType, StoreError> {
-        self.inner.fix_user_id_type(wanted).await
-    }
-    async fn set_user_claims(&self, user_id: i64, claims: &Map<String, Value>) -> Result<bool, StoreError> {
-        self.inner.set_user_claims(user_id, claims).await
-    }
-    async fn user_groups(&self, user_id: i64) -> Result<Vec<String>, StoreError> {
-        self.inner.user_groups(user_id).await
-    }
-    async fn change_groups(&self, user_id: i64, add: &[String], remove: &[String]) -> Result<Vec<String>, StoreError> {
-        self.inner.change_groups(user_id, add, remove).await
-    }
-    async fn set_active(&self, user_id: i64, active: bool, now: Instant) -> Result<bool, StoreError> {
-        self.inner.set_active(user_id, active, now).await
-    }
-    async fn delete_user(&self, user_id: i64, now: Instant) -> Result<bool, StoreError> {
-        self.inner.delete_user(user_id, now).await
-    }
-    async fn set_last_login(&self, user_id: i64, now: Instant) -> Result<(), StoreError> {
-        self.inner.set_last_login(user_id, now).await
-    }
-    async fn update_password_hash(&self, user_id: i64, old: &str, new: &str) -> Result<bool, StoreError> {
-        self.at(Point::UpdatePasswordHash).await;
-        self.inner.update_password_hash(user_id, old, new).await
-    }
-    async fn change_password(&self, user_id: i64, hash: &str, now: Instant) -> Result<(), StoreError> {
-        self.inner.change_password(user_id, hash, now).await?;
-        self.after_revocation();
-        Ok(())
-    }
-    async fn revoke_all(&self, user_id: i64, now: Instant) -> Result<(), StoreError> {
-        self.inner.revoke_all(user_id, now).await?;
-        self.after_revocation();
-        Ok(())
-    }
-    async fn revocations_since(&self, cursor: i64, limit: u32) -> Result<Vec<Revocation>, StoreError> {
-        self.inner.revocations_since(cursor, limit).await
-    }
-    async fn record_sign_in(&self, token: &RefreshRecord, family: &str, seen: &UserState) -> Result<bool, StoreError> {
-        self.at(Point::RecordSignIn).await;
-        self.inner.record_sign_in(token, family, seen).await
-    }
-    async fn refresh_row(&self, jti: &str) -> Result<Option<TokenRow>, StoreError> {
-        self.inner.refresh_row(jti).await
-    }
-    async fn refresh_check(&self, user_id: i64, jti: &str) -> Result<Option<RefreshCheck>, StoreError> {
-        self.inner.refresh_check(user_id, jti).await
-    }
-    async fn blacklist(&self, token: &RefreshRecord, family: &str, now: Instant) -> Result<(), StoreError> {
-        self.inner.blacklist(token, family, now).await
-    }
-    async fn rotate(&self, req: &RotateRequest) -> Result<Rotation, StoreError> {
-        self.inner.rotate(req).await
-    }
-    async fn import_user(
-        &self,
-        user: &ImportUser,
-        tokens: &[TokenRow],
-        mode: ImportMode,
-    ) -> Result<ImportOutcome, StoreError> {
-        self.inner.import_user(user, tokens, mode).await
-    }
-    async fn import_id_type(&self, incoming: IdType, mode: ImportMode) -> Result<IdTypeCheck, StoreError> {
-        self.inner.import_id_type(incoming, mode).await
-    }
-    async fn import_groups(&self, names: &[String], mode: ImportMode) -> Result<u64, StoreError> {
-        self.inner.import_groups(names, mode).await
-    }
-    async fn user_page(&self, after: i64, limit: u32) -> Result<Vec<UserListing>, StoreError> {
-        self.inner.user_page(after, limit).await
-    }
-    async fn flush_expired(&self, now: Instant, batch: u32) -> Result<u64, StoreError> {
-        self.inner.flush_expired(now, batch).await
-    }
-    async fn create_user_awaiting_activation(&self, user: NewUser) -> Result<User, StoreError> {
-        self.inner.create_user_awaiting_activation(user).await
-    }
-    async fn awaits_activation(&self, user_id: i64) -> Result<bool, StoreError> {
-        self.inner.awaits_activation(user_id).await
-    }
-    async fn insert_account_token(&self, token: &crate::store::AccountToken) -> Result<(), StoreError> {
-        self.inner.insert_account_token(token).await
-    }
-    async fn account_token(&self, digest: &str) -> Result<Option<crate::store::AccountToken>, StoreError> {
-        self.inner.account_token(digest).await
-    }
-    async fn redeem(&self, r: &crate::store::Redemption) -> Result<crate::store::Redeemed, StoreError> {
-        self.inner.redeem(r).await
-    }
+    ping() -> ();
+    secret_or_insert(name: &str, generate: Vec<u8>) -> Vec<u8>;
+    create_user(user: NewUser) -> User;
+    user_by_name(username: &str) -> Option<User>;
+    user_by_email(email: &str) -> Option<User>;
+    user_by_uuid(uuid: uuid::Uuid) -> Option<User>;
+    fix_user_id_type(wanted: IdType) -> IdType;
+    set_user_claims(user_id: i64, claims: &Map<String, Value>) -> bool;
+    user_groups(user_id: i64) -> Vec<String>;
+    change_groups(user_id: i64, add: &[String], remove: &[String]) -> Vec<String>;
+    set_active(user_id: i64, active: bool, now: Instant) -> bool;
+    delete_user(user_id: i64, now: Instant) -> bool;
+    set_last_login(user_id: i64, now: Instant) -> ();
+    revocations_since(cursor: i64, limit: u32) -> Vec<Revocation>;
+    refresh_row(jti: &str) -> Option<TokenRow>;
+    refresh_check(user_id: i64, jti: &str) -> Option<RefreshCheck>;
+    blacklist(token: &RefreshRecord, family: &str, now: Instant) -> ();
+    rotate(req: &RotateRequest) -> Rotation;
+    import_user(user: &ImportUser, tokens: &[TokenRow], mode: ImportMode) -> ImportOutcome;
+    import_id_type(incoming: IdType, mode: ImportMode) -> IdTypeCheck;
+    import_groups(names: &[String], mode: ImportMode) -> u64;
+    user_page(after: i64, limit: u32) -> Vec<UserListing>;
+    flush_expired(now: Instant, batch: u32) -> u64;
+    create_user_awaiting_activation(user: NewUser) -> User;
+    awaits_activation(user_id: i64) -> bool;
+    insert_account_token(token: &crate::store::AccountToken) -> ();
+    account_token(digest: &str) -> Option<crate::store::AccountToken>;
+    redeem(r: &crate::store::Redemption) -> crate::store::Redeemed;
 }
 
 /// One jwtd instance over a store, on a shared clock.

@@ -22,14 +22,15 @@ use tracing::{info, warn};
 use super::pg_tls::{PgTls, TlsOr};
 use super::SchemaTooNew;
 use super::{
-    claims_from_column, database_id_type, decide_id_type, decide_rotation, decide_token_import, decide_user_import,
-    Holder, IdTypeCheck, ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation,
-    RotateRequest, Rotation, RotationDecision, SourceId, Store, StoreError, TokenImport, TokenRow, TokenStanding, User,
-    UserGate, UserImport, UserListing, UserState,
+    database_id_type, decide_id_type, decide_rotation, decide_token_import, decide_user_import, Holder, IdTypeCheck,
+    ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation, RotateRequest, Rotation,
+    RotationDecision, SourceId, Store, StoreError, TokenImport, TokenRow, TokenStanding, User, UserGate, UserImport,
+    UserListing, UserState,
 };
 use super::{decide_redemption, password_fingerprint, AccountToken, Purpose, Redeemed, Redeemer, Redemption};
 use crate::clock::Instant;
 use crate::config::IdType;
+use crate::store::{columns_of, token_columns, user_columns};
 use serde_json::{Map, Value};
 
 type PgError = tokio_postgres::Error;
@@ -158,9 +159,7 @@ async fn exec<C: GenericClient>(c: &C, sql: &str, params: Params<'_>) -> Result<
     c.execute(&stmt, params).await
 }
 
-const USER_COLUMNS: &str =
-    "id, username, password, email, is_active, date_joined_ms, last_login_ms, tokens_valid_after, \
-     uuid, first_name, last_name, is_staff, is_superuser, claims";
+const USER_COLUMNS: &str = user_columns!();
 
 /// The first key of the advisory locks that serialise sign-ups of one e-mail address (the second
 /// is the address's hash): e-mail addresses are unique only in e-mail sign-in mode, so no index
@@ -228,23 +227,10 @@ fn account_token_from(r: &Row) -> Result<AccountToken, PgError> {
 const ACCOUNT_TOKEN: &str =
     "SELECT digest, user_id, purpose, bound, expires_at, used FROM account_tokens WHERE digest = $1";
 
+columns_of!(Row, PgError, try_get);
+
 fn user_from(r: &Row) -> Result<User, PgError> {
-    Ok(User {
-        id: r.try_get(0)?,
-        username: r.try_get(1)?,
-        password: r.try_get(2)?,
-        email: r.try_get(3)?,
-        is_active: r.try_get(4)?,
-        date_joined: Instant::from_millis(r.try_get(5)?),
-        last_login: r.try_get::<_, Option<i64>>(6)?.map(Instant::from_millis),
-        tokens_valid_after: r.try_get(7)?,
-        uuid: r.try_get::<_, Option<String>>(8)?.and_then(|s| uuid::Uuid::try_parse(&s).ok()),
-        first_name: r.try_get(9)?,
-        last_name: r.try_get(10)?,
-        is_staff: r.try_get(11)?,
-        is_superuser: r.try_get(12)?,
-        claims: claims_from_column(r.try_get(13)?),
-    })
+    User::from_columns(r)
 }
 
 async fn groups_of<C: GenericClient>(c: &C, user_id: i64) -> Result<Vec<String>, PgError> {
@@ -260,21 +246,10 @@ async fn groups_of<C: GenericClient>(c: &C, user_id: i64) -> Result<Vec<String>,
     Ok(names)
 }
 
-const TOKEN_COLUMNS: &str =
-    "jti, user_id, family, family_started, issued_at, expires_at, blacklisted_ms, replaced_by, rotated_ms";
+const TOKEN_COLUMNS: &str = token_columns!();
 
 fn token_from(r: &Row) -> Result<TokenRow, PgError> {
-    Ok(TokenRow {
-        jti: r.try_get(0)?,
-        user_id: r.try_get(1)?,
-        family: r.try_get(2)?,
-        family_started: r.try_get(3)?,
-        issued_at: r.try_get(4)?,
-        expires_at: r.try_get(5)?,
-        blacklisted: r.try_get::<_, Option<i64>>(6)?.map(Instant::from_millis),
-        replaced_by: r.try_get(7)?,
-        rotated: r.try_get::<_, Option<i64>>(8)?.map(Instant::from_millis),
-    })
+    TokenRow::from_columns(r)
 }
 
 async fn token_row<C: GenericClient>(c: &C, jti: &str, lock: bool) -> Result<Option<TokenRow>, PgError> {
@@ -1047,22 +1022,7 @@ impl Store for PgStore {
         )
         .await
         .map_err(pg_err)?;
-        let listing = |r: &Row| -> Result<UserListing, PgError> {
-            Ok(UserListing {
-                id: r.try_get(0)?,
-                uuid: r.try_get(1)?,
-                username: r.try_get(2)?,
-                email: r.try_get(3)?,
-                first_name: r.try_get(4)?,
-                last_name: r.try_get(5)?,
-                is_active: r.try_get(6)?,
-                is_staff: r.try_get(7)?,
-                is_superuser: r.try_get(8)?,
-                date_joined: Instant::from_millis(r.try_get(9)?),
-                last_login: r.try_get::<_, Option<i64>>(10)?.map(Instant::from_millis),
-                groups: r.try_get(11)?,
-            })
-        };
+        let listing = |r: &Row| UserListing::from_columns(r, r.try_get(11)?);
         rows.iter().map(listing).collect::<Result<_, _>>().map_err(pg_err)
     }
 

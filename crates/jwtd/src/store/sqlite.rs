@@ -19,14 +19,15 @@ use thread_local::ThreadLocal;
 use tokio::sync::oneshot;
 
 use super::{
-    claims_from_column, database_id_type, decide_id_type, decide_rotation, decide_token_import, decide_user_import,
-    Holder, IdTypeCheck, ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation,
-    RotateRequest, Rotation, RotationDecision, SchemaTooNew, SourceId, Store, StoreError, TokenImport, TokenRow,
-    TokenStanding, User, UserGate, UserImport, UserListing, UserState,
+    database_id_type, decide_id_type, decide_rotation, decide_token_import, decide_user_import, Holder, IdTypeCheck,
+    ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation, RotateRequest, Rotation,
+    RotationDecision, SchemaTooNew, SourceId, Store, StoreError, TokenImport, TokenRow, TokenStanding, User, UserGate,
+    UserImport, UserListing, UserState,
 };
 use super::{decide_redemption, password_fingerprint, AccountToken, Purpose, Redeemed, Redeemer, Redemption};
 use crate::clock::Instant;
 use crate::config::IdType;
+use crate::store::{columns_of, token_columns, user_columns};
 use serde_json::{Map, Value};
 
 const MIGRATIONS: &[&str] = &[
@@ -220,12 +221,6 @@ fn apply(tx: rusqlite::Transaction<'_>, version: usize) -> rusqlite::Result<()> 
     tx.commit()
 }
 
-macro_rules! user_columns {
-    () => {
-        "id, username, password, email, is_active, date_joined_ms, last_login_ms, tokens_valid_after, \
-         uuid, first_name, last_name, is_staff, is_superuser, claims"
-    };
-}
 const USER_COLUMNS: &str = user_columns!();
 const USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?1");
 // `username <> ''` lets the partial unique index (migration 0002) answer: without it SQLite scans
@@ -236,23 +231,10 @@ const USER_BY_EMAIL: &str =
     concat!("SELECT ", user_columns!(), " FROM users WHERE lower(email) = lower(?1) ORDER BY id LIMIT 1");
 const USER_BY_UUID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE uuid = ?1");
 
+columns_of!(Row<'_>, rusqlite::Error, get);
+
 fn user_from(r: &Row<'_>) -> rusqlite::Result<User> {
-    Ok(User {
-        id: r.get(0)?,
-        username: r.get(1)?,
-        password: r.get(2)?,
-        email: r.get(3)?,
-        is_active: r.get(4)?,
-        date_joined: Instant::from_millis(r.get(5)?),
-        last_login: r.get::<_, Option<i64>>(6)?.map(Instant::from_millis),
-        tokens_valid_after: r.get(7)?,
-        uuid: r.get::<_, Option<String>>(8)?.and_then(|s| uuid::Uuid::try_parse(&s).ok()),
-        first_name: r.get(9)?,
-        last_name: r.get(10)?,
-        is_staff: r.get(11)?,
-        is_superuser: r.get(12)?,
-        claims: claims_from_column(&r.get::<_, String>(13)?),
-    })
+    User::from_columns(r)
 }
 
 fn groups_of(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<String>> {
@@ -264,25 +246,10 @@ fn groups_of(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<String>> {
     Ok(names)
 }
 
-macro_rules! token_columns {
-    () => {
-        "jti, user_id, family, family_started, issued_at, expires_at, blacklisted_ms, replaced_by, rotated_ms"
-    };
-}
 const TOKEN_BY_JTI: &str = concat!("SELECT ", token_columns!(), " FROM refresh_tokens WHERE jti = ?1");
 
 fn token_from(r: &Row<'_>) -> rusqlite::Result<TokenRow> {
-    Ok(TokenRow {
-        jti: r.get(0)?,
-        user_id: r.get(1)?,
-        family: r.get(2)?,
-        family_started: r.get(3)?,
-        issued_at: r.get(4)?,
-        expires_at: r.get(5)?,
-        blacklisted: r.get::<_, Option<i64>>(6)?.map(Instant::from_millis),
-        replaced_by: r.get(7)?,
-        rotated: r.get::<_, Option<i64>>(8)?.map(Instant::from_millis),
-    })
+    TokenRow::from_columns(r)
 }
 
 fn token_row(conn: &Connection, jti: &str) -> rusqlite::Result<Option<TokenRow>> {
@@ -909,20 +876,7 @@ impl Store for SqliteStore {
             )?;
             let rows = stmt.query_map(params![after, limit], |r| {
                 let groups: String = r.get(11)?;
-                Ok(UserListing {
-                    id: r.get(0)?,
-                    uuid: r.get(1)?,
-                    username: r.get(2)?,
-                    email: r.get(3)?,
-                    first_name: r.get(4)?,
-                    last_name: r.get(5)?,
-                    is_active: r.get(6)?,
-                    is_staff: r.get(7)?,
-                    is_superuser: r.get(8)?,
-                    date_joined: Instant::from_millis(r.get(9)?),
-                    last_login: r.get::<_, Option<i64>>(10)?.map(Instant::from_millis),
-                    groups: serde_json::from_str(&groups).unwrap_or_default(),
-                })
+                UserListing::from_columns(r, serde_json::from_str(&groups).unwrap_or_default())
             })?;
             rows.collect()
         })

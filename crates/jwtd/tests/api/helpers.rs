@@ -721,6 +721,27 @@ impl Drop for ResourceServer {
     }
 }
 
+/// jwtd embedded as a library (SPEC §7): the state `jwtd::build_state` gives, on a SQLite file in
+/// `dir`, with the test [`SIGNING_KEY`], fast hashing and `clock`; `configure` changes the
+/// settings first. Also returns the settings, to open the same database as another instance would.
+pub async fn embedded_state(
+    dir: &std::path::Path,
+    clock: &FakeClock,
+    configure: impl FnOnce(&mut Settings),
+) -> (jwtd::AppState, Settings) {
+    let mut settings = Settings {
+        database_url: DatabaseUrl::Sqlite(dir.join("jwtd.db")),
+        signing_key: Some(Secret::new(SIGNING_KEY)),
+        login_rate: None,
+        signup_rate: None,
+        ..Settings::default()
+    };
+    configure(&mut settings);
+    let deps = Deps { clock: Arc::new(clock.clone()), hasher: Hasher::with_params(256, 1, 1), delivery_clock: None };
+    let state = jwtd::build_state(settings.clone(), deps).await.expect("the state builds");
+    (state, settings)
+}
+
 /// A service of its own built on `jwtd-verify` alone (not on `jwtd`): `/api/me/` and `/api/staff/`
 /// (claim guard `"is_staff": true`) behind a [`VerifyLayer`](jwtd_verify::VerifyLayer),
 /// `/api/hello/` open to anonymous callers, keys from the test [`SIGNING_KEY`], time from the

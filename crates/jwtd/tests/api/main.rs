@@ -19,6 +19,7 @@ mod fallbacks;
 mod health;
 mod keys;
 mod lean_verifier;
+mod library;
 mod limits;
 mod logs;
 mod me;
