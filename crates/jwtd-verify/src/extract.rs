@@ -72,8 +72,10 @@ where
     type Rejection = BearerError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, BearerError> {
-        if let Some(user) = parts.extensions.get::<AuthUser>() {
-            return Ok(user.clone());
+        // The layer's verdict is taken, not copied (the claims are a map): a second extractor of
+        // the same request verifies the header again.
+        if let Some(user) = parts.extensions.remove::<AuthUser>() {
+            return Ok(user);
         }
         authenticate(parts, &Verifier::from_ref(state)).await
     }

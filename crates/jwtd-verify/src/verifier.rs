@@ -233,26 +233,32 @@ impl Verifier {
         self.inner.valid_after.get(&user_id).map_or(0, |after| *after)
     }
 
-    /// Records that every token of `session` is revoked (at `at`, seconds).
-    pub fn revoke_session(&self, session: &str, at: i64) {
-        self.inner.revoked_sessions.entry(session.into()).or_insert(at);
+    /// Records that the tokens of `session` issued before `valid_after` (seconds) are revoked
+    /// (the rule is [`revoked_by_user`]'s, for one session).
+    pub fn revoke_session(&self, session: &str, valid_after: i64) {
+        let mut entry = self.inner.revoked_sessions.entry(session.into()).or_insert(valid_after);
+        if *entry < valid_after {
+            *entry = valid_after;
+        }
     }
 
-    /// Whether the session of a token was revoked.
-    pub fn is_session_revoked(&self, session: &str) -> bool {
-        !self.inner.revoked_sessions.is_empty() && self.inner.revoked_sessions.contains_key(session)
+    /// Whether a token of `session` issued at `iat` was revoked with its session.
+    pub fn is_session_revoked(&self, session: &str, iat: Option<i64>) -> bool {
+        !self.inner.revoked_sessions.is_empty()
+            && self.inner.revoked_sessions.get(session).is_some_and(|after| revoked_by_user(iat, *after))
     }
 
     /// Forgets the sessions revoked before `before` (seconds): once every token of theirs has
     /// expired (the longest token lifetime after their revocation), none can be presented.
     pub fn forget_sessions_revoked_before(&self, before: i64) {
-        self.inner.revoked_sessions.retain(|_, at| *at >= before);
+        self.inner.revoked_sessions.retain(|_, after| *after >= before);
     }
 
     /// Whether the claims of a token are revoked: by its user ([`Verifier::is_revoked`]) or with
     /// its session ([`session_of`]).
     pub fn is_revoked_token(&self, user_id: UserId, claims: &Claims) -> bool {
-        self.is_revoked(user_id, claims.iat()) || session_of(claims).is_some_and(|s| self.is_session_revoked(s))
+        self.is_revoked(user_id, claims.iat())
+            || session_of(claims).is_some_and(|s| self.is_session_revoked(s, claims.iat()))
     }
 
     /// Whether a token of `user_id` issued at `iat` was revoked by a password change or logout-all
@@ -318,6 +324,28 @@ impl Verifier {
 mod tests {
     use super::*;
     use TokenType::{Access, Refresh, Sliding};
+
+    #[test]
+    fn a_revoked_session_refuses_its_tokens_issued_before_and_no_other() {
+        let verifier = Verifier::hmac(&[7; 32]).unwrap();
+        let claims = |jti: &str, iat: i64| {
+            let mut map = serde_json::Map::new();
+            map.insert("exp".into(), 10_000.into());
+            map.insert("iat".into(), iat.into());
+            map.insert("jti".into(), jti.into());
+            Claims::parse(map).unwrap()
+        };
+        let ada = UserId::Int(1);
+        let in_session = claims("0123456789abcdef8123456789abcdef", 99);
+        let other_session = claims("fedcba98765432108123456789abcdef", 99);
+        assert!(!verifier.is_revoked_token(ada, &in_session));
+        verifier.revoke_session("0123456789abcdef", 100);
+        assert!(verifier.is_revoked_token(ada, &in_session));
+        assert!(!verifier.is_revoked_token(ada, &other_session));
+        assert!(!verifier.is_revoked_token(ada, &claims("0123456789abcdef8123456789abcdef", 100)));
+        verifier.forget_sessions_revoked_before(101);
+        assert!(!verifier.is_revoked_token(ada, &in_session));
+    }
 
     #[test]
     fn token_classes_keep_the_order_given_and_never_take_refresh_tokens() {
