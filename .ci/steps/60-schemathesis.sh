@@ -46,8 +46,17 @@ trap cleanup EXIT
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE=http://127.0.0.1:$PORT
 step "starting jwtd on $BASE"
+# The password-reset and activation routes are served only with a way to send their links: a
+# webhook to a port nothing listens on (deliveries fail and are retried in the background, which
+# no answer waits for).
+HOOK_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# A service token, so that introspection and the revocation feed are served, documented and fuzzed.
+export JWTD_ST_SERVICE_TOKEN=schemathesis-service-token-0123456789abcdef
+JWTD_SERVICE_TOKENS=$JWTD_ST_SERVICE_TOKEN \
 JWTD_DATABASE_URL="sqlite://$TMP/jwtd.db" JWTD_ADDR="127.0.0.1:$PORT" JWTD_LOGIN_RATE=off JWTD_SIGNUP_RATE=off \
   JWTD_SIGNING_KEY=schemathesis-signing-key-0123456789abcdef RUST_LOG=warn \
+  JWTD_WEBHOOK_URL="http://127.0.0.1:$HOOK_PORT/hooks" JWTD_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw \
+  JWTD_FRONTEND_URL=https://app.example \
   "$JWTD_BIN" serve >"$TMP/jwtd.log" 2>&1 &
 JWTD_PID=$!
 

@@ -11,4 +11,7 @@ if [ -n "$forbidden" ]; then
   cargo tree -p jwtd-verify -e normal --locked -i "$(head -n 1 <<<"$forbidden")"
   exit 1
 fi
+# Built alone, as its users build it: features that the workspace's other crates turn on for a
+# shared dependency (axum's, tokio's) must not hide one jwtd-verify forgot to ask for.
+cargo check -q -p jwtd-verify --lib --locked
 echo "jwtd-verify: $(sed 's/ .*//' <<<"$tree" | sort -u | wc -l) crates in its normal tree, none of rusqlite, tokio-postgres, argon2, clap, jemalloc"

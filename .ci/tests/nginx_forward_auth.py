@@ -58,6 +58,11 @@ def call(port, method, path, body=None, headers=None):
 class Upstream(http.server.BaseHTTPRequestHandler):
     seen = []
 
+    def do_POST(self):
+        self.do_GET()
+
+    do_PUT = do_DELETE = do_HEAD = do_POST
+
     def do_GET(self):
         Upstream.seen.append(dict(self.headers.items()))
         body = b"hello from upstream"
@@ -138,6 +143,12 @@ http {{
         if claims.get("user_id") != user_id or claims.get("token_type") != "access":
             sys.exit(f"the upstream saw claims {claims}")
         print(f"a good token: 200, the upstream saw X-Auth-User-Id {user_id} (not the client's 999) and the claims")
+        # Any method of the client's: nginx's subrequest to the check is a GET whatever it is.
+        for method in ("POST", "PUT", "DELETE", "HEAD"):
+            status, _ = call(nginx_port, method, "/app/hello", headers={"Authorization": f"Bearer {access}"})
+            if status != 200:
+                sys.exit(f"a good token on a {method} through nginx: {status}")
+        print("POST, PUT, DELETE, HEAD with a good token: 200")
 
         before = len(Upstream.seen)
         status, _ = call(nginx_port, "GET", "/app/hello", headers={"X-Auth-User-Id": str(user_id)})

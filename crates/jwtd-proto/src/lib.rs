@@ -131,6 +131,56 @@ pub struct PasswordChange {
     pub new_password: String,
 }
 
+/// `POST /api/auth/password/reset/` and `…/activation/resend/` request (djoser's
+/// `reset_password`, `resend_activation`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"email": "ada@example.org"})))]
+pub struct EmailRequest {
+    /// The account's e-mail address.
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::account_email))]
+    pub email: String,
+}
+
+/// `POST /api/auth/password/reset/confirm/` request (djoser's `reset_password_confirm`): the
+/// `uid` and `token` of the link, and the new password.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"uid": "MQ", "token": "8bKx2vQ0cZf3mJ7nR1sT5wY9aD4gH6kL0pE2uI8oB3", "new_password": "staple battery horse"})))]
+pub struct PasswordResetConfirm {
+    /// The user id, base64url (from the link).
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::char_field))]
+    pub uid: String,
+    /// The token of the link.
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::char_field))]
+    pub token: String,
+    /// The new password, at least 8 characters.
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::new_password))]
+    pub new_password: String,
+}
+
+/// `POST /api/auth/activation/` request (djoser's `activation`): the link's `uid` and `token`.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"uid": "MQ", "token": "8bKx2vQ0cZf3mJ7nR1sT5wY9aD4gH6kL0pE2uI8oB3"})))]
+pub struct ActivationRequest {
+    /// The user id, base64url (from the link).
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::char_field))]
+    pub uid: String,
+    /// The token of the link.
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::char_field))]
+    pub token: String,
+}
+
+/// `POST /api/auth/signup/` answer (201) with REQUIRE_EMAIL_VERIFICATION: the new user, inactive
+/// until the activation link is followed, and no tokens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SignUpPending {
+    /// The new user.
+    pub user: UserSummary,
+}
+
 /// `GET /healthz`, `/readyz` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -222,6 +272,8 @@ masked_debug!(TokenPair { shown: [], masked: [refresh, access] });
 masked_debug!(RefreshRequest { shown: [], masked: [refresh] });
 masked_debug!(TokenBody { shown: [], masked: [token] });
 masked_debug!(PasswordChange { shown: [], masked: [old_password, new_password] });
+masked_debug!(PasswordResetConfirm { shown: [uid], masked: [token, new_password] });
+masked_debug!(ActivationRequest { shown: [uid], masked: [token] });
 
 #[cfg(test)]
 mod debug_tests {

@@ -106,6 +106,12 @@ pub const INVALID_EMAIL: &str = "Enter a valid email address.";
 pub const EMAIL_TOO_LONG: &str = "Ensure this field has no more than 254 characters.";
 /// Password change: the old password is wrong.
 pub const WRONG_PASSWORD: &str = "Wrong password.";
+/// djoser's `INVALID_UID_ERROR`: a reset or activation `uid` that names no user.
+pub const INVALID_UID: &str = "Invalid user id or user doesn't exist.";
+/// djoser's `INVALID_TOKEN_ERROR`: a reset or activation token that is wrong, used or expired.
+pub const INVALID_LINK_TOKEN: &str = "Invalid token for given user.";
+/// djoser's `STALE_TOKEN_ERROR` (403): an activation link of a user who is active already.
+pub const STALE_TOKEN: &str = "Stale token for given user.";
 
 // --- DRF: the request itself (`{"detail": "…"}`).
 

@@ -73,6 +73,16 @@ pub fn email() -> Object {
         .build()
 }
 
+/// A required e-mail address (reset and activation-resend requests): well-formed, at most 254
+/// characters.
+pub fn account_email() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some("An e-mail address of at most 254 characters."))
+        .pattern(Some(EMAIL))
+        .build()
+}
+
 /// A token in an answer: a compact JWS, three base64url parts.
 pub fn token() -> Object {
     ObjectBuilder::new()

@@ -21,7 +21,8 @@ use crate::{AuthUser, BearerError, Verifier};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-/// Authenticates every request with a [`Verifier`]; see the [module](self).
+/// Authenticates every request with a [`Verifier`], leaving the [`AuthUser`] in the request's
+/// extensions for the extractors and [`RequireClaims`].
 #[derive(Debug, Clone)]
 pub struct VerifyLayer {
     verifier: Verifier,

@@ -31,7 +31,7 @@ use crate::clock::SharedClock;
 use crate::config::{DatabaseUrl, IdType, Settings};
 use crate::http::{self, AppState, Limits};
 use crate::password::Hasher;
-use crate::service::{AuthService, PasswordPool, Verifier};
+use crate::service::{AuthService, Delivery, PasswordPool, Verifier};
 use crate::store::pg_tls::PgTls;
 use crate::store::postgres::{PgOptions, PgStore};
 use crate::store::sqlite::SqliteStore;
@@ -68,6 +68,9 @@ pub enum StartError {
     Tls(String),
     #[error("METRICS_ADDR: cannot listen on {addr}")]
     BindMetrics { addr: SocketAddr, source: std::io::Error },
+    /// WEBHOOK_URL, SMTP_URL or EMAIL_FROM could not be set up; the message names the setting.
+    #[error("{0}")]
+    Delivery(String),
     /// USER_ID_TYPE differs from the type the database was made for.
     #[error("USER_ID_TYPE: this database holds {stored} user ids (fixed at its first start), not {wanted}")]
     UserIdType { stored: IdType, wanted: IdType },
@@ -90,11 +93,14 @@ pub async fn check_user_id_type(store: &dyn Store, settings: &Settings) -> Resul
 pub struct Deps {
     pub clock: SharedClock,
     pub hasher: Hasher,
+    /// The clock the delivery worker waits on between retries; `None`: `clock`. Tests give it a
+    /// clock of its own that they move, so a retry's wait does not move the server's time.
+    pub delivery_clock: Option<SharedClock>,
 }
 
 impl Default for Deps {
     fn default() -> Self {
-        Deps { clock: Arc::new(crate::clock::SystemClock), hasher: Hasher::owasp() }
+        Deps { clock: Arc::new(crate::clock::SystemClock), hasher: Hasher::owasp(), delivery_clock: None }
     }
 }
 
@@ -188,7 +194,10 @@ async fn state_without_tasks(settings: Settings, deps: Deps) -> Result<AppState,
         Verifier::new(&codec, deps.clock.clone(), settings.auth_header_types.clone(), settings.user_id_claim.clone())
             .accepting(&settings.auth_token_classes);
     let passwords = PasswordPool::new(deps.hasher).map_err(|_| StartError::Hashing)?;
-    let auth = AuthService::new(store, codec, verifier.clone(), deps.clock, passwords, settings.clone());
+    let delivery_clock = deps.delivery_clock.clone().unwrap_or_else(|| deps.clock.clone());
+    let delivery = Delivery::start(&settings.delivery, delivery_clock).map_err(StartError::Delivery)?;
+    let auth = AuthService::new(store, codec, verifier.clone(), deps.clock, passwords, settings.clone())
+        .with_delivery(delivery);
     let metrics = Arc::new(Metrics::new(&http::route_paths(&settings)));
     Ok(AppState::new(auth, verifier, settings, metrics))
 }
@@ -280,6 +289,12 @@ impl Application {
         serve::serve(listener, router, tls, limits, shutdown).await;
         for task in tasks {
             task.abort();
+        }
+        // Mails and events queued by the last requests go out before the process ends, within
+        // the drain bound; what a dead receiver still holds is logged as dropped.
+        let left = state.parts().auth.delivery().settle(limits.drain_timeout).await;
+        if left > 0 {
+            warn!(dropped = left, "delivery: messages not sent before shutdown were dropped");
         }
         state.parts().stop_tasks();
         if let Err(e) = background.flush_session_activity().await {

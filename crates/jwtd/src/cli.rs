@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -15,11 +16,12 @@ use crate::config::{
     self, DatabaseUrl, IdType, Loaded, LoginField, Settings, SettingsFlags, Sources, REGISTERED_CLAIMS,
 };
 use crate::password::Hasher;
+use crate::service::delivery::{Event, EventKind};
 use crate::service::import::{import_django, ImportError, Progress};
-use crate::service::{normalize_email, plausible_email, revocation};
+use crate::service::{normalize_email, plausible_email, revocation, Delivery};
 use crate::store::django::{self, DjangoSource, DjangoUrl, ReadOptions};
 use crate::store::pg_tls::PgTls;
-use crate::store::{IdTypeCheck, ImportMode, NewUser, SessionScope, Store, User, UserListing};
+use crate::store::{IdTypeCheck, ImportMode, NewUser, Purpose, SessionScope, Store, User, UserListing};
 use crate::tokens::{self, Algorithm};
 
 #[derive(Debug, Parser)]
@@ -138,6 +140,8 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Send a user a password-reset link (by WEBHOOK_URL and/or SMTP_URL), as the reset form does.
+    SendReset { name: String },
     /// Forbid sign-in and refresh for a user.
     Deactivate { name: String },
     /// Allow a deactivated user again.
@@ -503,7 +507,12 @@ async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
         UserCommand::Create { name, password_stdin, email } => {
             let by_email = settings.username_field == LoginField::Email;
             let (username, email) = match settings.username_field {
-                LoginField::Username => (name, email.unwrap_or_default()),
+                LoginField::Username => match email {
+                    Some(e) if !plausible_email(e.trim()) => {
+                        return Err(BadArgument(format!("--email: {e:?} is not an e-mail address")).into())
+                    }
+                    e => (name, e.map(|e| e.trim().to_string()).unwrap_or_default()),
+                },
                 LoginField::Email if email.is_some() => {
                     return Err(
                         BadArgument("--email: with USERNAME_FIELD=email, NAME is the e-mail address".into()).into()
@@ -565,6 +574,38 @@ async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
             complete_revocation(store.as_ref(), user.id, now).await?;
             println!("password of {name} changed; every token of theirs is revoked");
         }
+        UserCommand::SendReset { name } => {
+            let user = find_user(store.as_ref(), settings, &name).await?;
+            if user.email.is_empty() {
+                bail!("{name} has no e-mail address; set one first");
+            }
+            if !user.is_active {
+                bail!("{name} is inactive; activate them first");
+            }
+            let delivery = start_delivery(settings)?;
+            if !delivery.enabled() {
+                return Err(BadArgument(format!(
+                    "no way to send the link: set {} or {}",
+                    config::table::WEBHOOK_URL.name,
+                    config::table::SMTP_URL.name
+                ))
+                .into());
+            }
+            crate::service::send_link(
+                store.as_ref(),
+                &delivery,
+                settings,
+                SystemClock.now(),
+                &user,
+                Purpose::PasswordReset,
+            )
+            .await?;
+            let left = finish_delivery(delivery).await;
+            if left > 0 {
+                bail!("the link to {name} could not be delivered yet (see the log); nothing else changed");
+            }
+            println!("reset link sent to {name} ({})", user.email);
+        }
         UserCommand::Deactivate { name } => {
             let user = find_user(store.as_ref(), settings, &name).await?;
             let now = SystemClock.now();
@@ -573,6 +614,15 @@ async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
             }
             complete_revocation(store.as_ref(), user.id, now).await?;
             println!("deactivated {name}");
+            let delivery = start_delivery(settings)?;
+            delivery.event(Event {
+                kind: EventKind::Deactivated,
+                user_id: user.public_id(settings.user_id_type).and_then(|id| serde_json::to_value(id).ok()),
+                session: None,
+                ip: None,
+                at: now,
+            });
+            finish_delivery(delivery).await;
         }
         UserCommand::Activate { name } => {
             let user = find_user(store.as_ref(), settings, &name).await?;
@@ -634,6 +684,19 @@ async fn session(cmd: SessionCommand, settings: &Settings) -> Result<()> {
 fn utc(secs: i64) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
     time::OffsetDateTime::from_unix_timestamp(secs).ok().and_then(|t| t.format(&format).ok()).unwrap_or_default()
+}
+
+/// How long a command waits for its mails and events to be delivered before it exits.
+const DELIVERY_WAIT: Duration = Duration::from_secs(30);
+
+/// The delivery of WEBHOOK_URL / SMTP_URL for a command (disabled when neither is set).
+fn start_delivery(settings: &Settings) -> Result<Delivery> {
+    Ok(Delivery::start(&settings.delivery, std::sync::Arc::new(SystemClock)).map_err(app::StartError::Delivery)?)
+}
+
+/// Waits up to [`DELIVERY_WAIT`] for what a command queued; returns how many messages were left.
+async fn finish_delivery(delivery: Delivery) -> usize {
+    delivery.finish(DELIVERY_WAIT).await
 }
 
 /// `jwtd user list`: pages of the store, printed as they come (one JSON document with --json).
@@ -748,7 +811,7 @@ pub fn main() -> ExitCode {
             let usage = e.downcast_ref::<BadArgument>().is_some()
                 || matches!(
                     e.downcast_ref::<crate::app::StartError>(),
-                    Some(crate::app::StartError::UserIdType { .. })
+                    Some(crate::app::StartError::UserIdType { .. } | crate::app::StartError::Delivery(_))
                 )
                 || e.chain().any(|cause| cause.is::<crate::store::SchemaTooNew>());
             if usage {

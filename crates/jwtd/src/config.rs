@@ -4,6 +4,7 @@
 //! another. Errors name the setting and where it came from. Must not: read the environment
 //! itself (`main` passes it in), parse keys (that is `tokens`).
 
+mod delivery;
 mod routes;
 mod sources;
 pub(crate) mod table;
@@ -15,6 +16,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use delivery::{DeliverySettings, ResetRates, SmtpServer, SmtpTarget, SmtpTls, WebhookTarget};
 pub use routes::{Route, Routes};
 pub use sources::Sources;
 pub(crate) use table::SettingsFlags;
@@ -170,6 +172,14 @@ pub struct Settings {
     pub signup: SignUpPolicy,
     /// Sign-up requests allowed per client address; `None`: unlimited.
     pub signup_rate: Option<Rate>,
+    /// REQUIRE_EMAIL_VERIFICATION: sign-up creates an inactive account awaiting activation.
+    pub require_email_verification: bool,
+    /// PASSWORD_RESET_TIMEOUT: how long reset and activation links work.
+    pub password_reset_timeout: Duration,
+    /// PASSWORD_RESET_RATE.
+    pub reset_rates: ResetRates,
+    /// Where mails and events go; with nothing set, the reset and activation routes are 404.
+    pub delivery: DeliverySettings,
     /// Proxies whose `X-Forwarded-For` is believed (`http::ClientAddr`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// SERVICE_TOKENS: who may introspect and read the revocation feed; empty: nobody (404).
@@ -284,6 +294,13 @@ impl Settings {
                 return Err(v.metrics_addr.error(format!("must differ from ADDR ({metrics_addr})")));
             }
         }
+        let delivery = delivery_settings(v)?;
+        if v.require_email_verification.value && !delivery.enabled() {
+            return Err(v.require_email_verification.error(format!(
+                "activation links need a way out: set {} or {}",
+                v.webhook_url.setting.name, v.smtp_url.setting.name
+            )));
+        }
         let rotation = if v.rotate_refresh_tokens.value {
             RotationPolicy::On {
                 blacklist_after: v.blacklist_after_rotation.value,
@@ -327,6 +344,10 @@ impl Settings {
             login_rate: v.login_rate.value,
             signup: v.signup.value,
             signup_rate: v.signup_rate.value,
+            require_email_verification: v.require_email_verification.value,
+            password_reset_timeout: v.password_reset_timeout.value,
+            reset_rates: v.password_reset_rate.value,
+            delivery,
             trusted_proxies: v.trusted_proxies.value.clone(),
             service_tokens: v.service_tokens.value.clone(),
             max_body_bytes: v.max_body_bytes.value,
@@ -339,6 +360,43 @@ impl Settings {
             drain_timeout: v.drain_timeout.value,
         })
     }
+}
+
+/// WEBHOOK_URL/WEBHOOK_SECRET, SMTP_URL/EMAIL_FROM and FRONTEND_URL, each pair complete, and
+/// FRONTEND_URL set whenever links can leave.
+fn delivery_settings(v: &Values) -> Result<DeliverySettings, ConfigError> {
+    let webhook = match (&v.webhook_url.value, &v.webhook_secret.value) {
+        (None, None) => None,
+        (Some(url), Some(secret)) => Some(WebhookTarget {
+            url: url.clone(),
+            key: delivery::webhook_key(secret).map_err(|e| v.webhook_secret.error(e))?,
+        }),
+        (Some(_), None) => {
+            return Err(v
+                .webhook_url
+                .error(format!("{} must be set too (webhooks are signed)", v.webhook_secret.setting.name)))
+        }
+        (None, Some(_)) => return Err(v.webhook_secret.error(format!("only with {}", v.webhook_url.setting.name))),
+    };
+    let smtp = match (&v.smtp_url.value, &v.email_from.value) {
+        (None, None) => None,
+        (Some(url), Some(from)) => {
+            if from.parse::<lettre::message::Mailbox>().is_err() {
+                return Err(v.email_from.error(format!("{from:?} is not a mail address")));
+            }
+            Some(SmtpTarget { server: SmtpServer::parse(url).map_err(|e| v.smtp_url.error(e))?, from: from.clone() })
+        }
+        (Some(_), None) => return Err(v.smtp_url.error(format!("{} must be set too", v.email_from.setting.name))),
+        (None, Some(_)) => return Err(v.email_from.error(format!("only with {}", v.smtp_url.setting.name))),
+    };
+    let delivery = DeliverySettings { frontend_url: v.frontend_url.value.clone(), webhook, smtp };
+    if delivery.enabled() && delivery.frontend_url.is_none() {
+        return Err(ConfigError(format!(
+            "{}: must be set with {} or {}: the reset and activation links point there",
+            v.frontend_url.setting.name, v.webhook_url.setting.name, v.smtp_url.setting.name
+        )));
+    }
+    Ok(delivery)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod metrics;
 mod openapi;
 #[cfg(test)]
 mod properties;
+mod recovery;
 mod responses;
 mod services;
 #[cfg(test)]
@@ -150,11 +151,16 @@ pub(crate) fn api(settings: &Settings) -> OpenApiRouter<AppState> {
 }
 
 /// The routes served with these settings, at their paths: ROUTES, less the routes for other
-/// services while SERVICE_TOKENS is empty (then nobody could be let in; they answer 404, as
-/// any path no route serves).
+/// services while SERVICE_TOKENS is empty (then nobody could be let in), and the reset and
+/// activation routes while neither WEBHOOK_URL nor SMTP_URL is set (no link could leave; SPEC
+/// §8). Those answer 404, as any path no route serves.
 fn served(settings: &Settings) -> impl Iterator<Item = (Route, &str)> {
     let services = !settings.service_tokens.is_empty();
-    settings.routes.served().filter(move |(route, _)| services || !route.needs_service_token())
+    let links = settings.delivery.enabled();
+    settings
+        .routes
+        .served()
+        .filter(move |(route, _)| (services || !route.needs_service_token()) && (links || !route.sends_links()))
 }
 
 /// The view of `route`. Routes of one view (sign-in and djoser's paths are SimpleJWT's views
@@ -179,6 +185,10 @@ fn view(route: Route) -> UtoipaMethodRouter<AppState> {
         Route::Readyz => routes!(health::readyz),
         Route::Metrics => routes!(metrics::metrics),
         Route::Schema => routes!(openapi::schema),
+        Route::PasswordReset | Route::UsersResetPassword => routes!(recovery::password_reset),
+        Route::PasswordResetConfirm | Route::UsersResetPasswordConfirm => routes!(recovery::password_reset_confirm),
+        Route::Activation | Route::UsersActivation => routes!(recovery::activation),
+        Route::ActivationResend | Route::UsersResendActivation => routes!(recovery::activation_resend),
         Route::TokenIntrospect => routes!(services::introspect),
         Route::TokenRevocations => routes!(services::revocations),
         Route::AuthCheck => routes!(services::check),
@@ -192,6 +202,12 @@ fn alias(route: Route) -> Option<(&'static str, &'static str, Route)> {
         Route::JwtCreate => Some(("jwt_create", "token", Route::TokenObtainPair)),
         Route::JwtRefresh => Some(("jwt_refresh", "token", Route::TokenRefresh)),
         Route::JwtVerify => Some(("jwt_verify", "token", Route::TokenVerify)),
+        Route::UsersResetPassword => Some(("users_reset_password", "account", Route::PasswordReset)),
+        Route::UsersResetPasswordConfirm => {
+            Some(("users_reset_password_confirm", "account", Route::PasswordResetConfirm))
+        }
+        Route::UsersActivation => Some(("users_activation", "account", Route::Activation)),
+        Route::UsersResendActivation => Some(("users_resend_activation", "account", Route::ActivationResend)),
         _ => None,
     }
 }

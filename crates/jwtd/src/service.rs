@@ -7,6 +7,7 @@
 
 mod activity;
 mod auth;
+pub(crate) mod delivery;
 mod hashing;
 pub(crate) mod import;
 #[cfg(test)]
@@ -19,7 +20,10 @@ pub(crate) use activity::SessionActivity;
 pub use jwtd_verify::{AccessClaims, BearerError, Verifier};
 pub use jwtd_verify::{RemoteKeys, RemoteKeysError, RemoteOptions};
 
-pub(crate) use auth::{normalize_email, plausible_email, AuthError, AuthService, FieldErrors, Issued, IssuedRefresh};
+pub(crate) use auth::{
+    normalize_email, plausible_email, send_link, AuthError, AuthService, FieldErrors, Issued, IssuedRefresh,
+};
+pub(crate) use delivery::Delivery;
 pub(crate) use hashing::PasswordPool;
 pub(crate) use service_tokens::ServiceTokens;
 pub(crate) use throttle::{Reservation, Subject, Throttle, Throttled};

@@ -829,6 +829,115 @@ pub fn decide_token_import(existing: Option<&TokenRow>, incoming: &TokenRow) -> 
 }
 
 /// Storage failures. Anything but `UsernameTaken` and `EmailTaken` is the server's fault (a 5xx).
+/// What an account token (a password-reset or activation link) is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    PasswordReset,
+    Activation,
+}
+
+impl Purpose {
+    /// As stored in `account_tokens.purpose`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Purpose::PasswordReset => "reset",
+            Purpose::Activation => "activation",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Purpose> {
+        match name {
+            "reset" => Some(Purpose::PasswordReset),
+            "activation" => Some(Purpose::Activation),
+            _ => None,
+        }
+    }
+}
+
+/// A stored account token: never the token itself, only its SHA-256 (`digest`, hex), and
+/// `bound`, the [`password_fingerprint`] of the user's password hash when it was issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountToken {
+    pub digest: String,
+    pub user_id: i64,
+    pub purpose: Purpose,
+    pub bound: String,
+    /// Unix seconds; the token works while `now < expires_at`.
+    pub expires_at: i64,
+    /// An activation token that activated its user (a used reset token is deleted).
+    pub used: bool,
+}
+
+/// What a redemption reads of the user, in its transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redeemer {
+    pub password_fingerprint: String,
+    pub is_active: bool,
+    /// Signed up with REQUIRE_EMAIL_VERIFICATION and not activated yet.
+    pub awaiting_activation: bool,
+}
+
+/// A password reset or an activation to apply, if [`decide_redemption`] allows it.
+#[derive(Debug, Clone)]
+pub struct Redemption {
+    pub digest: String,
+    pub user_id: i64,
+    pub purpose: Purpose,
+    pub now: Instant,
+    /// A reset's new password hash (`None` for an activation). `Debug` of the hash is not masked
+    /// here: the type is never logged.
+    pub new_password: Option<String>,
+}
+
+/// What a redemption came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redeemed {
+    /// Applied: the password set (every token of the user revoked) or the user activated.
+    Done,
+    /// No such token for this user, of this purpose, unexpired and bound to the current
+    /// password (a used reset token is gone): djoser's "Invalid token for given user."
+    Invalid,
+    /// A valid activation token of a user who is active already (or whose activation an
+    /// operator decided): djoser's 403 "Stale token for given user."
+    Stale,
+}
+
+/// A digest of a password hash that an account token is bound to: SHA-256, hex. A new password
+/// (salted, so every hash differs) makes every earlier link stop working.
+pub fn password_fingerprint(password_hash: &str) -> String {
+    use sha2::Digest as _;
+    hex(&sha2::Sha256::digest(password_hash.as_bytes()))
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The rule of [`Store::redeem`], applied by each backend inside its transaction on the rows it
+/// read: the token must be the user's, of the purpose, unexpired and bound to the user's current
+/// password hash. A reset needs an active user and an unused token; an activation a user still
+/// awaiting it (else it is stale).
+pub fn decide_redemption(
+    token: Option<&AccountToken>,
+    user: Option<&Redeemer>,
+    purpose: Purpose,
+    user_id: i64,
+    now: Instant,
+) -> Redeemed {
+    let (Some(token), Some(user)) = (token, user) else { return Redeemed::Invalid };
+    let bound = subtle::ConstantTimeEq::ct_eq(token.bound.as_bytes(), user.password_fingerprint.as_bytes());
+    if token.user_id != user_id || token.purpose != purpose || now.secs() >= token.expires_at || !bool::from(bound) {
+        return Redeemed::Invalid;
+    }
+    match purpose {
+        Purpose::PasswordReset if token.used || !user.is_active => Redeemed::Invalid,
+        Purpose::PasswordReset => Redeemed::Done,
+        Purpose::Activation if user.is_active || !user.awaiting_activation => Redeemed::Stale,
+        Purpose::Activation => Redeemed::Done,
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("a user with that username already exists")]
@@ -968,6 +1077,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Deletes up to `batch` token rows that expired before `now` and returns how many went; and
     /// up to `batch` session rows whose family has no token row left.
     async fn flush_expired(&self, now: Instant, batch: u32) -> Result<u64, StoreError>;
+    /// Creates `user` inactive and awaiting activation by e-mail (REQUIRE_EMAIL_VERIFICATION), in
+    /// one transaction; otherwise as [`Store::create_user`].
+    async fn create_user_awaiting_activation(&self, user: NewUser) -> Result<User, StoreError>;
+    /// Whether the user signed up awaiting activation and has not activated yet.
+    async fn awaits_activation(&self, user_id: i64) -> Result<bool, StoreError>;
+    async fn insert_account_token(&self, token: &AccountToken) -> Result<(), StoreError>;
+    async fn account_token(&self, digest: &str) -> Result<Option<AccountToken>, StoreError>;
+    /// Reads the token and the user in one transaction, applies [`decide_redemption`] and, when
+    /// it allows: a reset sets the password, revokes like [`Store::change_password`] and deletes
+    /// the user's reset tokens; an activation activates the user, ends the wait and marks the
+    /// token used.
+    async fn redeem(&self, redemption: &Redemption) -> Result<Redeemed, StoreError>;
 
     /// Called once at shutdown, after the last request: leaves the database clean (connections
     /// closed or pooled ones released, logs checkpointed). Later calls may still work.

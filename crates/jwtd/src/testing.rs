@@ -39,6 +39,11 @@ impl Database {
         self.0.refresh_row(jti).await
     }
 
+    /// Whether a reset or activation link's row has this key (the stored digest of its token).
+    pub async fn has_account_token(&self, digest: &str) -> Result<bool, StoreError> {
+        Ok(self.0.account_token(digest).await?.is_some())
+    }
+
     /// Deletes a user, as `jwtd user delete` does.
     pub async fn delete_user(&self, user_id: i64, now: Instant) -> Result<bool, StoreError> {
         self.0.delete_user(user_id, now).await

@@ -98,7 +98,8 @@ impl TestServer {
         configure(&mut settings);
         // On a whole second, so that `iat` is exactly the server's time at sign-in.
         let clock = FakeClock::at(Instant::from_secs(SystemClock.now().secs()));
-        let deps = Deps { clock: Arc::new(clock.clone()), hasher: jwtd::Hasher::with_params(256, 1, 1) };
+        let deps =
+            Deps { clock: Arc::new(clock.clone()), hasher: jwtd::Hasher::with_params(256, 1, 1), delivery_clock: None };
         let state = jwtd::build_state(settings, deps).await.unwrap();
         let layer = Layer::default();
         let app = jwtd::router(state).layer(middleware::from_fn_with_state(layer.clone(), record));

@@ -35,11 +35,19 @@ pub enum Route {
     JwtCreate,
     JwtRefresh,
     JwtVerify,
+    PasswordReset,
+    PasswordResetConfirm,
+    Activation,
+    ActivationResend,
+    UsersResetPassword,
+    UsersResetPasswordConfirm,
+    UsersActivation,
+    UsersResendActivation,
 }
 
 impl Route {
     /// Every route, in the order of SPEC §1 (djoser's last).
-    pub const ALL: [Route; 25] = [
+    pub const ALL: [Route; 33] = [
         Route::Signup,
         Route::Signin,
         Route::TokenObtainPair,
@@ -62,9 +70,17 @@ impl Route {
         Route::TokenIntrospect,
         Route::TokenRevocations,
         Route::AuthCheck,
+        Route::PasswordReset,
+        Route::PasswordResetConfirm,
+        Route::Activation,
+        Route::ActivationResend,
         Route::JwtCreate,
         Route::JwtRefresh,
         Route::JwtVerify,
+        Route::UsersResetPassword,
+        Route::UsersResetPasswordConfirm,
+        Route::UsersActivation,
+        Route::UsersResendActivation,
     ];
 
     /// The name in ROUTES overrides: the URL name SimpleJWT's docs (`token_obtain_pair`, …) or
@@ -96,6 +112,14 @@ impl Route {
             Route::JwtCreate => "jwt-create",
             Route::JwtRefresh => "jwt-refresh",
             Route::JwtVerify => "jwt-verify",
+            Route::PasswordReset => "password_reset",
+            Route::PasswordResetConfirm => "password_reset_confirm",
+            Route::Activation => "activation",
+            Route::ActivationResend => "activation_resend",
+            Route::UsersResetPassword => "user-reset-password",
+            Route::UsersResetPasswordConfirm => "user-reset-password-confirm",
+            Route::UsersActivation => "user-activation",
+            Route::UsersResendActivation => "user-resend-activation",
         }
     }
 
@@ -128,12 +152,45 @@ impl Route {
             Route::JwtCreate => "/auth/jwt/create/",
             Route::JwtRefresh => "/auth/jwt/refresh/",
             Route::JwtVerify => "/auth/jwt/verify/",
+            Route::PasswordReset => "/api/auth/password/reset/",
+            Route::PasswordResetConfirm => "/api/auth/password/reset/confirm/",
+            Route::Activation => "/api/auth/activation/",
+            Route::ActivationResend => "/api/auth/activation/resend/",
+            Route::UsersResetPassword => "/auth/users/reset_password/",
+            Route::UsersResetPasswordConfirm => "/auth/users/reset_password_confirm/",
+            Route::UsersActivation => "/auth/users/activation/",
+            Route::UsersResendActivation => "/auth/users/resend_activation/",
         }
     }
 
     /// Served in the `simplejwt` set (every route but djoser's).
     fn in_simplejwt(self) -> bool {
-        !matches!(self, Route::JwtCreate | Route::JwtRefresh | Route::JwtVerify)
+        !matches!(
+            self,
+            Route::JwtCreate
+                | Route::JwtRefresh
+                | Route::JwtVerify
+                | Route::UsersResetPassword
+                | Route::UsersResetPasswordConfirm
+                | Route::UsersActivation
+                | Route::UsersResendActivation
+        )
+    }
+
+    /// The password-reset and activation routes: served only when links can leave (WEBHOOK_URL
+    /// or SMTP_URL set; SPEC §8).
+    pub fn sends_links(self) -> bool {
+        matches!(
+            self,
+            Route::PasswordReset
+                | Route::PasswordResetConfirm
+                | Route::Activation
+                | Route::ActivationResend
+                | Route::UsersResetPassword
+                | Route::UsersResetPasswordConfirm
+                | Route::UsersActivation
+                | Route::UsersResendActivation
+        )
     }
 
     /// Views that read the refresh cookie (REFRESH_COOKIE), whose paths its `Path` must cover.
@@ -327,7 +384,7 @@ mod tests {
         assert_eq!(routes, Routes::parse("simplejwt").unwrap());
         assert_eq!(routes.path(Route::TokenRefresh), Some("/api/token/refresh/"));
         assert_eq!(routes.path(Route::JwtCreate), None);
-        assert_eq!(routes.served().count(), 22);
+        assert_eq!(routes.served().count(), 26);
         assert_eq!(&**routes.cookie_path(), "/api/token/");
         assert_eq!(Routes::parse("").unwrap().to_string(), "simplejwt");
     }

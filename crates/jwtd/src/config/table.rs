@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::delivery::{parse_http_url, ResetRates};
 use super::routes::Routes;
 use super::sources::{Given, Raw};
 use super::users::{IdType, LoginField, TokenClaims};
@@ -263,6 +264,22 @@ settings! {
     SIGNUP_RATE signup_rate: Option<Rate> = "20/h", Rate::parse;
     /// Comma list of proxy addresses or networks (10.0.0.0/8) whose X-Forwarded-For is believed
     TRUSTED_PROXIES trusted_proxies: Vec<ipnet::IpNet> = "", parse_networks;
+    /// Sign-up creates an inactive account and sends an activation link (needs WEBHOOK_URL or SMTP_URL)
+    REQUIRE_EMAIL_VERIFICATION require_email_verification: bool = "false", parse_bool;
+    /// How long a password-reset or activation link works
+    PASSWORD_RESET_TIMEOUT password_reset_timeout: Duration = "3d", parse_lifetime;
+    /// Reset and activation-resend requests per account, then per client address: N/h,N/h (or one rate, or off)
+    PASSWORD_RESET_RATE password_reset_rate: ResetRates = "5/h,20/h", ResetRates::parse;
+    /// Base URL of the pages that take the links: {FRONTEND_URL}/reset/{uid}/{token}, {FRONTEND_URL}/activate/{uid}/{token}
+    FRONTEND_URL frontend_url: Option<String> = "", optional(parse_http_url);
+    /// Where events and mails are POSTed as signed webhooks (Standard Webhooks)
+    WEBHOOK_URL webhook_url: Option<String> = "", optional(parse_http_url);
+    /// The webhooks' signing key: whsec_ followed by the base64 of 24 to 64 random bytes
+    WEBHOOK_SECRET webhook_secret: Option<Secret> = "", optional(|s| Ok(Secret::new(s)));
+    /// smtp://[USER:PASSWORD@]HOST[:PORT] (STARTTLS, required unless the host is a loopback address) or smtps://… (TLS)
+    SMTP_URL smtp_url: Option<Secret> = "", optional(|s| Ok(Secret::new(s)));
+    /// The From address of mails
+    EMAIL_FROM email_from: Option<String> = "", optional(|s| Ok(s.trim().to_string()));
     /// Secrets of the services allowed introspection and the revocation feed: comma list, or the path (/… or ./…) of a file holding them; empty: those routes are not served
     SERVICE_TOKENS service_tokens: Vec<Secret> = "", parse_service_tokens;
     /// Largest request body, in bytes

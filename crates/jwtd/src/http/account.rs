@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use jwtd_proto::{Me, PasswordChange, Session, Sessions, SignUpRequest, SignUpResponse, UserSummary};
+use jwtd_proto::{Me, PasswordChange, Session, Sessions, SignUpPending, SignUpRequest, SignUpResponse, UserSummary};
 use serde_json::{json, Value};
 use time::format_description::well_known::Iso8601;
 use time::OffsetDateTime;
@@ -20,7 +20,6 @@ use super::{ApiError, AuthUser, ClientAddr, Input, UserAgent};
 use crate::clock::Instant;
 use crate::config::LoginField;
 use crate::service::AuthService;
-use crate::store::SessionClient;
 use crate::telemetry::Metrics;
 
 /// Create an account; answers with the user and a token pair.
@@ -66,13 +65,17 @@ pub async fn sign_up(
             (username, password, Some(email))
         }
     };
-    let signed_up = auth.sign_up(username, password, email, &SessionClient::new(&user_agent, addr)).await?;
+    let signed_up = auth.sign_up(username, password, email, addr, &user_agent).await?;
     let id = auth.public_id(&signed_up.user)?;
     let user = match auth.login_field() {
         LoginField::Username => UserSummary { id, username: Some(signed_up.user.username), email: None },
         LoginField::Email => UserSummary { id, username: None, email: Some(signed_up.user.email) },
     };
-    let (set_cookie, pair) = hand_out_pair(&metrics, &cookie, signed_up.tokens)?;
+    let Some(tokens) = signed_up.tokens else {
+        // REQUIRE_EMAIL_VERIFICATION: inactive until the link is followed, so no tokens yet.
+        return Ok((StatusCode::CREATED, Json(SignUpPending { user })).into_response());
+    };
+    let (set_cookie, pair) = hand_out_pair(&metrics, &cookie, tokens)?;
     let body = Json(SignUpResponse { user, tokens: pair });
     Ok(with_cookie(set_cookie, (StatusCode::CREATED, body)))
 }
@@ -191,11 +194,12 @@ pub async fn sessions(State(auth): State<AuthService>, user: AuthUser) -> Result
 pub async fn revoke_session(
     State(auth): State<AuthService>,
     user: AuthUser,
+    ClientAddr(addr): ClientAddr,
     id: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     // An id that is not even text (bad percent-encoding) names no session either.
     let Ok(Path(id)) = id else { return Err(ApiError::NotFound) };
-    auth.revoke_session(user.user_id, &id).await?;
+    auth.revoke_session(user.user_id, &id, addr).await?;
     Ok(Json(json!({})))
 }
 
@@ -207,8 +211,12 @@ pub async fn revoke_session(
     security(("bearerAuth" = [])),
     responses((status = 200, description = "Done: `{}`.", body = Empty), BearerRefused, ServerFaults)
 )]
-pub async fn logout_others(State(auth): State<AuthService>, user: AuthUser) -> Result<Json<Value>, ApiError> {
-    auth.logout_others(user.user_id, user.claims.session()).await?;
+pub async fn logout_others(
+    State(auth): State<AuthService>,
+    user: AuthUser,
+    ClientAddr(addr): ClientAddr,
+) -> Result<Json<Value>, ApiError> {
+    auth.logout_others(user.user_id, user.claims.session(), addr).await?;
     Ok(Json(json!({})))
 }
 

@@ -102,6 +102,7 @@ fn status_and_body(err: &ApiError) -> (StatusCode, Body) {
             (S::TOO_MANY_REQUESTS, D(detail(THROTTLED.fill(format_args!("{} {unit}", t.wait_secs)))))
         }
         A::Auth(E::SignUpClosed) => (S::FORBIDDEN, D(detail(PERMISSION_DENIED))),
+        A::Auth(E::StaleToken) => (S::FORBIDDEN, D(detail(STALE_TOKEN))),
         A::Auth(E::UserNotFound) => (S::UNAUTHORIZED, D(coded(USER_NOT_FOUND, USER_NOT_FOUND_CODE))),
         A::Auth(E::UserInactive) => (S::UNAUTHORIZED, D(coded(USER_INACTIVE, USER_INACTIVE_CODE))),
         A::Auth(E::Store(StoreError::UsernameTaken)) => {

@@ -12,8 +12,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use jwtd_proto::{
-    Credentials, ErrorDetail, Me, PasswordChange, RefreshRequest, SignUpRequest, SignUpResponse, Status, TokenBody,
-    TokenMessage, TokenPair, UserSummary,
+    ActivationRequest, Credentials, EmailRequest, ErrorDetail, Me, PasswordChange, PasswordResetConfirm,
+    RefreshRequest, SignUpPending, SignUpRequest, SignUpResponse, Status, TokenBody, TokenMessage, TokenPair,
+    UserSummary,
 };
 use serde_json::json;
 use utoipa::openapi::content::ContentBuilder;
@@ -45,6 +46,10 @@ const BEARER: &str = "bearerAuth";
         Credentials,
         SignUpRequest,
         SignUpResponse,
+        SignUpPending,
+        EmailRequest,
+        PasswordResetConfirm,
+        ActivationRequest,
         UserSummary,
         TokenPair,
         RefreshRequest,
@@ -77,6 +82,9 @@ pub(super) fn document(settings: &Settings) -> Bytes {
     if settings.username_field == LoginField::Email {
         email_credentials(&mut doc);
     }
+    if settings.require_email_verification {
+        sign_up_awaits_activation(&mut doc);
+    }
     Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
 }
 
@@ -90,6 +98,27 @@ pub(super) fn document(settings: &Settings) -> Bytes {
 pub async fn schema(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], state.parts().schema.clone())
         .into_response()
+}
+
+/// REQUIRE_EMAIL_VERIFICATION: sign-up requires `email` and answers with the user alone
+/// (`SignUpPending`), who signs in once the activation link is followed.
+fn sign_up_awaits_activation(doc: &mut serde_json::Value) {
+    use serde_json::Value;
+    if let Some(required) = doc.pointer_mut("/components/schemas/SignUpRequest/required").and_then(Value::as_array_mut)
+    {
+        if !required.contains(&json!("email")) {
+            required.push(json!("email"));
+        }
+    }
+    let Some(paths) = doc.pointer_mut("/paths").and_then(Value::as_object_mut) else { return };
+    for item in paths.values_mut() {
+        let Some(created) = item.pointer_mut("/post/responses/201") else { continue };
+        let Some(schema) = created.pointer_mut("/content/application~1json/schema") else { continue };
+        if schema.get("$ref") == Some(&json!("#/components/schemas/SignUpResponse")) {
+            *schema = json!({"$ref": "#/components/schemas/SignUpPending"});
+            created["description"] = json!("The new user, inactive until the activation link is followed; no tokens.");
+        }
+    }
 }
 
 /// USERNAME_FIELD=email: sign-in bodies take `email` where they took `username`, and sign-up

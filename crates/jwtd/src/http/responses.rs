@@ -59,6 +59,15 @@ impl IntoResponses for SignUpRefused {
     }
 }
 
+/// 403 of activation: a link of a user who is active already (djoser's "Stale token").
+pub struct ActivationStale;
+
+impl IntoResponses for ActivationStale {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        refs(&[("403", "StaleToken")])
+    }
+}
+
 /// 429 of the password change: its old-password checks count against LOGIN_RATE.
 pub struct PasswordChecksThrottled;
 
@@ -351,6 +360,15 @@ pub(super) fn error_responses() -> Vec<(&'static str, ApiResponse)> {
             .build(),
         ),
         (
+            "StaleToken",
+            json_response(
+                "The link's user is active already (djoser's PermissionDenied).",
+                detail(text(&[STALE_TOKEN]), None),
+                json!({"detail": STALE_TOKEN}),
+            )
+            .build(),
+        ),
+        (
             "NotAuthenticated",
             www_authenticate(json_response(
                 "No credentials, or a refused access token.",
@@ -477,6 +495,7 @@ mod tests {
             (ApiError::BodyTooLarge, "BodyTooLarge"),
             (ApiError::Auth(AuthError::NoActiveAccount), "NoActiveAccount"),
             (ApiError::Auth(AuthError::SignUpClosed), "SignUpClosed"),
+            (ApiError::Auth(AuthError::StaleToken), "StaleToken"),
             (ApiError::Auth(AuthError::Blacklisted), "TokenNotValid"),
             (ApiError::Auth(AuthError::TokenInvalid(TokenError::Expired)), "TokenNotValid"),
             (ApiError::Auth(AuthError::UserNotFound), "NotAuthenticated"),

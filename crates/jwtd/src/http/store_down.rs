@@ -137,6 +137,21 @@ impl Store for DownStore {
     async fn flush_expired(&self, _: Instant, _: u32) -> Result<u64, StoreError> {
         down()
     }
+    async fn create_user_awaiting_activation(&self, _: NewUser) -> Result<User, StoreError> {
+        down()
+    }
+    async fn awaits_activation(&self, _: i64) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn insert_account_token(&self, _: &crate::store::AccountToken) -> Result<(), StoreError> {
+        down()
+    }
+    async fn account_token(&self, _: &str) -> Result<Option<crate::store::AccountToken>, StoreError> {
+        down()
+    }
+    async fn redeem(&self, _: &crate::store::Redemption) -> Result<crate::store::Redeemed, StoreError> {
+        down()
+    }
 }
 
 async fn hello(user: AuthUser) -> String {

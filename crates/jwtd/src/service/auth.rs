@@ -7,12 +7,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwtd_proto::messages::{
-    EMAIL_TAKEN, EMAIL_TOO_LONG, INVALID_EMAIL, PASSWORD_TOO_SHORT, USERNAME_TAKEN, USERNAME_TOO_LONG, WRONG_PASSWORD,
+    EMAIL_TAKEN, EMAIL_TOO_LONG, INVALID_EMAIL, PASSWORD_TOO_SHORT, REQUIRED, USERNAME_TAKEN, USERNAME_TOO_LONG,
+    WRONG_PASSWORD,
 };
 use jwtd_proto::{RevocationEntry, UserId};
 use serde_json::Value;
 use tracing::{info, warn};
 
+mod recovery;
+
+pub use recovery::send_link;
+
+use super::delivery::{Delivery, EventKind};
 use super::{revocation, PasswordPool, SessionActivity, Subject, Throttle, Throttled, Verifier};
 use crate::clock::{Instant, SharedClock};
 use crate::config::{IdType, LoginField, RotationPolicy, Settings, SignUpPolicy, TokenClaim, REGISTERED_CLAIMS};
@@ -67,6 +73,9 @@ pub enum AuthError {
     Hashing,
     #[error("too many sign-ins are waiting")]
     Overloaded,
+    /// An activation link of a user who is active already (djoser's 403 "Stale token").
+    #[error("stale activation token")]
+    StaleToken,
     /// The signing key refused to sign (`Codec::encode`), or a signed token could not be sent.
     #[error("token signing failed")]
     Signing,
@@ -119,7 +128,8 @@ impl std::fmt::Debug for IssuedRefresh {
 #[derive(Debug, Clone)]
 pub struct SignUp {
     pub user: User,
-    pub tokens: Issued,
+    /// `None` with REQUIRE_EMAIL_VERIFICATION: the user awaits activation.
+    pub tokens: Option<Issued>,
 }
 
 /// The use cases, over one store, one signing key, one verifier and one clock. Cloned for every request (axum's state), so a clone is one reference count.
@@ -143,6 +153,12 @@ struct Parts {
     /// Sessions refreshed since `app`'s task last wrote their `last_used_at`.
     activity: SessionActivity,
     settings: Arc<Settings>,
+    /// Mails and security events (SPEC §8); disabled unless WEBHOOK_URL or SMTP_URL is set.
+    delivery: Delivery,
+    /// PASSWORD_RESET_RATE.
+    reset_throttles: recovery::ResetThrottles,
+    /// Link requests worked on at once.
+    link_jobs: Arc<tokio::sync::Semaphore>,
 }
 
 /// A new session id (SPEC §3, carried in the jti: [`jwtd_proto::session`]).
@@ -183,6 +199,7 @@ impl AuthService {
         let throttle = Arc::new(Throttle::new(settings.login_rate));
         let signup_throttle = Arc::new(Throttle::new(settings.signup_rate));
         let activity = SessionActivity::default();
+        let reset_throttles = recovery::ResetThrottles::new(&settings);
         AuthService {
             inner: Arc::new(Parts {
                 store,
@@ -194,12 +211,29 @@ impl AuthService {
                 signup_throttle,
                 activity,
                 settings,
+                delivery: Delivery::disabled(),
+                reset_throttles,
+                link_jobs: recovery::link_jobs(),
             }),
         }
     }
 
+    /// The service sending mails and events through `delivery`. For a service just made with
+    /// [`AuthService::new`], before any clone of it exists (a shared one is returned unchanged).
+    pub fn with_delivery(mut self, delivery: Delivery) -> Self {
+        if let Some(parts) = Arc::get_mut(&mut self.inner) {
+            parts.delivery = delivery;
+        }
+        self
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// Where mails and events go.
+    pub fn delivery(&self) -> &Delivery {
+        &self.inner.delivery
     }
 
     /// USER_ID_CLAIM: the claim holding the user's id.
@@ -330,8 +364,13 @@ impl AuthService {
     /// A new refresh token (first of a new family) and the access token made from it, issued only
     /// if the user is still as `seen` (the state the password check saw): otherwise the sign-in
     /// raced a password change, revocation or deactivation, and gets nothing. The new session
-    /// records `client`.
-    async fn issue_pair(&self, user: &User, seen: &UserState, client: &SessionClient) -> Result<Issued, AuthError> {
+    /// records `client`. Returns the tokens and their session (family) id.
+    async fn issue_pair(
+        &self,
+        user: &User,
+        seen: &UserState,
+        client: &SessionClient,
+    ) -> Result<(Issued, String), AuthError> {
         let now = self.issue_time(seen.tokens_valid_after).await;
         let s = &self.inner.settings;
         let lifetime = s.refresh_token_lifetime.min(s.session_max_lifetime);
@@ -348,7 +387,8 @@ impl AuthService {
             info!(user_id = user.id, "sign-in raced a change of the user; nothing issued");
             return Err(AuthError::NoActiveAccount);
         }
-        Ok(Issued { access: self.sign(&access)?, refresh: Some(self.sign_refresh(&refresh, now)?) })
+        let issued = Issued { access: self.sign(&access)?, refresh: Some(self.sign_refresh(&refresh, now)?) };
+        Ok((issued, family))
     }
 
     /// Whether sign-up may go ahead for a request from `addr`: SIGNUP open, and SIGNUP_RATE not
@@ -390,9 +430,11 @@ impl AuthService {
         username: Option<String>,
         password: String,
         email: Option<String>,
-        client: &SessionClient,
+        addr: Option<IpAddr>,
+        user_agent: &str,
     ) -> Result<SignUp, AuthError> {
         let by_email = self.inner.settings.username_field == LoginField::Email;
+        let verify_email = self.inner.settings.require_email_verification;
         let mut errors = FieldErrors::default();
         let username = username.unwrap_or_default();
         if username.chars().count() > 150 {
@@ -402,7 +444,10 @@ impl AuthService {
         }
         let email = email.map(|e| if by_email { normalize_email(&e) } else { e }).unwrap_or_default();
         let mut email_errors = FieldErrors::default();
-        if !email.is_empty() && !plausible_email(&email) {
+        if email.is_empty() && verify_email {
+            // The activation link needs an address.
+            email_errors.add("email", REQUIRED);
+        } else if !email.is_empty() && !plausible_email(&email) {
             email_errors.add("email", INVALID_EMAIL);
         } else if email.chars().count() > 254 {
             email_errors.add("email", EMAIL_TOO_LONG);
@@ -423,7 +468,12 @@ impl AuthService {
         let now = self.now();
         let uuid = (self.inner.settings.user_id_type == IdType::Uuid).then(uuid::Uuid::new_v4);
         let new = NewUser { username, password_hash, email, uuid, unique_email: by_email, now };
-        let user = match self.inner.store.create_user(new).await {
+        let created = if verify_email {
+            self.inner.store.create_user_awaiting_activation(new).await
+        } else {
+            self.inner.store.create_user(new).await
+        };
+        let user = match created {
             Ok(user) => user,
             Err(StoreError::UsernameTaken) => {
                 let mut errors = FieldErrors::default();
@@ -438,8 +488,14 @@ impl AuthService {
             Err(e) => return Err(e.into()),
         };
         info!(user_id = user.id, "user signed up");
-        let tokens = self.issue_pair(&user, &user.state(), client).await?;
-        Ok(SignUp { user, tokens })
+        self.emit_for(EventKind::UserCreated, &user, addr);
+        if verify_email {
+            // Inactive until the link is followed: no tokens (djoser answers with the user alone).
+            self.send_activation(&user).await?;
+            return Ok(SignUp { user, tokens: None });
+        }
+        let (tokens, _) = self.issue_pair(&user, &user.state(), &SessionClient::new(user_agent, addr)).await?;
+        Ok(SignUp { user, tokens: Some(tokens) })
     }
 
     /// Counts a password check against LOGIN_RATE for `username` and `addr` before it runs
@@ -449,6 +505,7 @@ impl AuthService {
         subjects.extend(addr.map(Subject::Addr));
         self.inner.throttle.reserve(&subjects, self.now()).map_err(|throttled| {
             warn!(username_hash = %username_digest(username), client = %client_text(addr), "sign-in throttled");
+            self.emit(EventKind::SigninThrottled, None, addr);
             AuthError::Throttled(throttled)
         })
     }
@@ -502,7 +559,14 @@ impl AuthService {
         user_agent: &str,
     ) -> Result<Issued, AuthError> {
         let user = self.authenticate(username, password, addr).await?;
-        self.issue_pair(&user, &user.state(), &SessionClient::new(user_agent, addr)).await
+        let (issued, session) = self.issue_pair(&user, &user.state(), &SessionClient::new(user_agent, addr)).await?;
+        self.emit_in_session(
+            EventKind::SignedIn,
+            user.public_id(self.inner.settings.user_id_type),
+            Some(session),
+            addr,
+        );
+        Ok(issued)
     }
 
     /// POST /api/token/sliding/.
@@ -528,7 +592,9 @@ impl AuthService {
         let mut claims =
             self.claims_for(TokenType::Sliding, &user, now, s.sliding_token_lifetime, jti_in(Some(&session))).await?;
         claims.insert("refresh_exp", Value::from(now.secs().saturating_add(secs(s.sliding_token_refresh_lifetime))));
-        self.sign(&claims)
+        let token = self.sign(&claims)?;
+        self.emit_for(EventKind::SignedIn, &user, addr);
+        Ok(token)
     }
 
     /// Checks that the token's user exists, is active (CHECK_USER_IS_ACTIVE) and has not revoked
@@ -600,6 +666,12 @@ impl AuthService {
                         warn!(user_id, session = %family, "refresh token reused after rotation; family revoked");
                         self.inner.verifier.revoke_session(&family, valid_after_revocation(now));
                         log_session_revoked(user_id, &family, "reuse");
+                        self.emit_in_session(
+                            EventKind::SessionReuseDetected,
+                            Some(public_id),
+                            Some(family.to_string()),
+                            None,
+                        );
                         return Err(AuthError::Blacklisted);
                     }
                     Rotation::Blacklisted => return Err(AuthError::Blacklisted),
@@ -650,12 +722,12 @@ impl AuthService {
     /// DELETE /api/auth/sessions/{id}/: revokes one session of the user: its refresh tokens at
     /// once, its access tokens here at once and on other instances within a poll.
     /// [`AuthError::SessionNotFound`] when no row of the user names it.
-    pub async fn revoke_session(&self, user_id: UserId, session: &str) -> Result<(), AuthError> {
+    pub async fn revoke_session(&self, user_id: UserId, session: &str, addr: Option<IpAddr>) -> Result<(), AuthError> {
         if !jwtd_proto::session::is_session_id(session) {
             return Err(AuthError::SessionNotFound);
         }
         let key = self.user_key(user_id).await?.ok_or(AuthError::SessionNotFound)?;
-        let revoked = self.revoke_sessions(key, SessionScope::One(session), "revoked").await?;
+        let revoked = self.revoke_sessions(key, user_id, SessionScope::One(session), "revoked", addr).await?;
         if revoked.is_empty() {
             return Err(AuthError::SessionNotFound);
         }
@@ -664,17 +736,24 @@ impl AuthService {
 
     /// POST /api/auth/logout-others/: revokes every session of the user but `current` (the
     /// caller's, from its Bearer token). Returns the sessions revoked.
-    pub async fn logout_others(&self, user_id: UserId, current: Option<&str>) -> Result<Vec<String>, AuthError> {
+    pub async fn logout_others(
+        &self,
+        user_id: UserId,
+        current: Option<&str>,
+        addr: Option<IpAddr>,
+    ) -> Result<Vec<String>, AuthError> {
         let key = self.user_key(user_id).await?.ok_or(AuthError::UserNotFound)?;
-        self.revoke_sessions(key, SessionScope::AllBut(current), "logout-others").await
+        self.revoke_sessions(key, user_id, SessionScope::AllBut(current), "logout-others", addr).await
     }
 
     /// [`Store::revoke_sessions`], then this instance's verifier refuses their tokens at once.
     async fn revoke_sessions(
         &self,
         key: i64,
+        user_id: UserId,
         scope: SessionScope<'_>,
         reason: &'static str,
+        addr: Option<IpAddr>,
     ) -> Result<Vec<String>, AuthError> {
         let now = self.now();
         let revoked = self.inner.store.revoke_sessions(key, scope, now).await?;
@@ -689,6 +768,7 @@ impl AuthService {
         for session in &revoked {
             self.inner.verifier.revoke_session(session, valid_after_revocation(later));
             log_session_revoked(key, session, reason);
+            self.emit_in_session(EventKind::SessionRevoked, Some(user_id), Some(session.clone()), addr);
         }
         Ok(revoked)
     }
@@ -876,6 +956,7 @@ impl AuthService {
         self.inner.store.change_password(user.id, &hash, now).await?;
         self.complete_revocation(user.id, user_id, now).await?;
         warn!(user_id = user.id, "password changed; every token of the user revoked");
+        self.emit(EventKind::PasswordChanged, Some(user_id), addr);
         Ok(())
     }
 
@@ -886,6 +967,7 @@ impl AuthService {
         self.inner.store.revoke_all(key, now).await?;
         self.complete_revocation(key, user_id, now).await?;
         info!(user_id = key, "logout-all; every token of the user revoked");
+        self.emit(EventKind::LogoutAll, Some(user_id), None);
         Ok(())
     }
 

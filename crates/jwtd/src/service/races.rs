@@ -171,6 +171,11 @@ pausing_store! {
     import_groups(names: &[String], mode: ImportMode) -> u64;
     user_page(after: i64, limit: u32) -> Vec<UserListing>;
     flush_expired(now: Instant, batch: u32) -> u64;
+    create_user_awaiting_activation(user: NewUser) -> User;
+    awaits_activation(user_id: i64) -> bool;
+    insert_account_token(token: &crate::store::AccountToken) -> ();
+    account_token(digest: &str) -> Option<crate::store::AccountToken>;
+    redeem(r: &crate::store::Redemption) -> crate::store::Redeemed;
 }
 
 /// One jwtd instance over a store, on a shared clock.
@@ -250,7 +255,7 @@ impl World {
 
 impl Instance {
     async fn sign_up(&self, name: &str) -> i64 {
-        self.auth.sign_up(Some(name.into()), PASSWORD.into(), None, &SessionClient::default()).await.unwrap().user.id
+        self.auth.sign_up(Some(name.into()), PASSWORD.into(), None, None, "").await.unwrap().user.id
     }
 
     async fn change_password(&self, user: i64) {

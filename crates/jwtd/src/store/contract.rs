@@ -810,6 +810,115 @@ async fn an_int_database_refuses_uuid_imports(s: &dyn Store) {
 
 /// A test per behaviour and backend: `sqlite::name` always, `postgres::name` when
 /// JWTD_TEST_DATABASE_URL is set (otherwise it passes without running).
+fn link(digest: &str, user_id: i64, purpose: Purpose, password_hash: &str, expires_at: i64) -> AccountToken {
+    AccountToken {
+        digest: digest.into(),
+        user_id,
+        purpose,
+        bound: password_fingerprint(password_hash),
+        expires_at,
+        used: false,
+    }
+}
+
+fn redemption(digest: &str, user_id: i64, purpose: Purpose, now: i64, new_password: Option<&str>) -> Redemption {
+    Redemption { digest: digest.into(), user_id, purpose, now: at(now), new_password: new_password.map(Into::into) }
+}
+
+async fn a_reset_link_works_once_until_it_expires_and_revokes_every_token(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    let bob = user(s, "bob").await;
+    recorded(s, &record(&jti(1), ada.id, T0), "f1").await;
+    s.insert_account_token(&link("d1", ada.id, Purpose::PasswordReset, "hash", T0 + 60)).await.unwrap();
+    s.insert_account_token(&link("d2", ada.id, Purpose::PasswordReset, "hash", T0 + 60)).await.unwrap();
+    s.insert_account_token(&link("old", ada.id, Purpose::PasswordReset, "other hash", T0 + 60)).await.unwrap();
+    assert_eq!(s.account_token("d1").await.unwrap().unwrap().user_id, ada.id);
+    assert_eq!(s.account_token("nope").await.unwrap(), None);
+    // Another user's id, another purpose, a link bound to another password, an expired one.
+    assert_eq!(
+        s.redeem(&redemption("d1", bob.id, Purpose::PasswordReset, T0, Some("new"))).await.unwrap(),
+        Redeemed::Invalid
+    );
+    assert_eq!(s.redeem(&redemption("d1", ada.id, Purpose::Activation, T0, None)).await.unwrap(), Redeemed::Invalid);
+    assert_eq!(
+        s.redeem(&redemption("old", ada.id, Purpose::PasswordReset, T0, Some("new"))).await.unwrap(),
+        Redeemed::Invalid
+    );
+    assert_eq!(
+        s.redeem(&redemption("d1", ada.id, Purpose::PasswordReset, T0 + 60, Some("new"))).await.unwrap(),
+        Redeemed::Invalid
+    );
+    assert_eq!(s.user_by_id(ada.id).await.unwrap().unwrap().password, "hash", "nothing refused changed anything");
+    assert_eq!(
+        s.redeem(&redemption("d1", ada.id, Purpose::PasswordReset, T0 + 59, Some("new"))).await.unwrap(),
+        Redeemed::Done
+    );
+    let after = s.user_by_id(ada.id).await.unwrap().unwrap();
+    assert_eq!(after.password, "new");
+    assert_eq!(after.tokens_valid_after, T0 + 60, "revoked like a password change");
+    assert!(s.refresh_row(&jti(1)).await.unwrap().unwrap().blacklisted.is_some());
+    // Used, and every other reset link of the user with it.
+    assert_eq!(s.account_token("d1").await.unwrap(), None);
+    assert_eq!(s.account_token("d2").await.unwrap(), None);
+    assert_eq!(
+        s.redeem(&redemption("d1", ada.id, Purpose::PasswordReset, T0 + 59, Some("x"))).await.unwrap(),
+        Redeemed::Invalid
+    );
+}
+
+async fn an_activation_link_activates_once_then_is_stale(s: &dyn Store) {
+    let new = NewUser {
+        username: "eve".into(),
+        password_hash: "hash".into(),
+        email: "eve@example.org".into(),
+        uuid: None,
+        unique_email: false,
+        now: at(T0),
+    };
+    let eve = s.create_user_awaiting_activation(new).await.unwrap();
+    assert!(!eve.is_active);
+    assert!(!s.user_by_id(eve.id).await.unwrap().unwrap().is_active);
+    assert!(s.awaits_activation(eve.id).await.unwrap());
+    s.insert_account_token(&link("a1", eve.id, Purpose::Activation, "hash", T0 + 60)).await.unwrap();
+    assert_eq!(
+        s.redeem(&redemption("a1", eve.id, Purpose::PasswordReset, T0, Some("x"))).await.unwrap(),
+        Redeemed::Invalid
+    );
+    assert_eq!(
+        s.redeem(&redemption("a1", eve.id, Purpose::Activation, T0 + 60, None)).await.unwrap(),
+        Redeemed::Invalid
+    );
+    assert_eq!(s.redeem(&redemption("a1", eve.id, Purpose::Activation, T0, None)).await.unwrap(), Redeemed::Done);
+    assert!(s.user_by_id(eve.id).await.unwrap().unwrap().is_active);
+    assert!(!s.awaits_activation(eve.id).await.unwrap());
+    assert_eq!(s.redeem(&redemption("a1", eve.id, Purpose::Activation, T0, None)).await.unwrap(), Redeemed::Stale);
+    // An operator's decision ends the wait: a deactivated user cannot activate themselves.
+    let new = NewUser { username: "mal".into(), email: "mal@example.org".into(), ..eve_like() };
+    let mal = s.create_user_awaiting_activation(new).await.unwrap();
+    s.insert_account_token(&link("m1", mal.id, Purpose::Activation, "hash", T0 + 60)).await.unwrap();
+    s.set_active(mal.id, false, at(T0)).await.unwrap();
+    assert!(!s.awaits_activation(mal.id).await.unwrap());
+    assert_eq!(s.redeem(&redemption("m1", mal.id, Purpose::Activation, T0, None)).await.unwrap(), Redeemed::Stale);
+    assert!(!s.user_by_id(mal.id).await.unwrap().unwrap().is_active);
+    // Expired links are flushed; deleting a user deletes theirs.
+    assert!(s.flush_expired(at(T0 + 61), 100).await.unwrap() >= 2);
+    assert_eq!(s.account_token("a1").await.unwrap(), None);
+    s.insert_account_token(&link("m2", mal.id, Purpose::Activation, "hash", T0 + 600)).await.unwrap();
+    s.delete_user(mal.id, at(T0)).await.unwrap();
+    assert_eq!(s.account_token("m2").await.unwrap(), None);
+}
+
+fn eve_like() -> NewUser {
+    NewUser {
+        username: String::new(),
+        password_hash: "hash".into(),
+        email: String::new(),
+        uuid: None,
+        unique_email: false,
+        now: at(T0),
+    }
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -872,6 +981,8 @@ contract! {
     an_import_keeps_ids_and_only_adds,
     an_import_of_uuid_users_gives_new_ids_and_keeps_uuids_and_groups,
     an_int_database_refuses_uuid_imports,
+    a_reset_link_works_once_until_it_expires_and_revokes_every_token,
+    an_activation_link_activates_once_then_is_stale,
 }
 
 /// A fresh database on the server named by JWTD_TEST_DATABASE_URL.

@@ -27,6 +27,7 @@ use super::{
     RotationDecision, SessionClient, SessionListing, SessionScope, SourceId, Store, StoreError, TokenImport, TokenRow,
     TokenStanding, User, UserGate, UserImport, UserListing, UserState,
 };
+use super::{decide_redemption, password_fingerprint, AccountToken, Purpose, Redeemed, Redeemer, Redemption};
 use crate::clock::Instant;
 use crate::config::IdType;
 use crate::store::{columns_of, token_columns, user_columns};
@@ -39,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_initial.sql"),
     include_str!("../../migrations/postgres/0002_django_shapes.sql"),
     include_str!("../../migrations/postgres/0003_sessions.sql"),
+    include_str!("../../migrations/postgres/0004_account_tokens.sql"),
 ];
 /// Transaction-scoped advisory locks: "jwtd" in ASCII, then a number per purpose.
 const MIGRATION_LOCK: i64 = 0x6a77_7464_0001;
@@ -163,6 +165,67 @@ const USER_COLUMNS: &str = user_columns!();
 /// is the address's hash): e-mail addresses are unique only in e-mail sign-in mode, so no index
 /// can enforce it.
 const EMAIL_LOCK: i32 = 0x6a77_7464;
+
+impl PgStore {
+    /// Inserts `user` (with `awaiting`: inactive and awaiting activation) in one transaction;
+    /// with `unique_email`, under the e-mail's advisory lock, refused when the address is taken.
+    async fn insert_user(&self, user: NewUser, awaiting: bool) -> Result<User, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        if user.unique_email {
+            exec(&tx, "SELECT pg_advisory_xact_lock($1, hashtext(lower($2)))", &[&EMAIL_LOCK, &user.email])
+                .await
+                .map_err(pg_err)?;
+            let sql = "SELECT 1 FROM users WHERE lower(email) = lower($1) LIMIT 1";
+            if opt(&tx, sql, &[&user.email]).await.map_err(pg_err)?.is_some() {
+                return Err(StoreError::EmailTaken);
+            }
+        }
+        let sql = format!(
+            "INSERT INTO users (username, password, email, date_joined_ms, uuid, is_active)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {USER_COLUMNS}"
+        );
+        let uuid = user.uuid.map(|u| u.hyphenated().to_string());
+        let active = !awaiting;
+        let inserted =
+            opt(&tx, &sql, &[&user.username, &user.password_hash, &user.email, &user.now.millis(), &uuid, &active])
+                .await;
+        let inserted = match inserted {
+            Ok(Some(row)) if awaiting => match user_from(&row) {
+                Ok(u) => exec(&tx, "INSERT INTO pending_activations (user_id) VALUES ($1)", &[&u.id])
+                    .await
+                    .map(|_| Some(row)),
+                Err(e) => Err(e),
+            },
+            other => other,
+        };
+        let inserted = match inserted {
+            Ok(row) => tx.commit().await.map(|()| row),
+            Err(e) => Err(e),
+        };
+        match inserted {
+            Ok(Some(row)) => user_from(&row).map_err(pg_err),
+            Ok(None) => Err(StoreError::Database("INSERT … RETURNING returned no row".into())),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(StoreError::UsernameTaken),
+            Err(e) => Err(pg_err(e)),
+        }
+    }
+}
+
+fn account_token_from(r: &Row) -> Result<AccountToken, PgError> {
+    let purpose: String = r.try_get(2)?;
+    Ok(AccountToken {
+        digest: r.try_get(0)?,
+        user_id: r.try_get(1)?,
+        purpose: Purpose::from_name(&purpose).unwrap_or(Purpose::Activation),
+        bound: r.try_get(3)?,
+        expires_at: r.try_get(4)?,
+        used: r.try_get(5)?,
+    })
+}
+
+const ACCOUNT_TOKEN: &str =
+    "SELECT digest, user_id, purpose, bound, expires_at, used FROM account_tokens WHERE digest = $1";
 
 columns_of!(Row, PgError, try_get);
 
@@ -622,34 +685,7 @@ impl Store for PgStore {
     }
 
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(pg_err)?;
-        if user.unique_email {
-            exec(&tx, "SELECT pg_advisory_xact_lock($1, hashtext(lower($2)))", &[&EMAIL_LOCK, &user.email])
-                .await
-                .map_err(pg_err)?;
-            let sql = "SELECT 1 FROM users WHERE lower(email) = lower($1) LIMIT 1";
-            if opt(&tx, sql, &[&user.email]).await.map_err(pg_err)?.is_some() {
-                return Err(StoreError::EmailTaken);
-            }
-        }
-        let sql = format!(
-            "INSERT INTO users (username, password, email, date_joined_ms, uuid) VALUES ($1, $2, $3, $4, $5)
-             RETURNING {USER_COLUMNS}"
-        );
-        let uuid = user.uuid.map(|u| u.hyphenated().to_string());
-        let inserted =
-            opt(&tx, &sql, &[&user.username, &user.password_hash, &user.email, &user.now.millis(), &uuid]).await;
-        let inserted = match inserted {
-            Ok(row) => tx.commit().await.map(|()| row),
-            Err(e) => Err(e),
-        };
-        match inserted {
-            Ok(Some(row)) => user_from(&row).map_err(pg_err),
-            Ok(None) => Err(StoreError::Database("INSERT … RETURNING returned no row".into())),
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(StoreError::UsernameTaken),
-            Err(e) => Err(pg_err(e)),
-        }
+        self.insert_user(user, false).await
     }
 
     async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
@@ -755,6 +791,8 @@ impl Store for PgStore {
             .map_err(pg_err)?;
         let Some(row) = row else { return Ok(false) };
         let id: i64 = row.try_get(0).map_err(pg_err)?;
+        // An operator's decision ends a wait for activation by e-mail.
+        exec(&tx, "DELETE FROM pending_activations WHERE user_id = $1", &[&id]).await.map_err(pg_err)?;
         if !active {
             revoke_user(&tx, id, now).await.map_err(pg_err)?;
         }
@@ -773,6 +811,8 @@ impl Store for PgStore {
         exec(&tx, "DELETE FROM sessions WHERE user_id = $1", &[&id]).await.map_err(pg_err)?;
         revoke_user(&tx, id, now).await.map_err(pg_err)?;
         exec(&tx, "DELETE FROM user_groups WHERE user_id = $1", &[&id]).await.map_err(pg_err)?;
+        exec(&tx, "DELETE FROM account_tokens WHERE user_id = $1", &[&id]).await.map_err(pg_err)?;
+        exec(&tx, "DELETE FROM pending_activations WHERE user_id = $1", &[&id]).await.map_err(pg_err)?;
         exec(&tx, "DELETE FROM users WHERE id = $1", &[&id]).await.map_err(pg_err)?;
         tx.commit().await.map_err(pg_err)?;
         Ok(true)
@@ -1121,6 +1161,14 @@ impl Store for PgStore {
 
     async fn flush_expired(&self, now: Instant, batch: u32) -> Result<u64, StoreError> {
         let client = self.client().await?;
+        let links = exec(
+            &client,
+            "DELETE FROM account_tokens WHERE digest IN
+             (SELECT digest FROM account_tokens WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            &[&now.secs(), &i64::from(batch)],
+        )
+        .await
+        .map_err(pg_err)?;
         // SKIP LOCKED: rows a rotation holds are left for the next pass rather than waited on.
         let tokens = exec(
             &client,
@@ -1138,6 +1186,86 @@ impl Store for PgStore {
         )
         .await
         .map_err(pg_err)?;
-        Ok(tokens)
+        Ok(tokens + links)
+    }
+
+    async fn create_user_awaiting_activation(&self, user: NewUser) -> Result<User, StoreError> {
+        self.insert_user(user, true).await
+    }
+
+    async fn awaits_activation(&self, user_id: i64) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let row =
+            opt(&client, "SELECT 1 FROM pending_activations WHERE user_id = $1", &[&user_id]).await.map_err(pg_err)?;
+        Ok(row.is_some())
+    }
+
+    async fn insert_account_token(&self, token: &AccountToken) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        exec(
+            &client,
+            "INSERT INTO account_tokens (digest, user_id, purpose, bound, expires_at, used) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&token.digest, &token.user_id, &token.purpose.name(), &token.bound, &token.expires_at, &token.used],
+        )
+        .await
+        .map_err(pg_err)?;
+        Ok(())
+    }
+
+    async fn account_token(&self, digest: &str) -> Result<Option<AccountToken>, StoreError> {
+        let client = self.client().await?;
+        let row = opt(&client, ACCOUNT_TOKEN, &[&digest]).await.map_err(pg_err)?;
+        row.as_ref().map(account_token_from).transpose().map_err(pg_err)
+    }
+
+    async fn redeem(&self, r: &Redemption) -> Result<Redeemed, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        // Lock order: the user's row first, then the token's, then (revoke_user) the rest.
+        let user = opt(
+            &tx,
+            "SELECT password, is_active, EXISTS (SELECT 1 FROM pending_activations p WHERE p.user_id = users.id)
+             FROM users WHERE id = $1 FOR UPDATE",
+            &[&r.user_id],
+        )
+        .await
+        .map_err(pg_err)?;
+        let user = match user {
+            Some(row) => Some(Redeemer {
+                password_fingerprint: password_fingerprint(&row.try_get::<_, String>(0).map_err(pg_err)?),
+                is_active: row.try_get(1).map_err(pg_err)?,
+                awaiting_activation: row.try_get(2).map_err(pg_err)?,
+            }),
+            None => None,
+        };
+        let token = opt(&tx, &format!("{ACCOUNT_TOKEN} FOR UPDATE"), &[&r.digest]).await.map_err(pg_err)?;
+        let token = token.as_ref().map(account_token_from).transpose().map_err(pg_err)?;
+        let decision = decide_redemption(token.as_ref(), user.as_ref(), r.purpose, r.user_id, r.now);
+        if decision != Redeemed::Done {
+            return Ok(decision);
+        }
+        match (r.purpose, &r.new_password) {
+            (Purpose::PasswordReset, Some(hash)) => {
+                exec(&tx, "UPDATE users SET password = $2 WHERE id = $1", &[&r.user_id, hash]).await.map_err(pg_err)?;
+                exec(
+                    &tx,
+                    "DELETE FROM account_tokens WHERE user_id = $1 AND purpose = $2",
+                    &[&r.user_id, &Purpose::PasswordReset.name()],
+                )
+                .await
+                .map_err(pg_err)?;
+                revoke_user(&tx, r.user_id, r.now).await.map_err(pg_err)?;
+            }
+            (Purpose::PasswordReset, None) => return Ok(Redeemed::Invalid),
+            (Purpose::Activation, _) => {
+                exec(&tx, "UPDATE users SET is_active = TRUE WHERE id = $1", &[&r.user_id]).await.map_err(pg_err)?;
+                exec(&tx, "DELETE FROM pending_activations WHERE user_id = $1", &[&r.user_id]).await.map_err(pg_err)?;
+                exec(&tx, "UPDATE account_tokens SET used = TRUE WHERE digest = $1", &[&r.digest])
+                    .await
+                    .map_err(pg_err)?;
+            }
+        }
+        tx.commit().await.map_err(pg_err)?;
+        Ok(Redeemed::Done)
     }
 }

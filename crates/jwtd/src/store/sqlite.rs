@@ -24,6 +24,7 @@ use super::{
     RotationDecision, SchemaTooNew, SessionClient, SessionListing, SessionScope, SourceId, Store, StoreError,
     TokenImport, TokenRow, TokenStanding, User, UserGate, UserImport, UserListing, UserState,
 };
+use super::{decide_redemption, password_fingerprint, AccountToken, Purpose, Redeemed, Redeemer, Redemption};
 use crate::clock::Instant;
 use crate::config::IdType;
 use crate::store::{columns_of, token_columns, user_columns};
@@ -33,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_initial.sql"),
     include_str!("../../migrations/sqlite/0002_django_shapes.sql"),
     include_str!("../../migrations/sqlite/0003_sessions.sql"),
+    include_str!("../../migrations/sqlite/0004_account_tokens.sql"),
 ];
 /// Most write jobs one transaction takes.
 const MAX_BATCH: usize = 512;
@@ -314,6 +316,58 @@ fn insert_token(conn: &Connection, row: &TokenRow) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Inserts `user` unless its e-mail must be unique and is taken (`None`). The writer is the only
+/// one: nothing comes between the check and the insert.
+fn insert_user(c: &Connection, user: &NewUser) -> rusqlite::Result<Option<User>> {
+    if user.unique_email && c.prepare_cached(USER_BY_EMAIL)?.query_row([&user.email], |_| Ok(())).optional()?.is_some()
+    {
+        return Ok(None);
+    }
+    c.prepare_cached(&format!(
+        "INSERT INTO users (username, password, email, date_joined_ms, uuid) VALUES (?1, ?2, ?3, ?4, ?5)
+         RETURNING {USER_COLUMNS}"
+    ))?
+    .query_row(
+        params![
+            user.username,
+            user.password_hash,
+            user.email,
+            user.now.millis(),
+            user.uuid.map(|u| u.hyphenated().to_string())
+        ],
+        user_from,
+    )
+    .map(Some)
+}
+
+/// The answer of a user insert: a taken e-mail or username as their errors.
+fn created(result: Result<Option<User>, StoreError>) -> Result<User, StoreError> {
+    match result.and_then(|user| user.ok_or(StoreError::EmailTaken)) {
+        Err(StoreError::Database(e))
+            if e.downcast_ref::<rusqlite::Error>().and_then(|e| e.sqlite_error_code())
+                == Some(ErrorCode::ConstraintViolation) =>
+        {
+            Err(StoreError::UsernameTaken)
+        }
+        other => other,
+    }
+}
+
+fn account_token_from(r: &Row<'_>) -> rusqlite::Result<AccountToken> {
+    let purpose: String = r.get(2)?;
+    Ok(AccountToken {
+        digest: r.get(0)?,
+        user_id: r.get(1)?,
+        purpose: Purpose::from_name(&purpose).unwrap_or(Purpose::Activation),
+        bound: r.get(3)?,
+        expires_at: r.get(4)?,
+        used: r.get(5)?,
+    })
+}
+
+const ACCOUNT_TOKEN: &str =
+    "SELECT digest, user_id, purpose, bound, expires_at, used FROM account_tokens WHERE digest = ?1";
+
 fn revoke_user(conn: &Connection, user_id: i64, now: Instant) -> rusqlite::Result<()> {
     let valid_after = super::valid_after_revocation(now);
     conn.execute(
@@ -524,40 +578,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
-        let result = self
-            .write(move |c| {
-                // The writer is the only one: nothing comes between this check and the insert.
-                if user.unique_email
-                    && c.prepare_cached(USER_BY_EMAIL)?.query_row([&user.email], |_| Ok(())).optional()?.is_some()
-                {
-                    return Ok(None);
-                }
-                c.prepare_cached(&format!(
-                    "INSERT INTO users (username, password, email, date_joined_ms, uuid) VALUES (?1, ?2, ?3, ?4, ?5)
-                     RETURNING {USER_COLUMNS}"
-                ))?
-                .query_row(
-                    params![
-                        user.username,
-                        user.password_hash,
-                        user.email,
-                        user.now.millis(),
-                        user.uuid.map(|u| u.hyphenated().to_string())
-                    ],
-                    user_from,
-                )
-                .map(Some)
-            })
-            .await;
-        match result.and_then(|user| user.ok_or(StoreError::EmailTaken)) {
-            Err(StoreError::Database(e))
-                if e.downcast_ref::<rusqlite::Error>().and_then(|e| e.sqlite_error_code())
-                    == Some(ErrorCode::ConstraintViolation) =>
-            {
-                Err(StoreError::UsernameTaken)
-            }
-            other => other,
-        }
+        created(self.write(move |c| insert_user(c, &user)).await)
     }
 
     async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
@@ -630,6 +651,8 @@ impl Store for SqliteStore {
     async fn set_active(&self, user_id: i64, active: bool, now: Instant) -> Result<bool, StoreError> {
         self.write(move |tx| {
             let found = tx.execute("UPDATE users SET is_active = ?2 WHERE id = ?1", params![user_id, active])? > 0;
+            // An operator's decision ends a wait for activation by e-mail.
+            tx.execute("DELETE FROM pending_activations WHERE user_id = ?1", [user_id])?;
             if found && !active {
                 revoke_user(tx, user_id, now)?;
             }
@@ -647,6 +670,8 @@ impl Store for SqliteStore {
             tx.execute("DELETE FROM refresh_tokens WHERE user_id = ?1", [id])?;
             tx.execute("DELETE FROM sessions WHERE user_id = ?1", [id])?;
             tx.execute("DELETE FROM user_groups WHERE user_id = ?1", [id])?;
+            tx.execute("DELETE FROM account_tokens WHERE user_id = ?1", [id])?;
+            tx.execute("DELETE FROM pending_activations WHERE user_id = ?1", [id])?;
             tx.execute("DELETE FROM users WHERE id = ?1", [id])?;
             Ok(true)
         })
@@ -999,7 +1024,94 @@ impl Store for SqliteStore {
                  WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family = s.id) LIMIT ?1)",
                 params![batch],
             )?;
-            Ok(tokens as u64)
+            let links = tx.execute(
+                "DELETE FROM account_tokens WHERE rowid IN
+                 (SELECT rowid FROM account_tokens WHERE expires_at < ?1 LIMIT ?2)",
+                params![now.secs(), batch],
+            )?;
+            Ok((tokens + links) as u64)
+        })
+        .await
+    }
+
+    async fn create_user_awaiting_activation(&self, user: NewUser) -> Result<User, StoreError> {
+        created(
+            self.write(move |c| {
+                let Some(user) = insert_user(c, &user)? else { return Ok(None) };
+                c.execute("UPDATE users SET is_active = 0 WHERE id = ?1", [user.id])?;
+                c.execute("INSERT INTO pending_activations (user_id) VALUES (?1)", [user.id])?;
+                Ok(Some(User { is_active: false, ..user }))
+            })
+            .await,
+        )
+    }
+
+    async fn awaits_activation(&self, user_id: i64) -> Result<bool, StoreError> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT 1 FROM pending_activations WHERE user_id = ?1")?
+                .query_row([user_id], |_| Ok(()))
+                .optional()
+                .map(|found| found.is_some())
+        })
+        .await
+    }
+
+    async fn insert_account_token(&self, token: &AccountToken) -> Result<(), StoreError> {
+        let t = token.clone();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO account_tokens (digest, user_id, purpose, bound, expires_at, used) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![t.digest, t.user_id, t.purpose.name(), t.bound, t.expires_at, t.used],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn account_token(&self, digest: &str) -> Result<Option<AccountToken>, StoreError> {
+        let digest = digest.to_string();
+        self.read(move |c| c.prepare_cached(ACCOUNT_TOKEN)?.query_row([digest], account_token_from).optional()).await
+    }
+
+    async fn redeem(&self, redemption: &Redemption) -> Result<Redeemed, StoreError> {
+        let r = redemption.clone();
+        self.write(move |tx| {
+            let token = tx.prepare_cached(ACCOUNT_TOKEN)?.query_row([&r.digest], account_token_from).optional()?;
+            let user = tx
+                .query_row(
+                    "SELECT password, is_active, EXISTS (SELECT 1 FROM pending_activations WHERE user_id = ?1)
+                     FROM users WHERE id = ?1",
+                    [r.user_id],
+                    |row| {
+                        Ok(Redeemer {
+                            password_fingerprint: password_fingerprint(&row.get::<_, String>(0)?),
+                            is_active: row.get(1)?,
+                            awaiting_activation: row.get(2)?,
+                        })
+                    },
+                )
+                .optional()?;
+            let decision = decide_redemption(token.as_ref(), user.as_ref(), r.purpose, r.user_id, r.now);
+            if decision != Redeemed::Done {
+                return Ok(decision);
+            }
+            match (r.purpose, &r.new_password) {
+                (Purpose::PasswordReset, Some(hash)) => {
+                    tx.execute("UPDATE users SET password = ?2 WHERE id = ?1", params![r.user_id, hash])?;
+                    revoke_user(tx, r.user_id, r.now)?;
+                    tx.execute(
+                        "DELETE FROM account_tokens WHERE user_id = ?1 AND purpose = ?2",
+                        params![r.user_id, Purpose::PasswordReset.name()],
+                    )?;
+                }
+                (Purpose::PasswordReset, None) => return Ok(Redeemed::Invalid),
+                (Purpose::Activation, _) => {
+                    tx.execute("UPDATE users SET is_active = 1 WHERE id = ?1", [r.user_id])?;
+                    tx.execute("DELETE FROM pending_activations WHERE user_id = ?1", [r.user_id])?;
+                    tx.execute("UPDATE account_tokens SET used = 1 WHERE digest = ?1", [&r.digest])?;
+                }
+            }
+            Ok(Redeemed::Done)
         })
         .await
     }

@@ -58,6 +58,9 @@ pub fn bearer_refused(message: &str) -> String {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub clock: FakeClock,
+    /// The clock the delivery worker waits on between retries: its own, holding sleepers, so a
+    /// retry moves no time of the server's; a test moves it to bring a retry on.
+    pub delivery_clock: FakeClock,
     /// Follows no redirects; trusts the test certificate when the server speaks TLS.
     pub client: reqwest::Client,
     pub db_path: PathBuf,
@@ -188,7 +191,10 @@ impl<'a> AppBuilder<'a> {
         init_logging();
         let Prepared { settings, limits, dir, clock, certificate } =
             self.prepare().unwrap_or_else(|e| panic!("settings: {e}"));
-        let app = build(settings, limits, &clock).await.unwrap_or_else(|e| panic!("the application builds: {e}"));
+        let delivery_clock = delivery_clock(&clock);
+        let app = build(settings, limits, &clock, &delivery_clock)
+            .await
+            .unwrap_or_else(|e| panic!("the application builds: {e}"));
         let addr = app.local_addr();
         let scheme = if app.is_https() { "https" } else { "http" };
         let (metrics_addr, tls_reloader, background) = (app.metrics_addr(), app.tls_reloader(), app.background());
@@ -203,6 +209,7 @@ impl<'a> AppBuilder<'a> {
         TestApp {
             addr,
             clock,
+            delivery_clock,
             client: client.build().expect("client"),
             db_path: dir.path().join("jwtd.db"),
             metrics_addr,
@@ -223,7 +230,7 @@ impl<'a> AppBuilder<'a> {
             Ok(prepared) => prepared,
             Err(e) => return e,
         };
-        match build(settings, limits, &clock).await {
+        match build(settings, limits, &clock, &delivery_clock(&clock)).await {
             Ok(app) => panic!("the server started on {}", app.local_addr()),
             Err(e) => e.to_string(),
         }
@@ -238,9 +245,25 @@ struct Prepared {
     certificate: Option<Certificate>,
 }
 
+/// A clock for the delivery worker, at `clock`'s time, whose sleepers wait for the test.
+fn delivery_clock(clock: &FakeClock) -> FakeClock {
+    let delivery = FakeClock::at(clock.now());
+    delivery.hold_sleepers();
+    delivery
+}
+
 /// The server as `jwtd serve` builds it, but on `clock` and with fast password hashing.
-async fn build(settings: Settings, limits: Option<Limits>, clock: &FakeClock) -> Result<Application, jwtd::StartError> {
-    let deps = Deps { clock: Arc::new(clock.clone()), hasher: Hasher::with_params(256, 1, 1) };
+async fn build(
+    settings: Settings,
+    limits: Option<Limits>,
+    clock: &FakeClock,
+    delivery_clock: &FakeClock,
+) -> Result<Application, jwtd::StartError> {
+    let deps = Deps {
+        clock: Arc::new(clock.clone()),
+        hasher: Hasher::with_params(256, 1, 1),
+        delivery_clock: Some(Arc::new(delivery_clock.clone())),
+    };
     let app = Application::build(settings, deps).await?;
     Ok(match limits {
         Some(limits) => app.with_limits(limits),
@@ -724,7 +747,7 @@ pub async fn embedded_state(
         ..Settings::default()
     };
     configure(&mut settings);
-    let deps = Deps { clock: Arc::new(clock.clone()), hasher: Hasher::with_params(256, 1, 1) };
+    let deps = Deps { clock: Arc::new(clock.clone()), hasher: Hasher::with_params(256, 1, 1), delivery_clock: None };
     let state = jwtd::build_state(settings.clone(), deps).await.expect("the state builds");
     (state, settings)
 }

@@ -26,6 +26,7 @@ mod me;
 mod metrics;
 mod obtain;
 mod race;
+mod recovery;
 mod refresh;
 mod remote;
 mod rotation;
