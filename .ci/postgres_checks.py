@@ -1,6 +1,7 @@
 """Multi-instance checks of jwtd on PostgreSQL (SPEC section 4; issue "PostgreSQL").
 
     python .ci/postgres_checks.py race   --runs 10
+    python .ci/postgres_checks.py session
     python .ci/postgres_checks.py outage --stop-cmd "pg_ctl ... stop" --start-cmd "pg_ctl ... start"
 
 Needs JWTD_TEST_POSTGRES (a server URL, e.g. postgres://postgres@127.0.0.1:5433/postgres),
@@ -12,6 +13,10 @@ race:   two jwtd processes on one database; 200 concurrent refreshes of one refr
         and carries the same successor jti. Both for a token jwtd recorded at sign-up and for one
         it never saw (minted like SimpleJWT would). Every run also checks the database: the
         presented token and at most one successor, nothing else.
+session: two jwtd processes on one database; a session revoked on the first (DELETE
+        /api/auth/sessions/{id}/) has its access token refused by the second within 1 s of the
+        answer (the second's revocation poll runs every 500 ms), its refresh token refused there
+        at once, and the caller's own tokens keep working on both.
 feed:   two jwtd processes on one database and a service built on jwtd-verify alone (its example
         service, JWTD_VERIFY_SERVICE_BIN) reading the revocation feed of the second one: a logout-all
         on the first is refused by the service within 2 s; the user's next sign-in is accepted.
@@ -148,6 +153,41 @@ def race(args):
                       flush=True)
     print(f"race: {args.runs} runs with the grace period off and {args.runs} with it on passed, each racing "
           f"{CONCURRENT} concurrent refreshes over 2 instances for a recorded and a never-seen token")
+
+
+def session(args):
+    settings = {"LOGIN_RATE": "off", "SIGNUP_RATE": "off"}
+    shared = tempfile.mkdtemp(prefix="jwtd-session-")
+    with servers.start("jwtd", settings, tmp=shared) as a, servers.start("jwtd", settings, tmp=shared) as b:
+        if database_of(a) != database_of(b):
+            fail("the two instances do not share one database")
+        name, _, _, access = sign_up(a)
+        r = requests.post(a.url("/api/token/"), json={"username": name, "password": PASSWORD},
+                          headers={"User-Agent": "phone"}, timeout=30)
+        if r.status_code != 200:
+            fail(f"sign-in answered {r.status_code}: {r.text}")
+        phone = r.json()
+        me = lambda srv, token: requests.get(srv.url("/api/me/"), headers={"Authorization": f"Bearer {token}"},
+                                             timeout=30).status_code
+        if me(b, phone["access"]) != 200:
+            fail("the second instance refuses the new session's access token")
+        sid = jti_of(phone["refresh"])[:16]
+        r = requests.delete(a.url(f"/api/auth/sessions/{sid}/"), headers={"Authorization": f"Bearer {access}"},
+                            timeout=30)
+        revoked_at = time.monotonic()
+        if r.status_code != 200 or r.json() != {}:
+            fail(f"DELETE of the session answered {r.status_code}: {r.text}")
+        while me(b, phone["access"]) != 401:
+            if time.monotonic() - revoked_at > 1.0:
+                fail("the second instance still accepts the revoked session's access token after 1 s")
+            time.sleep(0.02)
+        took = time.monotonic() - revoked_at
+        r = requests.post(b.url("/api/token/refresh/"), json={"refresh": phone["refresh"]}, timeout=30)
+        if r.status_code != 401 or r.json().get("detail") != "Token is blacklisted":
+            fail(f"the revoked session's refresh answered {r.status_code}: {r.text}")
+        if me(a, access) != 200 or me(b, access) != 200:
+            fail("the caller's own access token is refused")
+    print(f"session: a session revoked on one instance was refused by the other after {took:.2f} s")
 
 
 class Load:
@@ -358,13 +398,14 @@ def main():
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("race")
     r.add_argument("--runs", type=int, default=10)
+    sub.add_parser("session")
     sub.add_parser("feed")
     o = sub.add_parser("outage")
     o.add_argument("--stop-cmd", required=True)
     o.add_argument("--start-cmd", required=True)
     o.add_argument("--down-secs", type=float, default=3.0)
     args = parser.parse_args()
-    {"race": race, "feed": feed, "outage": outage}[args.command](args)
+    {"race": race, "session": session, "feed": feed, "outage": outage}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 #   1. the store contract suite (the same tests the SQLite backend passes), and the reader of
 #      `jwtd import-django --from postgres://…`,
 #   2. the shared conformance suite against the release binary,
-#   3. the two-instance rotation race, 10 runs with the grace period off and 10 with it on,
+#   3. the two-instance rotation race, 10 runs with the grace period off and 10 with it on, and a
+#      session revoked on one instance refused by the other within a second,
 #   4. the revocation feed: a jwtd-verify service refusing, within 2 s, a logout-all made on the
 #      other of two instances,
 #   5. the outage test (PostgreSQL stopped under load, then started again),
@@ -47,6 +48,9 @@ JWTD_TEST_POSTGRES=$URL TARGET=jwtd conformance -m "$CONFORMANCE_FILTER"
 
 step "two-instance rotation race, 10 runs in a row"
 JWTD_TEST_POSTGRES=$URL "$PYENV/bin/python" .ci/postgres_checks.py race --runs 10
+
+step "two instances: a session revoked on one is refused by the other within a second"
+JWTD_TEST_POSTGRES=$URL "$PYENV/bin/python" .ci/postgres_checks.py session
 
 step "revocation feed: a jwtd-verify service and two instances, logout-all refused within 2 s"
 cargo build -q --release --locked -p jwtd-verify --example service

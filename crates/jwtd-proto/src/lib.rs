@@ -327,3 +327,35 @@ pub struct RevocationFeed {
     /// The `after` of the next request: the last row's id, or the `after` given when none came.
     pub next: i64,
 }
+
+/// One session (a refresh-token family, SPEC §1) as `GET /api/auth/sessions/` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Session {
+    /// The session id: 16 lowercase hex digits, the first half of its tokens' `jti`.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9a-f]{16}$"))]
+    pub id: String,
+    /// ISO 8601 with offset: the sign-in that began it.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub created_at: String,
+    /// ISO 8601 with offset: its last refresh (recorded in batches, a few seconds late), or its
+    /// sign-in.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub last_used_at: String,
+    /// The `User-Agent` of its sign-in (empty when none was sent or the session was adopted from
+    /// a token issued elsewhere).
+    pub user_agent: String,
+    /// The client address of its sign-in, through TRUSTED_PROXIES; `null` when unknown.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub ip: Option<String>,
+    /// Whether it is the session of the access token that asked.
+    pub current: bool,
+}
+
+/// `GET /api/auth/sessions/` answer: the caller's live sessions, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Sessions {
+    /// Newest first.
+    pub sessions: Vec<Session>,
+}

@@ -38,8 +38,13 @@ use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
 use crate::telemetry::{Metrics, Rejection};
 
-/// How often each instance reads the revocation log to keep its "valid after" map in step.
-const REVOCATION_POLL: Duration = Duration::from_secs(1);
+/// How often each instance reads the revocation log to keep its "valid after" map and its
+/// revoked sessions in step: twice a second, so that a revocation made elsewhere is in force
+/// within a second (SPEC §1, §4) with the poll's own read time to spare.
+const REVOCATION_POLL: Duration = Duration::from_millis(500);
+/// How long past the longest lifetime of a token accepted without the database a revoked
+/// session is kept: room for an access token issued by a refresh that raced the revocation.
+const REVOKED_SESSION_MARGIN: Duration = Duration::from_secs(60);
 /// How often `serve` purges expired token rows, and how many rows one statement deletes.
 const FLUSH_EVERY: Duration = Duration::from_secs(600);
 const FLUSH_BATCH: u32 = 1000;
@@ -123,21 +128,61 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StoreErro
 
 /// The state of a built application, for mounting its router elsewhere (SPEC §7): the store
 /// opened, the keys loaded, the revocation log read into the verifier, and the background tasks
-/// `serve` runs started (the revocation poll every second, the purge of expired token rows). The
+/// `serve` runs started (the revocation poll twice a second, the purge of expired token rows, the write of sessions' last use). The
 /// tasks stop when the last clone of the state is dropped.
 pub async fn build_state(settings: Settings, deps: Deps) -> Result<AppState, StartError> {
+    Ok(state_with_tasks(settings, deps).await?.0)
+}
+
+/// [`build_state`], with the handle on its periodic steps.
+async fn state_with_tasks(settings: Settings, deps: Deps) -> Result<(AppState, Background), StartError> {
     let clock = deps.clock.clone();
     let state = state_without_tasks(settings, deps).await?;
     let parts = state.parts();
     let store = parts.auth.store().clone();
-    let id_type = parts.settings.user_id_type;
-    let mut cursor = 0;
-    sync_revocations(store.as_ref(), &parts.verifier, id_type, &mut cursor).await.map_err(StartError::Store)?;
+    let s = &parts.settings;
+    let poll = RevocationPoll {
+        store: store.clone(),
+        verifier: parts.verifier.clone(),
+        id_type: s.user_id_type,
+        clock: clock.clone(),
+        keep_sessions: s.access_token_lifetime.max(s.sliding_token_lifetime) + s.leeway + REVOKED_SESSION_MARGIN,
+        cursor: Arc::default(),
+    };
+    poll.run().await.map_err(StartError::Store)?;
+    let background = Background { poll, auth: parts.auth.clone() };
     parts.adopt_tasks(vec![
-        tokio::spawn(revocation_task(store.clone(), parts.verifier.clone(), id_type, cursor)),
+        tokio::spawn(revocation_task(background.clone())),
         tokio::spawn(flush_task(store, clock)),
+        tokio::spawn(activity_task(background.clone())),
     ]);
-    Ok(state)
+    Ok((state, background))
+}
+
+/// The periodic steps of a running server (the revocation poll, the write of sessions'
+/// `last_used_at`), each also callable at once: tests drive them rather than wait. Holds the
+/// store, the verifier and the use cases, not the state: the state's last clone going away
+/// stops its tasks.
+#[derive(Clone)]
+pub struct Background {
+    poll: RevocationPoll,
+    auth: AuthService,
+}
+
+impl Background {
+    /// Reads the revocation log past the cursor into the verifier (what the poll does every
+    /// 500 ms), then forgets the revoked sessions whose tokens have all expired.
+    pub async fn poll_revocations(&self) -> Result<(), StoreError> {
+        self.poll.run().await
+    }
+
+    /// Writes the `last_used_at` of the sessions refreshed since the last write; returns how many.
+    pub async fn flush_session_activity(&self) -> Result<usize, StoreError> {
+        self.auth.flush_session_activity().await.map_err(|e| match e {
+            crate::service::AuthError::Store(e) => e,
+            other => StoreError::Database(other.to_string().into()),
+        })
+    }
 }
 
 async fn state_without_tasks(settings: Settings, deps: Deps) -> Result<AppState, StartError> {
@@ -166,6 +211,7 @@ pub struct Application {
     reloader: Option<CertReloader>,
     limits: Limits,
     tasks: Vec<JoinHandle<()>>,
+    background: Background,
 }
 
 impl Application {
@@ -180,7 +226,7 @@ impl Application {
         };
         let limits = Limits::from_settings(&settings);
         let metrics_addr = settings.metrics_addr;
-        let state = build_state(settings, deps).await?;
+        let (state, background) = state_with_tasks(settings, deps).await?;
         let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
         let metrics_listener = match metrics_addr {
             Some(addr) => {
@@ -192,7 +238,13 @@ impl Application {
         if let Some(reloader) = &reloader {
             tasks.push(tokio::spawn(reload_on_hangup(reloader.clone())));
         }
-        Ok(Application { listener, metrics_listener, state, tls, reloader, limits, tasks })
+        Ok(Application { listener, metrics_listener, state, tls, reloader, limits, tasks, background })
+    }
+
+    /// The periodic steps (revocation poll, session activity), to run one now rather than wait
+    /// for its tick (tests drive them this way).
+    pub fn background(&self) -> Background {
+        self.background.clone()
     }
 
     /// What reloads TLS_CERT and TLS_KEY (as SIGHUP does); `None` without TLS.
@@ -227,7 +279,7 @@ impl Application {
     /// Serves until `shutdown` resolves; then stops accepting, lets requests in flight finish
     /// within the limits' drain bound, stops the background tasks and closes the store.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Application { listener, metrics_listener, state, tls, limits, mut tasks, .. } = self;
+        let Application { listener, metrics_listener, state, tls, limits, mut tasks, background, .. } = self;
         if let Some(metrics_listener) = metrics_listener {
             let router = with_layers(http::metrics_router(state.clone()), &state, limits);
             let never = std::future::pending::<()>();
@@ -245,6 +297,9 @@ impl Application {
             warn!(dropped = left, "delivery: messages not sent before shutdown were dropped");
         }
         state.parts().stop_tasks();
+        if let Err(e) = background.flush_session_activity().await {
+            warn!(error = %e, "could not record when sessions were last used");
+        }
         match state.parts().auth.store().close().await {
             Ok(()) => info!("database closed"),
             Err(e) => warn!(error = %e, "could not close the database cleanly"),
@@ -361,33 +416,63 @@ async fn reload_on_hangup(reloader: CertReloader) {
     }
 }
 
-async fn sync_revocations(
-    store: &dyn Store,
-    verifier: &Verifier,
+/// The revocation poll: what it reads and where it applies it.
+#[derive(Clone)]
+struct RevocationPoll {
+    store: Arc<dyn Store>,
+    verifier: Verifier,
     id_type: IdType,
-    cursor: &mut i64,
-) -> Result<(), StoreError> {
-    loop {
-        let batch = store.revocations_since(*cursor, 1000).await?;
-        for r in &batch {
-            if let Some(user_id) = r.public_id(id_type) {
-                verifier.revoke_before(user_id, r.valid_after);
+    clock: SharedClock,
+    /// How long a revoked session is kept after its revocation: the longest lifetime of a token
+    /// accepted without the database, LEEWAY, and [`REVOKED_SESSION_MARGIN`].
+    keep_sessions: Duration,
+    /// The log's cursor, shared by the task and [`Background::poll_revocations`].
+    cursor: Arc<tokio::sync::Mutex<i64>>,
+}
+
+impl RevocationPoll {
+    /// Reads the log past the cursor into the verifier: a row with a session revokes that
+    /// session, any other every token of its user issued before its `valid_after`. Then forgets
+    /// the revoked sessions whose tokens have all expired.
+    async fn run(&self) -> Result<(), StoreError> {
+        let mut cursor = self.cursor.lock().await;
+        loop {
+            let batch = self.store.revocations_since(*cursor, 1000).await?;
+            for r in &batch {
+                match (&r.session, r.public_id(self.id_type)) {
+                    (Some(session), _) => self.verifier.revoke_session(session, r.valid_after),
+                    (None, Some(user_id)) => self.verifier.revoke_before(user_id, r.valid_after),
+                    (None, None) => {}
+                }
+                *cursor = r.cursor;
             }
-            *cursor = r.cursor;
+            if batch.len() < 1000 {
+                break;
+            }
         }
-        if batch.len() < 1000 {
-            return Ok(());
+        let horizon = self.clock.now().secs().saturating_sub(crate::tokens::secs_of(self.keep_sessions));
+        self.verifier.forget_sessions_revoked_before(horizon);
+        Ok(())
+    }
+}
+
+/// Holds no state: the state's last clone going away stops it.
+async fn revocation_task(background: Background) {
+    let mut tick = tokio::time::interval(REVOCATION_POLL);
+    loop {
+        tick.tick().await;
+        if let Err(e) = background.poll_revocations().await {
+            warn!(error = %e, "could not read the revocation log");
         }
     }
 }
 
-/// Holds the store and the verifier, not the state: the state's last clone going away stops it.
-async fn revocation_task(store: Arc<dyn Store>, verifier: Verifier, id_type: IdType, mut cursor: i64) {
-    let mut tick = tokio::time::interval(REVOCATION_POLL);
+async fn activity_task(background: Background) {
+    let mut tick = tokio::time::interval(crate::service::SessionActivity::FLUSH_EVERY);
     loop {
         tick.tick().await;
-        if let Err(e) = sync_revocations(store.as_ref(), &verifier, id_type, &mut cursor).await {
-            warn!(error = %e, "could not read the revocation log");
+        if let Err(e) = background.flush_session_activity().await {
+            warn!(error = %e, "could not record when sessions were last used");
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::service::import::{import_django, ImportError, Progress};
 use crate::service::{normalize_email, plausible_email, revocation, Delivery};
 use crate::store::django::{self, DjangoSource, DjangoUrl, ReadOptions};
 use crate::store::pg_tls::PgTls;
-use crate::store::{IdTypeCheck, ImportMode, NewUser, Purpose, Store, User, UserListing};
+use crate::store::{IdTypeCheck, ImportMode, NewUser, Purpose, SessionScope, Store, User, UserListing};
 use crate::tokens::{self, Algorithm};
 
 #[derive(Debug, Parser)]
@@ -41,6 +41,7 @@ impl Cli {
             Command::Serve(settings)
             | Command::User { settings, .. }
             | Command::Token { settings, .. }
+            | Command::Session { settings, .. }
             | Command::ImportDjango { settings, .. }
             | Command::Config { settings, .. } => settings.clone(),
             Command::Keys(_) => SettingsFlags::default(),
@@ -56,6 +57,13 @@ pub enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+        #[command(flatten)]
+        settings: SettingsFlags,
+    },
+    /// List and revoke users' sessions (refresh-token families).
+    Session {
+        #[command(subcommand)]
+        command: SessionCommand,
         #[command(flatten)]
         settings: SettingsFlags,
     },
@@ -199,6 +207,21 @@ pub fn parse_user_claims(
 }
 
 #[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// The user's live sessions, newest first.
+    List {
+        /// The username (the e-mail address with USERNAME_FIELD=email).
+        name: String,
+    },
+    /// Revoke a session: its refresh tokens at once, its access tokens on every serving
+    /// instance within a second.
+    Revoke {
+        /// The session id, as `session list` shows it.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Delete expired outstanding and blacklisted token rows.
     FlushExpired,
@@ -222,6 +245,7 @@ pub async fn run(cli: Cli, loaded: Loaded) -> Result<()> {
     match cli.command {
         Command::Serve(_) => serve(settings).await,
         Command::User { command, .. } => user(command, &settings).await,
+        Command::Session { command, .. } => session(command, &settings).await,
         Command::Token { command: TokenCommand::FlushExpired, .. } => {
             let store = app::open_store(&settings).await.context("cannot open the database")?;
             let n = app::flush_expired(store.as_ref(), SystemClock.now()).await?;
@@ -619,6 +643,47 @@ async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
         UserCommand::List { limit, after, json } => list_users(store.as_ref(), limit, after, json).await?,
     }
     Ok(())
+}
+
+async fn session(cmd: SessionCommand, settings: &Settings) -> Result<()> {
+    let store = app::open_store(settings).await.context("cannot open the database")?;
+    let now = SystemClock.now();
+    match cmd {
+        SessionCommand::List { name } => {
+            let user = find_user(store.as_ref(), settings, &name).await?;
+            let sessions = store.sessions(user.id, now).await?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{:<16}  {:<20}  {:<20}  {:<39}  user agent", "id", "created", "last used", "ip")?;
+            for s in sessions {
+                let ip = s.ip.as_deref().unwrap_or("-");
+                let (created, used) = (utc(s.created_at), utc(s.last_used_at));
+                writeln!(out, "{:<16}  {created:<20}  {used:<20}  {ip:<39}  {}", s.id, s.user_agent)?;
+            }
+        }
+        SessionCommand::Revoke { id } => {
+            let Some(owner) = store.session_owner(&id).await? else {
+                return Err(BadArgument(format!("no session {id:?}")).into());
+            };
+            let revoked = store.revoke_sessions(owner, SessionScope::One(&id), now).await?;
+            for session in &revoked {
+                tracing::info!(
+                    event = "session.revoked",
+                    user_id = owner,
+                    session,
+                    reason = "operator",
+                    "session revoked"
+                );
+            }
+            println!("revoked session {id}; serving instances refuse its tokens within a second");
+        }
+    }
+    Ok(())
+}
+
+/// Seconds as a UTC time for a table: `2026-12-05 09:37:44`.
+fn utc(secs: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    time::OffsetDateTime::from_unix_timestamp(secs).ok().and_then(|t| t.format(&format).ok()).unwrap_or_default()
 }
 
 /// How long a command waits for its mails and events to be delivered before it exits.

@@ -39,7 +39,7 @@ pub use limits::Limits;
 pub(crate) use body::Input;
 pub(crate) use cookie::Https;
 pub(crate) use error::{bearer_rejection, ApiError, LoggedError as LoggedErrorRef};
-pub(crate) use extract::{ClientAddr, TrustedProxies};
+pub(crate) use extract::{ClientAddr, TrustedProxies, UserAgent};
 pub(crate) use metrics::metrics_router;
 
 use crate::config::{Route, Routes, Settings};
@@ -177,6 +177,9 @@ fn view(route: Route) -> UtoipaMethodRouter<AppState> {
         Route::Me => routes!(account::me),
         Route::PasswordChange => routes!(account::change_password),
         Route::LogoutAll => routes!(account::logout_all),
+        Route::Sessions => routes!(account::sessions),
+        Route::Session => routes!(account::revoke_session),
+        Route::LogoutOthers => routes!(account::logout_others),
         Route::Jwks => routes!(health::jwks),
         Route::Healthz => routes!(health::healthz),
         Route::Readyz => routes!(health::readyz),
@@ -229,7 +232,7 @@ fn at(route: Route, path: &str, routes: &Routes) -> UtoipaMethodRouter<AppState>
 
 /// Adds a view at its documented path and at the same path with (or without) the trailing slash,
 /// answering other methods as DRF does (see [`other_method`]). Every jwtd view serves either GET
-/// (and HEAD) or POST, which its documented operation says.
+/// (and HEAD), POST or DELETE, which its documented operation says.
 fn add_view(
     router: OpenApiRouter<AppState>,
     (schemas, paths, method_router): UtoipaMethodRouter<AppState>,
@@ -243,6 +246,8 @@ fn add_view(
         });
         if item.get.is_some() {
             allow = GET_ALLOW;
+        } else if item.delete.is_some() {
+            allow = DELETE_ALLOW;
         }
     }
     let method_router = method_router.fallback(move |method: Method| other_method(method, allow));
@@ -288,6 +293,8 @@ pub async fn not_found() -> ApiError {
 const POST_ALLOW: &str = "POST, OPTIONS";
 /// `Allow` of a GET (and HEAD) view, as DRF writes it.
 const GET_ALLOW: &str = "GET, HEAD, OPTIONS";
+/// `Allow` of a DELETE view, as DRF writes it.
+const DELETE_ALLOW: &str = "DELETE, OPTIONS";
 
 /// Any other method on a view: OPTIONS gets the view's metadata, the rest DRF's 405 body; both
 /// with DRF's `Allow`. (axum's own `Allow` is added outside every layer, too late for a

@@ -28,7 +28,7 @@ pub mod testing;
 /// services.
 pub use jwtd_verify::{clock, tokens};
 
-pub use app::{build_state, Application, CertReloader, Deps, StartError};
+pub use app::{build_state, Application, Background, CertReloader, Deps, StartError};
 #[doc(hidden)]
 pub use cli::main as command_line;
 pub use config::Settings;

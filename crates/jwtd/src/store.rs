@@ -320,20 +320,22 @@ impl TokenRow {
 pub struct RefreshCheck {
     pub user: UserGate,
     pub token: Option<TokenStanding>,
+    /// The session the token names is a family of the user's (a row or a session names it).
+    pub session_known: bool,
 }
 
 impl RefreshCheck {
     /// SPEC §4 for a refresh without rotation of a token issued at `iat`, in the order a
     /// rotation applies the same rules: the user's standing, the token's row blacklisted, the
     /// session's end (a token never recorded starts its session at its `iat`, or now without one).
-    /// `own_issue`: the token is one jwtd issued (it carries `sid`), so it must have a row.
+    /// A token without a row whose session is a family of the user's is refused
+    /// ([`Refusal::Unrecorded`]).
     pub fn refuses(
         &self,
         iat: Option<i64>,
         now: Instant,
         session_max: Duration,
         require_active: bool,
-        own_issue: bool,
     ) -> Option<Refusal> {
         if let Some(refusal) = self.user.refuses(iat, require_active) {
             return Some(refusal);
@@ -341,7 +343,7 @@ impl RefreshCheck {
         let family_started = match self.token {
             Some(row) if row.blacklisted => return Some(Refusal::Blacklisted),
             Some(row) => row.family_started,
-            None if own_issue => return Some(Refusal::Unrecorded),
+            None if self.session_known => return Some(Refusal::Unrecorded),
             None => iat.unwrap_or(now.secs()),
         };
         session_end(family_started, session_max).reached(now).then_some(Refusal::SessionOver)
@@ -355,14 +357,17 @@ pub struct TokenStanding {
     pub family_started: i64,
 }
 
-/// A revocation of every token of a user issued before `valid_after` (seconds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A revocation of every token of a user issued before `valid_after` (seconds), or, with
+/// `session`, of every token of that session of the user issued before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revocation {
     pub cursor: i64,
     pub user_id: i64,
     /// The user's UUID, when the user is still there and has one.
     pub uuid: Option<uuid::Uuid>,
     pub valid_after: i64,
+    /// The session revoked; `None`: every token of the user.
+    pub session: Option<String>,
 }
 
 impl Revocation {
@@ -373,6 +378,48 @@ impl Revocation {
             IdType::Uuid => self.uuid.map(UserId::Uuid),
         }
     }
+}
+
+/// Who began a session: what its sign-in recorded (SPEC §1).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionClient {
+    /// The `User-Agent` header, at most [`USER_AGENT_CHARS`] characters.
+    pub user_agent: String,
+    /// The client's address (`http::ClientAddr`).
+    pub ip: Option<String>,
+}
+
+/// How much of a `User-Agent` a session keeps.
+pub const USER_AGENT_CHARS: usize = 256;
+
+impl SessionClient {
+    /// A session's client from a `User-Agent` header (cut to [`USER_AGENT_CHARS`]) and address.
+    pub fn new(user_agent: &str, ip: Option<std::net::IpAddr>) -> Self {
+        SessionClient { user_agent: user_agent.chars().take(USER_AGENT_CHARS).collect(), ip: ip.map(|a| a.to_string()) }
+    }
+}
+
+/// One live session of a user (a family with a refresh token neither blacklisted nor expired).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionListing {
+    pub id: String,
+    /// Seconds: the family's first sign-in.
+    pub created_at: i64,
+    /// Seconds: the last refresh known to the database ([`Store::touch_sessions`] is a few
+    /// seconds behind) or the newest token of the family, whichever is later.
+    pub last_used_at: i64,
+    /// Empty for a session adopted from a SimpleJWT token (no sign-in here recorded it).
+    pub user_agent: String,
+    pub ip: Option<String>,
+}
+
+/// Which sessions of a user [`Store::revoke_sessions`] revokes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionScope<'a> {
+    /// This one, if it is the user's.
+    One(&'a str),
+    /// Every live one but this one (`None`: every live one).
+    AllBut(Option<&'a str>),
 }
 
 /// One refresh with rotation, as asked of [`Store::rotate`].
@@ -394,9 +441,6 @@ pub struct RotateRequest {
     pub grace: Duration,
     /// CHECK_USER_IS_ACTIVE: an inactive user's token is invalid.
     pub require_active: bool,
-    /// The presented token is one jwtd issued (it carries `sid`): without a row it is refused
-    /// rather than adopted as a new family (its row was purged, restored away or never written).
-    pub own_issue: bool,
 }
 
 /// The one rule of revocation by the user, shared with the `Verifier` (`jwtd-verify`): a
@@ -428,7 +472,8 @@ pub enum Refusal {
     Revoked,
     /// The token's row is blacklisted (logged out, revoked, or rotated with BLACKLIST_AFTER_ROTATION).
     Blacklisted,
-    /// A token of jwtd's own issue (with `sid`) that has no row: fails closed.
+    /// A token without a row whose session is a family of its user's: one of jwtd's own whose
+    /// row was purged or restored away. Fails closed.
     Unrecorded,
     /// The session reached SESSION_MAX_LIFETIME ([`session_end`]).
     SessionOver,
@@ -488,20 +533,25 @@ pub enum RotationDecision {
     /// then mark the presented token replaced by `successor` at `now` (and blacklisted, with
     /// BLACKLIST_AFTER_ROTATION). The answer is [`Rotation::Rotated`] with `successor`.
     Rotate { record_presented: Option<TokenRow>, successor: TokenRow },
-    /// Reuse after the grace period: blacklist every row of `family` not blacklisted yet. The
-    /// answer is [`Rotation::Reused`].
+    /// Reuse after the grace period: blacklist every row of `family` not blacklisted yet and log
+    /// the session's revocation ([`valid_after_revocation`]). The answer is [`Rotation::Reused`].
     RevokeFamily { family: String },
     /// Nothing to write: [`Rotation::Grace`], [`Rotation::Blacklisted`] or [`Rotation::Invalid`].
     Answer(Rotation),
 }
 
 /// SPEC §4: rotation, grace period, reuse detection, session end; from the presented token's
-/// row (`None` when never recorded, e.g. issued by SimpleJWT), its successor's row and the user
-/// (`None` when gone). `new_family` names the family of a token never recorded.
+/// row (`None` when never recorded, e.g. issued by SimpleJWT), its successor's row, the user
+/// (`None` when gone) and, for a token without a row, the user whose family its session names
+/// (`session_owner`, read only then). A token without a row is refused when its session is a
+/// family of the same user (jwtd issued it; its row was purged or restored away), else adopted as
+/// the first of a new family: the one its session names ([`family_of_unrecorded`]), or
+/// `new_family()` when another user's family has that name.
 pub fn decide_rotation(
     presented: Option<&TokenRow>,
     successor: Option<&TokenRow>,
     user: Option<UserGate>,
+    session_owner: Option<i64>,
     req: &RotateRequest,
     new_family: impl FnOnce() -> String,
 ) -> RotationDecision {
@@ -518,9 +568,12 @@ pub fn decide_rotation(
         return refused(refusal);
     }
     let (family, family_started, record_presented) = match presented {
-        None if req.own_issue => return refused(Refusal::Unrecorded),
+        None if session_owner == Some(req.presented.user_id) => return refused(Refusal::Unrecorded),
         None => {
-            let family = family_of_unrecorded(req.session.as_deref(), new_family);
+            let family = match session_owner {
+                Some(_) => new_family(),
+                None => family_of_unrecorded(req.session.as_deref(), new_family),
+            };
             let first = TokenRow::first_of_family(&req.presented, family);
             (first.family.clone(), first.family_started, Some(first))
         }
@@ -958,14 +1011,46 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Revocations recorded after `cursor`, oldest first.
     async fn revocations_since(&self, cursor: i64, limit: u32) -> Result<Vec<Revocation>, StoreError>;
 
-    /// [`Store::record_refresh`] for a sign-in or sign-up, only if the token's user still has
+    /// Records a refresh token issued at sign-in or sign-up, as the first member of a new family, only if the token's user still has
     /// the `seen` state, atomically (SQLite: one statement on the single writer; PostgreSQL: the
     /// user's row locked first). Returns false, writing nothing, when the user moved on.
-    async fn record_sign_in(&self, token: &RefreshRecord, family: &str, seen: &UserState) -> Result<bool, StoreError>;
+    /// The session's row ([`SessionClient`], created and last used at the token's `iat`) goes in
+    /// with it.
+    async fn record_sign_in(
+        &self,
+        token: &RefreshRecord,
+        family: &str,
+        seen: &UserState,
+        client: &SessionClient,
+    ) -> Result<bool, StoreError>;
     async fn refresh_row(&self, jti: &str) -> Result<Option<TokenRow>, StoreError>;
-    /// The user `user_id` (`None` when there is none) and the row of the refresh token `jti`,
-    /// for a refresh without rotation, read in one statement.
-    async fn refresh_check(&self, user_id: i64, jti: &str) -> Result<Option<RefreshCheck>, StoreError>;
+    /// The user `user_id` (`None` when there is none), the row of the refresh token `jti` and
+    /// whether `session` is a family of the user's, for a refresh without rotation, read in one
+    /// statement.
+    async fn refresh_check(
+        &self,
+        user_id: i64,
+        jti: &str,
+        session: Option<&str>,
+    ) -> Result<Option<RefreshCheck>, StoreError>;
+    /// The user whose family (token rows or session row) `session` is, if any.
+    async fn session_owner(&self, session: &str) -> Result<Option<i64>, StoreError>;
+    /// The user's live sessions, newest first: families with a refresh token neither
+    /// blacklisted nor expired at `now`.
+    async fn sessions(&self, user_id: i64, now: Instant) -> Result<Vec<SessionListing>, StoreError>;
+    /// Revokes sessions of the user, in one transaction: blacklists every refresh token of each
+    /// and logs a revocation of each ([`valid_after_revocation`]`(now)`, `session` set), which
+    /// every instance's poll brings to its verifier. Returns the ids revoked: for
+    /// [`SessionScope::One`], empty when no row of the user names it (another user's or unknown).
+    async fn revoke_sessions(
+        &self,
+        user_id: i64,
+        scope: SessionScope<'_>,
+        now: Instant,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Moves `last_used_at` of each session forward to the time given (seconds), never back:
+    /// the batched record of refreshes.
+    async fn touch_sessions(&self, used: &[(String, i64)]) -> Result<(), StoreError>;
     /// Blacklists a refresh token, recording it first if it was never seen. Idempotent.
     async fn blacklist(&self, token: &RefreshRecord, family: &str, now: Instant) -> Result<(), StoreError>;
     /// One atomic rotation step, applying [`decide_rotation`].
@@ -989,7 +1074,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn import_groups(&self, names: &[String], mode: ImportMode) -> Result<u64, StoreError>;
     /// Up to `limit` users with ids above `after`, in id order, with their groups.
     async fn user_page(&self, after: i64, limit: u32) -> Result<Vec<UserListing>, StoreError>;
-    /// Deletes up to `batch` rows that expired before `now`; returns how many went.
+    /// Deletes up to `batch` token rows that expired before `now` and returns how many went; and
+    /// up to `batch` session rows whose family has no token row left.
     async fn flush_expired(&self, now: Instant, batch: u32) -> Result<u64, StoreError>;
     /// Creates `user` inactive and awaiting activation by e-mail (REQUIRE_EMAIL_VERIFICATION), in
     /// one transaction; otherwise as [`Store::create_user`].
@@ -1066,23 +1152,21 @@ mod tests {
         let max = Duration::from_secs(100);
         let user = UserGate { is_active: true, tokens_valid_after: 0 };
         let row = TokenStanding { blacklisted: false, family_started: 950 };
-        let check = |user, token| RefreshCheck { user, token };
-        assert_eq!(check(user, Some(row)).refuses(Some(950), now, max, true, false), None);
+        let check = |user, token| RefreshCheck { user, token, session_known: false };
+        assert_eq!(check(user, Some(row)).refuses(Some(950), now, max, true), None);
         let inactive = UserGate { is_active: false, ..user };
-        assert_eq!(check(inactive, Some(row)).refuses(Some(950), now, max, true, false), Some(Refusal::Inactive));
-        assert_eq!(check(inactive, Some(row)).refuses(Some(950), now, max, false, false), None, "not checked");
+        assert_eq!(check(inactive, Some(row)).refuses(Some(950), now, max, true), Some(Refusal::Inactive));
+        assert_eq!(check(inactive, Some(row)).refuses(Some(950), now, max, false), None, "not checked");
         let revoked = UserGate { tokens_valid_after: 960, ..user };
         let blacklisted = TokenStanding { blacklisted: true, ..row };
-        assert_eq!(check(revoked, Some(blacklisted)).refuses(Some(950), now, max, true, false), Some(Refusal::Revoked));
-        assert_eq!(
-            check(user, Some(blacklisted)).refuses(Some(950), now, max, true, false),
-            Some(Refusal::Blacklisted)
-        );
+        assert_eq!(check(revoked, Some(blacklisted)).refuses(Some(950), now, max, true), Some(Refusal::Revoked));
+        assert_eq!(check(user, Some(blacklisted)).refuses(Some(950), now, max, true), Some(Refusal::Blacklisted));
         let old = TokenStanding { family_started: 900, ..row };
-        assert_eq!(check(user, Some(old)).refuses(Some(950), now, max, true, false), Some(Refusal::SessionOver));
-        assert_eq!(check(user, None).refuses(Some(900), now, max, true, false), Some(Refusal::SessionOver), "its iat");
-        assert_eq!(check(user, None).refuses(None, now, max, true, false), None, "no iat: starts now");
-        assert_eq!(check(user, None).refuses(Some(990), now, max, true, true), Some(Refusal::Unrecorded), "sid");
+        assert_eq!(check(user, Some(old)).refuses(Some(950), now, max, true), Some(Refusal::SessionOver));
+        assert_eq!(check(user, None).refuses(Some(900), now, max, true), Some(Refusal::SessionOver), "its iat");
+        assert_eq!(check(user, None).refuses(None, now, max, true), None, "no iat: starts now");
+        let known = RefreshCheck { user, token: None, session_known: true };
+        assert_eq!(known.refuses(Some(990), now, max, true), Some(Refusal::Unrecorded), "its session is the user's");
     }
 
     #[test]

@@ -155,6 +155,12 @@ impl Claims {
         self.map.get("sid").and_then(Value::as_str)
     }
 
+    /// The session the token names: its `sid` claim when that is a string, else the first half
+    /// of a 32-hex jti ([`jwtd_proto::session::session_of`]).
+    pub fn session(&self) -> Option<&str> {
+        jwtd_proto::session::session_of(self.map.get("sid"), &self.jti)
+    }
+
     pub fn jti(&self) -> &str {
         &self.jti
     }

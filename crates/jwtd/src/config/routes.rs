@@ -21,6 +21,9 @@ pub enum Route {
     Me,
     PasswordChange,
     LogoutAll,
+    Sessions,
+    Session,
+    LogoutOthers,
     Jwks,
     Healthz,
     Readyz,
@@ -44,7 +47,7 @@ pub enum Route {
 
 impl Route {
     /// Every route, in the order of SPEC §1 (djoser's last).
-    pub const ALL: [Route; 30] = [
+    pub const ALL: [Route; 33] = [
         Route::Signup,
         Route::Signin,
         Route::TokenObtainPair,
@@ -56,6 +59,9 @@ impl Route {
         Route::Me,
         Route::PasswordChange,
         Route::LogoutAll,
+        Route::Sessions,
+        Route::Session,
+        Route::LogoutOthers,
         Route::Jwks,
         Route::Healthz,
         Route::Readyz,
@@ -92,6 +98,9 @@ impl Route {
             Route::Me => "me",
             Route::PasswordChange => "password_change",
             Route::LogoutAll => "logout_all",
+            Route::Sessions => "sessions",
+            Route::Session => "session",
+            Route::LogoutOthers => "logout_others",
             Route::Jwks => "jwks",
             Route::Healthz => "healthz",
             Route::Readyz => "readyz",
@@ -128,6 +137,10 @@ impl Route {
             Route::Me => "/api/me/",
             Route::PasswordChange => "/api/auth/password/",
             Route::LogoutAll => "/api/auth/logout-all/",
+            Route::Sessions => "/api/auth/sessions/",
+            // Its last segment is the session id; an override keeps `{id}` (`session=/x/{id}/`).
+            Route::Session => "/api/auth/sessions/{id}/",
+            Route::LogoutOthers => "/api/auth/logout-others/",
             Route::Jwks => "/.well-known/jwks.json",
             Route::Healthz => "/healthz",
             Route::Readyz => "/readyz",
@@ -238,7 +251,7 @@ impl Routes {
                         let names: Vec<&str> = Route::ALL.iter().map(|r| r.name()).collect();
                         format!("{name:?} is no route; routes are {}", names.join(", "))
                     })?;
-                    check_path(path).map_err(|e| format!("{name}={path}: {e}"))?;
+                    check_path(path, route == Route::Session).map_err(|e| format!("{name}={path}: {e}"))?;
                     if overrides.iter().any(|(r, _)| *r == route) {
                         return Err(format!("{name} is given twice"));
                     }
@@ -294,8 +307,9 @@ impl Routes {
 
 /// A path a route can be served at: `/` then segments of URL-safe characters (letters, digits,
 /// `-._~`), no empty, `.` or `..` segment, at most 200 bytes; a trailing slash is optional (the
-/// other form is served too).
-fn check_path(path: &str) -> Result<(), String> {
+/// other form is served too). The path of a route with an id (`session`) has `{id}` as its last
+/// segment, and no other route's has it.
+fn check_path(path: &str, takes_id: bool) -> Result<(), String> {
     if !path.starts_with('/') {
         return Err("a path starts with /".into());
     }
@@ -306,6 +320,16 @@ fn check_path(path: &str) -> Result<(), String> {
     let inner = inner.strip_suffix('/').unwrap_or(inner);
     if inner.is_empty() {
         return Err("a route needs a path below /".into());
+    }
+    let (inner, id) = match inner.rsplit_once('/') {
+        Some((before, "{id}")) => (before, true),
+        _ => (inner, inner == "{id}"),
+    };
+    if id != takes_id {
+        return Err(if takes_id { "the last segment is {id}".into() } else { "{id} is only in session's path".into() });
+    }
+    if inner.is_empty() && id {
+        return Err("{id} needs a path before it".into());
     }
     for segment in inner.split('/') {
         if segment.is_empty() || segment == "." || segment == ".." {
@@ -360,7 +384,7 @@ mod tests {
         assert_eq!(routes, Routes::parse("simplejwt").unwrap());
         assert_eq!(routes.path(Route::TokenRefresh), Some("/api/token/refresh/"));
         assert_eq!(routes.path(Route::JwtCreate), None);
-        assert_eq!(routes.served().count(), 23);
+        assert_eq!(routes.served().count(), 26);
         assert_eq!(&**routes.cookie_path(), "/api/token/");
         assert_eq!(Routes::parse("").unwrap().to_string(), "simplejwt");
     }
@@ -404,7 +428,8 @@ mod tests {
             ("token_refresh=", "a path starts with /"),
             ("token_refresh=/a//b/", "empty, . and .. segments"),
             ("token_refresh=/a/../b/", "empty, . and .. segments"),
-            ("token_refresh=/a/{id}/", "'{' is refused"),
+            ("token_refresh=/a/{id}/", "{id} is only in session's path"),
+            ("token_refresh=/a/{x}/", "'{' is refused"),
             ("token_refresh=/a b/", "' ' is refused"),
             ("token_refresh=/a/*rest", "'*' is refused"),
             ("token_refresh=/a?x=1", "'?' is refused"),
@@ -425,7 +450,17 @@ mod tests {
                 assert_ne!(a.name(), b.name());
                 assert!(!same_path(a.default_path(), b.default_path()));
             }
-            assert!(check_path(a.default_path()).is_ok(), "{}", a.name());
+            assert!(check_path(a.default_path(), *a == Route::Session).is_ok(), "{}", a.name());
         }
+    }
+
+    #[test]
+    fn only_the_session_route_takes_an_id_and_as_its_last_segment() {
+        let routes = Routes::parse("session=/devices/{id}/").unwrap();
+        assert_eq!(routes.path(Route::Session), Some("/devices/{id}/"));
+        assert!(Routes::parse("session=/devices/").is_err(), "no id");
+        assert!(Routes::parse("session=/{id}/x/").is_err(), "not last");
+        assert!(Routes::parse("session=/{id}").is_err(), "nothing before it");
+        assert!(Routes::parse("me=/me/{id}/").is_err(), "another route");
     }
 }

@@ -2,20 +2,21 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use jwtd_proto::{Me, PasswordChange, SignUpPending, SignUpRequest, SignUpResponse, UserSummary};
+use jwtd_proto::{Me, PasswordChange, Session, Sessions, SignUpPending, SignUpRequest, SignUpResponse, UserSummary};
 use serde_json::{json, Value};
 use time::format_description::well_known::Iso8601;
 use time::OffsetDateTime;
 
 use super::cookie::{hand_out_pair, with_cookie, RefreshCookie};
 use super::responses::{
-    BearerRefused, BodyErrors, CookieOriginRefused, Empty, PasswordChecksThrottled, ServerFaults, SignUpRefused,
+    BearerRefused, BodyErrors, CookieOriginRefused, Empty, PasswordChecksThrottled, ServerFaults, SessionNotFound,
+    SignUpRefused,
 };
-use super::{ApiError, AuthUser, ClientAddr, Input};
+use super::{ApiError, AuthUser, ClientAddr, Input, UserAgent};
 use crate::clock::Instant;
 use crate::config::LoginField;
 use crate::service::AuthService;
@@ -39,6 +40,7 @@ pub async fn sign_up(
     State(auth): State<AuthService>,
     State(metrics): State<Arc<Metrics>>,
     ClientAddr(addr): ClientAddr,
+    UserAgent(user_agent): UserAgent,
     cookie: RefreshCookie,
     input: Result<Input, ApiError>,
 ) -> Result<Response, ApiError> {
@@ -63,7 +65,7 @@ pub async fn sign_up(
             (username, password, Some(email))
         }
     };
-    let signed_up = auth.sign_up(username, password, email, addr).await?;
+    let signed_up = auth.sign_up(username, password, email, addr, &user_agent).await?;
     let id = auth.public_id(&signed_up.user)?;
     let user = match auth.login_field() {
         LoginField::Username => UserSummary { id, username: Some(signed_up.user.username), email: None },
@@ -146,6 +148,75 @@ pub async fn change_password(
 )]
 pub async fn logout_all(State(auth): State<AuthService>, user: AuthUser) -> Result<Json<Value>, ApiError> {
     auth.logout_all(user.user_id).await?;
+    Ok(Json(json!({})))
+}
+
+/// The caller's live sessions, newest first; `current` marks the one its access token is of.
+#[utoipa::path(
+    get,
+    path = "/api/auth/sessions/",
+    tag = "account",
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "The caller's sessions.", body = Sessions), BearerRefused, ServerFaults)
+)]
+pub async fn sessions(State(auth): State<AuthService>, user: AuthUser) -> Result<Json<Sessions>, ApiError> {
+    let current = user.claims.session();
+    let listed = auth.sessions(user.user_id).await?;
+    let sessions = listed
+        .into_iter()
+        .map(|s| Session {
+            current: current == Some(s.id.as_str()),
+            id: s.id,
+            created_at: isoformat(Instant::from_secs(s.created_at)),
+            last_used_at: isoformat(Instant::from_secs(s.last_used_at)),
+            user_agent: s.user_agent,
+            ip: s.ip,
+        })
+        .collect();
+    Ok(Json(Sessions { sessions }))
+}
+
+/// Revokes one session of the caller's: its refresh tokens at once, its access tokens within a
+/// second on every instance.
+#[utoipa::path(
+    delete,
+    path = "/api/auth/sessions/{id}/",
+    tag = "account",
+    params(("id" = String, Path, description = "The session id (16 hex digits).")),
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Done: `{}`.", body = Empty),
+        BearerRefused,
+        SessionNotFound,
+        ServerFaults,
+    )
+)]
+pub async fn revoke_session(
+    State(auth): State<AuthService>,
+    user: AuthUser,
+    ClientAddr(addr): ClientAddr,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    // An id that is not even text (bad percent-encoding) names no session either.
+    let Ok(Path(id)) = id else { return Err(ApiError::NotFound) };
+    auth.revoke_session(user.user_id, &id, addr).await?;
+    Ok(Json(json!({})))
+}
+
+/// Revokes every session of the caller's but the one its access token is of.
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout-others/",
+    tag = "account",
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "Done: `{}`.", body = Empty), BearerRefused, ServerFaults)
+)]
+pub async fn logout_others(
+    State(auth): State<AuthService>,
+    user: AuthUser,
+    ClientAddr(addr): ClientAddr,
+) -> Result<Json<Value>, ApiError> {
+    auth.logout_others(user.user_id, user.claims.session(), addr).await?;
     Ok(Json(json!({})))
 }
 

@@ -132,7 +132,7 @@ fn status_and_body(err: &ApiError) -> (StatusCode, Body) {
         A::UnsupportedMediaType(t) => (S::UNSUPPORTED_MEDIA_TYPE, D(detail(UNSUPPORTED_MEDIA_TYPE.fill(t)))),
         A::BodyTooLarge => (S::PAYLOAD_TOO_LARGE, D(detail(BODY_TOO_LARGE))),
         A::MethodNotAllowed(m) => (S::METHOD_NOT_ALLOWED, D(detail(METHOD_NOT_ALLOWED.fill(m)))),
-        A::NotFound => (S::NOT_FOUND, D(detail(NOT_FOUND))),
+        A::NotFound | A::Auth(E::SessionNotFound) => (S::NOT_FOUND, D(detail(NOT_FOUND))),
         // Django's CSRF failure as DRF words it (`CSRF Failed: ` + Django's REASON_BAD_ORIGIN).
         A::CrossOrigin(origin) => (S::FORBIDDEN, D(detail(CSRF_FAILED.fill(origin)))),
         A::HeadersTooLarge => (S::REQUEST_HEADER_FIELDS_TOO_LARGE, D(detail(HEADERS_TOO_LARGE))),

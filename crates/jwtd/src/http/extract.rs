@@ -128,3 +128,19 @@ mod tests {
         assert_eq!(client("::ffff:10.0.0.2", &["[2001:db8::1]:443"], "10.0.0.0/8"), ip("2001:db8::1"));
     }
 }
+
+/// The request's `User-Agent`, as a session records it (empty when absent or not visible ASCII,
+/// cut to [`USER_AGENT_CHARS`](crate::store::USER_AGENT_CHARS) by the store's
+/// [`SessionClient`](crate::store::SessionClient)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserAgent(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserAgent {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let value = parts.headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let cut: String = value.chars().take(crate::store::USER_AGENT_CHARS).collect();
+        Ok(UserAgent(cut))
+    }
+}

@@ -242,7 +242,7 @@ impl Modify for Contract {
 }
 
 fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
-    [&mut item.get, &mut item.post].into_iter().filter_map(Option::as_mut)
+    [&mut item.get, &mut item.post, &mut item.delete].into_iter().filter_map(Option::as_mut)
 }
 
 /// DRF's parsers serve every view: a JSON body may also come form-encoded or multipart. A

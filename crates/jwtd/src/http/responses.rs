@@ -86,6 +86,15 @@ impl IntoResponses for BearerRefused {
     }
 }
 
+/// 404 of `DELETE /api/auth/sessions/{id}/`: no session of the caller's has that id.
+pub struct SessionNotFound;
+
+impl IntoResponses for SessionNotFound {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        refs(&[("404", "NotFound")])
+    }
+}
+
 /// 401 of the routes for other services: no service token, or not one of SERVICE_TOKENS.
 pub struct ServiceTokenRefused;
 
@@ -382,6 +391,15 @@ pub(super) fn error_responses() -> Vec<(&'static str, ApiResponse)> {
             .build(),
         ),
         (
+            "NotFound",
+            json_response(
+                "Nothing here: no session of the caller's has this id (another user's, or none).",
+                detail(text(&[NOT_FOUND]), None),
+                json!({"detail": NOT_FOUND}),
+            )
+            .build(),
+        ),
+        (
             "MethodNotAllowed",
             json_response(
                 "A method the path does not serve.",
@@ -481,6 +499,7 @@ mod tests {
             (ApiError::Auth(AuthError::Blacklisted), "TokenNotValid"),
             (ApiError::Auth(AuthError::TokenInvalid(TokenError::Expired)), "TokenNotValid"),
             (ApiError::Auth(AuthError::UserNotFound), "NotAuthenticated"),
+            (ApiError::Auth(AuthError::SessionNotFound), "NotFound"),
             (ApiError::Auth(AuthError::UserInactive), "NotAuthenticated"),
             (ApiError::Bearer(BearerError::NotProvided), "NotAuthenticated"),
             (ApiError::Bearer(BearerError::BadHeader), "NotAuthenticated"),

@@ -21,7 +21,8 @@ use crate::password::Hasher;
 use crate::service::{AuthService, PasswordPool, Verifier};
 use crate::store::{
     IdTypeCheck, ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation,
-    RotateRequest, Rotation, Store, StoreError, TokenRow, User, UserListing, UserState,
+    RotateRequest, Rotation, SessionClient, SessionListing, SessionScope, Store, StoreError, TokenRow, User,
+    UserListing, UserState,
 };
 use crate::tokens::{Algorithm, Claims, Codec, Policy, TokenType};
 
@@ -88,13 +89,31 @@ impl Store for DownStore {
     async fn revocations_since(&self, _: i64, _: u32) -> Result<Vec<Revocation>, StoreError> {
         down()
     }
-    async fn record_sign_in(&self, _: &RefreshRecord, _: &str, _: &UserState) -> Result<bool, StoreError> {
+    async fn record_sign_in(
+        &self,
+        _: &RefreshRecord,
+        _: &str,
+        _: &UserState,
+        _: &SessionClient,
+    ) -> Result<bool, StoreError> {
         down()
     }
     async fn refresh_row(&self, _: &str) -> Result<Option<TokenRow>, StoreError> {
         down()
     }
-    async fn refresh_check(&self, _: i64, _: &str) -> Result<Option<RefreshCheck>, StoreError> {
+    async fn refresh_check(&self, _: i64, _: &str, _: Option<&str>) -> Result<Option<RefreshCheck>, StoreError> {
+        down()
+    }
+    async fn session_owner(&self, _: &str) -> Result<Option<i64>, StoreError> {
+        down()
+    }
+    async fn sessions(&self, _: i64, _: Instant) -> Result<Vec<SessionListing>, StoreError> {
+        down()
+    }
+    async fn revoke_sessions(&self, _: i64, _: SessionScope<'_>, _: Instant) -> Result<Vec<String>, StoreError> {
+        down()
+    }
+    async fn touch_sessions(&self, _: &[(String, i64)]) -> Result<(), StoreError> {
         down()
     }
     async fn blacklist(&self, _: &RefreshRecord, _: &str, _: Instant) -> Result<(), StoreError> {

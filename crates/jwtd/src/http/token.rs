@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::cookie::{hand_out_pair, with_cookie, RefreshCookie};
 use super::responses::{BodyErrors, CookieOriginRefused, CredentialsRefused, Empty, ServerFaults, TokenRefused};
-use super::{ApiError, ClientAddr, Input};
+use super::{ApiError, ClientAddr, Input, UserAgent};
 use crate::service::AuthService;
 use crate::telemetry::{Metrics, TokenKind};
 
@@ -45,11 +45,12 @@ pub async fn obtain_pair(
     State(auth): State<AuthService>,
     State(metrics): State<Arc<Metrics>>,
     ClientAddr(addr): ClientAddr,
+    UserAgent(user_agent): UserAgent,
     cookie: RefreshCookie,
     input: Input,
 ) -> Result<Response, ApiError> {
     let (username, password) = credentials(&auth, input)?;
-    let issued = auth.obtain_pair(&username, password, addr).await?;
+    let issued = auth.obtain_pair(&username, password, addr, &user_agent).await?;
     let (set_cookie, pair) = hand_out_pair(&metrics, &cookie, issued)?;
     Ok(with_cookie(set_cookie, Json(pair)))
 }

@@ -19,10 +19,13 @@ mod recovery;
 pub use recovery::send_link;
 
 use super::delivery::{Delivery, EventKind};
-use super::{revocation, PasswordPool, Subject, Throttle, Throttled, Verifier};
+use super::{revocation, PasswordPool, SessionActivity, Subject, Throttle, Throttled, Verifier};
 use crate::clock::{Instant, SharedClock};
 use crate::config::{IdType, LoginField, RotationPolicy, Settings, SignUpPolicy, TokenClaim, REGISTERED_CLAIMS};
-use crate::store::{NewUser, RefreshRecord, Refusal, RotateRequest, Rotation, Store, StoreError, User, UserState};
+use crate::store::{
+    valid_after_revocation, NewUser, RefreshRecord, Refusal, RotateRequest, Rotation, SessionClient, SessionListing,
+    SessionScope, Store, StoreError, User, UserState,
+};
 use crate::tokens::{Claims, Codec, TokenError, TokenType};
 
 /// DRF validation errors: field name → messages, in field order.
@@ -59,6 +62,9 @@ pub enum AuthError {
     SignUpClosed,
     #[error("user not found")]
     UserNotFound,
+    /// No session of the caller's has this id (another user's, or none).
+    #[error("session not found")]
+    SessionNotFound,
     #[error("user is inactive")]
     UserInactive,
     #[error(transparent)]
@@ -144,6 +150,8 @@ struct Parts {
     throttle: Arc<Throttle>,
     /// SIGNUP_RATE: sign-up requests per address.
     signup_throttle: Arc<Throttle>,
+    /// Sessions refreshed since `app`'s task last wrote their `last_used_at`.
+    activity: SessionActivity,
     settings: Arc<Settings>,
     /// Mails and security events (SPEC §8); disabled unless WEBHOOK_URL or SMTP_URL is set.
     delivery: Delivery,
@@ -163,14 +171,14 @@ fn jti_in(session: Option<&str>) -> String {
     jwtd_proto::session::jti_in_session(session, uuid::Uuid::new_v4())
 }
 
-/// The session a token names ([`jwtd_proto::session::session_of`]).
-pub fn session_of(claims: &Claims) -> Option<&str> {
-    jwtd_proto::session::session_of(claims.get("sid"), claims.jti())
-}
-
 /// The jti of a new token in the session of `from`: an access token made from a refresh token.
 fn jti_after(from: &Claims) -> String {
-    jti_in(session_of(from))
+    jti_in(from.session())
+}
+
+/// The log line of a session revoked (`session.revoked`): the user and the session, never a token.
+fn log_session_revoked(user_id: i64, session: &str, reason: &'static str) {
+    info!(event = "session.revoked", user_id, session, reason, "session revoked");
 }
 
 fn secs(d: Duration) -> i64 {
@@ -190,6 +198,7 @@ impl AuthService {
     ) -> Self {
         let throttle = Arc::new(Throttle::new(settings.login_rate));
         let signup_throttle = Arc::new(Throttle::new(settings.signup_rate));
+        let activity = SessionActivity::default();
         let reset_throttles = recovery::ResetThrottles::new(&settings);
         AuthService {
             inner: Arc::new(Parts {
@@ -200,6 +209,7 @@ impl AuthService {
                 passwords,
                 throttle,
                 signup_throttle,
+                activity,
                 settings,
                 delivery: Delivery::disabled(),
                 reset_throttles,
@@ -317,7 +327,7 @@ impl AuthService {
     /// (`test_tokens.py`, CORE) and SimpleJWT's own tokens hold exactly `token_type`, `exp`,
     /// `iat`, `jti` and the user id, and where the contract and SimpleJWT disagree on the wire,
     /// SimpleJWT's answer decides. The session rides in the jti instead; a presented `sid` is
-    /// still read ([`session_of`]).
+    /// still read ([`Claims::session`]).
     async fn claims_for(
         &self,
         token_type: TokenType,
@@ -353,9 +363,14 @@ impl AuthService {
 
     /// A new refresh token (first of a new family) and the access token made from it, issued only
     /// if the user is still as `seen` (the state the password check saw): otherwise the sign-in
-    /// raced a password change, revocation or deactivation, and gets nothing.
-    /// Returns the tokens and their session (family) id.
-    async fn issue_pair(&self, user: &User, seen: &UserState) -> Result<(Issued, String), AuthError> {
+    /// raced a password change, revocation or deactivation, and gets nothing. The new session
+    /// records `client`. Returns the tokens and their session (family) id.
+    async fn issue_pair(
+        &self,
+        user: &User,
+        seen: &UserState,
+        client: &SessionClient,
+    ) -> Result<(Issued, String), AuthError> {
         let now = self.issue_time(seen.tokens_valid_after).await;
         let s = &self.inner.settings;
         let lifetime = s.refresh_token_lifetime.min(s.session_max_lifetime);
@@ -368,7 +383,7 @@ impl AuthService {
             issued_at: now.secs(),
             expires_at: refresh.exp_secs(),
         };
-        if !self.inner.store.record_sign_in(&record, &family, seen).await? {
+        if !self.inner.store.record_sign_in(&record, &family, seen, client).await? {
             info!(user_id = user.id, "sign-in raced a change of the user; nothing issued");
             return Err(AuthError::NoActiveAccount);
         }
@@ -408,13 +423,15 @@ impl AuthService {
     /// POST /api/auth/signup/. Field checks as the reference's serializer: username at most
     /// 150 characters and, when it is the login, not taken; password at least 8; e-mail
     /// well-formed when given and, when it is the login (USERNAME_FIELD=email), not taken by any
-    /// case variant. Errors come in the serializer's field order.
+    /// case variant. Errors come in the serializer's field order. The session it opens records
+    /// `client`.
     pub async fn sign_up(
         &self,
         username: Option<String>,
         password: String,
         email: Option<String>,
         addr: Option<IpAddr>,
+        user_agent: &str,
     ) -> Result<SignUp, AuthError> {
         let by_email = self.inner.settings.username_field == LoginField::Email;
         let verify_email = self.inner.settings.require_email_verification;
@@ -477,7 +494,7 @@ impl AuthService {
             self.send_activation(&user).await?;
             return Ok(SignUp { user, tokens: None });
         }
-        let (tokens, _) = self.issue_pair(&user, &user.state()).await?;
+        let (tokens, _) = self.issue_pair(&user, &user.state(), &SessionClient::new(user_agent, addr)).await?;
         Ok(SignUp { user, tokens: Some(tokens) })
     }
 
@@ -532,15 +549,17 @@ impl AuthService {
         Ok(user)
     }
 
-    /// POST /api/token/ and /api/auth/signin/.
+    /// POST /api/token/ and /api/auth/signin/: a new session, recording the client's address and
+    /// `User-Agent`.
     pub async fn obtain_pair(
         &self,
         username: &str,
         password: String,
         addr: Option<IpAddr>,
+        user_agent: &str,
     ) -> Result<Issued, AuthError> {
         let user = self.authenticate(username, password, addr).await?;
-        let (issued, session) = self.issue_pair(&user, &user.state()).await?;
+        let (issued, session) = self.issue_pair(&user, &user.state(), &SessionClient::new(user_agent, addr)).await?;
         self.emit_in_session(
             EventKind::SignedIn,
             user.public_id(self.inner.settings.user_id_type),
@@ -596,12 +615,14 @@ impl AuthService {
         let claims = self.decode(token, self.now())?;
         claims.expect_type(TokenType::Refresh)?;
         let public_id = self.user_id_of(&claims)?;
+        // A revoked session's tokens are blacklisted; this instance knows without a read.
+        if self.session_revoked(&claims) {
+            return Err(AuthError::Blacklisted);
+        }
         let user_id = self.user_key(public_id).await?.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))?;
         // Dated before the store reads the user (a wait here is under a second, and only with
         // instances' clocks apart).
         let now = self.renewal_time(public_id).await;
-        // jwtd's own tokens carry `sid` and always have a row; SimpleJWT's are adopted.
-        let own_issue = claims.get("sid").is_some();
         let s = &self.inner.settings;
         let presented = RefreshRecord {
             jti: claims.jti().to_string(),
@@ -615,20 +636,20 @@ impl AuthService {
         match s.rotation {
             RotationPolicy::Off => {
                 // check_user's rules, and then the token's row, from one read.
-                let check = self.inner.store.refresh_check(user_id, claims.jti()).await?;
+                let check = self.inner.store.refresh_check(user_id, claims.jti(), claims.session()).await?;
                 let check = check.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))?;
-                if let Some(refusal) =
-                    check.refuses(claims.iat(), now, s.session_max_lifetime, s.check_user_is_active, own_issue)
+                if let Some(refusal) = check.refuses(claims.iat(), now, s.session_max_lifetime, s.check_user_is_active)
                 {
                     return Err(refused(refusal));
                 }
+                self.note_use(&claims, now);
                 Ok(Issued { access: new_access(&claims)?, refresh: None })
             }
             RotationPolicy::On { blacklist_after, grace } => {
                 let req = RotateRequest {
                     presented,
                     presented_iat: claims.iat(),
-                    session: session_of(&claims).map(str::to_string),
+                    session: claims.session().map(str::to_string),
                     successor_random: uuid::Uuid::new_v4(),
                     now,
                     lifetime: s.refresh_token_lifetime,
@@ -636,14 +657,15 @@ impl AuthService {
                     blacklist_after,
                     grace,
                     require_active: s.check_user_is_active,
-                    own_issue,
                 };
                 let successor = match self.inner.store.rotate(&req).await? {
                     Rotation::Rotated(row) | Rotation::Grace(row) => {
                         claims.renew(Some(row.jti), row.issued_at, row.expires_at)
                     }
                     Rotation::Reused { family } => {
-                        warn!(user_id, %family, "refresh token reused after rotation; family revoked");
+                        warn!(user_id, session = %family, "refresh token reused after rotation; family revoked");
+                        self.inner.verifier.revoke_session(&family, valid_after_revocation(now));
+                        log_session_revoked(user_id, &family, "reuse");
                         self.emit_in_session(
                             EventKind::SessionReuseDetected,
                             Some(public_id),
@@ -655,9 +677,108 @@ impl AuthService {
                     Rotation::Blacklisted => return Err(AuthError::Blacklisted),
                     Rotation::Invalid => return Err(AuthError::TokenInvalid(TokenError::Expired)),
                 };
+                self.note_use(&successor, now);
                 Ok(Issued { access: new_access(&successor)?, refresh: Some(self.sign_refresh(&successor, now)?) })
             }
         }
+    }
+
+    /// Whether the session `claims` names was revoked since the token was issued (this
+    /// instance's verifier knows, no read).
+    fn session_revoked(&self, claims: &Claims) -> bool {
+        claims.session().is_some_and(|session| self.inner.verifier.is_session_revoked(session, claims.iat()))
+    }
+
+    /// Notes a refresh in the session of `claims` for the next write of `last_used_at`.
+    fn note_use(&self, claims: &Claims, now: Instant) {
+        if let Some(session) = claims.session() {
+            self.inner.activity.touch(session, now.secs());
+        }
+    }
+
+    /// Writes the `last_used_at` of the sessions refreshed since the last call (`app`'s task,
+    /// every [`SessionActivity::FLUSH_EVERY`], and at shutdown); returns how many. A batch the
+    /// database refuses is kept for the next call.
+    pub async fn flush_session_activity(&self) -> Result<usize, AuthError> {
+        let batch = self.inner.activity.take();
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        match self.inner.store.touch_sessions(&batch).await {
+            Ok(()) => Ok(batch.len()),
+            Err(e) => {
+                self.inner.activity.restore(batch);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// GET /api/auth/sessions/: the live sessions of the user, newest first.
+    pub async fn sessions(&self, user_id: UserId) -> Result<Vec<SessionListing>, AuthError> {
+        let key = self.user_key(user_id).await?.ok_or(AuthError::UserNotFound)?;
+        Ok(self.inner.store.sessions(key, self.now()).await?)
+    }
+
+    /// DELETE /api/auth/sessions/{id}/: revokes one session of the user: its refresh tokens at
+    /// once, its access tokens here at once and on other instances within a poll.
+    /// [`AuthError::SessionNotFound`] when no row of the user names it.
+    pub async fn revoke_session(&self, user_id: UserId, session: &str, addr: Option<IpAddr>) -> Result<(), AuthError> {
+        if !jwtd_proto::session::is_session_id(session) {
+            return Err(AuthError::SessionNotFound);
+        }
+        let key = self.user_key(user_id).await?.ok_or(AuthError::SessionNotFound)?;
+        let revoked = self.revoke_sessions(key, user_id, SessionScope::One(session), "revoked", addr).await?;
+        if revoked.is_empty() {
+            return Err(AuthError::SessionNotFound);
+        }
+        Ok(())
+    }
+
+    /// POST /api/auth/logout-others/: revokes every session of the user but `current` (the
+    /// caller's, from its Bearer token). Returns the sessions revoked.
+    pub async fn logout_others(
+        &self,
+        user_id: UserId,
+        current: Option<&str>,
+        addr: Option<IpAddr>,
+    ) -> Result<Vec<String>, AuthError> {
+        let key = self.user_key(user_id).await?.ok_or(AuthError::UserNotFound)?;
+        self.revoke_sessions(key, user_id, SessionScope::AllBut(current), "logout-others", addr).await
+    }
+
+    /// [`Store::revoke_sessions`], then this instance's verifier refuses their tokens at once.
+    async fn revoke_sessions(
+        &self,
+        key: i64,
+        user_id: UserId,
+        scope: SessionScope<'_>,
+        reason: &'static str,
+        addr: Option<IpAddr>,
+    ) -> Result<Vec<String>, AuthError> {
+        let now = self.now();
+        let revoked = self.inner.store.revoke_sessions(key, scope, now).await?;
+        // A refresh that read its token's row before the commit may have dated its access token
+        // in a second turned since `now`: revoke that second too (`revocation::settle`'s rule).
+        let later = self.now();
+        if later.secs() != now.secs() {
+            for session in &revoked {
+                self.inner.store.revoke_sessions(key, SessionScope::One(session), later).await?;
+            }
+        }
+        for session in &revoked {
+            self.inner.verifier.revoke_session(session, valid_after_revocation(later));
+            log_session_revoked(key, session, reason);
+            self.emit_in_session(EventKind::SessionRevoked, Some(user_id), Some(session.clone()), addr);
+        }
+        Ok(revoked)
+    }
+
+    /// Whether a refresh token without a row names a session of its own user: one jwtd issued,
+    /// whose row was purged or restored away (refused), rather than SimpleJWT's (adopted).
+    async fn names_own_family(&self, claims: &Claims, user_id: UserId) -> Result<bool, AuthError> {
+        let Some(session) = claims.session() else { return Ok(false) };
+        let Some(owner) = self.inner.store.session_owner(session).await? else { return Ok(false) };
+        Ok(self.user_key(user_id).await? == Some(owner))
     }
 
     /// POST /api/token/verify/: any token type. Refresh (and sliding) tokens are looked up in the
@@ -682,14 +803,21 @@ impl AuthService {
                 return Err(AuthError::Blacklisted);
             }
         }
+        if self.session_revoked(&claims) {
+            return Err(AuthError::Blacklisted);
+        }
         if claims.token_type().ok() != Some(TokenType::Access) {
             match self.inner.store.refresh_row(claims.jti()).await? {
                 Some(row) if row.blacklisted.is_some() => return Err(AuthError::Blacklisted),
                 Some(_) => {}
-                // A refresh token of jwtd's own issue (with `sid`) always has a row: refresh
-                // refuses one without, and so does verify.
-                None if claims.token_type().ok() == Some(TokenType::Refresh) && claims.get("sid").is_some() => {
-                    return Err(AuthError::TokenInvalid(TokenError::BadClaim));
+                // A refresh token of jwtd's own issue always has a row: refresh refuses one
+                // without whose session is a family of its user's, and so does verify.
+                None if claims.token_type().ok() == Some(TokenType::Refresh) => {
+                    if let Some(user_id) = claims.user_id(self.inner.verifier.user_id_claim())? {
+                        if self.names_own_family(&claims, user_id).await? {
+                            return Err(AuthError::TokenInvalid(TokenError::BadClaim));
+                        }
+                    }
                 }
                 None => {}
             }
@@ -720,7 +848,7 @@ impl AuthService {
             .iter()
             .filter_map(|r| {
                 let user_id = r.public_id(id_type)?;
-                Some(RevocationEntry { id: r.cursor, user_id, valid_after: r.valid_after, session: None })
+                Some(RevocationEntry { id: r.cursor, user_id, valid_after: r.valid_after, session: r.session.clone() })
             })
             .collect();
         Ok((entries, next))
@@ -739,7 +867,7 @@ impl AuthService {
         let Some(user_id) = self.user_key(public_id).await? else {
             return Err(AuthError::TokenInvalid(TokenError::BadClaim));
         };
-        if self.inner.verifier.is_revoked(public_id, claims.iat()) {
+        if self.inner.verifier.is_revoked(public_id, claims.iat()) || self.session_revoked(&claims) {
             return Err(AuthError::Blacklisted);
         }
         if let Some(row) = self.inner.store.refresh_row(claims.jti()).await? {
@@ -753,7 +881,7 @@ impl AuthService {
             issued_at: claims.iat().unwrap_or(now.secs()),
             expires_at: claims.exp_secs(),
         };
-        let family = crate::store::family_of_unrecorded(session_of(&claims), new_session);
+        let family = crate::store::family_of_unrecorded(claims.session(), new_session);
         self.inner.store.blacklist(&record, &family, now).await?;
         Ok(())
     }
@@ -773,7 +901,7 @@ impl AuthService {
             return Err(TokenError::Expired.into());
         }
         self.check_user(&claims).await?;
-        if self.inner.verifier.is_revoked(self.user_id_of(&claims)?, claims.iat()) {
+        if self.inner.verifier.is_revoked(self.user_id_of(&claims)?, claims.iat()) || self.session_revoked(&claims) {
             return Err(AuthError::Blacklisted);
         }
         let renewed =

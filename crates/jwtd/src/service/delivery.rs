@@ -107,6 +107,8 @@ pub enum EventKind {
     PasswordChanged,
     PasswordResetRequested,
     SessionReuseDetected,
+    /// A session revoked (its DELETE, logout-others) by its user.
+    SessionRevoked,
     LogoutAll,
     Deactivated,
 }
@@ -120,6 +122,7 @@ impl EventKind {
             EventKind::PasswordChanged => "password.changed",
             EventKind::PasswordResetRequested => "password.reset_requested",
             EventKind::SessionReuseDetected => "session.reuse_detected",
+            EventKind::SessionRevoked => "session.revoked",
             EventKind::LogoutAll => "user.logout_all",
             EventKind::Deactivated => "user.deactivated",
         }

@@ -664,17 +664,17 @@ mod tests {
 
         for (id, name) in [(11, "ada"), (12, "bob")] {
             assert!(matches!(
-                auth.obtain_pair(name, "wrong password".into(), None).await,
+                auth.obtain_pair(name, "wrong password".into(), None, "").await,
                 Err(AuthError::NoActiveAccount)
             ));
-            auth.obtain_pair(name, PW.into(), None).await.unwrap();
+            auth.obtain_pair(name, PW.into(), None, "").await.unwrap();
             let stored = store.user_by_id(id).await.unwrap().unwrap().password;
             assert!(stored.starts_with("$argon2id$"), "{name}'s hash is upgraded");
-            auth.obtain_pair(name, PW.into(), None).await.unwrap();
+            auth.obtain_pair(name, PW.into(), None, "").await.unwrap();
         }
         // Inactive in Django, inactive here; unusable and unverifiable hashes never match.
         for name in ["carol", "dave", "erin"] {
-            assert!(matches!(auth.obtain_pair(name, PW.into(), None).await, Err(AuthError::NoActiveAccount)));
+            assert!(matches!(auth.obtain_pair(name, PW.into(), None, "").await, Err(AuthError::NoActiveAccount)));
         }
 
         // Refresh tokens Django issued, signed with its SECRET_KEY (here minted by our codec).

@@ -20,7 +20,8 @@ use crate::store::postgres::{PgOptions, PgStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{
     IdTypeCheck, ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation,
-    RotateRequest, Rotation, Store, StoreError, TokenRow, User, UserListing, UserState,
+    RotateRequest, Rotation, SessionClient, SessionListing, SessionScope, Store, StoreError, TokenRow, User,
+    UserListing, UserState,
 };
 use crate::tokens::{Algorithm, Codec, Policy};
 use jwtd_proto::UserId;
@@ -122,9 +123,15 @@ pausing_store! {
             self.at(Point::UpdatePasswordHash).await;
             self.inner.update_password_hash(user_id, old, new).await
         }
-        async fn record_sign_in(&self, token: &RefreshRecord, family: &str, seen: &UserState) -> Result<bool, StoreError> {
+        async fn record_sign_in(
+            &self,
+            token: &RefreshRecord,
+            family: &str,
+            seen: &UserState,
+            client: &SessionClient,
+        ) -> Result<bool, StoreError> {
             self.at(Point::RecordSignIn).await;
-            self.inner.record_sign_in(token, family, seen).await
+            self.inner.record_sign_in(token, family, seen, client).await
         }
         async fn change_password(&self, user_id: i64, hash: &str, now: Instant) -> Result<(), StoreError> {
             self.inner.change_password(user_id, hash, now).await?;
@@ -152,7 +159,11 @@ pausing_store! {
     set_last_login(user_id: i64, now: Instant) -> ();
     revocations_since(cursor: i64, limit: u32) -> Vec<Revocation>;
     refresh_row(jti: &str) -> Option<TokenRow>;
-    refresh_check(user_id: i64, jti: &str) -> Option<RefreshCheck>;
+    refresh_check(user_id: i64, jti: &str, session: Option<&str>) -> Option<RefreshCheck>;
+    session_owner(session: &str) -> Option<i64>;
+    sessions(user_id: i64, now: Instant) -> Vec<SessionListing>;
+    revoke_sessions(user_id: i64, scope: SessionScope<'_>, now: Instant) -> Vec<String>;
+    touch_sessions(used: &[(String, i64)]) -> ();
     blacklist(token: &RefreshRecord, family: &str, now: Instant) -> ();
     rotate(req: &RotateRequest) -> Rotation;
     import_user(user: &ImportUser, tokens: &[TokenRow], mode: ImportMode) -> ImportOutcome;
@@ -244,7 +255,7 @@ impl World {
 
 impl Instance {
     async fn sign_up(&self, name: &str) -> i64 {
-        self.auth.sign_up(Some(name.into()), PASSWORD.into(), None, None).await.unwrap().user.id
+        self.auth.sign_up(Some(name.into()), PASSWORD.into(), None, None, "").await.unwrap().user.id
     }
 
     async fn change_password(&self, user: i64) {
@@ -280,7 +291,10 @@ impl Instance {
     /// What another instance learns from the revocation log within a second.
     async fn poll(&self) {
         for r in self.store.revocations_since(0, 1000).await.unwrap() {
-            self.verifier.revoke_before(UserId::Int(r.user_id), r.valid_after);
+            match &r.session {
+                Some(session) => self.verifier.revoke_session(session, r.valid_after),
+                None => self.verifier.revoke_before(UserId::Int(r.user_id), r.valid_after),
+            }
         }
     }
 }
@@ -297,14 +311,14 @@ async fn a_sign_in_that_checked_the_old_password_issues_nothing_after_a_password
     let app = world.instance(|_| {}).await;
     let ada = app.sign_up("ada").await;
     let (release, sign_in) = app
-        .stopped_at(Point::RecordSignIn, |auth| async move { auth.obtain_pair("ada", PASSWORD.into(), None).await })
+        .stopped_at(Point::RecordSignIn, |auth| async move { auth.obtain_pair("ada", PASSWORD.into(), None, "").await })
         .await;
 
     app.change_password(ada).await;
     release.send(()).unwrap();
 
     refused_sign_in(sign_in.await.unwrap());
-    app.auth.obtain_pair("ada", NEW_PASSWORD.into(), None).await.unwrap();
+    app.auth.obtain_pair("ada", NEW_PASSWORD.into(), None, "").await.unwrap();
     world.finish().await;
 }
 
@@ -315,8 +329,10 @@ async fn a_sign_in_racing_logout_all_or_deactivation_issues_nothing() {
     let app = world.instance(|_| {}).await;
     let ada = app.sign_up("ada").await;
     for revoke in ["logout-all", "deactivate"] {
-        let (release, sign_in) = app
-            .stopped_at(Point::RecordSignIn, |auth| async move { auth.obtain_pair("ada", PASSWORD.into(), None).await })
+        let (release, sign_in) =
+            app.stopped_at(Point::RecordSignIn, |auth| async move {
+                auth.obtain_pair("ada", PASSWORD.into(), None, "").await
+            })
             .await;
         match revoke {
             "logout-all" => app.auth.logout_all(UserId::Int(ada)).await.unwrap(),
@@ -345,9 +361,9 @@ async fn the_rehash_of_a_sign_in_never_brings_the_old_password_back() {
         now: world.clock.now(),
     };
     let ada = app.store.create_user(new).await.unwrap().id;
-    let (release, sign_in) =
-        app.stopped_at(Point::UpdatePasswordHash, |auth| async move {
-            auth.obtain_pair("ada", PASSWORD.into(), None).await
+    let (release, sign_in) = app
+        .stopped_at(Point::UpdatePasswordHash, |auth| async move {
+            auth.obtain_pair("ada", PASSWORD.into(), None, "").await
         })
         .await;
 
@@ -355,8 +371,8 @@ async fn the_rehash_of_a_sign_in_never_brings_the_old_password_back() {
     release.send(()).unwrap();
 
     refused_sign_in(sign_in.await.unwrap());
-    refused_sign_in(app.auth.obtain_pair("ada", PASSWORD.into(), None).await);
-    app.auth.obtain_pair("ada", NEW_PASSWORD.into(), None).await.unwrap();
+    refused_sign_in(app.auth.obtain_pair("ada", PASSWORD.into(), None, "").await);
+    app.auth.obtain_pair("ada", NEW_PASSWORD.into(), None, "").await.unwrap();
     world.finish().await;
 }
 
@@ -387,7 +403,7 @@ async fn revocation_covers_its_whole_second_and_a_sign_in_right_after_is_at_once
     let app = world.instance(|_| {}).await;
     let ada = app.sign_up("ada").await;
     world.clock.hold_sleepers();
-    let pair = app.auth.obtain_pair("ada", PASSWORD.into(), None).await.unwrap();
+    let pair = app.auth.obtain_pair("ada", PASSWORD.into(), None, "").await.unwrap();
     world.advance_ms(200);
     let refresh = pair.refresh.as_ref().unwrap().token.clone();
     let refreshed = app.auth.refresh(&refresh).await.unwrap();
@@ -402,7 +418,7 @@ async fn revocation_covers_its_whole_second_and_a_sign_in_right_after_is_at_once
         assert!(app.verifier.access(access).is_err(), "revoked here at once, though of the same second");
     }
     // Another client signing in during the revoking second waits for the next one.
-    let during = app.spawn(|auth| async move { auth.obtain_pair("ada", PASSWORD.into(), None).await });
+    let during = app.spawn(|auth| async move { auth.obtain_pair("ada", PASSWORD.into(), None, "").await });
     world.sleepers(2).await;
     world.advance_ms(500);
     logout.await.unwrap().unwrap();
@@ -411,7 +427,7 @@ async fn revocation_covers_its_whole_second_and_a_sign_in_right_after_is_at_once
     assert!(matches!(app.auth.refresh(&refresh).await, Err(AuthError::Blacklisted)));
     assert!(matches!(app.auth.refresh_sliding(&slid).await, Err(AuthError::Blacklisted)));
     assert!(matches!(app.auth.refresh_sliding(&sliding).await, Err(AuthError::Blacklisted)));
-    let after = app.auth.obtain_pair("ada", PASSWORD.into(), None).await.unwrap();
+    let after = app.auth.obtain_pair("ada", PASSWORD.into(), None, "").await.unwrap();
     assert_eq!(world.clock.sleepers(), 0, "the sign-in after the call did not wait");
     for pair in [&during, &after] {
         app.verifier.access(&pair.access).unwrap();
@@ -428,7 +444,7 @@ async fn a_rotation_in_the_revoking_second_is_revoked() {
     let app =
         world.instance(|s| s.rotation = RotationPolicy::On { blacklist_after: true, grace: Duration::ZERO }).await;
     let ada = app.sign_up("ada").await;
-    let pair = app.auth.obtain_pair("ada", PASSWORD.into(), None).await.unwrap();
+    let pair = app.auth.obtain_pair("ada", PASSWORD.into(), None, "").await.unwrap();
     world.advance_ms(1_000);
     let rotated = app.auth.refresh(&pair.refresh.unwrap().token).await.unwrap();
     world.advance_ms(999);
@@ -469,13 +485,13 @@ async fn another_instance_waits_in_the_revoking_second_and_refuses_after_its_pol
     let one = world.instance(|_| {}).await;
     let two = world.instance(|_| {}).await;
     let ada = one.sign_up("ada").await;
-    let old = two.auth.obtain_pair("ada", PASSWORD.into(), None).await.unwrap();
+    let old = two.auth.obtain_pair("ada", PASSWORD.into(), None, "").await.unwrap();
     world.clock.hold_sleepers();
     world.advance_ms(400);
 
     let logout = one.spawn(|auth| async move { auth.logout_all(UserId::Int(ada)).await });
     world.sleepers(1).await;
-    let elsewhere = two.spawn(|auth| async move { auth.obtain_pair("ada", PASSWORD.into(), None).await });
+    let elsewhere = two.spawn(|auth| async move { auth.obtain_pair("ada", PASSWORD.into(), None, "").await });
     world.sleepers(2).await;
     world.advance_ms(600);
     logout.await.unwrap().unwrap();

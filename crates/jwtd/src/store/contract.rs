@@ -40,7 +40,7 @@ fn record(jti: &str, user_id: i64, issued_at: i64) -> RefreshRecord {
 /// Records `token` as the first of `family`, as a sign-in does, with the user as it stands.
 async fn recorded(s: &dyn Store, token: &RefreshRecord, family: &str) {
     let seen = s.user_by_id(token.user_id).await.unwrap().unwrap().state();
-    assert!(s.record_sign_in(token, family, &seen).await.unwrap(), "the user is as read");
+    assert!(s.record_sign_in(token, family, &seen, &SessionClient::default()).await.unwrap(), "the user is as read");
 }
 
 /// A rotation of `presented` at `now`. The successor's jti is `successor` when the family is
@@ -58,7 +58,6 @@ fn rotate_req(presented: RefreshRecord, successor: &str, now: Instant) -> Rotate
         blacklist_after: true,
         grace: Duration::from_secs(10),
         require_active: true,
-        own_issue: false,
     }
 }
 
@@ -266,19 +265,20 @@ async fn blacklisting_is_idempotent_and_records_unseen_tokens(s: &dyn Store) {
 
 async fn a_refresh_check_reads_the_user_and_the_token_row(s: &dyn Store) {
     let ada = user(s, "ada").await;
-    let standing = |token| RefreshCheck { user: UserGate { is_active: true, tokens_valid_after: 0 }, token };
-    assert_eq!(s.refresh_check(ada.id, &jti(1)).await.unwrap(), Some(standing(None)), "an unrecorded token");
+    let standing =
+        |token| RefreshCheck { user: UserGate { is_active: true, tokens_valid_after: 0 }, token, session_known: false };
+    assert_eq!(s.refresh_check(ada.id, &jti(1), None).await.unwrap(), Some(standing(None)), "an unrecorded token");
     recorded(s, &record(&jti(1), ada.id, T0), "fam").await;
     let recorded = TokenStanding { blacklisted: false, family_started: T0 };
-    assert_eq!(s.refresh_check(ada.id, &jti(1)).await.unwrap(), Some(standing(Some(recorded))));
+    assert_eq!(s.refresh_check(ada.id, &jti(1), None).await.unwrap(), Some(standing(Some(recorded))));
     s.blacklist(&record(&jti(1), ada.id, T0), "fam", at(T0 + 1)).await.unwrap();
     let blacklisted = TokenStanding { blacklisted: true, ..recorded };
-    assert_eq!(s.refresh_check(ada.id, &jti(1)).await.unwrap(), Some(standing(Some(blacklisted))));
+    assert_eq!(s.refresh_check(ada.id, &jti(1), None).await.unwrap(), Some(standing(Some(blacklisted))));
     assert!(s.set_active(ada.id, false, at(T0 + 2)).await.unwrap());
     s.revoke_all(ada.id, at(T0 + 9)).await.unwrap();
-    let check = s.refresh_check(ada.id, &jti(1)).await.unwrap().unwrap();
+    let check = s.refresh_check(ada.id, &jti(1), None).await.unwrap().unwrap();
     assert_eq!(check.user, UserGate { is_active: false, tokens_valid_after: T0 + 10 });
-    assert_eq!(s.refresh_check(ada.id + 1, &jti(1)).await.unwrap(), None, "no such user");
+    assert_eq!(s.refresh_check(ada.id + 1, &jti(1), None).await.unwrap(), None, "no such user");
 }
 
 async fn rotation_creates_one_successor_and_hands_it_back_in_grace(s: &dyn Store) {
@@ -388,7 +388,8 @@ async fn concurrent_rotations_of_an_unseen_token_create_one_successor(s: &dyn St
 async fn a_never_seen_token_rotated_and_logged_out_at_once_ends_blacklisted(s: &dyn Store) {
     let ada = user(s, "ada").await;
     for i in 0..10 {
-        let (presented, successor) = (jti(1000 + i), jti(2000 + i));
+        // Each its own session: an unseen token of a session the user already has is refused.
+        let (presented, successor) = (jti_in(i + 1, 1000), jti_in(i + 1, 2000));
         let req = rotate_req(record(&presented, ada.id, T0), &successor, at(T0 + 1));
         let logout = record(&presented, ada.id, T0);
         let (rotated, blacklisted) = futures::join!(s.rotate(&req), s.blacklist(&logout, "fam", at(T0 + 1)));
@@ -443,7 +444,7 @@ async fn revoke_all_blacklists_every_token_and_logs_in_order(s: &dyn Store) {
     assert_eq!(seen, vec![(ada.id, T0 + 11), (bob.id, T0 + 21), (ada.id, T0 + 6)]);
     assert!(log.windows(2).all(|w| w[0].cursor < w[1].cursor));
     let rest = s.revocations_since(log[0].cursor, 1).await.unwrap();
-    assert_eq!(rest, vec![log[1]]);
+    assert_eq!(rest, vec![log[1].clone()]);
 }
 
 async fn a_password_change_revokes_every_token(s: &dyn Store) {
@@ -460,21 +461,35 @@ async fn a_password_change_revokes_every_token(s: &dyn Store) {
 async fn a_sign_in_is_recorded_only_while_the_user_is_as_checked(s: &dyn Store) {
     let ada = user(s, "ada").await;
     let seen = ada.state();
-    assert!(s.record_sign_in(&record(&jti(1), ada.id, T0), "f1", &seen).await.unwrap());
+    assert!(s.record_sign_in(&record(&jti(1), ada.id, T0), "f1", &seen, &SessionClient::default()).await.unwrap());
     assert_eq!(s.refresh_row(&jti(1)).await.unwrap().unwrap().family, "f1");
     let ghost = User { id: ada.id + 1000, ..ada.clone() };
-    assert!(!s.record_sign_in(&record(&jti(2), ghost.id, T0), "f2", &ghost.state()).await.unwrap(), "no user");
+    assert!(
+        !s.record_sign_in(&record(&jti(2), ghost.id, T0), "f2", &ghost.state(), &SessionClient::default())
+            .await
+            .unwrap(),
+        "no user"
+    );
     s.change_password(ada.id, "new-hash", at(T0 + 1)).await.unwrap();
-    assert!(!s.record_sign_in(&record(&jti(3), ada.id, T0 + 1), "f3", &seen).await.unwrap(), "password changed");
+    assert!(
+        !s.record_sign_in(&record(&jti(3), ada.id, T0 + 1), "f3", &seen, &SessionClient::default()).await.unwrap(),
+        "password changed"
+    );
     let seen = s.user_by_id(ada.id).await.unwrap().unwrap().state();
     s.revoke_all(ada.id, at(T0 + 5)).await.unwrap();
-    assert!(!s.record_sign_in(&record(&jti(4), ada.id, T0 + 6), "f4", &seen).await.unwrap(), "logout-all");
+    assert!(
+        !s.record_sign_in(&record(&jti(4), ada.id, T0 + 6), "f4", &seen, &SessionClient::default()).await.unwrap(),
+        "logout-all"
+    );
     let seen = s.user_by_id(ada.id).await.unwrap().unwrap().state();
     s.set_active(ada.id, false, at(T0 + 7)).await.unwrap();
     s.set_active(ada.id, true, at(T0 + 7)).await.unwrap();
-    assert!(!s.record_sign_in(&record(&jti(5), ada.id, T0 + 9), "f5", &seen).await.unwrap(), "deactivated");
+    assert!(
+        !s.record_sign_in(&record(&jti(5), ada.id, T0 + 9), "f5", &seen, &SessionClient::default()).await.unwrap(),
+        "deactivated"
+    );
     let seen = s.user_by_id(ada.id).await.unwrap().unwrap().state();
-    assert!(s.record_sign_in(&record(&jti(6), ada.id, T0 + 9), "f6", &seen).await.unwrap());
+    assert!(s.record_sign_in(&record(&jti(6), ada.id, T0 + 9), "f6", &seen, &SessionClient::default()).await.unwrap());
     for j in [2, 3, 4, 5] {
         assert_eq!(s.refresh_row(&jti(j)).await.unwrap(), None, "jti {j} not written");
     }
@@ -495,14 +510,129 @@ async fn a_grace_retry_of_a_token_whose_successor_was_rotated_is_blacklisted_and
     assert!(matches!(next, Rotation::Rotated(_)), "{next:?}");
 }
 
-async fn an_unrecorded_token_of_jwtds_own_issue_is_refused(s: &dyn Store) {
+/// A token of the session `session` (16 hex digits as a number), the `n`th of it.
+fn jti_in(session: u64, n: u64) -> String {
+    format!("{session:016x}{n:016x}")
+}
+
+/// L-2 of issue 17: a refresh token without a row whose session is a family of the same user's
+/// is one jwtd issued (its row purged or restored away): refused. One whose session no row
+/// names (SimpleJWT's) is adopted as the family its session names; one naming another user's
+/// family is adopted as a new family.
+async fn an_unrecorded_token_of_a_users_own_session_is_refused_and_others_adopted(s: &dyn Store) {
     let ada = user(s, "ada").await;
-    let own = RotateRequest { own_issue: true, ..rotate_req(record(&jti(1), ada.id, T0), &jti(2), at(T0 + 5)) };
-    assert_eq!(s.rotate(&own).await.unwrap(), Rotation::Invalid);
-    assert_eq!(s.refresh_row(&jti(1)).await.unwrap(), None);
-    assert_eq!(s.refresh_row(&jti(2)).await.unwrap(), None);
+    let bob = user(s, "bob").await;
+    let ada_session = "00000000000000a1";
+    recorded(s, &record(&jti_in(0xa1, 1), ada.id, T0), ada_session).await;
+    let lost = rotate_req(record(&jti_in(0xa1, 2), ada.id, T0), &jti_in(0xa1, 3), at(T0 + 5));
+    assert_eq!(s.rotate(&lost).await.unwrap(), Rotation::Invalid);
+    assert_eq!(s.refresh_row(&jti_in(0xa1, 2)).await.unwrap(), None, "nothing recorded");
+    let check = s.refresh_check(ada.id, &jti_in(0xa1, 2), Some(ada_session)).await.unwrap().unwrap();
+    assert_eq!((check.token, check.session_known), (None, true));
+    let check = s.refresh_check(bob.id, &jti_in(0xa1, 2), Some(ada_session)).await.unwrap().unwrap();
+    assert!(!check.session_known, "another user's session");
+
+    // Bob's token naming Ada's session: adopted, in a family of its own.
+    let clash = rotate_req(record(&jti_in(0xa1, 9), bob.id, T0), &jti_in(0xb0, 2), at(T0 + 5));
+    let Rotation::Rotated(next) = s.rotate(&clash).await.unwrap() else { panic!("adopted") };
+    assert_ne!(next.family, ada_session);
+    assert!(jwtd_proto::session::is_session_id(&next.family));
+    assert!(next.jti.starts_with(&next.family), "its successor is in the new family");
+
+    // A session row names it too, until its family's last token row is purged.
+    let seen = ada.state();
+    let signed_in = record(&jti_in(0xa2, 1), ada.id, T0 + 10);
+    assert!(s.record_sign_in(&signed_in, "00000000000000a2", &seen, &SessionClient::default()).await.unwrap());
+    assert_eq!(s.session_owner("00000000000000a2").await.unwrap(), Some(ada.id));
+    assert!(s.flush_expired(at(T0 + 86400 + 1), 100).await.unwrap() > 0);
+    assert_eq!(s.session_owner("00000000000000a2").await.unwrap(), Some(ada.id), "its token row is not expired");
+    assert!(s.flush_expired(at(T0 + 86400 + 11), 100).await.unwrap() > 0);
+    assert_eq!(s.session_owner("00000000000000a2").await.unwrap(), None, "its token row, then its session row");
+    assert_eq!(s.session_owner(ada_session).await.unwrap(), None);
+
+    // SimpleJWT's token: its session names no family; adopted as that family.
+    let django = rotate_req(record(&jti_in(0xd1, 1), ada.id, T0), &jti_in(0xd1, 2), at(T0 + 5));
+    let Rotation::Rotated(next) = s.rotate(&django).await.unwrap() else { panic!("adopted") };
+    assert_eq!((next.family.as_str(), next.jti.as_str()), ("00000000000000d1", jti_in(0xd1, 2).as_str()));
+}
+
+async fn sessions_are_listed_revoked_one_or_all_but_one_and_touched(s: &dyn Store) {
+    let ada = user(s, "ada").await;
+    let bob = user(s, "bob").await;
+    let client = |ua: &str| SessionClient { user_agent: ua.into(), ip: Some("192.0.2.7".into()) };
+    let (phone, laptop, tablet) = ("000000000000000a", "000000000000000b", "000000000000000c");
+    for (i, (session, ua)) in [(phone, "phone"), (laptop, "laptop"), (tablet, "tablet")].into_iter().enumerate() {
+        let token = record(&jti_in(0xa + i as u64, 1), ada.id, T0 + i as i64);
+        assert!(s.record_sign_in(&token, session, &ada.state(), &client(ua)).await.unwrap());
+    }
+    let bobs = record(&jti_in(0xbb, 1), bob.id, T0);
+    assert!(s.record_sign_in(&bobs, "00000000000000bb", &bob.state(), &SessionClient::default()).await.unwrap());
+
+    let listed = s.sessions(ada.id, at(T0 + 10)).await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(ids, [tablet, laptop, phone], "newest first");
+    assert_eq!(
+        listed[2],
+        SessionListing {
+            id: phone.into(),
+            created_at: T0,
+            last_used_at: T0,
+            user_agent: "phone".into(),
+            ip: Some("192.0.2.7".into())
+        }
+    );
+
+    // last_used_at moves forward only, and rotation shows in it too.
+    s.touch_sessions(&[(phone.into(), T0 + 50), (laptop.into(), T0 + 40), ("ffffffffffffffff".into(), T0)])
+        .await
+        .unwrap();
+    s.touch_sessions(&[(phone.into(), T0 + 20)]).await.unwrap();
+    let used = |listed: &[SessionListing], id: &str| listed.iter().find(|l| l.id == id).unwrap().last_used_at;
+    let listed = s.sessions(ada.id, at(T0 + 60)).await.unwrap();
+    assert_eq!((used(&listed, phone), used(&listed, laptop)), (T0 + 50, T0 + 40));
+    let rotated = s.rotate(&rotate_req(record(&jti_in(0xc, 1), ada.id, T0 + 2), &jti_in(0xc, 2), at(T0 + 70))).await;
+    assert!(matches!(rotated, Ok(Rotation::Rotated(_))), "{rotated:?}");
+    assert_eq!(used(&s.sessions(ada.id, at(T0 + 71)).await.unwrap(), tablet), T0 + 70, "its newest token");
+
+    // Another user's session or an unknown one: nothing.
+    let start = s.revocations_since(0, 100).await.unwrap().last().map_or(0, |r| r.cursor);
+    assert!(s.revoke_sessions(bob.id, SessionScope::One(phone), at(T0 + 80)).await.unwrap().is_empty());
+    assert!(s.revoke_sessions(ada.id, SessionScope::One("0123456789abcdef"), at(T0 + 80)).await.unwrap().is_empty());
+    assert!(s.revocations_since(start, 100).await.unwrap().is_empty());
+
+    let revoked = s.revoke_sessions(ada.id, SessionScope::One(phone), at(T0 + 80)).await.unwrap();
+    assert_eq!(revoked, [phone]);
+    assert!(s.refresh_row(&jti_in(0xa, 1)).await.unwrap().unwrap().blacklisted.is_some());
+    let ids: Vec<String> = s.sessions(ada.id, at(T0 + 81)).await.unwrap().into_iter().map(|l| l.id).collect();
+    assert_eq!(ids, [tablet, laptop]);
+    let log = s.revocations_since(start, 100).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0].user_id, log[0].valid_after, log[0].session.as_deref()), (ada.id, T0 + 81, Some(phone)));
+    assert_eq!(s.user_by_id(ada.id).await.unwrap().unwrap().tokens_valid_after, 0, "the user's other tokens stay");
+
+    let mut others = s.revoke_sessions(ada.id, SessionScope::AllBut(Some(tablet)), at(T0 + 90)).await.unwrap();
+    others.sort();
+    assert_eq!(others, [laptop]);
+    let ids: Vec<String> = s.sessions(ada.id, at(T0 + 91)).await.unwrap().into_iter().map(|l| l.id).collect();
+    assert_eq!(ids, [tablet]);
+    assert_eq!(s.sessions(bob.id, at(T0 + 91)).await.unwrap().len(), 1, "bob's stays");
+    let log = s.revocations_since(start, 100).await.unwrap();
+    assert_eq!(log.last().and_then(|r| r.session.as_deref()), Some(laptop));
+    assert_eq!(s.session_owner(tablet).await.unwrap(), Some(ada.id));
+    assert_eq!(s.session_owner("ffffffffffffffff").await.unwrap(), None);
+    assert!(s.delete_user(ada.id, at(T0 + 95)).await.unwrap());
+    assert_eq!(s.session_owner(tablet).await.unwrap(), None, "gone with the user");
+}
+
+async fn reuse_logs_the_revocation_of_the_session(s: &dyn Store) {
+    let ada = user(s, "ada").await;
     recorded(s, &record(&jti(1), ada.id, T0), "fam").await;
-    assert!(matches!(s.rotate(&own).await.unwrap(), Rotation::Rotated(_)), "recorded: rotated");
+    s.rotate(&rotate_req(record(&jti(1), ada.id, T0), &jti(2), at(T0 + 60))).await.unwrap();
+    let start = s.revocations_since(0, 100).await.unwrap().last().map_or(0, |r| r.cursor);
+    let reuse = s.rotate(&rotate_req(record(&jti(1), ada.id, T0), &jti(3), at(T0 + 71))).await.unwrap();
+    assert_eq!(reuse, Rotation::Reused { family: "fam".into() });
+    let log = s.revocations_since(start, 100).await.unwrap();
+    assert_eq!(log.iter().map(|r| (r.user_id, r.session.as_deref())).collect::<Vec<_>>(), [(ada.id, Some("fam"))]);
 }
 
 async fn expired_rows_are_flushed_in_batches(s: &dyn Store) {
@@ -844,7 +974,9 @@ contract! {
     a_password_change_revokes_every_token,
     a_sign_in_is_recorded_only_while_the_user_is_as_checked,
     a_grace_retry_of_a_token_whose_successor_was_rotated_is_blacklisted_and_revokes_nothing,
-    an_unrecorded_token_of_jwtds_own_issue_is_refused,
+    an_unrecorded_token_of_a_users_own_session_is_refused_and_others_adopted,
+    sessions_are_listed_revoked_one_or_all_but_one_and_touched,
+    reuse_logs_the_revocation_of_the_session,
     expired_rows_are_flushed_in_batches,
     an_import_keeps_ids_and_only_adds,
     an_import_of_uuid_users_gives_new_ids_and_keeps_uuids_and_groups,

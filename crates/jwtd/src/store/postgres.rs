@@ -24,8 +24,8 @@ use super::SchemaTooNew;
 use super::{
     database_id_type, decide_id_type, decide_rotation, decide_token_import, decide_user_import, Holder, IdTypeCheck,
     ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation, RotateRequest, Rotation,
-    RotationDecision, SourceId, Store, StoreError, TokenImport, TokenRow, TokenStanding, User, UserGate, UserImport,
-    UserListing, UserState,
+    RotationDecision, SessionClient, SessionListing, SessionScope, SourceId, Store, StoreError, TokenImport, TokenRow,
+    TokenStanding, User, UserGate, UserImport, UserListing, UserState,
 };
 use super::{decide_redemption, password_fingerprint, AccountToken, Purpose, Redeemed, Redeemer, Redemption};
 use crate::clock::Instant;
@@ -324,6 +324,32 @@ async fn revoke_user<C: GenericClient>(c: &C, user_id: i64, now: Instant) -> Res
     Ok(())
 }
 
+/// The user whose family `session` is: by its token rows, else its session row.
+async fn session_owner<C: GenericClient>(c: &C, session: &str) -> Result<Option<i64>, PgError> {
+    let sql = "SELECT user_id FROM refresh_tokens WHERE family = $1
+               UNION ALL SELECT user_id FROM sessions WHERE id = $1 LIMIT 1";
+    opt(c, sql, &[&session]).await?.map(|r| r.try_get(0)).transpose()
+}
+
+/// Blacklists the refresh tokens of the user's session `family` and logs its revocation. The
+/// caller's transaction holds the user's row (lock order: user, tokens, revocation log).
+async fn revoke_family<C: GenericClient>(c: &C, user_id: i64, family: &str, now: Instant) -> Result<(), PgError> {
+    exec(
+        c,
+        "UPDATE refresh_tokens SET blacklisted_ms = $3 WHERE family = $2 AND user_id = $1 AND blacklisted_ms IS NULL",
+        &[&user_id, &family, &now.millis()],
+    )
+    .await?;
+    exec(c, "SELECT pg_advisory_xact_lock($1)", &[&REVOCATION_LOCK]).await?;
+    exec(
+        c,
+        "INSERT INTO revocations (user_id, valid_after, created_ms, session) VALUES ($1, $2, $3, $4)",
+        &[&user_id, &super::valid_after_revocation(now), &now.millis(), &family],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Import is retried this often when a sign-up takes the id or username between the check and
 /// the insert.
 const IMPORT_ATTEMPTS: usize = 3;
@@ -452,7 +478,11 @@ impl PgStore {
             Some(next) => token_row(&tx, next, false).await?,
             None => None,
         };
-        let decision = decide_rotation(presented.as_ref(), successor.as_ref(), user, req, super::new_family);
+        let owner = match (&presented, &req.session) {
+            (None, Some(session)) => session_owner(&tx, session).await?,
+            _ => None,
+        };
+        let decision = decide_rotation(presented.as_ref(), successor.as_ref(), user, owner, req, super::new_family);
         let outcome = match decision {
             RotationDecision::Rotate { record_presented, successor } => {
                 if let Some(first) = &record_presented {
@@ -473,12 +503,7 @@ impl PgStore {
                 Rotation::Rotated(successor)
             }
             RotationDecision::RevokeFamily { family } => {
-                exec(
-                    &tx,
-                    "UPDATE refresh_tokens SET blacklisted_ms = $2 WHERE family = $1 AND blacklisted_ms IS NULL",
-                    &[&family, &req.now.millis()],
-                )
-                .await?;
+                revoke_family(&tx, p.user_id, &family, req.now).await?;
                 Rotation::Reused { family }
             }
             RotationDecision::Answer(outcome) => outcome,
@@ -783,6 +808,7 @@ impl Store for PgStore {
         let id: i64 = row.try_get(0).map_err(pg_err)?;
         // Lock order: the user's row (above), its token rows, then the revocation log.
         exec(&tx, "DELETE FROM refresh_tokens WHERE user_id = $1", &[&id]).await.map_err(pg_err)?;
+        exec(&tx, "DELETE FROM sessions WHERE user_id = $1", &[&id]).await.map_err(pg_err)?;
         revoke_user(&tx, id, now).await.map_err(pg_err)?;
         exec(&tx, "DELETE FROM user_groups WHERE user_id = $1", &[&id]).await.map_err(pg_err)?;
         exec(&tx, "DELETE FROM account_tokens WHERE user_id = $1", &[&id]).await.map_err(pg_err)?;
@@ -828,8 +854,8 @@ impl Store for PgStore {
         let client = self.client().await?;
         let rows = all(
             &client,
-            "SELECT r.id, r.user_id, r.valid_after, u.uuid FROM revocations r LEFT JOIN users u ON u.id = r.user_id
-             WHERE r.id > $1 ORDER BY r.id LIMIT $2",
+            "SELECT r.id, r.user_id, r.valid_after, u.uuid, r.session FROM revocations r
+             LEFT JOIN users u ON u.id = r.user_id WHERE r.id > $1 ORDER BY r.id LIMIT $2",
             &[&cursor, &i64::from(limit)],
         )
         .await
@@ -841,13 +867,20 @@ impl Store for PgStore {
                     user_id: r.try_get(1)?,
                     valid_after: r.try_get(2)?,
                     uuid: r.try_get::<_, Option<String>>(3)?.and_then(|s| uuid::Uuid::try_parse(&s).ok()),
+                    session: r.try_get(4)?,
                 })
             })
             .collect::<Result<_, PgError>>()
             .map_err(pg_err)
     }
 
-    async fn record_sign_in(&self, token: &RefreshRecord, family: &str, seen: &UserState) -> Result<bool, StoreError> {
+    async fn record_sign_in(
+        &self,
+        token: &RefreshRecord,
+        family: &str,
+        seen: &UserState,
+        session: &SessionClient,
+    ) -> Result<bool, StoreError> {
         let row = TokenRow::first_of_family(token, family.to_string());
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_err)?;
@@ -876,6 +909,14 @@ impl Store for PgStore {
             return Ok(false);
         }
         insert_token(&tx, &row).await.map_err(pg_err)?;
+        exec(
+            &tx,
+            "INSERT INTO sessions (id, user_id, created_at, last_used_at, user_agent, ip)
+             VALUES ($1, $2, $3, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+            &[&row.family, &row.user_id, &row.issued_at, &session.user_agent, &session.ip],
+        )
+        .await
+        .map_err(pg_err)?;
         tx.commit().await.map_err(pg_err)?;
         Ok(true)
     }
@@ -885,11 +926,18 @@ impl Store for PgStore {
         token_row(&client, jti, false).await.map_err(pg_err)
     }
 
-    async fn refresh_check(&self, user_id: i64, jti: &str) -> Result<Option<RefreshCheck>, StoreError> {
+    async fn refresh_check(
+        &self,
+        user_id: i64,
+        jti: &str,
+        session: Option<&str>,
+    ) -> Result<Option<RefreshCheck>, StoreError> {
         let client = self.client().await?;
-        let sql = "SELECT u.is_active, u.tokens_valid_after, t.blacklisted_ms IS NOT NULL, t.family_started \
+        let sql = "SELECT u.is_active, u.tokens_valid_after, t.blacklisted_ms IS NOT NULL, t.family_started, \
+                   $3::text IS NOT NULL AND (EXISTS (SELECT 1 FROM refresh_tokens f WHERE f.family = $3 AND f.user_id = $1) \
+                     OR EXISTS (SELECT 1 FROM sessions s WHERE s.id = $3 AND s.user_id = $1)) \
                    FROM users u LEFT JOIN refresh_tokens t ON t.jti = $2 WHERE u.id = $1";
-        let Some(row) = opt(&client, sql, &[&user_id, &jti]).await.map_err(pg_err)? else {
+        let Some(row) = opt(&client, sql, &[&user_id, &jti, &session]).await.map_err(pg_err)? else {
             return Ok(None);
         };
         let read = || -> Result<RefreshCheck, PgError> {
@@ -899,9 +947,94 @@ impl Store for PgStore {
                 None => None,
             };
             let user = UserGate { is_active: row.try_get(0)?, tokens_valid_after: row.try_get(1)? };
-            Ok(RefreshCheck { user, token })
+            Ok(RefreshCheck { user, token, session_known: row.try_get(4)? })
         };
         read().map(Some).map_err(pg_err)
+    }
+
+    async fn session_owner(&self, session: &str) -> Result<Option<i64>, StoreError> {
+        let client = self.client().await?;
+        session_owner(&client, session).await.map_err(pg_err)
+    }
+
+    async fn sessions(&self, user_id: i64, now: Instant) -> Result<Vec<SessionListing>, StoreError> {
+        let client = self.client().await?;
+        let rows = all(
+            &client,
+            "SELECT t.family, min(t.family_started), max(t.issued_at), max(s.last_used_at), max(s.user_agent), max(s.ip)
+             FROM refresh_tokens t LEFT JOIN sessions s ON s.id = t.family
+             WHERE t.user_id = $1 AND t.blacklisted_ms IS NULL AND t.expires_at > $2
+             GROUP BY t.family ORDER BY 2 DESC, 3 DESC, t.family",
+            &[&user_id, &now.secs()],
+        )
+        .await
+        .map_err(pg_err)?;
+        let listing = |r: &Row| -> Result<SessionListing, PgError> {
+            let newest: i64 = r.try_get(2)?;
+            Ok(SessionListing {
+                id: r.try_get(0)?,
+                created_at: r.try_get(1)?,
+                last_used_at: r.try_get::<_, Option<i64>>(3)?.map_or(newest, |used| used.max(newest)),
+                user_agent: r.try_get::<_, Option<String>>(4)?.unwrap_or_default(),
+                ip: r.try_get(5)?,
+            })
+        };
+        rows.iter().map(listing).collect::<Result<_, _>>().map_err(pg_err)
+    }
+
+    async fn revoke_sessions(
+        &self,
+        user_id: i64,
+        scope: SessionScope<'_>,
+        now: Instant,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        // The user's row first (lock order): a rotation of one of these sessions either committed
+        // before (its successor is blacklisted here) or waits, then finds its token blacklisted.
+        opt(&tx, "SELECT id FROM users WHERE id = $1 FOR UPDATE", &[&user_id]).await.map_err(pg_err)?;
+        let families: Vec<String> = match scope {
+            SessionScope::One(id) => {
+                let owner = session_owner(&tx, id).await.map_err(pg_err)?;
+                owner.filter(|owner| *owner == user_id).map(|_| id.to_string()).into_iter().collect()
+            }
+            SessionScope::AllBut(keep) => {
+                let rows = all(
+                    &tx,
+                    "SELECT DISTINCT family FROM refresh_tokens
+                     WHERE user_id = $1 AND blacklisted_ms IS NULL AND expires_at > $2 ORDER BY family",
+                    &[&user_id, &now.secs()],
+                )
+                .await
+                .map_err(pg_err)?;
+                let live = rows.iter().map(|r| r.try_get::<_, String>(0)).collect::<Result<Vec<_>, _>>();
+                live.map_err(pg_err)?.into_iter().filter(|f| Some(f.as_str()) != keep).collect()
+            }
+        };
+        for family in &families {
+            revoke_family(&tx, user_id, family, now).await.map_err(pg_err)?;
+        }
+        tx.commit().await.map_err(pg_err)?;
+        Ok(families)
+    }
+
+    async fn touch_sessions(&self, used: &[(String, i64)]) -> Result<(), StoreError> {
+        if used.is_empty() {
+            return Ok(());
+        }
+        let client = self.client().await?;
+        let (ids, times): (Vec<&str>, Vec<i64>) = used.iter().map(|(id, at)| (id.as_str(), *at)).unzip();
+        // One statement for the whole batch.
+        exec(
+            &client,
+            "UPDATE sessions s SET last_used_at = GREATEST(s.last_used_at, u.at)
+             FROM (SELECT id, max(at) AS at FROM unnest($1::text[], $2::bigint[]) AS x(id, at) GROUP BY id) u
+             WHERE s.id = u.id",
+            &[&ids, &times],
+        )
+        .await
+        .map_err(pg_err)?;
+        Ok(())
     }
 
     async fn blacklist(&self, token: &RefreshRecord, family: &str, now: Instant) -> Result<(), StoreError> {
@@ -1037,15 +1170,23 @@ impl Store for PgStore {
         .await
         .map_err(pg_err)?;
         // SKIP LOCKED: rows a rotation holds are left for the next pass rather than waited on.
-        exec(
+        let tokens = exec(
             &client,
             "DELETE FROM refresh_tokens WHERE jti IN
              (SELECT jti FROM refresh_tokens WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
             &[&now.secs(), &i64::from(batch)],
         )
         .await
-        .map(|tokens| tokens + links)
-        .map_err(pg_err)
+        .map_err(pg_err)?;
+        exec(
+            &client,
+            "DELETE FROM sessions WHERE id IN (SELECT s.id FROM sessions s
+             WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family = s.id) LIMIT $1)",
+            &[&i64::from(batch)],
+        )
+        .await
+        .map_err(pg_err)?;
+        Ok(tokens + links)
     }
 
     async fn create_user_awaiting_activation(&self, user: NewUser) -> Result<User, StoreError> {

@@ -21,8 +21,8 @@ use tokio::sync::oneshot;
 use super::{
     database_id_type, decide_id_type, decide_rotation, decide_token_import, decide_user_import, Holder, IdTypeCheck,
     ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation, RotateRequest, Rotation,
-    RotationDecision, SchemaTooNew, SourceId, Store, StoreError, TokenImport, TokenRow, TokenStanding, User, UserGate,
-    UserImport, UserListing, UserState,
+    RotationDecision, SchemaTooNew, SessionClient, SessionListing, SessionScope, SourceId, Store, StoreError,
+    TokenImport, TokenRow, TokenStanding, User, UserGate, UserImport, UserListing, UserState,
 };
 use super::{decide_redemption, password_fingerprint, AccountToken, Purpose, Redeemed, Redeemer, Redemption};
 use crate::clock::Instant;
@@ -256,8 +256,12 @@ fn token_row(conn: &Connection, jti: &str) -> rusqlite::Result<Option<TokenRow>>
     conn.prepare_cached(TOKEN_BY_JTI)?.query_row([jti], token_from).optional()
 }
 
-/// [`Store::refresh_check`]'s one statement: the user, and the token's row when there is one.
-const REFRESH_CHECK: &str = "SELECT u.is_active, u.tokens_valid_after, t.blacklisted_ms IS NOT NULL, t.family_started \
+/// [`Store::refresh_check`]'s one statement: the user, the token's row when there is one, and
+/// whether the token's session is a family of the user's.
+const REFRESH_CHECK: &str =
+    "SELECT u.is_active, u.tokens_valid_after, t.blacklisted_ms IS NOT NULL, t.family_started, \
+     ?3 IS NOT NULL AND (EXISTS (SELECT 1 FROM refresh_tokens f WHERE f.family = ?3 AND f.user_id = ?1) \
+       OR EXISTS (SELECT 1 FROM sessions s WHERE s.id = ?3 AND s.user_id = ?1)) \
      FROM users u LEFT JOIN refresh_tokens t ON t.jti = ?2 WHERE u.id = ?1";
 
 fn refresh_check_from(r: &Row<'_>) -> rusqlite::Result<RefreshCheck> {
@@ -266,8 +270,34 @@ fn refresh_check_from(r: &Row<'_>) -> rusqlite::Result<RefreshCheck> {
         Some(family_started) => Some(TokenStanding { blacklisted: r.get(2)?, family_started }),
         None => None,
     };
-    Ok(RefreshCheck { user: UserGate { is_active: r.get(0)?, tokens_valid_after: r.get(1)? }, token })
+    let user = UserGate { is_active: r.get(0)?, tokens_valid_after: r.get(1)? };
+    Ok(RefreshCheck { user, token, session_known: r.get(4)? })
 }
+
+/// The user whose family `session` is: by its token rows, else its session row.
+fn session_owner(conn: &Connection, session: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(
+        "SELECT user_id FROM refresh_tokens WHERE family = ?1
+         UNION ALL SELECT user_id FROM sessions WHERE id = ?1 LIMIT 1",
+    )?
+    .query_row([session], |r| r.get(0))
+    .optional()
+}
+
+/// Blacklists the refresh tokens of the user's session `family` and logs its revocation.
+fn revoke_family(conn: &Connection, user_id: i64, family: &str, now: Instant) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE refresh_tokens SET blacklisted_ms = ?3 WHERE family = ?2 AND user_id = ?1 AND blacklisted_ms IS NULL",
+    )?
+    .execute(params![user_id, family, now.millis()])?;
+    conn.prepare_cached("INSERT INTO revocations (user_id, valid_after, created_ms, session) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![user_id, super::valid_after_revocation(now), now.millis(), family])?;
+    Ok(())
+}
+
+/// The families of the user with a refresh token neither blacklisted nor expired at `now`.
+const LIVE_FAMILIES: &str = "SELECT DISTINCT family FROM refresh_tokens
+     WHERE user_id = ?1 AND blacklisted_ms IS NULL AND expires_at > ?2";
 
 fn insert_token(conn: &Connection, row: &TokenRow) -> rusqlite::Result<()> {
     conn.prepare_cached(
@@ -638,6 +668,7 @@ impl Store for SqliteStore {
             let Some(id) = id else { return Ok(false) };
             revoke_user(tx, id, now)?;
             tx.execute("DELETE FROM refresh_tokens WHERE user_id = ?1", [id])?;
+            tx.execute("DELETE FROM sessions WHERE user_id = ?1", [id])?;
             tx.execute("DELETE FROM user_groups WHERE user_id = ?1", [id])?;
             tx.execute("DELETE FROM account_tokens WHERE user_id = ?1", [id])?;
             tx.execute("DELETE FROM pending_activations WHERE user_id = ?1", [id])?;
@@ -683,8 +714,8 @@ impl Store for SqliteStore {
     async fn revocations_since(&self, cursor: i64, limit: u32) -> Result<Vec<Revocation>, StoreError> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT r.id, r.user_id, r.valid_after, u.uuid FROM revocations r LEFT JOIN users u ON u.id = r.user_id
-                 WHERE r.id > ?1 ORDER BY r.id LIMIT ?2",
+                "SELECT r.id, r.user_id, r.valid_after, u.uuid, r.session FROM revocations r
+                 LEFT JOIN users u ON u.id = r.user_id WHERE r.id > ?1 ORDER BY r.id LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![cursor, limit], |r| {
                 Ok(Revocation {
@@ -692,6 +723,7 @@ impl Store for SqliteStore {
                     user_id: r.get(1)?,
                     valid_after: r.get(2)?,
                     uuid: r.get::<_, Option<String>>(3)?.and_then(|s| uuid::Uuid::try_parse(&s).ok()),
+                    session: r.get(4)?,
                 })
             })?;
             rows.collect()
@@ -699,9 +731,16 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn record_sign_in(&self, token: &RefreshRecord, family: &str, seen: &UserState) -> Result<bool, StoreError> {
+    async fn record_sign_in(
+        &self,
+        token: &RefreshRecord,
+        family: &str,
+        seen: &UserState,
+        client: &SessionClient,
+    ) -> Result<bool, StoreError> {
         let row = TokenRow::first_of_family(token, family.to_string());
         let seen = seen.clone();
+        let client = client.clone();
         // One statement on the single writer: the row goes in only if the user is as checked.
         self.write(move |c| {
             let n = c
@@ -721,6 +760,19 @@ impl Store for SqliteStore {
                     seen.is_active,
                     seen.tokens_valid_after
                 ])?;
+            if n > 0 {
+                c.prepare_cached(
+                    "INSERT INTO sessions (id, user_id, created_at, last_used_at, user_agent, ip)
+                     VALUES (?1, ?2, ?3, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING",
+                )?
+                .execute(params![
+                    row.family,
+                    row.user_id,
+                    row.issued_at,
+                    client.user_agent,
+                    client.ip
+                ])?;
+            }
             Ok(n > 0)
         })
         .await
@@ -731,10 +783,85 @@ impl Store for SqliteStore {
         self.read(move |c| token_row(c, &jti)).await
     }
 
-    async fn refresh_check(&self, user_id: i64, jti: &str) -> Result<Option<RefreshCheck>, StoreError> {
-        let jti = jti.to_string();
+    async fn refresh_check(
+        &self,
+        user_id: i64,
+        jti: &str,
+        session: Option<&str>,
+    ) -> Result<Option<RefreshCheck>, StoreError> {
+        let (jti, session) = (jti.to_string(), session.map(str::to_string));
         self.read(move |c| {
-            c.prepare_cached(REFRESH_CHECK)?.query_row(params![user_id, jti], refresh_check_from).optional()
+            c.prepare_cached(REFRESH_CHECK)?.query_row(params![user_id, jti, session], refresh_check_from).optional()
+        })
+        .await
+    }
+
+    async fn session_owner(&self, session: &str) -> Result<Option<i64>, StoreError> {
+        let session = session.to_string();
+        self.read(move |c| session_owner(c, &session)).await
+    }
+
+    async fn sessions(&self, user_id: i64, now: Instant) -> Result<Vec<SessionListing>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT t.family, min(t.family_started), max(t.issued_at), s.last_used_at, s.user_agent, s.ip
+                 FROM refresh_tokens t LEFT JOIN sessions s ON s.id = t.family
+                 WHERE t.user_id = ?1 AND t.blacklisted_ms IS NULL AND t.expires_at > ?2
+                 GROUP BY t.family ORDER BY 2 DESC, 3 DESC, t.family",
+            )?;
+            let rows = stmt.query_map(params![user_id, now.secs()], |r| {
+                let newest: i64 = r.get(2)?;
+                Ok(SessionListing {
+                    id: r.get(0)?,
+                    created_at: r.get(1)?,
+                    last_used_at: r.get::<_, Option<i64>>(3)?.map_or(newest, |used| used.max(newest)),
+                    user_agent: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                    ip: r.get(5)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn revoke_sessions(
+        &self,
+        user_id: i64,
+        scope: SessionScope<'_>,
+        now: Instant,
+    ) -> Result<Vec<String>, StoreError> {
+        let (one, keep) = match scope {
+            SessionScope::One(id) => (Some(id.to_string()), None),
+            SessionScope::AllBut(keep) => (None, keep.map(str::to_string)),
+        };
+        self.write(move |tx| {
+            let families: Vec<String> = match &one {
+                Some(id) => {
+                    session_owner(tx, id)?.filter(|owner| *owner == user_id).map(|_| id.clone()).into_iter().collect()
+                }
+                None => {
+                    let mut stmt = tx.prepare_cached(LIVE_FAMILIES)?;
+                    let live = stmt.query_map(params![user_id, now.secs()], |r| r.get::<_, String>(0))?;
+                    live.filter(|f| f.as_ref().map_or(true, |f| Some(f) != keep.as_ref())).collect::<Result<_, _>>()?
+                }
+            };
+            for family in &families {
+                revoke_family(tx, user_id, family, now)?;
+            }
+            Ok(families)
+        })
+        .await
+    }
+
+    async fn touch_sessions(&self, used: &[(String, i64)]) -> Result<(), StoreError> {
+        let used = used.to_vec();
+        self.write(move |tx| {
+            let mut stmt =
+                tx.prepare_cached("UPDATE sessions SET last_used_at = max(last_used_at, ?2) WHERE id = ?1")?;
+            for (id, at) in &used {
+                stmt.execute(params![id, at])?;
+            }
+            Ok(())
         })
         .await
     }
@@ -765,7 +892,12 @@ impl Store for SqliteStore {
                 Some(next) => token_row(tx, next)?,
                 None => None,
             };
-            let decision = decide_rotation(presented.as_ref(), successor.as_ref(), user, &req, super::new_family);
+            let owner = match (&presented, &req.session) {
+                (None, Some(session)) => session_owner(tx, session)?,
+                _ => None,
+            };
+            let decision =
+                decide_rotation(presented.as_ref(), successor.as_ref(), user, owner, &req, super::new_family);
             let outcome = match decision {
                 RotationDecision::Rotate { record_presented, successor } => {
                     if let Some(first) = &record_presented {
@@ -786,10 +918,7 @@ impl Store for SqliteStore {
                     Rotation::Rotated(successor)
                 }
                 RotationDecision::RevokeFamily { family } => {
-                    tx.execute(
-                        "UPDATE refresh_tokens SET blacklisted_ms = ?2 WHERE family = ?1 AND blacklisted_ms IS NULL",
-                        params![family, req.now.millis()],
-                    )?;
+                    revoke_family(tx, p.user_id, &family, req.now)?;
                     Rotation::Reused { family }
                 }
                 RotationDecision::Answer(outcome) => outcome,
@@ -889,6 +1018,11 @@ impl Store for SqliteStore {
                 "DELETE FROM refresh_tokens WHERE rowid IN
                  (SELECT rowid FROM refresh_tokens WHERE expires_at < ?1 LIMIT ?2)",
                 params![now.secs(), batch],
+            )?;
+            tx.execute(
+                "DELETE FROM sessions WHERE id IN (SELECT s.id FROM sessions s
+                 WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family = s.id) LIMIT ?1)",
+                params![batch],
             )?;
             let links = tx.execute(
                 "DELETE FROM account_tokens WHERE rowid IN

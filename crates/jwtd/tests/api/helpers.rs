@@ -68,6 +68,8 @@ pub struct TestApp {
     pub metrics_addr: Option<SocketAddr>,
     /// Reloads TLS_CERT and TLS_KEY as SIGHUP does, when serving HTTPS.
     pub tls_reloader: Option<jwtd::CertReloader>,
+    /// The server's periodic steps (revocation poll, session activity), to run one now.
+    pub background: jwtd::Background,
     scheme: &'static str,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -195,7 +197,7 @@ impl<'a> AppBuilder<'a> {
             .unwrap_or_else(|e| panic!("the application builds: {e}"));
         let addr = app.local_addr();
         let scheme = if app.is_https() { "https" } else { "http" };
-        let (metrics_addr, tls_reloader) = (app.metrics_addr(), app.tls_reloader());
+        let (metrics_addr, tls_reloader, background) = (app.metrics_addr(), app.tls_reloader(), app.background());
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async {
             let _ = rx.await;
@@ -212,6 +214,7 @@ impl<'a> AppBuilder<'a> {
             db_path: dir.path().join("jwtd.db"),
             metrics_addr,
             tls_reloader,
+            background,
             scheme,
             shutdown: Some(tx),
             server: Some(server),
@@ -389,6 +392,13 @@ impl TestApp {
     /// test defaults changed by `configure` (nothing else carries over).
     pub async fn restart<'a>(mut self, configure: impl FnOnce(AppBuilder<'a>) -> AppBuilder<'a>) -> TestApp {
         self.shut_down().await;
+        let builder = AppBuilder { dir: Some(self.dir.clone()), clock: Some(self.clock.clone()), ..TestApp::builder() };
+        configure(builder).spawn().await
+    }
+
+    /// Another server on this one's database and clock (a second instance), with the test
+    /// defaults changed by `configure`.
+    pub async fn beside<'a>(&self, configure: impl FnOnce(AppBuilder<'a>) -> AppBuilder<'a>) -> TestApp {
         let builder = AppBuilder { dir: Some(self.dir.clone()), clock: Some(self.clock.clone()), ..TestApp::builder() };
         configure(builder).spawn().await
     }

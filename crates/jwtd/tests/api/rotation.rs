@@ -119,16 +119,27 @@ async fn a_forged_unrecorded_refresh_token_is_rotated_and_then_blacklisted() {
 
 #[tokio::test]
 async fn an_unrecorded_refresh_token_of_jwtds_own_issue_is_refused_with_or_without_rotation() {
-    // jwtd's tokens carry `sid` and always have a row: one without (purged, restored away) fails
-    // closed instead of starting a family (review L-2). SimpleJWT's, without `sid`, are adopted.
+    // A refresh token without a row whose session (the first half of its jti, or a `sid`) is a
+    // family of its user's is one jwtd issued, its row purged or restored away: it fails closed
+    // instead of starting a family (review L-2). SimpleJWT's, whose session no row names, are
+    // adopted.
     for app in [rotating(Duration::ZERO).await, crate::helpers::spawn_app().await] {
         let ada = app.sign_up("ada").await;
+        let session = jti(&ada.refresh)[..16].to_string();
         let mut own = app.claims_for("refresh", ada.id, DAY);
-        own["sid"] = json!(uuid::Uuid::new_v4().simple().to_string());
+        own["jti"] = json!(format!("{session}{}", &uuid::Uuid::new_v4().simple().to_string()[16..]));
+        let mut with_sid = app.claims_for("refresh", ada.id, DAY);
+        with_sid["sid"] = json!(session);
 
-        app.refresh(&forge(&own)).await.expect(401, TOKEN_INVALID);
-        app.verify(&forge(&own)).await.expect(401, TOKEN_INVALID);
+        for token in [forge(&own), forge(&with_sid)] {
+            app.refresh(&token).await.expect(401, TOKEN_INVALID);
+            app.verify(&token).await.expect(401, TOKEN_INVALID);
+        }
         app.refresh(&forge(&app.claims_for("refresh", ada.id, DAY))).await.expect_status(200);
+        let bob = app.sign_up("bob").await;
+        let mut bobs = app.claims_for("refresh", bob.id, DAY);
+        bobs["jti"] = own["jti"].clone();
+        app.refresh(&forge(&bobs)).await.expect_status(200);
     }
 }
 

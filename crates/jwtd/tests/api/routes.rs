@@ -172,7 +172,8 @@ async fn bad_routes_stop_the_server_with_exit_code_2_naming_routes() {
         ("flask", "\"flask\" is no route set"),
         ("token_refersh=/x/", "\"token_refersh\" is no route; routes are signup, signin, token_obtain_pair"),
         ("token_refresh=api/x/", "token_refresh=api/x/: a path starts with /"),
-        ("token_refresh=/a/{id}/", "'{' is refused"),
+        ("token_refresh=/a/{id}/", "{id} is only in session's path"),
+        ("session=/a/", "the last segment is {id}"),
         ("token_refresh=/api/token/verify", "token_refresh and token_verify are both at /api/token/verify/"),
     ] {
         let env = [("JWTD_DATABASE_URL", url.as_str()), ("JWTD_ADDR", "127.0.0.1:0"), ("JWTD_ROUTES", routes)];

@@ -8,7 +8,7 @@ use crate::helpers::spawn_app;
 
 /// SPEC §1's endpoints, as SimpleJWT spells their paths (introspection and the revocation feed
 /// only with SERVICE_TOKENS, which the default test server has none of).
-const ENDPOINTS: [(&str, &str); 17] = [
+const ENDPOINTS: [(&str, &str); 20] = [
     ("post", "/api/auth/signup/"),
     ("post", "/api/auth/signin/"),
     ("post", "/api/token/"),
@@ -20,6 +20,9 @@ const ENDPOINTS: [(&str, &str); 17] = [
     ("get", "/api/me/"),
     ("post", "/api/auth/password/"),
     ("post", "/api/auth/logout-all/"),
+    ("get", "/api/auth/sessions/"),
+    ("delete", "/api/auth/sessions/{id}/"),
+    ("post", "/api/auth/logout-others/"),
     ("get", "/.well-known/jwks.json"),
     ("get", "/healthz"),
     ("get", "/readyz"),
@@ -120,8 +123,16 @@ async fn the_protected_routes_and_only_they_need_a_bearer_token() {
     assert_eq!(doc["components"]["securitySchemes"]["bearerAuth"]["scheme"], "bearer");
     for (method, path) in ENDPOINTS {
         let operation = &doc["paths"][path][method];
-        let protected =
-            ["/api/me/", "/api/auth/password/", "/api/auth/logout-all/", "/api/auth/check/"].contains(&path);
+        let protected = [
+            "/api/me/",
+            "/api/auth/password/",
+            "/api/auth/logout-all/",
+            "/api/auth/sessions/",
+            "/api/auth/sessions/{id}/",
+            "/api/auth/logout-others/",
+            "/api/auth/check/",
+        ]
+        .contains(&path);
         assert_eq!(operation.get("security").is_some(), protected, "{path}");
         if protected {
             assert_eq!(operation["security"], serde_json::json!([{"bearerAuth": []}]));
