@@ -581,6 +581,28 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_full_queue_drops_what_comes_past_its_capacity() {
+        use crate::clock::Clock as _;
+        // Nothing listens on the webhook's port: every send fails and waits for a retry on a
+        // clock that never moves, so every message stays pending.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let settings = DeliverySettings {
+            frontend_url: Some("https://app.example".into()),
+            webhook: Some(WebhookTarget { url: format!("http://127.0.0.1:{port}/hooks"), key: vec![7; 32] }),
+            smtp: None,
+        };
+        let clock = crate::clock::FakeClock::new();
+        clock.hold_sleepers();
+        let delivery = Delivery::start(&settings, std::sync::Arc::new(clock.clone())).unwrap();
+        let event = || Event { kind: EventKind::SignedIn, user_id: None, session: None, ip: None, at: clock.now() };
+        for _ in 0..QUEUE_CAPACITY + 10 {
+            delivery.event(event());
+        }
+        let outbox = delivery.inner.as_ref().unwrap();
+        assert_eq!(outbox.pending.load(Ordering::SeqCst), QUEUE_CAPACITY, "the 10 past the capacity are dropped");
+    }
+
     #[test]
     fn backoff_doubles_up_to_its_ceiling() {
         assert_eq!(backoff(1), Duration::from_secs(1));
