@@ -182,7 +182,7 @@ pub async fn sessions(State(auth): State<AuthService>, user: AuthUser) -> Result
     delete,
     path = "/api/auth/sessions/{id}/",
     tag = "account",
-    params(("id" = String, Path, description = "The session id (16 hex digits).")),
+    params(("id" = String, Path, description = "The session id (16 hex digits).", pattern = "^[0-9a-f]{16}$", min_length = 16, max_length = 16)),
     security(("bearerAuth" = [])),
     responses(
         (status = 200, description = "Done: `{}`.", body = Empty),
