@@ -374,6 +374,30 @@ async fn events_wait_for_a_receiver_that_is_down_and_requests_never_do() {
 }
 
 #[tokio::test]
+async fn ending_sessions_sends_session_revoked_with_the_session_and_the_callers_address() {
+    let hooks = Running::spawn().await;
+    let app = app_with(&hooks.url(), &[]).await;
+    let (first, _) = sign_up(&app, "ada").await;
+    let phone = app.obtain_pair("ada", "correct horse battery").await.field("refresh");
+    let laptop = app.obtain_pair("ada", "correct horse battery").await.field("access");
+    let session = |token: &str| jwtd_proto::session::session_of(None, &crate::helpers::jti(token)).unwrap().to_string();
+    let url = app.url(&format!("/api/auth/sessions/{}/", session(&phone)));
+    app.send(app.client.delete(url).bearer_auth(&laptop)).await.expect_status(200);
+    let one = hooks.receiver.wait_for("session.revoked", 1).await.remove(0);
+    assert_eq!(
+        (one["user_id"].clone(), one["session"].clone(), one["ip"].clone()),
+        (json!(1), json!(session(&phone)), json!("127.0.0.1"))
+    );
+
+    app.send(app.client.post(app.url("/api/auth/logout-others/")).bearer_auth(&laptop)).await.expect_status(200);
+    let both = hooks.receiver.wait_for("session.revoked", 2).await;
+    assert_eq!(both[1]["session"], json!(session(&first)), "the sign-up's session; the caller's stays");
+    for body in &both {
+        assert!(!body.to_string().contains(&phone) && !body.to_string().contains(&laptop), "{body}");
+    }
+}
+
+#[tokio::test]
 async fn security_events_name_the_user_and_never_carry_a_token() {
     let hooks = Running::spawn().await;
     let app = app_with(
