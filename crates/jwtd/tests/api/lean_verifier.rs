@@ -90,3 +90,24 @@ async fn refusals_guards_and_optional_authentication_answer_as_jwtd() {
     app.clock.advance(crate::helpers::secs(15 * 60));
     service.get("/api/me/", Some(&ada.access)).await.expect(401, &bearer_refused("Token is expired"));
 }
+
+#[tokio::test]
+async fn a_session_revoked_at_jwtd_is_refused_by_the_service_after_the_next_poll() {
+    let app = spawn_with_service_token().await;
+    let service = LeanService::spawn(&app, Some(SERVICE_TOKEN)).await;
+    let ada = app.sign_up("ada").await;
+    let other = app.sign_in(&ada).await;
+    // The session of a token is the first half of its jti (jwtd_proto::session).
+    let session = crate::helpers::jti(&other.access)[..16].to_string();
+    let request = app.client.delete(app.url(&format!("/api/auth/sessions/{session}/"))).bearer_auth(&ada.access);
+    app.send(request).await.expect_status(200);
+    service.get("/api/me/", Some(&other.access)).await.expect_status(200);
+    assert_eq!(service.poll().await, 1);
+    service.get("/api/me/", Some(&other.access)).await.expect(401, &bearer_refused("Token is blacklisted"));
+    // The feed said which session.
+    let feed = app.client.get(app.url("/api/token/revocations/")).bearer_auth(SERVICE_TOKEN);
+    let row = &app.send(feed).await.json()["revocations"][0];
+    assert_eq!((row["user_id"].as_i64(), row["session"].as_str()), (Some(ada.id), Some(session.as_str())));
+    // The caller's own session keeps working.
+    service.get("/api/me/", Some(&ada.access)).await.expect_status(200);
+}
