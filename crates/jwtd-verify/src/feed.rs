@@ -9,7 +9,7 @@
 //! Like the keys, the feed decides what is accepted: `https://` only (`http://` to a loopback
 //! address), no redirects, bodies read up to [`MAX_FEED_BYTES`].
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +24,9 @@ use crate::Verifier;
 pub const MAX_FEED_BYTES: usize = 1024 * 1024;
 /// The default poll interval of [`RevocationFeed::spawn`].
 pub const DEFAULT_POLL: Duration = Duration::from_secs(1);
+/// How long a revoked session is remembered by default ([`RevocationFeed::remember_sessions`]):
+/// a day, longer than any access token of SimpleJWT's or jwtd's defaults lives.
+pub const DEFAULT_SESSION_MEMORY: Duration = Duration::from_secs(86_400);
 /// At most this many pages are read by one [`RevocationFeed::poll`] (a million rows).
 const MAX_PAGES: usize = 1000;
 
@@ -62,6 +65,8 @@ struct Inner {
     verifier: Verifier,
     /// The id of the last row applied.
     cursor: AtomicI64,
+    /// Revoked sessions older than this many seconds are forgotten after each poll.
+    session_memory: AtomicU64,
 }
 
 impl RevocationFeed {
@@ -82,8 +87,25 @@ impl RevocationFeed {
             .user_agent(concat!("jwtd-verify/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(FeedError::Client)?;
-        let inner = Inner { url, service_token: service_token.into(), client, verifier, cursor: AtomicI64::new(0) };
+        let inner = Inner {
+            url,
+            service_token: service_token.into(),
+            client,
+            verifier,
+            cursor: AtomicI64::new(0),
+            session_memory: AtomicU64::new(DEFAULT_SESSION_MEMORY.as_secs()),
+        };
         Ok(RevocationFeed { inner: Arc::new(inner) })
+    }
+
+    /// Remembers a revoked session for `memory` after its revocation (default a day), then
+    /// forgets it, so that the set stays as small as the sessions revoked in that window: pass
+    /// the longest lifetime of the tokens the service accepts (ACCESS_TOKEN_LIFETIME, or
+    /// SLIDING_TOKEN_LIFETIME when sliding tokens are accepted) plus the leeway. Call before
+    /// [`RevocationFeed::spawn`] or any time (every clone shares it).
+    pub fn remember_sessions(&self, memory: Duration) -> &Self {
+        self.inner.session_memory.store(memory.as_secs(), Ordering::Release);
+        self
     }
 
     /// The id of the last row applied (0: none yet).
@@ -110,6 +132,8 @@ impl RevocationFeed {
                 break;
             }
         }
+        let memory = Duration::from_secs(self.inner.session_memory.load(Ordering::Acquire));
+        self.inner.verifier.forget_sessions_older_than(memory);
         Ok(applied)
     }
 

@@ -254,6 +254,14 @@ impl Verifier {
         self.inner.revoked_sessions.retain(|_, after| *after >= before);
     }
 
+    /// Forgets the sessions revoked more than `age` ago by this verifier's clock: pass the longest
+    /// lifetime a token it accepts can have (plus the leeway), after which no token of theirs can
+    /// be presented any more.
+    pub fn forget_sessions_older_than(&self, age: std::time::Duration) {
+        let now = self.inner.clock.now().secs();
+        self.forget_sessions_revoked_before(now.saturating_sub(crate::tokens::secs_of(age)));
+    }
+
     /// Whether the claims of a token are revoked: by its user ([`Verifier::is_revoked`]) or with
     /// its session ([`session_of`]).
     pub fn is_revoked_token(&self, user_id: UserId, claims: &Claims) -> bool {
@@ -345,6 +353,17 @@ mod tests {
         assert!(!verifier.is_revoked_token(ada, &claims("0123456789abcdef8123456789abcdef", 100)));
         verifier.forget_sessions_revoked_before(101);
         assert!(!verifier.is_revoked_token(ada, &in_session));
+    }
+
+    #[test]
+    fn revoked_sessions_are_forgotten_by_age_on_the_verifiers_clock() {
+        let clock = Arc::new(crate::clock::FakeClock::at(Instant::from_secs(1_000)));
+        let verifier = Verifier::hmac(&[7; 32]).unwrap().with_clock(clock.clone());
+        verifier.revoke_session("0123456789abcdef", 500);
+        verifier.forget_sessions_older_than(std::time::Duration::from_secs(600));
+        assert!(verifier.is_session_revoked("0123456789abcdef", Some(400)), "revoked 500 s ago: kept");
+        verifier.forget_sessions_older_than(std::time::Duration::from_secs(400));
+        assert!(!verifier.is_session_revoked("0123456789abcdef", Some(400)), "older than 400 s: forgotten");
     }
 
     #[test]
