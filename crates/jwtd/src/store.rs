@@ -44,6 +44,15 @@ macro_rules! token_columns {
 }
 pub(crate) use token_columns;
 
+/// The columns of `account_tokens` that make an [`AccountToken`], in the order
+/// [`AccountToken::from_columns`] reads them.
+macro_rules! account_token_columns {
+    () => {
+        "digest, user_id, purpose, bound, expires_at, used"
+    };
+}
+pub(crate) use account_token_columns;
+
 /// A result row of either backend, read by column index with the driver's own typed getter
 /// ([`columns_of!`]): what lets one function turn the columns into a [`User`] or a [`TokenRow`].
 pub(crate) trait Columns {
@@ -866,6 +875,20 @@ pub struct AccountToken {
     pub expires_at: i64,
     /// An activation token that activated its user (a used reset token is deleted).
     pub used: bool,
+}
+
+impl AccountToken {
+    /// An account token from a row of [`account_token_columns!`], on either backend.
+    pub(crate) fn from_columns<R: Columns>(r: &R) -> Result<AccountToken, R::Error> {
+        Ok(AccountToken {
+            digest: r.text(0)?,
+            user_id: r.int(1)?,
+            purpose: Purpose::from_name(&r.text(2)?).unwrap_or(Purpose::Activation),
+            bound: r.text(3)?,
+            expires_at: r.int(4)?,
+            used: r.flag(5)?,
+        })
+    }
 }
 
 /// What a redemption reads of the user, in its transaction.

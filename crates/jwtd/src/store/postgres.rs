@@ -30,7 +30,7 @@ use super::{
 use super::{decide_redemption, password_fingerprint, AccountToken, Purpose, Redeemed, Redeemer, Redemption};
 use crate::clock::Instant;
 use crate::config::IdType;
-use crate::store::{columns_of, token_columns, user_columns};
+use crate::store::{account_token_columns, columns_of, token_columns, user_columns};
 use serde_json::{Map, Value};
 
 type PgError = tokio_postgres::Error;
@@ -160,6 +160,7 @@ async fn exec<C: GenericClient>(c: &C, sql: &str, params: Params<'_>) -> Result<
 }
 
 const USER_COLUMNS: &str = user_columns!();
+const ACCOUNT_TOKEN: &str = concat!("SELECT ", account_token_columns!(), " FROM account_tokens WHERE digest = $1");
 
 /// The first key of the advisory locks that serialise sign-ups of one e-mail address (the second
 /// is the address's hash): e-mail addresses are unique only in e-mail sign-in mode, so no index
@@ -211,21 +212,6 @@ impl PgStore {
         }
     }
 }
-
-fn account_token_from(r: &Row) -> Result<AccountToken, PgError> {
-    let purpose: String = r.try_get(2)?;
-    Ok(AccountToken {
-        digest: r.try_get(0)?,
-        user_id: r.try_get(1)?,
-        purpose: Purpose::from_name(&purpose).unwrap_or(Purpose::Activation),
-        bound: r.try_get(3)?,
-        expires_at: r.try_get(4)?,
-        used: r.try_get(5)?,
-    })
-}
-
-const ACCOUNT_TOKEN: &str =
-    "SELECT digest, user_id, purpose, bound, expires_at, used FROM account_tokens WHERE digest = $1";
 
 columns_of!(Row, PgError, try_get);
 
@@ -1215,7 +1201,7 @@ impl Store for PgStore {
     async fn account_token(&self, digest: &str) -> Result<Option<AccountToken>, StoreError> {
         let client = self.client().await?;
         let row = opt(&client, ACCOUNT_TOKEN, &[&digest]).await.map_err(pg_err)?;
-        row.as_ref().map(account_token_from).transpose().map_err(pg_err)
+        row.as_ref().map(AccountToken::from_columns).transpose().map_err(pg_err)
     }
 
     async fn redeem(&self, r: &Redemption) -> Result<Redeemed, StoreError> {
@@ -1239,7 +1225,7 @@ impl Store for PgStore {
             None => None,
         };
         let token = opt(&tx, &format!("{ACCOUNT_TOKEN} FOR UPDATE"), &[&r.digest]).await.map_err(pg_err)?;
-        let token = token.as_ref().map(account_token_from).transpose().map_err(pg_err)?;
+        let token = token.as_ref().map(AccountToken::from_columns).transpose().map_err(pg_err)?;
         let decision = decide_redemption(token.as_ref(), user.as_ref(), r.purpose, r.user_id, r.now);
         if decision != Redeemed::Done {
             return Ok(decision);

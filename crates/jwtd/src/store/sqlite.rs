@@ -27,7 +27,7 @@ use super::{
 use super::{decide_redemption, password_fingerprint, AccountToken, Purpose, Redeemed, Redeemer, Redemption};
 use crate::clock::Instant;
 use crate::config::IdType;
-use crate::store::{columns_of, token_columns, user_columns};
+use crate::store::{account_token_columns, columns_of, token_columns, user_columns};
 use serde_json::{Map, Value};
 
 const MIGRATIONS: &[&str] = &[
@@ -222,6 +222,7 @@ fn apply(tx: rusqlite::Transaction<'_>, version: usize) -> rusqlite::Result<()> 
 }
 
 const USER_COLUMNS: &str = user_columns!();
+const ACCOUNT_TOKEN: &str = concat!("SELECT ", account_token_columns!(), " FROM account_tokens WHERE digest = ?1");
 const USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?1");
 // `username <> ''` lets the partial unique index (migration 0002) answer: without it SQLite scans
 // users. A blank username never signs in.
@@ -352,21 +353,6 @@ fn created(result: Result<Option<User>, StoreError>) -> Result<User, StoreError>
         other => other,
     }
 }
-
-fn account_token_from(r: &Row<'_>) -> rusqlite::Result<AccountToken> {
-    let purpose: String = r.get(2)?;
-    Ok(AccountToken {
-        digest: r.get(0)?,
-        user_id: r.get(1)?,
-        purpose: Purpose::from_name(&purpose).unwrap_or(Purpose::Activation),
-        bound: r.get(3)?,
-        expires_at: r.get(4)?,
-        used: r.get(5)?,
-    })
-}
-
-const ACCOUNT_TOKEN: &str =
-    "SELECT digest, user_id, purpose, bound, expires_at, used FROM account_tokens WHERE digest = ?1";
 
 fn revoke_user(conn: &Connection, user_id: i64, now: Instant) -> rusqlite::Result<()> {
     let valid_after = super::valid_after_revocation(now);
@@ -1070,13 +1056,19 @@ impl Store for SqliteStore {
 
     async fn account_token(&self, digest: &str) -> Result<Option<AccountToken>, StoreError> {
         let digest = digest.to_string();
-        self.read(move |c| c.prepare_cached(ACCOUNT_TOKEN)?.query_row([digest], account_token_from).optional()).await
+        self.read(move |c| {
+            c.prepare_cached(ACCOUNT_TOKEN)?.query_row([digest], |r| AccountToken::from_columns(r)).optional()
+        })
+        .await
     }
 
     async fn redeem(&self, redemption: &Redemption) -> Result<Redeemed, StoreError> {
         let r = redemption.clone();
         self.write(move |tx| {
-            let token = tx.prepare_cached(ACCOUNT_TOKEN)?.query_row([&r.digest], account_token_from).optional()?;
+            let token = tx
+                .prepare_cached(ACCOUNT_TOKEN)?
+                .query_row([&r.digest], |row| AccountToken::from_columns(row))
+                .optional()?;
             let user = tx
                 .query_row(
                     "SELECT password, is_active, EXISTS (SELECT 1 FROM pending_activations WHERE user_id = ?1)
