@@ -329,7 +329,8 @@ impl TokenRow {
 pub struct RefreshCheck {
     pub user: UserGate,
     pub token: Option<TokenStanding>,
-    /// The session the token names is a family of the user's (a row or a session names it).
+    /// The session the token names is a family of the user's (a row or a session names it);
+    /// read only when the token has no row, the one case it decides.
     pub session_known: bool,
 }
 

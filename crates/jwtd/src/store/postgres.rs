@@ -920,8 +920,8 @@ impl Store for PgStore {
     ) -> Result<Option<RefreshCheck>, StoreError> {
         let client = self.client().await?;
         let sql = "SELECT u.is_active, u.tokens_valid_after, t.blacklisted_ms IS NOT NULL, t.family_started, \
-                   $3::text IS NOT NULL AND (EXISTS (SELECT 1 FROM refresh_tokens f WHERE f.family = $3 AND f.user_id = $1) \
-                     OR EXISTS (SELECT 1 FROM sessions s WHERE s.id = $3 AND s.user_id = $1)) \
+                   CASE WHEN t.jti IS NULL THEN EXISTS (SELECT 1 FROM refresh_tokens f WHERE f.family = $3::text AND f.user_id = $1) \
+                     OR EXISTS (SELECT 1 FROM sessions s WHERE s.id = $3 AND s.user_id = $1) ELSE false END \
                    FROM users u LEFT JOIN refresh_tokens t ON t.jti = $2 WHERE u.id = $1";
         let Some(row) = opt(&client, sql, &[&user_id, &jti, &session]).await.map_err(pg_err)? else {
             return Ok(None);
