@@ -39,7 +39,7 @@ pub struct RevocationFeed {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+/// `Debug` leaves the service token out.
 struct Inner {
     source: Source,
     service_token: String,
@@ -48,6 +48,17 @@ struct Inner {
     cursor: AtomicI64,
     /// Revoked sessions older than this many seconds are forgotten after each poll.
     session_memory: AtomicU64,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("source", &self.source)
+            .field("verifier", &self.verifier)
+            .field("cursor", &self.cursor)
+            .field("session_memory", &self.session_memory)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RevocationFeed {
@@ -129,5 +140,20 @@ impl RevocationFeed {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_service_token() {
+        let verifier = Verifier::hmac(b"a signing key of thirty-two bytes or more").unwrap();
+        let feed = RevocationFeed::new("https://auth.example/api/token/revocations/", "s3cret-service-token", verifier)
+            .unwrap();
+        let shown = format!("{feed:?}");
+        assert!(shown.contains("auth.example"), "{shown}");
+        assert!(!shown.contains("s3cret-service-token"), "{shown}");
     }
 }
