@@ -21,7 +21,9 @@ use crate::service::import::{import_django, ImportError, Progress};
 use crate::service::{normalize_email, plausible_email, revocation, Delivery};
 use crate::store::django::{self, DjangoSource, DjangoUrl, ReadOptions};
 use crate::store::pg_tls::PgTls;
-use crate::store::{IdTypeCheck, ImportMode, NewUser, Purpose, SessionScope, Store, User, UserListing};
+use crate::store::{
+    IdTypeCheck, ImportMode, NewUser, Purpose, SessionRevocation, SessionScope, Store, User, UserListing,
+};
 use crate::tokens::{self, Algorithm};
 
 #[derive(Debug, Parser)]
@@ -664,7 +666,8 @@ async fn session(cmd: SessionCommand, settings: &Settings) -> Result<()> {
             let Some(owner) = store.session_owner(&id).await? else {
                 return Err(BadArgument(format!("no session {id:?}")).into());
             };
-            let revoked = store.revoke_sessions(owner, SessionScope::One(&id), now).await?;
+            let revocation = SessionRevocation { user_id: owner, scope: SessionScope::One(&id), now };
+            let revoked = store.revoke_sessions(revocation).await?;
             for session in &revoked {
                 tracing::info!(
                     event = "session.revoked",

@@ -435,6 +435,23 @@ impl SessionListing {
     }
 }
 
+/// A presented refresh token, as [`Store::refresh_check`] reads for it: its user (the store's
+/// id), its jti, and the session it names.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshQuery<'a> {
+    pub user_id: i64,
+    pub jti: &'a str,
+    pub session: Option<&'a str>,
+}
+
+/// What [`Store::revoke_sessions`] revokes: `scope`'s sessions of the user `user_id`, at `now`.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionRevocation<'a> {
+    pub user_id: i64,
+    pub scope: SessionScope<'a>,
+    pub now: Instant,
+}
+
 /// Which sessions of a user [`Store::revoke_sessions`] revokes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionScope<'a> {
@@ -766,6 +783,8 @@ pub struct ImportUser {
     pub profile: Profile,
     /// Names of the user's groups; each must exist here ([`Store::import_groups`]).
     pub groups: Vec<String>,
+    /// The user's refresh-token rows; their `user_id` is the store's to fill.
+    pub tokens: Vec<TokenRow>,
 }
 
 /// A user already here that an imported one meets: by id (or UUID), or by login.
@@ -886,7 +905,7 @@ pub struct ImportOutcome {
     /// The user's id here (inserted or present); `None` when refused, or new in a dry run with
     /// a UUID (its id would be drawn at insertion).
     pub user_id: Option<i64>,
-    /// One entry per token row given, in order; empty when the user was not imported.
+    /// One entry per token row of the user, in order; empty when the user was not imported.
     pub tokens: Vec<TokenImport>,
     /// Group memberships added (a new user's only: a user already here is left as it is).
     pub groups: u64,
@@ -1171,15 +1190,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// with it.
     async fn record_sign_in(&self, sign_in: SignIn<'_>) -> Result<bool, StoreError>;
     async fn refresh_row(&self, jti: &str) -> Result<Option<TokenRow>, StoreError>;
-    /// The user `user_id` (`None` when there is none), the row of the refresh token `jti` and
-    /// whether `session` is a family of the user's, for a refresh without rotation, read in one
-    /// statement.
-    async fn refresh_check(
-        &self,
-        user_id: i64,
-        jti: &str,
-        session: Option<&str>,
-    ) -> Result<Option<RefreshCheck>, StoreError>;
+    /// The user `query.user_id` (`None` when there is none), the row of the refresh token
+    /// `query.jti` and whether `query.session` is a family of the user's, for a refresh without
+    /// rotation, read in one statement.
+    async fn refresh_check(&self, query: RefreshQuery<'_>) -> Result<Option<RefreshCheck>, StoreError>;
     /// The user whose family (token rows or session row) `session` is, if any.
     async fn session_owner(&self, session: &str) -> Result<Option<i64>, StoreError>;
     /// The user's live sessions, newest first: families with a refresh token neither
@@ -1189,12 +1203,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// and logs a revocation of each ([`valid_after_revocation`]`(now)`, `session` set), which
     /// every instance's poll brings to its verifier. Returns the ids revoked: for
     /// [`SessionScope::One`], empty when no row of the user names it (another user's or unknown).
-    async fn revoke_sessions(
-        &self,
-        user_id: i64,
-        scope: SessionScope<'_>,
-        now: Instant,
-    ) -> Result<Vec<String>, StoreError>;
+    async fn revoke_sessions(&self, revocation: SessionRevocation<'_>) -> Result<Vec<String>, StoreError>;
     /// Moves `last_used_at` of each session forward to the time given (seconds), never back:
     /// the batched record of refreshes.
     async fn touch_sessions(&self, used: &[(String, i64)]) -> Result<(), StoreError>;
@@ -1208,12 +1217,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// row. The rows' `user_id` is ignored: each gets the user's id here. An inserted integer id
     /// is taken as used (users created later get higher ids); a user with a UUID gets a new id.
     /// With [`ImportMode::DryRun`] it reads and decides the same way and writes nothing.
-    async fn import_user(
-        &self,
-        user: &ImportUser,
-        tokens: &[TokenRow],
-        mode: ImportMode,
-    ) -> Result<ImportOutcome, StoreError>;
+    async fn import_user(&self, user: &ImportUser, mode: ImportMode) -> Result<ImportOutcome, StoreError>;
     /// Before an import: checks the database's id type against `incoming`, recording it in
     /// `meta` when the database has none (not in a dry run), by [`decide_id_type`].
     async fn import_id_type(&self, incoming: IdType, mode: ImportMode) -> Result<IdTypeCheck, StoreError>;
@@ -1330,6 +1334,7 @@ mod tests {
             password: "!".into(),
             profile: Profile::sample(username, email),
             groups: Vec::new(),
+            tokens: Vec::new(),
         };
         let holder = |id, username: &str, email: &str| Holder { id, username: username.into(), email: email.into() };
         let ada = user(SourceId::Int(7), "ada", "ada@example.com");

@@ -23,8 +23,8 @@ use super::{revocation, PasswordPool, SessionActivity, Subject, Throttle, Thrott
 use crate::clock::{Instant, SharedClock};
 use crate::config::{IdType, LoginField, RotationPolicy, Settings, SignUpPolicy, TokenClaim, REGISTERED_CLAIMS};
 use crate::store::{
-    valid_after_revocation, NewUser, RefreshRecord, Refusal, RotateRequest, Rotation, SessionClient, SessionListing,
-    SessionScope, SignIn, Store, StoreError, User, UserState,
+    valid_after_revocation, NewUser, RefreshQuery, RefreshRecord, Refusal, RotateRequest, Rotation, SessionClient,
+    SessionListing, SessionRevocation, SessionScope, SignIn, Store, StoreError, User, UserState,
 };
 use crate::tokens::{Claims, Codec, TokenError, TokenType};
 
@@ -636,7 +636,8 @@ impl AuthService {
         match s.rotation {
             RotationPolicy::Off => {
                 // check_user's rules, and then the token's row, from one read.
-                let check = self.inner.store.refresh_check(user_id, claims.jti(), claims.session()).await?;
+                let query = RefreshQuery { user_id, jti: claims.jti(), session: claims.session() };
+                let check = self.inner.store.refresh_check(query).await?;
                 let check = check.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))?;
                 if let Some(refusal) = check.refuses(claims.iat(), now, s.session_max_lifetime, s.check_user_is_active)
                 {
@@ -756,13 +757,14 @@ impl AuthService {
         addr: Option<IpAddr>,
     ) -> Result<Vec<String>, AuthError> {
         let now = self.now();
-        let revoked = self.inner.store.revoke_sessions(key, scope, now).await?;
+        let revoked = self.inner.store.revoke_sessions(SessionRevocation { user_id: key, scope, now }).await?;
         // A refresh that read its token's row before the commit may have dated its access token
         // in a second turned since `now`: revoke that second too (`revocation::settle`'s rule).
         let later = self.now();
         if later.secs() != now.secs() {
             for session in &revoked {
-                self.inner.store.revoke_sessions(key, SessionScope::One(session), later).await?;
+                let again = SessionRevocation { user_id: key, scope: SessionScope::One(session), now: later };
+                self.inner.store.revoke_sessions(again).await?;
             }
         }
         for session in &revoked {

@@ -205,23 +205,23 @@ async fn import_batch(
     }
 
     let mut work = Vec::with_capacity(batch.users.len());
-    for user in batch.users {
-        let tokens = by_user.remove(&user.id).unwrap_or_default();
+    for mut user in batch.users {
+        user.tokens = by_user.remove(&user.id).unwrap_or_default();
         let label = format!("user id {} ({:?})", show_id(&user.id), shorten(user.profile.login()));
         match check_user(&user) {
-            Ok(()) => work.push((label, user, tokens)),
-            Err(reason) => skip_user(report, counts, label, reason.to_string(), tokens.len()),
+            Ok(()) => work.push((label, user)),
+            Err(reason) => skip_user(report, counts, label, reason.to_string(), user.tokens.len()),
         }
     }
     // Several users in flight at once: SQLite's writer commits them together (each still in its
     // own savepoint), PostgreSQL spreads them over the pool. Results come back in order.
     let mut outcomes = stream::iter(work)
-        .map(|(label, user, tokens)| async move {
-            let outcome = store.import_user(&user, &tokens, mode).await;
-            (label, user, tokens, outcome)
+        .map(|(label, user)| async move {
+            let outcome = store.import_user(&user, mode).await;
+            (label, user, outcome)
         })
         .buffered(IMPORTS_IN_FLIGHT);
-    while let Some((label, user, tokens, outcome)) = outcomes.next().await {
+    while let Some((label, user, outcome)) = outcomes.next().await {
         let outcome = outcome?;
         let refused = match &outcome.user {
             UserImport::Inserted => {
@@ -242,10 +242,10 @@ async fn import_batch(
             UserImport::EmailTaken { id } => Some(format!("e-mail address already belongs to jwtd user id {id}")),
         };
         if let Some(reason) = refused {
-            skip_user(report, counts, label, reason, tokens.len());
+            skip_user(report, counts, label, reason, user.tokens.len());
             continue;
         }
-        for (row, step) in tokens.iter().zip(&outcome.tokens) {
+        for (row, step) in user.tokens.iter().zip(&outcome.tokens) {
             match step {
                 TokenImport::Insert => {
                     counts.new += 1;

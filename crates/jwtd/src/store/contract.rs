@@ -275,18 +275,32 @@ async fn a_refresh_check_reads_the_user_and_the_token_row(s: &dyn Store) {
     let ada = user(s, "ada").await;
     let standing =
         |token| RefreshCheck { user: UserGate { is_active: true, tokens_valid_after: 0 }, token, session_known: false };
-    assert_eq!(s.refresh_check(ada.id, &jti(1), None).await.unwrap(), Some(standing(None)), "an unrecorded token");
+    assert_eq!(
+        s.refresh_check(RefreshQuery { user_id: ada.id, jti: &jti(1), session: None }).await.unwrap(),
+        Some(standing(None)),
+        "an unrecorded token"
+    );
     recorded(s, &record(&jti(1), ada.id, T0), "fam").await;
     let recorded = TokenStanding { blacklisted: false, family_started: T0 };
-    assert_eq!(s.refresh_check(ada.id, &jti(1), None).await.unwrap(), Some(standing(Some(recorded))));
+    assert_eq!(
+        s.refresh_check(RefreshQuery { user_id: ada.id, jti: &jti(1), session: None }).await.unwrap(),
+        Some(standing(Some(recorded)))
+    );
     s.blacklist(&record(&jti(1), ada.id, T0), "fam", at(T0 + 1)).await.unwrap();
     let blacklisted = TokenStanding { blacklisted: true, ..recorded };
-    assert_eq!(s.refresh_check(ada.id, &jti(1), None).await.unwrap(), Some(standing(Some(blacklisted))));
+    assert_eq!(
+        s.refresh_check(RefreshQuery { user_id: ada.id, jti: &jti(1), session: None }).await.unwrap(),
+        Some(standing(Some(blacklisted)))
+    );
     assert!(s.set_active(ada.id, false, at(T0 + 2)).await.unwrap());
     s.revoke_all(ada.id, at(T0 + 9)).await.unwrap();
-    let check = s.refresh_check(ada.id, &jti(1), None).await.unwrap().unwrap();
+    let check = s.refresh_check(RefreshQuery { user_id: ada.id, jti: &jti(1), session: None }).await.unwrap().unwrap();
     assert_eq!(check.user, UserGate { is_active: false, tokens_valid_after: T0 + 10 });
-    assert_eq!(s.refresh_check(ada.id + 1, &jti(1), None).await.unwrap(), None, "no such user");
+    assert_eq!(
+        s.refresh_check(RefreshQuery { user_id: ada.id + 1, jti: &jti(1), session: None }).await.unwrap(),
+        None,
+        "no such user"
+    );
 }
 
 async fn rotation_creates_one_successor_and_hands_it_back_in_grace(s: &dyn Store) {
@@ -524,9 +538,17 @@ async fn an_unrecorded_token_of_a_users_own_session_is_refused_and_others_adopte
     let lost = rotate_req(record(&jti_in(0xa1, 2), ada.id, T0), &jti_in(0xa1, 3), at(T0 + 5));
     assert_eq!(s.rotate(&lost).await.unwrap(), Rotation::Invalid);
     assert_eq!(s.refresh_row(&jti_in(0xa1, 2)).await.unwrap(), None, "nothing recorded");
-    let check = s.refresh_check(ada.id, &jti_in(0xa1, 2), Some(ada_session)).await.unwrap().unwrap();
+    let check = s
+        .refresh_check(RefreshQuery { user_id: ada.id, jti: &jti_in(0xa1, 2), session: Some(ada_session) })
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((check.token, check.session_known), (None, true));
-    let check = s.refresh_check(bob.id, &jti_in(0xa1, 2), Some(ada_session)).await.unwrap().unwrap();
+    let check = s
+        .refresh_check(RefreshQuery { user_id: bob.id, jti: &jti_in(0xa1, 2), session: Some(ada_session) })
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!check.session_known, "another user's session");
 
     // Bob's token naming Ada's session: adopted, in a family of its own.
@@ -596,11 +618,26 @@ async fn sessions_are_listed_revoked_one_or_all_but_one_and_touched(s: &dyn Stor
 
     // Another user's session or an unknown one: nothing.
     let start = s.revocations_since(0, 100).await.unwrap().last().map_or(0, |r| r.cursor);
-    assert!(s.revoke_sessions(bob.id, SessionScope::One(phone), at(T0 + 80)).await.unwrap().is_empty());
-    assert!(s.revoke_sessions(ada.id, SessionScope::One("0123456789abcdef"), at(T0 + 80)).await.unwrap().is_empty());
+    assert!(s
+        .revoke_sessions(SessionRevocation { user_id: bob.id, scope: SessionScope::One(phone), now: at(T0 + 80) })
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .revoke_sessions(SessionRevocation {
+            user_id: ada.id,
+            scope: SessionScope::One("0123456789abcdef"),
+            now: at(T0 + 80)
+        })
+        .await
+        .unwrap()
+        .is_empty());
     assert!(s.revocations_since(start, 100).await.unwrap().is_empty());
 
-    let revoked = s.revoke_sessions(ada.id, SessionScope::One(phone), at(T0 + 80)).await.unwrap();
+    let revoked = s
+        .revoke_sessions(SessionRevocation { user_id: ada.id, scope: SessionScope::One(phone), now: at(T0 + 80) })
+        .await
+        .unwrap();
     assert_eq!(revoked, [phone]);
     assert!(s.refresh_row(&jti_in(0xa, 1)).await.unwrap().unwrap().blacklisted.is_some());
     let ids: Vec<String> = s.sessions(ada.id, at(T0 + 81)).await.unwrap().into_iter().map(|l| l.id).collect();
@@ -610,7 +647,14 @@ async fn sessions_are_listed_revoked_one_or_all_but_one_and_touched(s: &dyn Stor
     assert_eq!((log[0].user_id, log[0].valid_after, log[0].session.as_deref()), (ada.id, T0 + 81, Some(phone)));
     assert_eq!(s.user_by_id(ada.id).await.unwrap().unwrap().tokens_valid_after, 0, "the user's other tokens stay");
 
-    let mut others = s.revoke_sessions(ada.id, SessionScope::AllBut(Some(tablet)), at(T0 + 90)).await.unwrap();
+    let mut others = s
+        .revoke_sessions(SessionRevocation {
+            user_id: ada.id,
+            scope: SessionScope::AllBut(Some(tablet)),
+            now: at(T0 + 90),
+        })
+        .await
+        .unwrap();
     others.sort();
     assert_eq!(others, [laptop]);
     let ids: Vec<String> = s.sessions(ada.id, at(T0 + 91)).await.unwrap().into_iter().map(|l| l.id).collect();
@@ -659,7 +703,13 @@ fn imported(id: i64, name: &str) -> ImportUser {
             ..Profile::sample(name, &format!("{name}@example.com"))
         },
         groups: Vec::new(),
+        tokens: Vec::new(),
     }
+}
+
+/// `user` bringing `tokens` as its refresh-token rows.
+fn with_tokens(user: &ImportUser, tokens: &[TokenRow]) -> ImportUser {
+    ImportUser { tokens: tokens.to_vec(), ..user.clone() }
 }
 
 /// A user of an e-mail sign-in project with UUID keys: no username.
@@ -704,7 +754,7 @@ async fn an_import_keeps_ids_and_only_adds(s: &dyn Store) {
     let mallory = user(s, "mallory").await;
     let ada = imported(40, "ada");
     let tokens = [imported_token(1, 40, None), imported_token(2, 40, Some(at(T0 + 5)))];
-    let first = s.import_user(&ada, &tokens, write).await.unwrap();
+    let first = s.import_user(&with_tokens(&ada, &tokens), write).await.unwrap();
     assert_eq!(first, outcome(UserImport::Inserted, Some(40), vec![Insert, Insert]));
     let stored = s.user_by_id(40).await.unwrap().unwrap();
     assert_eq!((stored.profile.username.as_str(), stored.password.as_str()), ("ada", ada.password.as_str()));
@@ -715,25 +765,26 @@ async fn an_import_keeps_ids_and_only_adds(s: &dyn Store) {
     assert_eq!(s.refresh_row(&jti(2)).await.unwrap(), Some(tokens[1].clone()));
     assert!(user(s, "bob").await.id > 40, "sign-ups continue after imported ids");
 
-    let again = s.import_user(&ada, &tokens, write).await.unwrap();
+    let again = s.import_user(&with_tokens(&ada, &tokens), write).await.unwrap();
     assert_eq!(again, outcome(UserImport::Present, Some(40), vec![Present, Present]));
     let mut changed = ada.clone();
     changed.password = "changed in Django since".into();
     let logged_out = [imported_token(1, 40, Some(at(T0 + 9))), imported_token(2, 40, None)];
-    let later = s.import_user(&changed, &logged_out, write).await.unwrap();
+    let later = s.import_user(&with_tokens(&changed, &logged_out), write).await.unwrap();
     assert_eq!(later, outcome(UserImport::Present, Some(40), vec![Blacklist, Present]));
     assert_eq!(s.user_by_id(40).await.unwrap(), Some(stored), "a user already here is left as it is");
     assert_eq!(s.refresh_row(&jti(1)).await.unwrap().unwrap().blacklisted, Some(at(T0 + 9)));
     assert!(s.refresh_row(&jti(2)).await.unwrap().unwrap().blacklisted.is_some(), "never lifted");
 
-    let eve = s.import_user(&imported(40, "eve"), &[imported_token(9, 40, None)], write).await.unwrap();
+    let eve = s.import_user(&with_tokens(&imported(40, "eve"), &[imported_token(9, 40, None)]), write).await.unwrap();
     assert_eq!(eve, outcome(UserImport::IdTaken { username: "ada".into() }, None, vec![]));
-    let other = s.import_user(&imported(99, "mallory"), &[imported_token(9, 99, None)], write).await.unwrap();
+    let other =
+        s.import_user(&with_tokens(&imported(99, "mallory"), &[imported_token(9, 99, None)]), write).await.unwrap();
     assert_eq!(other, outcome(UserImport::UsernameTaken { id: mallory.id }, None, vec![]));
     assert_eq!(s.user_by_id(99).await.unwrap(), None);
     assert_eq!(s.refresh_row(&jti(9)).await.unwrap(), None, "a refused user's tokens are not written");
 
-    let zoe = s.import_user(&imported(50, "zoe"), &[imported_token(1, 50, None)], write).await.unwrap();
+    let zoe = s.import_user(&with_tokens(&imported(50, "zoe"), &[imported_token(1, 50, None)]), write).await.unwrap();
     assert_eq!(zoe, outcome(UserImport::Inserted, Some(50), vec![Conflict]));
     assert_eq!(s.refresh_row(&jti(1)).await.unwrap().unwrap().user_id, 40);
 }
@@ -755,7 +806,7 @@ async fn an_import_of_uuid_users_gives_new_ids_and_keeps_uuids_and_groups(s: &dy
     let ada = imported_uuid(UUID_A, "ada@example.com");
     // The rows' user_id is the store's to fill.
     let tokens = [imported_token(1, 0, None), imported_token(2, 0, Some(at(T0 + 5)))];
-    let dry = s.import_user(&ada, &tokens, ImportMode::DryRun).await.unwrap();
+    let dry = s.import_user(&with_tokens(&ada, &tokens), ImportMode::DryRun).await.unwrap();
     assert_eq!(
         dry,
         ImportOutcome { user: UserImport::Inserted, user_id: None, tokens: vec![Insert, Insert], groups: 2 }
@@ -763,7 +814,7 @@ async fn an_import_of_uuid_users_gives_new_ids_and_keeps_uuids_and_groups(s: &dy
     assert!(s.user_page(0, 10).await.unwrap().is_empty(), "a dry run writes nothing");
     assert_eq!(s.refresh_row(&jti(1)).await.unwrap(), None);
 
-    let first = s.import_user(&ada, &tokens, write).await.unwrap();
+    let first = s.import_user(&with_tokens(&ada, &tokens), write).await.unwrap();
     let id = first.user_id.unwrap();
     assert_eq!(
         first,
@@ -783,16 +834,16 @@ async fn an_import_of_uuid_users_gives_new_ids_and_keeps_uuids_and_groups(s: &dy
     );
     assert_eq!(u.groups, ["editors", "staff"]);
 
-    let again = s.import_user(&ada, &tokens, write).await.unwrap();
+    let again = s.import_user(&with_tokens(&ada, &tokens), write).await.unwrap();
     assert_eq!(again, outcome(UserImport::Present, Some(id), vec![Present, Present]));
-    let again_dry = s.import_user(&ada, &tokens, ImportMode::DryRun).await.unwrap();
+    let again_dry = s.import_user(&with_tokens(&ada, &tokens), ImportMode::DryRun).await.unwrap();
     assert_eq!(again_dry, outcome(UserImport::Present, Some(id), vec![Present, Present]));
     // Another UUID with the same address (case aside) is someone else here.
     let twin = imported_uuid("00000000-0000-4000-8000-000000000001", "ADA@example.com");
-    assert_eq!(s.import_user(&twin, &[], write).await.unwrap(), outcome(UserImport::EmailTaken { id }, None, vec![]));
+    assert_eq!(s.import_user(&twin, write).await.unwrap(), outcome(UserImport::EmailTaken { id }, None, vec![]));
     // Blank usernames do not collide with each other.
     let bob = imported_uuid("00000000-0000-4000-8000-000000000002", "bob@example.com");
-    let bob = s.import_user(&bob, &[], write).await.unwrap();
+    let bob = s.import_user(&bob, write).await.unwrap();
     assert_eq!(bob.user, UserImport::Inserted);
     assert!(bob.user_id.unwrap() > id);
     let page = s.user_page(id, 1).await.unwrap();

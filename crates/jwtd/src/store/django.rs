@@ -448,7 +448,7 @@ fn user_from(table: &str, id_type: IdType, f: [Field; 11], now: Instant) -> Resu
         date_joined: date(date_joined, "date_joined")?.unwrap_or(now),
         last_login: date(last_login, "last_login")?,
     };
-    Ok(ImportUser { id: source, password, profile, groups: Vec::new() })
+    Ok(ImportUser { id: source, password, profile, groups: Vec::new(), tokens: Vec::new() })
 }
 
 /// One token row from its six fields: id, jti, user_id, created_at, expires_at, blacklisted_at.

@@ -22,9 +22,10 @@ use tracing::{info, warn};
 use super::pg_tls::{PgTls, TlsOr};
 use super::{
     database_id_type, decide_id_type, decide_rotation, decide_token_import, imported_row, plan_user_import, Holder,
-    IdTypeCheck, ImportMode, ImportOutcome, ImportUser, LoginKey, NewUser, RefreshCheck, RefreshRecord, Revocation,
-    RotateRequest, Rotation, RotationDecision, SessionListing, SessionScope, SignIn, SourceId, Store, StoreError,
-    TokenImport, TokenRow, TokenStanding, User, UserGate, UserListing, UserState, UserWrite,
+    IdTypeCheck, ImportMode, ImportOutcome, ImportUser, LoginKey, NewUser, RefreshCheck, RefreshQuery, RefreshRecord,
+    Revocation, RotateRequest, Rotation, RotationDecision, SessionListing, SessionRevocation, SessionScope, SignIn,
+    SourceId, Store, StoreError, TokenImport, TokenRow, TokenStanding, User, UserGate, UserListing, UserState,
+    UserWrite,
 };
 use super::{decide_redemption, password_fingerprint, AccountToken, Purpose, Redeemed, Redeemer, Redemption};
 use crate::clock::Instant;
@@ -523,7 +524,6 @@ impl PgStore {
     async fn import_once(
         client: &mut Object,
         user: &ImportUser,
-        tokens: &[TokenRow],
         mode: ImportMode,
     ) -> Result<Option<ImportOutcome>, PgError> {
         let write = mode == ImportMode::Write;
@@ -621,8 +621,8 @@ impl PgStore {
                 (Some(new_id), groups)
             }
         };
-        let mut outcomes = Vec::with_capacity(tokens.len());
-        for row in tokens {
+        let mut outcomes = Vec::with_capacity(user.tokens.len());
+        for row in &user.tokens {
             let row = imported_row(row, user_id);
             let step = decide_token_import(token_row(&tx, &row.jti, write).await?.as_ref(), &row);
             match step {
@@ -909,12 +909,8 @@ impl Store for PgStore {
         token_row(&client, jti, false).await.map_err(pg_err)
     }
 
-    async fn refresh_check(
-        &self,
-        user_id: i64,
-        jti: &str,
-        session: Option<&str>,
-    ) -> Result<Option<RefreshCheck>, StoreError> {
+    async fn refresh_check(&self, query: RefreshQuery<'_>) -> Result<Option<RefreshCheck>, StoreError> {
+        let RefreshQuery { user_id, jti, session } = query;
         let client = self.client().await?;
         let sql = "SELECT u.is_active, u.tokens_valid_after, t.blacklisted_ms IS NOT NULL, t.family_started, \
                    $3::text IS NOT NULL AND (EXISTS (SELECT 1 FROM refresh_tokens f WHERE f.family = $3 AND f.user_id = $1) \
@@ -955,12 +951,8 @@ impl Store for PgStore {
         rows.iter().map(SessionListing::from_columns).collect::<Result<_, _>>().map_err(pg_err)
     }
 
-    async fn revoke_sessions(
-        &self,
-        user_id: i64,
-        scope: SessionScope<'_>,
-        now: Instant,
-    ) -> Result<Vec<String>, StoreError> {
+    async fn revoke_sessions(&self, revocation: SessionRevocation<'_>) -> Result<Vec<String>, StoreError> {
+        let SessionRevocation { user_id, scope, now } = revocation;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_err)?;
         // The user's row first (lock order): a rotation of one of these sessions either committed
@@ -1047,15 +1039,10 @@ impl Store for PgStore {
         }
     }
 
-    async fn import_user(
-        &self,
-        user: &ImportUser,
-        tokens: &[TokenRow],
-        mode: ImportMode,
-    ) -> Result<ImportOutcome, StoreError> {
+    async fn import_user(&self, user: &ImportUser, mode: ImportMode) -> Result<ImportOutcome, StoreError> {
         let mut client = self.client().await?;
         for _ in 0..IMPORT_ATTEMPTS {
-            if let Some(outcome) = Self::import_once(&mut client, user, tokens, mode).await.map_err(pg_err)? {
+            if let Some(outcome) = Self::import_once(&mut client, user, mode).await.map_err(pg_err)? {
                 return Ok(outcome);
             }
         }

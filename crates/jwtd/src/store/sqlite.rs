@@ -20,9 +20,9 @@ use tokio::sync::oneshot;
 
 use super::{
     database_id_type, decide_id_type, decide_rotation, decide_token_import, imported_row, plan_user_import, Holder,
-    IdTypeCheck, ImportMode, ImportOutcome, ImportUser, LoginKey, NewUser, RefreshCheck, RefreshRecord, Revocation,
-    RotateRequest, Rotation, RotationDecision, SessionListing, SessionScope, SignIn, SourceId, Store, StoreError,
-    TokenImport, TokenRow, TokenStanding, User, UserGate, UserListing, UserWrite,
+    IdTypeCheck, ImportMode, ImportOutcome, ImportUser, LoginKey, NewUser, RefreshCheck, RefreshQuery, RefreshRecord,
+    Revocation, RotateRequest, Rotation, RotationDecision, SessionListing, SessionRevocation, SessionScope, SignIn,
+    SourceId, Store, StoreError, TokenImport, TokenRow, TokenStanding, User, UserGate, UserListing, UserWrite,
 };
 use super::{decide_redemption, password_fingerprint, AccountToken, Purpose, Redeemed, Redeemer, Redemption};
 use crate::clock::Instant;
@@ -451,12 +451,7 @@ async fn run_blocking<T: Send + 'static>(
 }
 
 /// [`Store::import_user`] on `conn`: inside the writer's savepoint, or on a reader for a dry run.
-fn import_in(
-    conn: &Connection,
-    user: &ImportUser,
-    tokens: &[TokenRow],
-    mode: ImportMode,
-) -> rusqlite::Result<ImportOutcome> {
+fn import_in(conn: &Connection, user: &ImportUser, mode: ImportMode) -> rusqlite::Result<ImportOutcome> {
     let holder = |r: &Row<'_>| Ok(Holder { id: r.get(0)?, username: r.get(1)?, email: r.get(2)? });
     let same_id = match &user.id {
         SourceId::Int(id) => {
@@ -521,8 +516,8 @@ fn import_in(
             (Some(id), groups)
         }
     };
-    let mut outcomes = Vec::with_capacity(tokens.len());
-    for row in tokens {
+    let mut outcomes = Vec::with_capacity(user.tokens.len());
+    for row in &user.tokens {
         let row = imported_row(row, user_id);
         let step = decide_token_import(token_row(conn, &row.jti)?.as_ref(), &row);
         match step {
@@ -749,12 +744,8 @@ impl Store for SqliteStore {
         self.read(move |c| token_row(c, &jti)).await
     }
 
-    async fn refresh_check(
-        &self,
-        user_id: i64,
-        jti: &str,
-        session: Option<&str>,
-    ) -> Result<Option<RefreshCheck>, StoreError> {
+    async fn refresh_check(&self, query: RefreshQuery<'_>) -> Result<Option<RefreshCheck>, StoreError> {
+        let RefreshQuery { user_id, jti, session } = query;
         let (jti, session) = (jti.to_string(), session.map(str::to_string));
         self.read(move |c| {
             c.prepare_cached(REFRESH_CHECK)?.query_row(params![user_id, jti, session], refresh_check_from).optional()
@@ -781,12 +772,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn revoke_sessions(
-        &self,
-        user_id: i64,
-        scope: SessionScope<'_>,
-        now: Instant,
-    ) -> Result<Vec<String>, StoreError> {
+    async fn revoke_sessions(&self, revocation: SessionRevocation<'_>) -> Result<Vec<String>, StoreError> {
+        let SessionRevocation { user_id, scope, now } = revocation;
         let (one, keep) = match scope {
             SessionScope::One(id) => (Some(id.to_string()), None),
             SessionScope::AllBut(keep) => (None, keep.map(str::to_string)),
@@ -881,18 +868,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn import_user(
-        &self,
-        user: &ImportUser,
-        tokens: &[TokenRow],
-        mode: ImportMode,
-    ) -> Result<ImportOutcome, StoreError> {
-        let (user, tokens) = (user.clone(), tokens.to_vec());
+    async fn import_user(&self, user: &ImportUser, mode: ImportMode) -> Result<ImportOutcome, StoreError> {
+        let user = user.clone();
         match mode {
             // One write job: the writer runs it atomically (in its own savepoint).
-            ImportMode::Write => self.write(move |tx| import_in(tx, &user, &tokens, mode)).await,
+            ImportMode::Write => self.write(move |tx| import_in(tx, &user, mode)).await,
             // A dry run decides on a reader connection, away from the writer.
-            ImportMode::DryRun => self.read(move |c| import_in(c, &user, &tokens, mode)).await,
+            ImportMode::DryRun => self.read(move |c| import_in(c, &user, mode)).await,
         }
     }
 
