@@ -6,6 +6,7 @@
 mod account;
 mod body;
 mod cookie;
+mod endpoints;
 mod error;
 mod extract;
 mod health;

@@ -118,6 +118,14 @@ impl Input {
         None
     }
 
+    /// Required CharFields, read in the order given (DRF's 400 body lists every field's error):
+    /// their values, in that order.
+    pub fn required<const N: usize>(mut self, names: [&str; N]) -> Result<[String; N], ApiError> {
+        let values = names.map(|name| self.string(name));
+        let values = values.iter().all(Option::is_some).then(|| values.map(Option::unwrap_or_default));
+        self.finish(values)
+    }
+
     /// Ends field extraction: the values when every field was fine, else DRF's 400 body.
     pub fn finish<T>(self, values: Option<T>) -> Result<T, ApiError> {
         match values {

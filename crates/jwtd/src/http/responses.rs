@@ -142,6 +142,13 @@ impl PartialSchema for Empty {
 
 impl ToSchema for Empty {}
 
+/// The answer itself: `{}` as JSON, what the views that document `body = Empty` answer with.
+impl axum::response::IntoResponse for Empty {
+    fn into_response(self) -> axum::response::Response {
+        axum::Json(json!({})).into_response()
+    }
+}
+
 /// An introspection answer (RFC 7662): `active`, and for an active token its claims and `sub`.
 pub struct Introspection;
 
