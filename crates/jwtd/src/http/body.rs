@@ -223,6 +223,20 @@ mod tests {
     }
 
     #[test]
+    fn required_fields_come_in_order_and_every_missing_one_is_named() {
+        let input = parse("application/json", br#"{"b": " 2 ", "a": "1"}"#).unwrap();
+        assert_eq!(input.required(["a", "b"]).unwrap(), ["1", "2"]);
+        let input = parse("application/json", br#"{"b": "", "c": "3"}"#).unwrap();
+        match input.required(["a", "b", "c"]) {
+            Err(ApiError::Fields(e)) => {
+                let named: Vec<_> = e.0.iter().map(|(name, messages)| (name.as_str(), messages[0].as_str())).collect();
+                assert_eq!(named, [("a", REQUIRED), ("b", BLANK)]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn non_objects_and_bad_json() {
         assert!(matches!(parse("application/json", b"[]"), Err(ApiError::NotAnObject("list"))));
         assert!(matches!(parse("application/json", b"3.5"), Err(ApiError::NotAnObject("float"))));

@@ -1,5 +1,5 @@
 //! The OpenAPI 3.1 document of the API (SPEC §1), served at `/api/schema/`. Its paths come from
-//! the route table (`http::api`, the handlers' `#[utoipa::path]` attributes) and the bodies from
+//! the route table (`http::api`, the views' `endpoints!` declarations) and the bodies from
 //! jwtd-proto's `ToSchema` derives; this module assembles them and adds, once for every
 //! operation, what DRF does once for every view: the error responses of SPEC §2 (from
 //! `responses.rs`), form and multipart bodies beside JSON, and the Bearer scheme. It also

@@ -1,6 +1,6 @@
 //! The response vocabulary of the OpenAPI document: SPEC §2's error responses, built from the
 //! texts the server answers with (`jwtd_proto::messages`, `error.rs`), and the marker types the
-//! handlers' `#[utoipa::path]` attributes name them by (`BodyErrors`, `TokenRefused`, …), plus the
+//! views' declarations (`endpoints!`) name them by (`BodyErrors`, `TokenRefused`, …), plus the
 //! bodies that have no type of their own in jwtd-proto. It must not list a text, status or header
 //! the server does not send: the CI fuzzer checks the server's answers against them.
 
@@ -17,7 +17,7 @@ use utoipa::{IntoResponses, PartialSchema, ToSchema};
 
 use super::error::{BUSY_RETRY_AFTER_SECS, WWW_AUTHENTICATE};
 
-// --- Responses shared by many operations (SPEC §2), referenced from the handlers' attributes.
+// --- Responses shared by many operations (SPEC §2), referenced from the views' declarations.
 
 fn refs(entries: &[(&str, &str)]) -> BTreeMap<String, RefOr<ApiResponse>> {
     entries.iter().map(|(status, name)| (status.to_string(), RefOr::Ref(Ref::from_response_name(*name)))).collect()
