@@ -2,10 +2,10 @@
 //! tag, security scheme, parameters, request body, its answer and the refusals it may answer with
 //! (the sets of `responses.rs`), then the handler with what it takes from the request. Each
 //! module of views declares them in one `endpoints!` block. A view expands to its handler under
-//! utoipa's `#[utoipa::path]` attribute, which the route table (`http::api`,
-//! utoipa-axum's `routes!`) reads, so the router, the OpenAPI document and the metrics labels come
-//! from it as from any handler. The doc comment stays on the handler: the operation's summary and
-//! description come from it.
+//! utoipa's `#[utoipa::path]` attribute, which the route table (`http::api`, utoipa-axum's
+//! `routes!`) reads, so the router, the OpenAPI document and the metrics labels come from it as
+//! from any handler. The doc comment stays on the handler: the operation's summary and
+//! description come from it. rustfmt leaves the block alone: write the handlers as it would.
 //!
 //! ```text
 //! endpoints! {
