@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 use super::endpoints::endpoints;
 use super::responses::{BearerRefused, BodyErrors, Empty, Introspection, ServerFaults, ServiceTokenRefused};
 use super::ApiError;
-use crate::service::{FieldErrors, ServiceTokens};
+use crate::service::{BearerError, FieldErrors, ServiceTokens};
 
 /// The most rows one page of the revocation feed holds.
 pub const FEED_PAGE: u32 = 1000;
@@ -41,15 +41,12 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let header = parts.headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes).unwrap_or_default();
-        let header = std::str::from_utf8(header).unwrap_or_default();
-        let mut words = header.split_ascii_whitespace();
-        if words.next() != Some("Bearer") {
-            return Err(ApiError::Bearer(crate::service::BearerError::NotProvided));
-        }
-        let token = match (words.next(), words.next()) {
-            (Some(token), None) => token,
-            _ => "",
+        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| std::str::from_utf8(v.as_bytes()).ok());
+        let token = match jwtd_verify::bearer(header, &["Bearer"]) {
+            Ok(token) => token,
+            // A header of another shape is a token no service holds.
+            Err(BearerError::BadHeader) => "",
+            Err(refusal) => return Err(ApiError::Bearer(refusal)),
         };
         if ServiceTokens::from_ref(state).admits(token) {
             Ok(ServiceCaller)
