@@ -66,8 +66,8 @@ endpoints! {
         let signed_up = auth.sign_up(username, password, email, addr, &user_agent).await?;
         let id = auth.public_id(&signed_up.user)?;
         let user = match auth.login_field() {
-            LoginField::Username => UserSummary { id, username: Some(signed_up.user.username), email: None },
-            LoginField::Email => UserSummary { id, username: None, email: Some(signed_up.user.email) },
+            LoginField::Username => UserSummary { id, username: Some(signed_up.user.profile.username), email: None },
+            LoginField::Email => UserSummary { id, username: None, email: Some(signed_up.user.profile.email) },
         };
         let Some(tokens) = signed_up.tokens else {
             // REQUIRE_EMAIL_VERIFICATION: inactive until the link is followed, so no tokens yet.
@@ -86,10 +86,10 @@ endpoints! {
         let u = auth.me(user.user_id).await?;
         Ok(Json(Me {
             id: user.user_id,
-            username: u.username,
-            email: u.email,
-            date_joined: isoformat(u.date_joined),
-            last_login: u.last_login.map(isoformat),
+            username: u.profile.username,
+            email: u.profile.email,
+            date_joined: isoformat(u.profile.date_joined),
+            last_login: u.profile.last_login.map(isoformat),
         }))
     }
 

@@ -21,8 +21,7 @@ use crate::password::Hasher;
 use crate::service::{AuthService, PasswordPool, Verifier};
 use crate::store::{
     IdTypeCheck, ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation,
-    RotateRequest, Rotation, SessionClient, SessionListing, SessionScope, Store, StoreError, TokenRow, User,
-    UserListing, UserState,
+    RotateRequest, Rotation, SessionListing, SessionScope, SignIn, Store, StoreError, TokenRow, User, UserListing,
 };
 use crate::tokens::{Algorithm, Claims, Codec, Policy, TokenType};
 
@@ -89,13 +88,7 @@ impl Store for DownStore {
     async fn revocations_since(&self, _: i64, _: u32) -> Result<Vec<Revocation>, StoreError> {
         down()
     }
-    async fn record_sign_in(
-        &self,
-        _: &RefreshRecord,
-        _: &str,
-        _: &UserState,
-        _: &SessionClient,
-    ) -> Result<bool, StoreError> {
+    async fn record_sign_in(&self, _: SignIn<'_>) -> Result<bool, StoreError> {
         down()
     }
     async fn refresh_row(&self, _: &str) -> Result<Option<TokenRow>, StoreError> {

@@ -20,8 +20,7 @@ use crate::store::postgres::{PgOptions, PgStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{
     IdTypeCheck, ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation,
-    RotateRequest, Rotation, SessionClient, SessionListing, SessionScope, Store, StoreError, TokenRow, User,
-    UserListing, UserState,
+    RotateRequest, Rotation, SessionListing, SessionScope, SignIn, Store, StoreError, TokenRow, User, UserListing,
 };
 use crate::tokens::{Algorithm, Codec, Policy};
 use jwtd_proto::UserId;
@@ -123,15 +122,9 @@ pausing_store! {
             self.at(Point::UpdatePasswordHash).await;
             self.inner.update_password_hash(user_id, old, new).await
         }
-        async fn record_sign_in(
-            &self,
-            token: &RefreshRecord,
-            family: &str,
-            seen: &UserState,
-            client: &SessionClient,
-        ) -> Result<bool, StoreError> {
+        async fn record_sign_in(&self, sign_in: SignIn<'_>) -> Result<bool, StoreError> {
             self.at(Point::RecordSignIn).await;
-            self.inner.record_sign_in(token, family, seen, client).await
+            self.inner.record_sign_in(sign_in).await
         }
         async fn change_password(&self, user_id: i64, hash: &str, now: Instant) -> Result<(), StoreError> {
             self.inner.change_password(user_id, hash, now).await?;

@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 
 use crate::clock::Instant;
 use crate::config::IdType;
-use crate::store::{ImportUser, SourceId};
+use crate::store::{ImportUser, Profile, SourceId};
 
 pub const DEFAULT_USER_TABLE: &str = "auth_user";
 /// Users per batch unless told otherwise.
@@ -437,10 +437,8 @@ fn user_from(table: &str, id_type: IdType, f: [Field; 11], now: Instant) -> Resu
         Field::Null => Ok(None),
         other => instant(other).map(Some).ok_or_else(|| fail(format!("{name} is not a date"))),
     };
-    Ok(ImportUser {
-        id: source,
+    let profile = Profile {
         username: text(username, "username")?,
-        password,
         email: normalize_email(&text(email, "email")?),
         first_name: text(first_name, "first_name")?,
         last_name: text(last_name, "last_name")?,
@@ -449,8 +447,8 @@ fn user_from(table: &str, id_type: IdType, f: [Field; 11], now: Instant) -> Resu
         is_superuser: flag(is_superuser, "is_superuser")?,
         date_joined: date(date_joined, "date_joined")?.unwrap_or(now),
         last_login: date(last_login, "last_login")?,
-        groups: Vec::new(),
-    })
+    };
+    Ok(ImportUser { id: source, password, profile, groups: Vec::new() })
 }
 
 /// One token row from its six fields: id, jti, user_id, created_at, expires_at, blacklisted_at.
@@ -1411,7 +1409,7 @@ mod tests {
         assert_eq!((info.id_type, info.users, info.expired_tokens), (IdType::Int, 2, 1));
         let users: Vec<_> = all_users(&batches)
             .iter()
-            .map(|u| (u.id.clone(), u.username.clone(), u.email.clone(), u.is_active))
+            .map(|u| (u.id.clone(), u.profile.username.clone(), u.profile.email.clone(), u.profile.is_active))
             .collect();
         assert_eq!(
             users,
@@ -1421,8 +1419,11 @@ mod tests {
             ]
         );
         let ada = all_users(&batches)[0];
-        assert_eq!(Some(ada.date_joined), parse_datetime("2026-11-01 09:30:00.25"));
-        assert_eq!((ada.last_login, all_users(&batches)[1].last_login), (None, parse_datetime("2026-11-26 14:00:00")));
+        assert_eq!(Some(ada.profile.date_joined), parse_datetime("2026-11-01 09:30:00.25"));
+        assert_eq!(
+            (ada.profile.last_login, all_users(&batches)[1].profile.last_login),
+            (None, parse_datetime("2026-11-26 14:00:00"))
+        );
         let tokens = all_tokens(&batches);
         let live: Vec<_> = tokens.iter().map(|t| (t.row_id, t.jti.as_str(), t.user_id.clone())).collect();
         assert_eq!(live, [(1, "aaaa", Some(SourceId::Int(4))), (2, "bbbb", Some(SourceId::Int(4))), (4, "dddd", None)]);
@@ -1452,8 +1453,10 @@ mod tests {
         assert_eq!((info.id_type, info.absent.as_slice()), (IdType::Uuid, &[UserColumn::Username][..]));
         assert_eq!(info.memberships_table.as_deref(), Some("accounts_user_groups"));
         // uuid order: 0f… before 5f…
-        let users: Vec<_> =
-            all_users(&batches).iter().map(|u| (u.id.clone(), u.email.clone(), u.is_staff, u.groups.clone())).collect();
+        let users: Vec<_> = all_users(&batches)
+            .iter()
+            .map(|u| (u.id.clone(), u.profile.email.clone(), u.profile.is_staff, u.groups.clone()))
+            .collect();
         assert_eq!(
             users,
             [
