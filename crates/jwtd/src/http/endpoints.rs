@@ -57,45 +57,50 @@ macro_rules! endpoints {
 
     // The table of the module docs. The name is matched in the first place and bound in the
     // second, so that the binding is the caller's own (macro hygiene).
-    (@extractor auth $name:ident $head:tt $tail:tt [$($done:tt)*] $rest:tt) => {
+    (@extractor auth $($x:tt)*) => {
+        $crate::http::endpoints::endpoints! { @state [$crate::service::AuthService] $($x)* }
+    };
+    (@extractor metrics $($x:tt)*) => {
+        $crate::http::endpoints::endpoints! { @state [::std::sync::Arc<$crate::telemetry::Metrics>] $($x)* }
+    };
+    (@extractor settings $($x:tt)*) => {
+        $crate::http::endpoints::endpoints! { @state [::std::sync::Arc<$crate::config::Settings>] $($x)* }
+    };
+    (@extractor verifier $($x:tt)*) => {
+        $crate::http::endpoints::endpoints! { @state [$crate::service::Verifier] $($x)* }
+    };
+    (@extractor state $($x:tt)*) => {
+        $crate::http::endpoints::endpoints! { @state [$crate::http::AppState] $($x)* }
+    };
+    (@extractor addr $($x:tt)*) => {
+        $crate::http::endpoints::endpoints! { @tuple [$crate::http::ClientAddr] $($x)* }
+    };
+    (@extractor user_agent $($x:tt)*) => {
+        $crate::http::endpoints::endpoints! { @tuple [$crate::http::UserAgent] $($x)* }
+    };
+    (@extractor user $($x:tt)*) => {
+        $crate::http::endpoints::endpoints! { @plain [$crate::http::AuthUser] $($x)* }
+    };
+    (@extractor cookie $($x:tt)*) => {
+        $crate::http::endpoints::endpoints! { @plain [$crate::http::cookie::RefreshCookie] $($x)* }
+    };
+    (@extractor input $($x:tt)*) => {
+        $crate::http::endpoints::endpoints! { @plain [$crate::http::Input] $($x)* }
+    };
+    (@extractor $other:ident $($x:tt)*) => {
+        compile_error!(concat!("no extractor is named `", stringify!($other), "`: write it `name: Type`"));
+    };
+
+    // How the table's extractors bind their name: `State(name): State<T>`, `T(name): T`, `name: T`.
+    (@state [$($type:tt)*] $name:ident $head:tt $tail:tt [$($done:tt)*] $rest:tt) => {
         $crate::http::endpoints::endpoints! { @params $head $tail
-            [$($done)* ::axum::extract::State($name): ::axum::extract::State<$crate::service::AuthService>,] $rest }
+            [$($done)* ::axum::extract::State($name): ::axum::extract::State<$($type)*>,] $rest }
     };
-    (@extractor metrics $name:ident $head:tt $tail:tt [$($done:tt)*] $rest:tt) => {
-        $crate::http::endpoints::endpoints! { @params $head $tail
-            [$($done)* ::axum::extract::State($name): ::axum::extract::State<::std::sync::Arc<$crate::telemetry::Metrics>>,]
-            $rest }
+    (@tuple [$($type:tt)*] $name:ident $head:tt $tail:tt [$($done:tt)*] $rest:tt) => {
+        $crate::http::endpoints::endpoints! { @params $head $tail [$($done)* $($type)*($name): $($type)*,] $rest }
     };
-    (@extractor settings $name:ident $head:tt $tail:tt [$($done:tt)*] $rest:tt) => {
-        $crate::http::endpoints::endpoints! { @params $head $tail
-            [$($done)* ::axum::extract::State($name): ::axum::extract::State<::std::sync::Arc<$crate::config::Settings>>,]
-            $rest }
-    };
-    (@extractor verifier $name:ident $head:tt $tail:tt [$($done:tt)*] $rest:tt) => {
-        $crate::http::endpoints::endpoints! { @params $head $tail
-            [$($done)* ::axum::extract::State($name): ::axum::extract::State<$crate::service::Verifier>,] $rest }
-    };
-    (@extractor state $name:ident $head:tt $tail:tt [$($done:tt)*] $rest:tt) => {
-        $crate::http::endpoints::endpoints! { @params $head $tail
-            [$($done)* ::axum::extract::State($name): ::axum::extract::State<$crate::http::AppState>,] $rest }
-    };
-    (@extractor addr $name:ident $head:tt $tail:tt [$($done:tt)*] $rest:tt) => {
-        $crate::http::endpoints::endpoints! { @params $head $tail
-            [$($done)* $crate::http::ClientAddr($name): $crate::http::ClientAddr,] $rest }
-    };
-    (@extractor user_agent $name:ident $head:tt $tail:tt [$($done:tt)*] $rest:tt) => {
-        $crate::http::endpoints::endpoints! { @params $head $tail
-            [$($done)* $crate::http::UserAgent($name): $crate::http::UserAgent,] $rest }
-    };
-    (@extractor user $name:ident $head:tt $tail:tt [$($done:tt)*] $rest:tt) => {
-        $crate::http::endpoints::endpoints! { @params $head $tail [$($done)* $name: $crate::http::AuthUser,] $rest }
-    };
-    (@extractor cookie $name:ident $head:tt $tail:tt [$($done:tt)*] $rest:tt) => {
-        $crate::http::endpoints::endpoints! { @params $head $tail
-            [$($done)* $name: $crate::http::cookie::RefreshCookie,] $rest }
-    };
-    (@extractor input $name:ident $head:tt $tail:tt [$($done:tt)*] $rest:tt) => {
-        $crate::http::endpoints::endpoints! { @params $head $tail [$($done)* $name: $crate::http::Input,] $rest }
+    (@plain [$($type:tt)*] $name:ident $head:tt $tail:tt [$($done:tt)*] $rest:tt) => {
+        $crate::http::endpoints::endpoints! { @params $head $tail [$($done)* $name: $($type)*,] $rest }
     };
 
     // The views.
