@@ -382,7 +382,7 @@ pub struct SignIn<'a> {
 
 impl SignIn<'_> {
     /// The token's row: the first of its family.
-    pub fn row(&self) -> TokenRow {
+    pub(crate) fn row(&self) -> TokenRow {
         TokenRow::first_of_family(self.token, self.family.to_string())
     }
 }
@@ -714,8 +714,8 @@ pub enum SourceId {
     Uuid(String),
 }
 
-/// A user's profile: Django's `AbstractUser` fields but its ids and password, as `jwtd user list`
-/// shows them and `jwtd import-django` brings them in.
+/// A user's profile: the fields of Django's `AbstractUser` but the password, as a [`User`]
+/// holds them, `jwtd user list` shows them and `jwtd import-django` brings them in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
     /// May be blank (e-mail sign-in projects); unique when not.
@@ -1353,6 +1353,48 @@ mod tests {
             UserImport::IdTaken { username: "bob@example.com".into() }
         );
         assert_eq!(decide_user_import(&by_mail, None, Some(&same)), UserImport::EmailTaken { id: 9 });
+    }
+
+    #[test]
+    fn an_import_writes_a_new_user_only_outside_a_dry_run_and_nothing_of_a_refused_one() {
+        let user = |id| ImportUser {
+            id,
+            password: "!".into(),
+            profile: Profile::sample("ada", "ada@example.com"),
+            groups: vec!["staff".into()],
+            tokens: Vec::new(),
+        };
+        let (int, uuid) = (user(SourceId::Int(7)), user(SourceId::Uuid("5f0c6d7e-8a9b-4c1d-9e2f-0a1b2c3d4e5f".into())));
+        let write = |u| plan_user_import(u, None, None, ImportMode::Write);
+        let dry = |u| plan_user_import(u, None, None, ImportMode::DryRun);
+        assert_eq!(write(&int), (UserImport::Inserted, UserWrite::Insert { id: Some(7), uuid: None }));
+        assert_eq!(
+            write(&uuid),
+            (UserImport::Inserted, UserWrite::Insert { id: None, uuid: Some("5f0c6d7e-8a9b-4c1d-9e2f-0a1b2c3d4e5f") })
+        );
+        assert_eq!(dry(&int), (UserImport::Inserted, UserWrite::Keep { user_id: Some(7), groups: 1 }));
+        assert_eq!(dry(&uuid), (UserImport::Inserted, UserWrite::Keep { user_id: None, groups: 1 }), "id drawn later");
+        let here = Holder { id: 7, username: "ada".into(), email: String::new() };
+        for mode in [ImportMode::Write, ImportMode::DryRun] {
+            let present = plan_user_import(&int, Some(&here), Some(&here), mode);
+            assert_eq!(present, (UserImport::Present, UserWrite::Keep { user_id: Some(7), groups: 0 }));
+            let taken = plan_user_import(&int, None, Some(&Holder { id: 3, ..here.clone() }), mode);
+            assert_eq!(taken, (UserImport::UsernameTaken { id: 3 }, UserWrite::Refused));
+        }
+        assert_eq!(Profile::sample("", "ada@example.com").login_key(), Some(LoginKey::Email("ada@example.com")));
+        assert_eq!(Profile::sample("ada", "").login_key(), Some(LoginKey::Username("ada")));
+        assert_eq!(Profile::sample("", "").login_key(), None);
+    }
+
+    #[test]
+    fn pending_migrations_follow_the_applied_version_and_a_newer_schema_is_refused() {
+        let all = ["a", "b", "c"];
+        assert_eq!(pending(&all, 0).unwrap().collect::<Vec<_>>(), [(1, "a"), (2, "b"), (3, "c")]);
+        assert_eq!(pending(&all, 2).unwrap().collect::<Vec<_>>(), [(3, "c")]);
+        assert_eq!(pending(&all, 3).unwrap().count(), 0);
+        let Err(StoreError::Database(e)) = pending(&all, 4).map(|p| p.count()) else { panic!("refused") };
+        let too_new = e.downcast_ref::<SchemaTooNew>().expect("SchemaTooNew");
+        assert_eq!((too_new.found, too_new.known), (4, 3));
     }
 
     #[test]
