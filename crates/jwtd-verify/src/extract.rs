@@ -37,14 +37,15 @@ impl AuthUser {
     }
 }
 
-/// The token of an `Authorization` header value: `None` when absent or of another scheme than
-/// `header_types` (AUTH_HEADER_TYPES; DRF then answers "not provided"), an error when the scheme
-/// matches but the shape doesn't.
-pub fn bearer<'a>(header: Option<&'a str>, header_types: &[String]) -> Result<&'a str, BearerError> {
+/// The token of an `Authorization` header value, the one reading of it (jwtd's service tokens
+/// are read the same way): `NotProvided` when absent or of another scheme than `header_types`
+/// (AUTH_HEADER_TYPES; DRF then answers "not provided"), `BadHeader` when the scheme matches but
+/// not exactly one value follows.
+pub fn bearer<'a>(header: Option<&'a str>, header_types: &[impl AsRef<str>]) -> Result<&'a str, BearerError> {
     let header = header.ok_or(BearerError::NotProvided)?;
     let mut parts = header.split_ascii_whitespace();
     let scheme = parts.next().ok_or(BearerError::NotProvided)?;
-    if !header_types.iter().any(|t| t == scheme) {
+    if !header_types.iter().any(|t| t.as_ref() == scheme) {
         return Err(BearerError::NotProvided);
     }
     match (parts.next(), parts.next()) {

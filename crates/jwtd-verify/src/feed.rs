@@ -6,8 +6,8 @@
 //! second by default: refused within 2 s of a logout-all); [`RevocationFeed::poll`] polls once,
 //! for a test or a scheduler of the service's own.
 //!
-//! Like the keys, the feed decides what is accepted: `https://` only (`http://` to a loopback
-//! address), no redirects, bodies read up to [`MAX_FEED_BYTES`].
+//! Like the keys, the feed decides what is accepted, so it is read under `fetch.rs`'s rules:
+//! https only (http to a loopback address), no redirects, bodies read up to [`MAX_FEED_BYTES`].
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use jwtd_proto::RevocationFeed as Page;
 use tokio::task::JoinHandle;
 use tracing::warn;
 
-use crate::remote_keys::is_secure_url;
+use crate::fetch::{FetchError, Source};
 use crate::Verifier;
 
 /// The largest page read: 1,000 rows of a few hundred bytes each, with room to spare.
@@ -31,25 +31,7 @@ pub const DEFAULT_SESSION_MEMORY: Duration = Duration::from_secs(86_400);
 const MAX_PAGES: usize = 1000;
 
 /// Why the feed could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum FeedError {
-    #[error("the HTTP client could not be built")]
-    Client(#[source] reqwest::Error),
-    #[error("{url}: the feed is read over https only (http only from a loopback address)")]
-    Insecure { url: String },
-    #[error("reading {url} failed")]
-    Fetch {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
-    #[error("{url} answered {status}")]
-    Status { url: String, status: u16 },
-    #[error("{url} answered more than {MAX_FEED_BYTES} bytes")]
-    TooLarge { url: String },
-    #[error("{url} answered something that is no revocation feed")]
-    Body { url: String },
-}
+pub type FeedError = FetchError;
 
 /// A reader of jwtd's revocation feed feeding one [`Verifier`]. Cloning shares the cursor.
 #[derive(Debug, Clone)]
@@ -57,16 +39,21 @@ pub struct RevocationFeed {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+/// `Debug` shows where the feed is read and how far, never the service token.
 struct Inner {
-    url: String,
+    source: Source,
     service_token: String,
-    client: reqwest::Client,
     verifier: Verifier,
     /// The id of the last row applied.
     cursor: AtomicI64,
     /// Revoked sessions older than this many seconds are forgotten after each poll.
     session_memory: AtomicU64,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner").field("source", &self.source).field("cursor", &self.cursor).finish_non_exhaustive()
+    }
 }
 
 impl RevocationFeed {
@@ -77,20 +64,11 @@ impl RevocationFeed {
         service_token: impl Into<String>,
         verifier: Verifier,
     ) -> Result<Self, FeedError> {
-        let url = url.into();
-        if !is_secure_url(&url) {
-            return Err(FeedError::Insecure { url });
-        }
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("jwtd-verify/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(FeedError::Client)?;
+        let user_agent = concat!("jwtd-verify/", env!("CARGO_PKG_VERSION"));
+        let source = Source::new(url.into(), Duration::from_secs(10), user_agent, MAX_FEED_BYTES)?;
         let inner = Inner {
-            url,
+            source,
             service_token: service_token.into(),
-            client,
             verifier,
             cursor: AtomicI64::new(0),
             session_memory: AtomicU64::new(DEFAULT_SESSION_MEMORY.as_secs()),
@@ -138,28 +116,9 @@ impl RevocationFeed {
     }
 
     async fn page(&self, after: i64) -> Result<Page, FeedError> {
-        let url = &self.inner.url;
-        let failed = |source| FeedError::Fetch { url: url.clone(), source };
-        let mut response = self
-            .inner
-            .client
-            .get(url)
-            .query(&[("after", after)])
-            .bearer_auth(&self.inner.service_token)
-            .send()
-            .await
-            .map_err(failed)?;
-        if !response.status().is_success() {
-            return Err(FeedError::Status { url: url.clone(), status: response.status().as_u16() });
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(failed)? {
-            if body.len() + chunk.len() > MAX_FEED_BYTES {
-                return Err(FeedError::TooLarge { url: url.clone() });
-            }
-            body.extend_from_slice(&chunk);
-        }
-        serde_json::from_slice(&body).map_err(|_| FeedError::Body { url: url.clone() })
+        let source = &self.inner.source;
+        let (_, body) = source.get(|get| get.query(&[("after", after)]).bearer_auth(&self.inner.service_token)).await?;
+        serde_json::from_slice(&body).map_err(|_| source.unexpected("revocation feed"))
     }
 
     /// Polls every `interval` in a background task (failures are logged and retried at the next
@@ -176,5 +135,20 @@ impl RevocationFeed {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_service_token() {
+        let verifier = Verifier::hmac(b"a signing key of thirty-two bytes or more").unwrap();
+        let feed = RevocationFeed::new("https://auth.example/api/token/revocations/", "s3cret-service-token", verifier)
+            .unwrap();
+        let shown = format!("{feed:?}");
+        assert!(shown.contains("auth.example"), "{shown}");
+        assert!(!shown.contains("s3cret-service-token"), "{shown}");
     }
 }

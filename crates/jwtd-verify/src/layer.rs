@@ -46,50 +46,30 @@ impl<S> Layer<S> for VerifyLayer {
     type Service = Verify<S>;
 
     fn layer(&self, inner: S) -> Verify<S> {
-        Verify { inner, verifier: self.verifier.clone(), optional: self.optional }
+        Checked { inner, check: self.clone() }
     }
 }
 
-/// The service of a [`VerifyLayer`].
-#[derive(Debug, Clone)]
-pub struct Verify<S> {
-    inner: S,
-    verifier: Verifier,
-    optional: bool,
-}
-
-impl<S> Service<Request> for Verify<S>
-where
-    S: Service<Request, Response = Response> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<Response, S::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        // The clone is ready only once polled; the one that was polled ready serves this request.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+impl Check for VerifyLayer {
+    fn check(&self, request: Request) -> impl Future<Output = Result<Request, BearerError>> + Send + 'static {
         let verifier = self.verifier.clone();
         let optional = self.optional;
-        Box::pin(async move {
+        async move {
             let (mut parts, body) = request.into_parts();
             match authenticate(&parts, &verifier).await {
                 Ok(user) => {
                     parts.extensions.insert(user);
                 }
                 Err(BearerError::NotProvided) if optional => {}
-                Err(refusal) => return Ok(refusal.into_response()),
+                Err(refusal) => return Err(refusal),
             }
-            inner.call(Request::from_parts(parts, body)).await
-        })
+            Ok(Request::from_parts(parts, body))
+        }
     }
 }
+
+/// The service of a [`VerifyLayer`].
+pub type Verify<S> = Checked<S, VerifyLayer>;
 
 type Predicate = Arc<dyn Fn(&Claims) -> bool + Send + Sync>;
 
@@ -135,21 +115,50 @@ impl<S> Layer<S> for RequireClaims {
     type Service = Guarded<S>;
 
     fn layer(&self, inner: S) -> Guarded<S> {
-        Guarded { inner, predicate: self.predicate.clone() }
+        Checked { inner, check: self.clone() }
+    }
+}
+
+impl Check for RequireClaims {
+    fn check(&self, request: Request) -> impl Future<Output = Result<Request, BearerError>> + Send + 'static {
+        let verdict = match request.extensions().get::<AuthUser>() {
+            None => Err(BearerError::NotProvided),
+            Some(user) if !(self.predicate)(&user.claims) => Err(BearerError::InsufficientScope),
+            Some(_) => Ok(request),
+        };
+        std::future::ready(verdict)
     }
 }
 
 /// The service of a [`RequireClaims`] guard.
-#[derive(Clone)]
-pub struct Guarded<S> {
-    inner: S,
-    predicate: Predicate,
+pub type Guarded<S> = Checked<S, RequireClaims>;
+
+/// What a layer of this crate checks before its inner service runs: the request to pass on (the
+/// [`AuthUser`] added to its extensions, say), or the refusal to answer with.
+pub trait Check: sealed::Sealed + Clone + Send + 'static {
+    /// The verdict on `request`, owning what it needs, so the inner service can be called after.
+    fn check(&self, request: Request) -> impl Future<Output = Result<Request, BearerError>> + Send + 'static;
 }
 
-impl<S> Service<Request> for Guarded<S>
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::VerifyLayer {}
+    impl Sealed for super::RequireClaims {}
+}
+
+/// The service of a layer of this crate ([`Verify`], [`Guarded`]): the layer's [`Check`], then
+/// the inner service `S` with the request it let through, or the refusal's answer (SPEC §2).
+#[derive(Debug, Clone)]
+pub struct Checked<S, C> {
+    inner: S,
+    check: C,
+}
+
+impl<S, C> Service<Request> for Checked<S, C>
 where
     S: Service<Request, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
+    C: Check,
 {
     type Response = Response;
     type Error = S::Error;
@@ -160,14 +169,15 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let verdict = match request.extensions().get::<AuthUser>() {
-            None => Err(BearerError::NotProvided),
-            Some(user) if !(self.predicate)(&user.claims) => Err(BearerError::InsufficientScope),
-            Some(_) => Ok(()),
-        };
-        match verdict {
-            Ok(()) => Box::pin(self.inner.call(request)),
-            Err(refusal) => Box::pin(async move { Ok(refusal.into_response()) }),
-        }
+        let verdict = self.check.check(request);
+        // The clone is ready only once polled; the one that was polled ready serves this request.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            match verdict.await {
+                Ok(request) => inner.call(request).await,
+                Err(refusal) => Ok(refusal.into_response()),
+            }
+        })
     }
 }

@@ -33,6 +33,7 @@
 pub mod clock;
 mod extract;
 pub mod feed;
+mod fetch;
 mod layer;
 mod refusal;
 mod remote_keys;
@@ -41,8 +42,9 @@ mod verifier;
 
 pub use extract::{authenticate, bearer, AuthClaims, AuthUser};
 pub use feed::{FeedError, RevocationFeed};
+pub use fetch::FetchError;
 pub use jwtd_proto::UserId;
-pub use layer::{Guarded, RequireClaims, Verify, VerifyLayer};
+pub use layer::{Check, Checked, Guarded, RequireClaims, Verify, VerifyLayer};
 pub use refusal::{WWW_AUTHENTICATE, WWW_AUTHENTICATE_INSUFFICIENT_SCOPE};
 pub use remote_keys::{RemoteKeys, RemoteKeysError, RemoteOptions, MAX_JWKS_BYTES};
 pub use tokens::{Claims, TokenError, TokenType};

@@ -5,11 +5,8 @@
 //! so tokens with made-up `kid`s cannot turn into a flood of fetches. One fetch is in flight at
 //! a time however many requests wait for it.
 //!
-//! Keys decide whose tokens are accepted, so they travel only over TLS: the URL must be
-//! `https://` (plain `http://` only to a loopback address, for tests and a sidecar on the same
-//! host), redirects are not followed (an answer of 3xx is a failed fetch), and the body is read
-//! up to [`MAX_JWKS_BYTES`], so a hostile or broken endpoint cannot make the verifier buffer
-//! without end.
+//! Keys decide whose tokens are accepted, so they are fetched under `fetch.rs`'s rules: https
+//! only (http to a loopback address), no redirects, the body read up to [`MAX_JWKS_BYTES`].
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -18,6 +15,7 @@ use axum::http::header;
 use tracing::{debug, warn};
 
 use crate::clock::Instant;
+use crate::fetch::{FetchError, Source};
 use crate::tokens::{Algorithm, KeySet};
 
 /// The largest JWKS document read: a set of a few dozen RSA keys is a few tens of KiB.
@@ -51,38 +49,7 @@ impl Default for RemoteOptions {
 }
 
 /// Why the key set could not be fetched.
-#[derive(Debug, thiserror::Error)]
-pub enum RemoteKeysError {
-    #[error("the HTTP client could not be built")]
-    Client(#[source] reqwest::Error),
-    #[error("fetching {url} failed")]
-    Fetch {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
-    #[error("{url} answered {status}")]
-    Status { url: String, status: u16 },
-    #[error("{url} did not answer a JSON document")]
-    Body { url: String },
-    #[error("{url} answered more than {MAX_JWKS_BYTES} bytes")]
-    TooLarge { url: String },
-    #[error("{url}: keys are fetched over https only (http only from a loopback address)")]
-    Insecure { url: String },
-}
-
-/// Whether keys may be fetched from `url`: `https://`, or `http://` to a loopback host.
-pub(crate) fn is_secure_url(url: &str) -> bool {
-    let Ok(parsed) = reqwest::Url::parse(url) else { return false };
-    match parsed.scheme() {
-        "https" => true,
-        "http" => parsed.host_str().is_some_and(|host| {
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-        }),
-        _ => false,
-    }
-}
+pub type RemoteKeysError = FetchError;
 
 /// The public keys of a JWKS URL, cached. Cloning shares the cache.
 #[derive(Debug, Clone)]
@@ -92,8 +59,7 @@ pub struct RemoteKeys {
 
 #[derive(Debug)]
 struct Inner {
-    url: String,
-    client: reqwest::Client,
+    source: Source,
     options: RemoteOptions,
     cache: RwLock<Cache>,
     fetching: tokio::sync::Mutex<()>,
@@ -115,20 +81,11 @@ struct Cache {
 impl RemoteKeys {
     /// Keys of `url` (e.g. `https://auth.example/.well-known/jwks.json`), fetched on first use.
     pub fn new(url: impl Into<String>, options: RemoteOptions) -> Result<Self, RemoteKeysError> {
-        let url = url.into();
-        if !is_secure_url(&url) {
-            return Err(RemoteKeysError::Insecure { url });
-        }
-        let client = reqwest::Client::builder()
-            .timeout(options.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("jwtd/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(RemoteKeysError::Client)?;
+        let user_agent = concat!("jwtd/", env!("CARGO_PKG_VERSION"));
+        let source = Source::new(url.into(), options.timeout, user_agent, MAX_JWKS_BYTES)?;
         Ok(RemoteKeys {
             inner: Arc::new(Inner {
-                url,
-                client,
+                source,
                 options,
                 cache: RwLock::new(Cache::default()),
                 fetching: tokio::sync::Mutex::new(()),
@@ -137,7 +94,7 @@ impl RemoteKeys {
     }
 
     pub fn url(&self) -> &str {
-        &self.inner.url
+        self.inner.source.url()
     }
 
     fn cache(&self) -> Cache {
@@ -182,7 +139,7 @@ impl RemoteKeys {
         }
         if let Some(tried) = cache.tried_at {
             if now < tried.plus(self.inner.options.min_refresh) {
-                debug!(url = %self.inner.url, "JWKS fetched moments ago; not fetching again");
+                debug!(url = %self.url(), "JWKS fetched moments ago; not fetching again");
                 return Ok(false);
             }
         }
@@ -201,45 +158,18 @@ impl RemoteKeys {
     }
 
     async fn fetch(&self) -> Result<(KeySet, Duration), RemoteKeysError> {
-        let url = &self.inner.url;
-        let response = self
-            .inner
-            .client
-            .get(url)
-            .header(header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|source| RemoteKeysError::Fetch { url: url.clone(), source })?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(RemoteKeysError::Status { url: url.clone(), status: status.as_u16() });
-        }
-        let max_age = response
-            .headers()
+        let (headers, body) = self.inner.source.get(|get| get.header(header::ACCEPT, "application/json")).await?;
+        let max_age = headers
             .get(header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
             .and_then(max_age)
             .unwrap_or(self.inner.options.default_max_age)
             .clamp(self.inner.options.min_refresh, self.inner.options.max_age_cap);
-        let too_large = || RemoteKeysError::TooLarge { url: url.clone() };
-        if response.content_length().is_some_and(|n| n > MAX_JWKS_BYTES as u64) {
-            return Err(too_large());
-        }
-        let mut response = response;
-        let mut body = Vec::new();
-        while let Some(chunk) =
-            response.chunk().await.map_err(|source| RemoteKeysError::Fetch { url: url.clone(), source })?
-        {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
         let document: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|_| RemoteKeysError::Body { url: url.clone() })?;
+            serde_json::from_slice(&body).map_err(|_| self.inner.source.unexpected("JSON document"))?;
         let (keys, skipped) = KeySet::from_jwks(&document, self.inner.options.algorithm);
         for reason in skipped {
-            warn!(url = %url, %reason, "JWKS member skipped");
+            warn!(url = %self.url(), %reason, "JWKS member skipped");
         }
         Ok((keys, max_age))
     }
@@ -263,14 +193,6 @@ mod tests {
 
     #[test]
     fn keys_come_over_https_or_from_loopback_only() {
-        assert!(is_secure_url("https://auth.example/.well-known/jwks.json"));
-        assert!(is_secure_url("http://127.0.0.1:8000/.well-known/jwks.json"));
-        assert!(is_secure_url("http://[::1]:8000/.well-known/jwks.json"));
-        assert!(is_secure_url("http://localhost:8000/.well-known/jwks.json"));
-        assert!(!is_secure_url("http://auth.example/.well-known/jwks.json"));
-        assert!(!is_secure_url("http://10.0.0.1/.well-known/jwks.json"));
-        assert!(!is_secure_url("ftp://auth.example/jwks.json"));
-        assert!(!is_secure_url("not a url"));
         let refused = RemoteKeys::new("http://auth.example/jwks.json", RemoteOptions::default());
         assert!(matches!(refused, Err(RemoteKeysError::Insecure { .. })));
     }

@@ -21,7 +21,9 @@ use crate::service::import::{import_django, ImportError, Progress};
 use crate::service::{normalize_email, plausible_email, revocation, Delivery};
 use crate::store::django::{self, DjangoSource, DjangoUrl, ReadOptions};
 use crate::store::pg_tls::PgTls;
-use crate::store::{IdTypeCheck, ImportMode, NewUser, Purpose, SessionScope, Store, User, UserListing};
+use crate::store::{
+    IdTypeCheck, ImportMode, NewUser, Purpose, SessionRevocation, SessionScope, Store, User, UserListing,
+};
 use crate::tokens::{self, Algorithm};
 
 #[derive(Debug, Parser)]
@@ -538,7 +540,7 @@ async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
                     now: SystemClock.now(),
                 })
                 .await?;
-            let login = if by_email { &user.email } else { &user.username };
+            let login = if by_email { &user.profile.email } else { &user.profile.username };
             let id = user.public_id(settings.user_id_type).map(|id| id.to_string()).unwrap_or_default();
             println!("created user {login} (id {id})");
         }
@@ -576,10 +578,10 @@ async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
         }
         UserCommand::SendReset { name } => {
             let user = find_user(store.as_ref(), settings, &name).await?;
-            if user.email.is_empty() {
+            if user.profile.email.is_empty() {
                 bail!("{name} has no e-mail address; set one first");
             }
-            if !user.is_active {
+            if !user.profile.is_active {
                 bail!("{name} is inactive; activate them first");
             }
             let delivery = start_delivery(settings)?;
@@ -604,7 +606,7 @@ async fn user(cmd: UserCommand, settings: &Settings) -> Result<()> {
             if left > 0 {
                 bail!("the link to {name} could not be delivered yet (see the log); nothing else changed");
             }
-            println!("reset link sent to {name} ({})", user.email);
+            println!("reset link sent to {name} ({})", user.profile.email);
         }
         UserCommand::Deactivate { name } => {
             let user = find_user(store.as_ref(), settings, &name).await?;
@@ -664,7 +666,8 @@ async fn session(cmd: SessionCommand, settings: &Settings) -> Result<()> {
             let Some(owner) = store.session_owner(&id).await? else {
                 return Err(BadArgument(format!("no session {id:?}")).into());
             };
-            let revoked = store.revoke_sessions(owner, SessionScope::One(&id), now).await?;
+            let revocation = SessionRevocation { user_id: owner, scope: SessionScope::One(&id), now };
+            let revoked = store.revoke_sessions(revocation).await?;
             for session in &revoked {
                 tracing::info!(
                     event = "session.revoked",
@@ -719,14 +722,15 @@ async fn list_users(store: &dyn Store, limit: Option<u32>, after: i64, json: boo
                 write!(out, "{sep}{}", user_json(u))?;
             } else {
                 // Django's extra fields follow the e-mail address, only when set: JSON has them all.
-                let mut line = format!("{:>8}  {:<32} {:<8} {}", u.id, u.username, u.is_active, u.email);
+                let p = &u.profile;
+                let mut line = format!("{:>8}  {:<32} {:<8} {}", u.id, p.username, p.is_active, p.email);
                 if let Some(uuid) = &u.uuid {
                     line.push_str(&format!("  uuid {uuid}"));
                 }
-                if u.is_staff {
+                if p.is_staff {
                     line.push_str("  staff");
                 }
-                if u.is_superuser {
+                if p.is_superuser {
                     line.push_str("  superuser");
                 }
                 if !u.groups.is_empty() {
@@ -758,18 +762,19 @@ fn user_json(u: &UserListing) -> serde_json::Value {
             .ok()
             .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
     };
+    let p = &u.profile;
     serde_json::json!({
         "id": u.id,
         "uuid": u.uuid,
-        "username": u.username,
-        "email": u.email,
-        "first_name": u.first_name,
-        "last_name": u.last_name,
-        "is_active": u.is_active,
-        "is_staff": u.is_staff,
-        "is_superuser": u.is_superuser,
-        "date_joined": time(u.date_joined),
-        "last_login": u.last_login.and_then(time),
+        "username": p.username,
+        "email": p.email,
+        "first_name": p.first_name,
+        "last_name": p.last_name,
+        "is_active": p.is_active,
+        "is_staff": p.is_staff,
+        "is_superuser": p.is_superuser,
+        "date_joined": time(p.date_joined),
+        "last_login": p.last_login.and_then(time),
         "groups": u.groups,
     })
 }

@@ -6,6 +6,7 @@
 mod account;
 mod body;
 mod cookie;
+mod endpoints;
 mod error;
 mod extract;
 mod health;
@@ -142,7 +143,7 @@ impl FromRef<AppState> for Arc<Metrics> {
 }
 
 /// The route table of SPEC §1 as configured (ROUTES): each served route's view at its path.
-/// Each view is a handler whose `#[utoipa::path]` attribute gives its method and default path,
+/// Each view is a handler whose declaration (`endpoints!`) gives its method and default path,
 /// so this one list makes both the router ([`bare_router`]) and the paths of the OpenAPI
 /// document (`openapi.rs`), which therefore describes the configured paths.
 pub(crate) fn api(settings: &Settings) -> OpenApiRouter<AppState> {

@@ -390,55 +390,43 @@ mod tests {
     const PW: &str = "correct horse battery staple";
     const UNICODE_PW: &str = "pässwörd ✓ 🔑";
 
-    /// (hash, password, scheme)
-    const DJANGO_VECTORS: &[(&str, &str, &str)] = &[
-        (
-            "pbkdf2_sha256$1000$UkO2b7mkdXm0233Eoy7SWM$D0/6F5UNZrgCc2Tuu4Uf3ssWjXBZu+l6Hu8fXWZSFyo=",
-            PW,
-            "pbkdf2_sha256",
-        ),
-        (
-            "pbkdf2_sha256$1000$nLBtjf1n7YfSFMzIPhwYUc$I4MvRyO5ASHnutDLM3ITx9YTHd3LQi67JVqeUXPlhkM=",
-            UNICODE_PW,
-            "pbkdf2_sha256",
-        ),
-        ("pbkdf2_sha1$1000$NqeWAudHgd4EdcLABDp78e$u+L7YI5aOYqiT/taZVjdHECqi1U=", PW, "pbkdf2_sha1"),
-        ("pbkdf2_sha1$1000$TyjsHEX3m7qNVVuYahHCVv$SPLcgHmg/MJfd1EpDc8/eq+CadY=", UNICODE_PW, "pbkdf2_sha1"),
-        (
-            "argon2$argon2id$v=19$m=64,t=1,p=2$UXdhdEFpTTFmeFo4UGVXUkgwYXJ4Zw$dFYL/4azFCauUHVNyUiyBGg7IjvEGmR/oXTehpAQX+k",
-            PW,
-            "argon2",
-        ),
-        (
-            "argon2$argon2id$v=19$m=64,t=1,p=2$eWZzVTNRenlLRXlmYTlLMzZ1aXVmRQ$jLmhYrhu6TVnAEMH8VTLlCdUbKOS6AGwZ/zRDinXqAc",
-            UNICODE_PW,
-            "argon2",
-        ),
+    /// Django's hashes of [`PW`], one per scheme and variant. A hash's scheme is its prefix, the
+    /// algorithm name Django's `identify_hasher` reads.
+    const PW_HASHES: &[&str] = &[
+        "pbkdf2_sha256$1000$UkO2b7mkdXm0233Eoy7SWM$D0/6F5UNZrgCc2Tuu4Uf3ssWjXBZu+l6Hu8fXWZSFyo=",
+        "pbkdf2_sha1$1000$NqeWAudHgd4EdcLABDp78e$u+L7YI5aOYqiT/taZVjdHECqi1U=",
+        "argon2$argon2id$v=19$m=64,t=1,p=2$UXdhdEFpTTFmeFo4UGVXUkgwYXJ4Zw$dFYL/4azFCauUHVNyUiyBGg7IjvEGmR/oXTehpAQX+k",
         // argon2i, Django's variant before 3.2.
-        (
-            "argon2$argon2i$v=19$m=64,t=1,p=2$MUt3ZWVHRnlFcHp3dWFTRExZeUZmeQ$kP7QmXbgJLVO6MGH91+LfXuIYZV5ZEuiYXWYnX6P7oo",
-            PW,
-            "argon2",
-        ),
+        "argon2$argon2i$v=19$m=64,t=1,p=2$MUt3ZWVHRnlFcHp3dWFTRExZeUZmeQ$kP7QmXbgJLVO6MGH91+LfXuIYZV5ZEuiYXWYnX6P7oo",
         // No version field (Django 1.10's argon2-cffi): libargon2 reads it as version 0x10.
-        ("argon2$argon2i$m=64,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$hpkopB0MlYvMFPIxIm3fENT3Zj8hEHgKO54ZrchGGbk", PW, "argon2"),
-        ("bcrypt_sha256$$2b$04$uVomhOcdqMKGReverULvletIQcoYA3itokJNeZJO4.rE1NQYE0iBy", PW, "bcrypt_sha256"),
-        ("bcrypt_sha256$$2b$04$BQV88qVAlvKgbpdIj80r3eH41X9VANCx6V4z2hJRQylly3uxSt5/e", UNICODE_PW, "bcrypt_sha256"),
-        ("bcrypt$$2b$04$e0mlqQYTtLlbCIDCXzIME.IFAUZjam3FM5bIGmcz8tt7OoPavkm/W", PW, "bcrypt"),
+        "argon2$argon2i$m=64,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$hpkopB0MlYvMFPIxIm3fENT3Zj8hEHgKO54ZrchGGbk",
+        "bcrypt_sha256$$2b$04$uVomhOcdqMKGReverULvletIQcoYA3itokJNeZJO4.rE1NQYE0iBy",
+        "bcrypt$$2b$04$e0mlqQYTtLlbCIDCXzIME.IFAUZjam3FM5bIGmcz8tt7OoPavkm/W",
+    ];
+
+    /// Django's hashes of [`UNICODE_PW`].
+    const UNICODE_PW_HASHES: &[&str] = &[
+        "pbkdf2_sha256$1000$nLBtjf1n7YfSFMzIPhwYUc$I4MvRyO5ASHnutDLM3ITx9YTHd3LQi67JVqeUXPlhkM=",
+        "pbkdf2_sha1$1000$TyjsHEX3m7qNVVuYahHCVv$SPLcgHmg/MJfd1EpDc8/eq+CadY=",
+        "argon2$argon2id$v=19$m=64,t=1,p=2$eWZzVTNRenlLRXlmYTlLMzZ1aXVmRQ$jLmhYrhu6TVnAEMH8VTLlCdUbKOS6AGwZ/zRDinXqAc",
+        "bcrypt_sha256$$2b$04$BQV88qVAlvKgbpdIj80r3eH41X9VANCx6V4z2hJRQylly3uxSt5/e",
     ];
 
     #[test]
     fn django_hashes_verify_as_django_verifies_them() {
         let h = Hasher::with_params(64, 1, 1);
         let s = &mut Scratch::default();
-        for (stored, password, scheme) in DJANGO_VECTORS {
-            let parsed = PasswordHash::parse(stored).unwrap();
-            assert_eq!(parsed.scheme(), *scheme, "{stored}");
-            assert!(parsed.verify(password, s), "right password refused for {stored}");
-            assert!(!parsed.verify(&format!("{password}x"), s), "wrong password accepted for {stored}");
-            assert!(!parsed.verify("", s), "empty password accepted for {stored}");
-            assert!(h.verify(password, stored, s));
-            assert!(h.needs_rehash(stored), "{stored} must be upgraded to argon2id");
+        for (password, hashes) in [(PW, PW_HASHES), (UNICODE_PW, UNICODE_PW_HASHES)] {
+            for stored in hashes {
+                let parsed = PasswordHash::parse(stored).unwrap();
+                let scheme = stored.split('$').next().unwrap();
+                assert_eq!(parsed.scheme(), scheme, "{stored}");
+                assert!(parsed.verify(password, s), "right password refused for {stored}");
+                assert!(!parsed.verify(&format!("{password}x"), s), "wrong password accepted for {stored}");
+                assert!(!parsed.verify("", s), "empty password accepted for {stored}");
+                assert!(h.verify(password, stored, s));
+                assert!(h.needs_rehash(stored), "{stored} must be upgraded to argon2id");
+            }
         }
     }
 

@@ -29,8 +29,7 @@ use crate::config::IdType;
 /// a macro, so that a backend can `concat!` it into its statements.
 macro_rules! user_columns {
     () => {
-        "id, username, password, email, is_active, date_joined_ms, last_login_ms, tokens_valid_after, \
-         uuid, first_name, last_name, is_staff, is_superuser, claims"
+        concat!("id, ", $crate::store::profile_columns!(), ", password, tokens_valid_after, uuid, claims")
     };
 }
 pub(crate) use user_columns;
@@ -52,6 +51,15 @@ macro_rules! account_token_columns {
     };
 }
 pub(crate) use account_token_columns;
+
+/// The columns of `users` that make a [`Profile`], in the order [`Profile::from_columns`] reads
+/// them.
+macro_rules! profile_columns {
+    () => {
+        "username, email, first_name, last_name, is_active, is_staff, is_superuser, date_joined_ms, last_login_ms"
+    };
+}
+pub(crate) use profile_columns;
 
 /// A result row of either backend, read by column index with the driver's own typed getter
 /// ([`columns_of!`]): what lets one function turn the columns into a [`User`] or a [`TokenRow`].
@@ -97,17 +105,8 @@ pub struct User {
     pub id: i64,
     /// The public id with USER_ID_TYPE=uuid (Django's `str(uuid)` in the database).
     pub uuid: Option<uuid::Uuid>,
-    /// `""` for users of e-mail sign-in projects that left it blank.
-    pub username: String,
     pub password: String,
-    pub email: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub is_active: bool,
-    pub is_staff: bool,
-    pub is_superuser: bool,
-    pub date_joined: Instant,
-    pub last_login: Option<Instant>,
+    pub profile: Profile,
     /// Tokens with `iat` before this second are revoked.
     pub tokens_valid_after: i64,
     /// The user's own claims (`jwtd user set-claims`), written into their tokens.
@@ -119,18 +118,10 @@ impl User {
     pub(crate) fn from_columns<R: Columns>(r: &R) -> Result<User, R::Error> {
         Ok(User {
             id: r.int(0)?,
-            username: r.text(1)?,
-            password: r.text(2)?,
-            email: r.text(3)?,
-            is_active: r.flag(4)?,
-            date_joined: Instant::from_millis(r.int(5)?),
-            last_login: r.opt_int(6)?.map(Instant::from_millis),
-            tokens_valid_after: r.int(7)?,
-            uuid: r.opt_text(8)?.and_then(|s| uuid::Uuid::try_parse(&s).ok()),
-            first_name: r.text(9)?,
-            last_name: r.text(10)?,
-            is_staff: r.flag(11)?,
-            is_superuser: r.flag(12)?,
+            uuid: r.opt_text(12)?.and_then(|s| uuid::Uuid::try_parse(&s).ok()),
+            password: r.text(10)?,
+            profile: Profile::from_columns(r, 1)?,
+            tokens_valid_after: r.int(11)?,
             claims: claims_from_column(&r.text(13)?),
         })
     }
@@ -139,35 +130,12 @@ impl User {
 impl std::fmt::Debug for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Destructured so that a new field is a compile error here until it is shown or masked.
-        let User {
-            id,
-            uuid,
-            username,
-            password: _,
-            email,
-            first_name,
-            last_name,
-            is_active,
-            is_staff,
-            is_superuser,
-            date_joined,
-            last_login,
-            tokens_valid_after,
-            claims,
-        } = self;
+        let User { id, uuid, password: _, profile, tokens_valid_after, claims } = self;
         f.debug_struct("User")
             .field("id", id)
             .field("uuid", uuid)
-            .field("username", username)
             .field("password", &"****")
-            .field("email", email)
-            .field("first_name", first_name)
-            .field("last_name", last_name)
-            .field("is_active", is_active)
-            .field("is_staff", is_staff)
-            .field("is_superuser", is_superuser)
-            .field("date_joined", date_joined)
-            .field("last_login", last_login)
+            .field("profile", profile)
             .field("tokens_valid_after", tokens_valid_after)
             .field("claims", claims)
             .finish()
@@ -177,14 +145,14 @@ impl std::fmt::Debug for User {
 impl User {
     /// What the refresh rules read of the user.
     pub fn gate(&self) -> UserGate {
-        UserGate { is_active: self.is_active, tokens_valid_after: self.tokens_valid_after }
+        UserGate { is_active: self.profile.is_active, tokens_valid_after: self.tokens_valid_after }
     }
 
     /// What a password check saw of the user, on which issuance is conditional.
     pub fn state(&self) -> UserState {
         UserState {
             password: self.password.clone(),
-            is_active: self.is_active,
+            is_active: self.profile.is_active,
             tokens_valid_after: self.tokens_valid_after,
         }
     }
@@ -381,12 +349,42 @@ pub struct Revocation {
 }
 
 impl Revocation {
+    /// A revocation from the columns id, user_id, valid_after, the user's uuid and session, on
+    /// either backend.
+    pub(crate) fn from_columns<R: Columns>(r: &R) -> Result<Revocation, R::Error> {
+        Ok(Revocation {
+            cursor: r.int(0)?,
+            user_id: r.int(1)?,
+            valid_after: r.int(2)?,
+            uuid: r.opt_text(3)?.and_then(|s| uuid::Uuid::try_parse(&s).ok()),
+            session: r.opt_text(4)?,
+        })
+    }
+
     /// The id the revoked user's tokens carry.
     pub fn public_id(&self, id_type: IdType) -> Option<UserId> {
         match id_type {
             IdType::Int => Some(UserId::Int(self.user_id)),
             IdType::Uuid => self.uuid.map(UserId::Uuid),
         }
+    }
+}
+
+/// A sign-in (or sign-up) for [`Store::record_sign_in`]: its refresh token, recorded as the first
+/// member of the new family `family` only while the user is as `seen`, and the session's
+/// `client`.
+#[derive(Debug, Clone, Copy)]
+pub struct SignIn<'a> {
+    pub token: &'a RefreshRecord,
+    pub family: &'a str,
+    pub seen: &'a UserState,
+    pub client: &'a SessionClient,
+}
+
+impl SignIn<'_> {
+    /// The token's row: the first of its family.
+    pub(crate) fn row(&self) -> TokenRow {
+        TokenRow::first_of_family(self.token, self.family.to_string())
     }
 }
 
@@ -421,6 +419,38 @@ pub struct SessionListing {
     /// Empty for a session adopted from a SimpleJWT token (no sign-in here recorded it).
     pub user_agent: String,
     pub ip: Option<String>,
+}
+
+impl SessionListing {
+    /// A session from the columns family, its start, its newest token's `iat`, and the session
+    /// row's last use, user agent and address (all three NULL without a row), on either backend.
+    pub(crate) fn from_columns<R: Columns>(r: &R) -> Result<SessionListing, R::Error> {
+        let newest = r.int(2)?;
+        Ok(SessionListing {
+            id: r.text(0)?,
+            created_at: r.int(1)?,
+            last_used_at: r.opt_int(3)?.map_or(newest, |used| used.max(newest)),
+            user_agent: r.opt_text(4)?.unwrap_or_default(),
+            ip: r.opt_text(5)?,
+        })
+    }
+}
+
+/// A presented refresh token, as [`Store::refresh_check`] reads for it: its user (the store's
+/// id), its jti, and the session it names.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshQuery<'a> {
+    pub user_id: i64,
+    pub jti: &'a str,
+    pub session: Option<&'a str>,
+}
+
+/// What [`Store::revoke_sessions`] revokes: `scope`'s sessions of the user `user_id`, at `now`.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionRevocation<'a> {
+    pub user_id: i64,
+    pub scope: SessionScope<'a>,
+    pub now: Instant,
 }
 
 /// Which sessions of a user [`Store::revoke_sessions`] revokes.
@@ -685,28 +715,56 @@ pub enum SourceId {
     Uuid(String),
 }
 
-/// A user brought in from another system (`jwtd import-django`). No `Debug`: it holds a
-/// password hash.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ImportUser {
-    pub id: SourceId,
-    /// May be blank (e-mail sign-in projects); unique here when not.
+/// A user's profile: the fields of Django's `AbstractUser` but the password, as a [`User`]
+/// holds them, `jwtd user list` shows them and `jwtd import-django` brings them in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// May be blank (e-mail sign-in projects); unique when not.
     pub username: String,
-    pub password: String,
     pub email: String,
     pub first_name: String,
     pub last_name: String,
     pub is_active: bool,
     pub is_staff: bool,
     pub is_superuser: bool,
-    /// From a Django model without `date_joined`: the time of the import.
+    /// Of an imported user from a Django model without `date_joined`: the time of the import.
     pub date_joined: Instant,
     pub last_login: Option<Instant>,
-    /// Names of the user's groups; each must exist here ([`Store::import_groups`]).
-    pub groups: Vec<String>,
 }
 
-impl ImportUser {
+impl Profile {
+    /// A profile from the nine columns of [`profile_columns!`], the first at `first`, on either
+    /// backend.
+    pub(crate) fn from_columns<R: Columns>(r: &R, first: usize) -> Result<Profile, R::Error> {
+        Ok(Profile {
+            username: r.text(first)?,
+            email: r.text(first + 1)?,
+            first_name: r.text(first + 2)?,
+            last_name: r.text(first + 3)?,
+            is_active: r.flag(first + 4)?,
+            is_staff: r.flag(first + 5)?,
+            is_superuser: r.flag(first + 6)?,
+            date_joined: Instant::from_millis(r.int(first + 7)?),
+            last_login: r.opt_int(first + 8)?.map(Instant::from_millis),
+        })
+    }
+
+    /// An active user's profile with only a username and an e-mail address, joined at 0.
+    #[cfg(test)]
+    pub(crate) fn sample(username: &str, email: &str) -> Profile {
+        Profile {
+            username: username.into(),
+            email: email.into(),
+            first_name: String::new(),
+            last_name: String::new(),
+            is_active: true,
+            is_staff: false,
+            is_superuser: false,
+            date_joined: Instant::from_secs(0),
+            last_login: None,
+        }
+    }
+
     /// What the user signs in with: the username, or the e-mail address when it has none.
     pub fn login(&self) -> &str {
         if self.username.is_empty() {
@@ -715,6 +773,19 @@ impl ImportUser {
             &self.username
         }
     }
+}
+
+/// A user brought in from another system (`jwtd import-django`). No `Debug`: it holds a
+/// password hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ImportUser {
+    pub id: SourceId,
+    pub password: String,
+    pub profile: Profile,
+    /// Names of the user's groups; each must exist here ([`Store::import_groups`]).
+    pub groups: Vec<String>,
+    /// The user's refresh-token rows; their `user_id` is the store's to fill.
+    pub tokens: Vec<TokenRow>,
 }
 
 /// A user already here that an imported one meets: by id (or UUID), or by login.
@@ -743,6 +814,79 @@ pub enum UserImport {
     EmailTaken { id: i64 },
 }
 
+/// The key an import looks up the user holding an imported user's login by: its username, or
+/// its e-mail address (compared case-insensitively) when it has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LoginKey<'a> {
+    Username(&'a str),
+    Email(&'a str),
+}
+
+impl Profile {
+    /// How to find the user holding this login; `None` for a user with neither.
+    pub(crate) fn login_key(&self) -> Option<LoginKey<'_>> {
+        if !self.username.is_empty() {
+            Some(LoginKey::Username(&self.username))
+        } else if !self.email.is_empty() {
+            Some(LoginKey::Email(&self.email))
+        } else {
+            None
+        }
+    }
+}
+
+/// What [`Store::import_user`] writes for the user, by [`plan_user_import`]; a backend runs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UserWrite<'a> {
+    /// Nothing at all: the user is refused, and so are its token rows.
+    Refused,
+    /// Nothing for the user: its token rows go to `user_id` (a user present here, or a new one
+    /// in a dry run: `None` when its id would be drawn at insertion), `groups` memberships
+    /// counted as added.
+    Keep { user_id: Option<i64>, groups: u64 },
+    /// Insert the user with its id (`id`), or a new id and its `uuid` kept; then its groups.
+    Insert { id: Option<i64>, uuid: Option<&'a str> },
+}
+
+/// The user step of [`Store::import_user`]: [`decide_user_import`]'s answer and what it writes in
+/// `mode`.
+pub(crate) fn plan_user_import<'a>(
+    user: &'a ImportUser,
+    same_id: Option<&Holder>,
+    same_login: Option<&Holder>,
+    mode: ImportMode,
+) -> (UserImport, UserWrite<'a>) {
+    let decision = decide_user_import(user, same_id, same_login);
+    let write = match (&decision, same_id) {
+        (UserImport::Present, Some(h)) => UserWrite::Keep { user_id: Some(h.id), groups: 0 },
+        (UserImport::Inserted, _) => {
+            let (id, uuid) = match &user.id {
+                SourceId::Int(id) => (Some(*id), None),
+                SourceId::Uuid(uuid) => (None, Some(uuid.as_str())),
+            };
+            match mode {
+                ImportMode::Write => UserWrite::Insert { id, uuid },
+                ImportMode::DryRun => UserWrite::Keep { user_id: id, groups: user.groups.len() as u64 },
+            }
+        }
+        _ => UserWrite::Refused,
+    };
+    (decision, write)
+}
+
+impl ImportOutcome {
+    /// The outcome of a refused user: nothing written.
+    pub(crate) fn refused(user: UserImport) -> ImportOutcome {
+        ImportOutcome { user, user_id: None, tokens: Vec::new(), groups: 0 }
+    }
+}
+
+/// An imported token row as it goes in for the user `user_id` here (its own `user_id` is the
+/// source's). A new user of a dry run has no id yet: 0, nobody's, so any row here is another's.
+pub(crate) fn imported_row(row: &TokenRow, user_id: Option<i64>) -> TokenRow {
+    TokenRow { user_id: user_id.unwrap_or(0), ..row.clone() }
+}
+
 /// What [`Store::import_user`] did with one refresh-token row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenImport {
@@ -762,7 +906,7 @@ pub struct ImportOutcome {
     /// The user's id here (inserted or present); `None` when refused, or new in a dry run with
     /// a UUID (its id would be drawn at insertion).
     pub user_id: Option<i64>,
-    /// One entry per token row given, in order; empty when the user was not imported.
+    /// One entry per token row of the user, in order; empty when the user was not imported.
     pub tokens: Vec<TokenImport>,
     /// Group memberships added (a new user's only: a user already here is left as it is).
     pub groups: u64,
@@ -772,6 +916,7 @@ pub struct ImportOutcome {
 /// UUID), `same_login` the one holding its login (the username; the e-mail address, compared
 /// case-insensitively, for a user without one).
 pub fn decide_user_import(incoming: &ImportUser, same_id: Option<&Holder>, same_login: Option<&Holder>) -> UserImport {
+    let incoming = &incoming.profile;
     let is_same = |h: &Holder| {
         h.username == incoming.username
             && (!incoming.username.is_empty() || h.email.to_lowercase() == incoming.email.to_lowercase())
@@ -792,38 +937,16 @@ pub fn decide_user_import(incoming: &ImportUser, same_id: Option<&Holder>, same_
 pub struct UserListing {
     pub id: i64,
     pub uuid: Option<String>,
-    pub username: String,
-    pub email: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub is_active: bool,
-    pub is_staff: bool,
-    pub is_superuser: bool,
-    pub date_joined: Instant,
-    pub last_login: Option<Instant>,
+    pub profile: Profile,
     /// Sorted group names.
     pub groups: Vec<String>,
 }
 
 impl UserListing {
-    /// A listed user from the first eleven columns of `user_page`'s statement (id, uuid,
-    /// username, email, first_name, last_name, is_active, is_staff, is_superuser, date_joined_ms,
-    /// last_login_ms) and its groups, which each backend aggregates in its own way.
+    /// A listed user from the first eleven columns of `user_page`'s statement (id, uuid, then
+    /// [`profile_columns!`]) and its groups, which each backend aggregates in its own way.
     pub(crate) fn from_columns<R: Columns>(r: &R, groups: Vec<String>) -> Result<UserListing, R::Error> {
-        Ok(UserListing {
-            id: r.int(0)?,
-            uuid: r.opt_text(1)?,
-            username: r.text(2)?,
-            email: r.text(3)?,
-            first_name: r.text(4)?,
-            last_name: r.text(5)?,
-            is_active: r.flag(6)?,
-            is_staff: r.flag(7)?,
-            is_superuser: r.flag(8)?,
-            date_joined: Instant::from_millis(r.int(9)?),
-            last_login: r.opt_int(10)?.map(Instant::from_millis),
-            groups,
-        })
+        Ok(UserListing { id: r.int(0)?, uuid: r.opt_text(1)?, profile: Profile::from_columns(r, 2)?, groups })
     }
 }
 
@@ -983,6 +1106,32 @@ pub struct SchemaTooNew {
     pub known: usize,
 }
 
+/// The schema's migrations, in order, as SQL of the dialect whose files are in
+/// `migrations/$dialect/`: the one list of their names, which every dialect has a file of.
+macro_rules! migrations {
+    ($dialect:literal) => {
+        [
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/", $dialect, "/0001_initial.sql")),
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/", $dialect, "/0002_django_shapes.sql")),
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/", $dialect, "/0003_sessions.sql")),
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/", $dialect, "/0004_account_tokens.sql")),
+        ]
+    };
+}
+pub(crate) use migrations;
+
+/// The migrations of `all` that a database at schema version `applied` lacks, each with the
+/// version it brings the database to; a database migrated by a newer jwtd is [`SchemaTooNew`].
+pub(crate) fn pending<'a>(
+    all: &'a [&'a str],
+    applied: usize,
+) -> Result<impl Iterator<Item = (usize, &'a str)> + 'a, StoreError> {
+    if applied > all.len() {
+        return Err(StoreError::Database(Box::new(SchemaTooNew { found: applied, known: all.len() })));
+    }
+    Ok(all.iter().enumerate().skip(applied).map(|(i, sql)| (i + 1, *sql)))
+}
+
 /// The storage contract. Every method is one atomic step.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
@@ -1040,23 +1189,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// user's row locked first). Returns false, writing nothing, when the user moved on.
     /// The session's row ([`SessionClient`], created and last used at the token's `iat`) goes in
     /// with it.
-    async fn record_sign_in(
-        &self,
-        token: &RefreshRecord,
-        family: &str,
-        seen: &UserState,
-        client: &SessionClient,
-    ) -> Result<bool, StoreError>;
+    async fn record_sign_in(&self, sign_in: SignIn<'_>) -> Result<bool, StoreError>;
     async fn refresh_row(&self, jti: &str) -> Result<Option<TokenRow>, StoreError>;
-    /// The user `user_id` (`None` when there is none), the row of the refresh token `jti` and
-    /// whether `session` is a family of the user's, for a refresh without rotation, read in one
-    /// statement.
-    async fn refresh_check(
-        &self,
-        user_id: i64,
-        jti: &str,
-        session: Option<&str>,
-    ) -> Result<Option<RefreshCheck>, StoreError>;
+    /// The user `query.user_id` (`None` when there is none), the row of the refresh token
+    /// `query.jti` and whether `query.session` is a family of the user's, for a refresh without
+    /// rotation, read in one statement.
+    async fn refresh_check(&self, query: RefreshQuery<'_>) -> Result<Option<RefreshCheck>, StoreError>;
     /// The user whose family (token rows or session row) `session` is, if any.
     async fn session_owner(&self, session: &str) -> Result<Option<i64>, StoreError>;
     /// The user's live sessions, newest first: families with a refresh token neither
@@ -1066,12 +1204,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// and logs a revocation of each ([`valid_after_revocation`]`(now)`, `session` set), which
     /// every instance's poll brings to its verifier. Returns the ids revoked: for
     /// [`SessionScope::One`], empty when no row of the user names it (another user's or unknown).
-    async fn revoke_sessions(
-        &self,
-        user_id: i64,
-        scope: SessionScope<'_>,
-        now: Instant,
-    ) -> Result<Vec<String>, StoreError>;
+    async fn revoke_sessions(&self, revocation: SessionRevocation<'_>) -> Result<Vec<String>, StoreError>;
     /// Moves `last_used_at` of each session forward to the time given (seconds), never back:
     /// the batched record of refreshes.
     async fn touch_sessions(&self, used: &[(String, i64)]) -> Result<(), StoreError>;
@@ -1085,12 +1218,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// row. The rows' `user_id` is ignored: each gets the user's id here. An inserted integer id
     /// is taken as used (users created later get higher ids); a user with a UUID gets a new id.
     /// With [`ImportMode::DryRun`] it reads and decides the same way and writes nothing.
-    async fn import_user(
-        &self,
-        user: &ImportUser,
-        tokens: &[TokenRow],
-        mode: ImportMode,
-    ) -> Result<ImportOutcome, StoreError>;
+    async fn import_user(&self, user: &ImportUser, mode: ImportMode) -> Result<ImportOutcome, StoreError>;
     /// Before an import: checks the database's id type against `incoming`, recording it in
     /// `meta` when the database has none (not in a dry run), by [`decide_id_type`].
     async fn import_id_type(&self, incoming: IdType, mode: ImportMode) -> Result<IdTypeCheck, StoreError>;
@@ -1131,16 +1259,8 @@ mod tests {
         let user = User {
             id: 1,
             uuid: None,
-            username: "ada".into(),
             password: hash.into(),
-            email: String::new(),
-            first_name: String::new(),
-            last_name: String::new(),
-            is_active: true,
-            is_staff: false,
-            is_superuser: false,
-            date_joined: Instant::from_secs(0),
-            last_login: None,
+            profile: Profile::sample("ada", ""),
             tokens_valid_after: 0,
             claims: Map::new(),
         };
@@ -1212,17 +1332,10 @@ mod tests {
     fn an_imported_user_is_present_only_under_the_same_id_and_login() {
         let user = |id, username: &str, email: &str| ImportUser {
             id,
-            username: username.into(),
             password: "!".into(),
-            email: email.into(),
-            first_name: String::new(),
-            last_name: String::new(),
-            is_active: true,
-            is_staff: false,
-            is_superuser: false,
-            date_joined: Instant::from_secs(0),
-            last_login: None,
+            profile: Profile::sample(username, email),
             groups: Vec::new(),
+            tokens: Vec::new(),
         };
         let holder = |id, username: &str, email: &str| Holder { id, username: username.into(), email: email.into() };
         let ada = user(SourceId::Int(7), "ada", "ada@example.com");
@@ -1241,6 +1354,48 @@ mod tests {
             UserImport::IdTaken { username: "bob@example.com".into() }
         );
         assert_eq!(decide_user_import(&by_mail, None, Some(&same)), UserImport::EmailTaken { id: 9 });
+    }
+
+    #[test]
+    fn an_import_writes_a_new_user_only_outside_a_dry_run_and_nothing_of_a_refused_one() {
+        let user = |id| ImportUser {
+            id,
+            password: "!".into(),
+            profile: Profile::sample("ada", "ada@example.com"),
+            groups: vec!["staff".into()],
+            tokens: Vec::new(),
+        };
+        let (int, uuid) = (user(SourceId::Int(7)), user(SourceId::Uuid("5f0c6d7e-8a9b-4c1d-9e2f-0a1b2c3d4e5f".into())));
+        let write = |u| plan_user_import(u, None, None, ImportMode::Write);
+        let dry = |u| plan_user_import(u, None, None, ImportMode::DryRun);
+        assert_eq!(write(&int), (UserImport::Inserted, UserWrite::Insert { id: Some(7), uuid: None }));
+        assert_eq!(
+            write(&uuid),
+            (UserImport::Inserted, UserWrite::Insert { id: None, uuid: Some("5f0c6d7e-8a9b-4c1d-9e2f-0a1b2c3d4e5f") })
+        );
+        assert_eq!(dry(&int), (UserImport::Inserted, UserWrite::Keep { user_id: Some(7), groups: 1 }));
+        assert_eq!(dry(&uuid), (UserImport::Inserted, UserWrite::Keep { user_id: None, groups: 1 }), "id drawn later");
+        let here = Holder { id: 7, username: "ada".into(), email: String::new() };
+        for mode in [ImportMode::Write, ImportMode::DryRun] {
+            let present = plan_user_import(&int, Some(&here), Some(&here), mode);
+            assert_eq!(present, (UserImport::Present, UserWrite::Keep { user_id: Some(7), groups: 0 }));
+            let taken = plan_user_import(&int, None, Some(&Holder { id: 3, ..here.clone() }), mode);
+            assert_eq!(taken, (UserImport::UsernameTaken { id: 3 }, UserWrite::Refused));
+        }
+        assert_eq!(Profile::sample("", "ada@example.com").login_key(), Some(LoginKey::Email("ada@example.com")));
+        assert_eq!(Profile::sample("ada", "").login_key(), Some(LoginKey::Username("ada")));
+        assert_eq!(Profile::sample("", "").login_key(), None);
+    }
+
+    #[test]
+    fn pending_migrations_follow_the_applied_version_and_a_newer_schema_is_refused() {
+        let all = ["a", "b", "c"];
+        assert_eq!(pending(&all, 0).unwrap().collect::<Vec<_>>(), [(1, "a"), (2, "b"), (3, "c")]);
+        assert_eq!(pending(&all, 2).unwrap().collect::<Vec<_>>(), [(3, "c")]);
+        assert_eq!(pending(&all, 3).unwrap().count(), 0);
+        let Err(StoreError::Database(e)) = pending(&all, 4).map(|p| p.count()) else { panic!("refused") };
+        let too_new = e.downcast_ref::<SchemaTooNew>().expect("SchemaTooNew");
+        assert_eq!((too_new.found, too_new.known), (4, 3));
     }
 
     #[test]

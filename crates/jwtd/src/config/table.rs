@@ -14,10 +14,9 @@ use super::routes::Routes;
 use super::sources::{Given, Raw};
 use super::users::{IdType, LoginField, TokenClaims};
 use super::values::{
-    optional, parse_addr, parse_body_bytes, parse_bool, parse_claim_name, parse_connections, parse_count,
-    parse_duration, parse_key, parse_keys, parse_lifetime, parse_networks, parse_nonempty_list, parse_origins,
-    parse_pem_path, parse_secrets, parse_service_tokens, parse_token_classes, DatabaseTls, DatabaseUrl, LogFormat,
-    Rate, Show, SignUpPolicy,
+    optional, parse_body_bytes, parse_claim_name, parse_connections, parse_count, parse_keys, parse_lifetime,
+    parse_networks, parse_nonempty_list, parse_origins, parse_pem_path, parse_secrets, parse_service_tokens,
+    parse_token_classes, DatabaseTls, DatabaseUrl, LogFormat, Parse, Rate, Show, SignUpPolicy,
 };
 use super::{ConfigError, KeyPem, Secret};
 use crate::tokens::{Algorithm, TokenType};
@@ -85,14 +84,17 @@ impl Setting {
     }
 }
 
-/// Declares the settings: per entry, doc lines (the help), `NAME field: Type = "default", parser`
-/// and optionally `unset = "…"` (what `config check` prints while it is unset). `parser` is any
-/// `Fn(&str) -> Result<Type, String>`; `Type` needs a [`Show`] impl (`values.rs`). A new setting
-/// is one entry here, then its field in `Settings` read from `Values` in `Settings::from_values`.
+/// Declares the settings: per entry, doc lines (the help), optionally `#[unset = "…"]` (what
+/// `config check` prints while it is unset), and `NAME field: Type = "default"`, then `, parser`
+/// when the setting takes a narrower reading than its type's [`Parse`] (`parse_lifetime`: a
+/// `Duration` longer than zero). `parser` is any `Fn(&str) -> Result<Type, String>`; `Type` needs
+/// a [`Show`] impl (`values.rs`). A new setting is one entry here, then its field in `Settings`
+/// read from `Values` in `Settings::from_values`.
 macro_rules! settings {
     ($(
         $(#[doc = $help:literal])+
-        $name:ident $field:ident: $ty:ty = $default:literal, $parse:expr $(, unset = $unset:literal)?;
+        $(#[unset = $unset:literal])?
+        $name:ident $field:ident: $ty:ty = $default:literal $(, $parse:expr)?;
     )*) => {
         $(
             pub const $name: Setting = Setting {
@@ -167,7 +169,7 @@ macro_rules! settings {
 
         impl Values {
             pub(super) fn parse(raw: &Raw) -> Result<Values, ConfigError> {
-                Ok(Values { $($field: raw.read(&$name, Index::$field as usize, $parse)?,)* })
+                Ok(Values { $($field: raw.read(&$name, Index::$field as usize, settings!(@parse $ty $(, $parse)?))?,)* })
             }
 
             /// `NAME = value` lines for `jwtd config check`, secrets masked.
@@ -176,23 +178,25 @@ macro_rules! settings {
             }
         }
     };
+    (@parse $ty:ty) => { <$ty as Parse>::parse };
+    (@parse $ty:ty, $parse:expr) => { $parse };
     (@unset) => { "(unset)" };
     (@unset $unset:literal) => { $unset };
 }
 
 settings! {
     /// Address to listen on
-    ADDR addr: SocketAddr = "127.0.0.1:8000", parse_addr;
+    ADDR addr: SocketAddr = "127.0.0.1:8000";
     /// sqlite://PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE
-    DATABASE_URL database_url: DatabaseUrl = "sqlite://jwtd.db", DatabaseUrl::parse;
+    DATABASE_URL database_url: DatabaseUrl = "sqlite://jwtd.db";
     /// Path of a file holding DATABASE_URL (it carries a password), instead of the setting itself
-    DATABASE_URL_FILE database_url_file: Option<PathBuf> = "", optional(|s| Ok(PathBuf::from(s)));
+    DATABASE_URL_FILE database_url_file: Option<PathBuf> = "";
     /// PostgreSQL connections per instance
     DATABASE_MAX_CONNECTIONS database_max_connections: usize = "10", parse_connections;
     /// PostgreSQL TLS: disable, require (encrypted, server unverified) or verify-full; unset: the
     /// URL's sslmode, or verify-full when DATABASE_CA_CERT is set, else disable
-    DATABASE_TLS database_tls: Option<DatabaseTls> = "", optional(DatabaseTls::parse),
-        unset = "(the URL's sslmode)";
+    #[unset = "(the URL's sslmode)"]
+    DATABASE_TLS database_tls: Option<DatabaseTls> = "";
     /// PEM file of the CA that signed PostgreSQL's certificate; unset: the Mozilla root store
     DATABASE_CA_CERT database_ca_cert: Option<PathBuf> = "", optional(parse_pem_path);
     /// Lifetime of access tokens: 90, 90s, 15m, 2h, 7d
@@ -200,11 +204,11 @@ settings! {
     /// Lifetime of refresh tokens
     REFRESH_TOKEN_LIFETIME refresh_token_lifetime: Duration = "7d", parse_lifetime;
     /// Hand out a new refresh token on each refresh
-    ROTATE_REFRESH_TOKENS rotate_refresh_tokens: bool = "false", parse_bool;
+    ROTATE_REFRESH_TOKENS rotate_refresh_tokens: bool = "false";
     /// Blacklist a refresh token once rotated
-    BLACKLIST_AFTER_ROTATION blacklist_after_rotation: bool = "true", parse_bool;
+    BLACKLIST_AFTER_ROTATION blacklist_after_rotation: bool = "true";
     /// How long a rotated refresh token still gets its successor; 0 turns it off
-    ROTATION_GRACE_PERIOD rotation_grace_period: Duration = "10s", parse_duration;
+    ROTATION_GRACE_PERIOD rotation_grace_period: Duration = "10s";
     /// Longest session, however often it is refreshed
     SESSION_MAX_LIFETIME session_max_lifetime: Duration = "30d", parse_lifetime;
     /// Lifetime of sliding tokens
@@ -212,72 +216,73 @@ settings! {
     /// How long a sliding token can be refreshed
     SLIDING_TOKEN_REFRESH_LIFETIME sliding_token_refresh_lifetime: Duration = "1d", parse_lifetime;
     /// HS256/384/512, RS256/384/512, PS256/384/512, ES256/384 or EdDSA
-    ALGORITHM algorithm: Algorithm = "HS256", |s| s.parse();
+    ALGORITHM algorithm: Algorithm = "HS256";
     /// HMAC secret, or PEM text or path of a private key; unset: generated once, kept in the database
-    SIGNING_KEY signing_key: Option<Secret> = "", optional(|s| Ok(Secret::new(s))),
-        unset = "(generated, kept in the database)";
+    #[unset = "(generated, kept in the database)"]
+    SIGNING_KEY signing_key: Option<Secret> = "";
     /// Path of a file holding SIGNING_KEY (one trailing newline ignored), so it sits in neither argv nor the environment
-    SIGNING_KEY_FILE signing_key_file: Option<PathBuf> = "", optional(|s| Ok(PathBuf::from(s)));
+    SIGNING_KEY_FILE signing_key_file: Option<PathBuf> = "";
     /// PEM text or path of the public key; unset: derived from SIGNING_KEY
-    VERIFYING_KEY verifying_key: Option<KeyPem> = "", optional(parse_key), unset = "(derived from SIGNING_KEY)";
+    #[unset = "(derived from SIGNING_KEY)"]
+    VERIFYING_KEY verifying_key: Option<KeyPem> = "";
     /// Comma list of PEM paths of earlier public keys that still verify tokens
     PREVIOUS_VERIFYING_KEYS previous_verifying_keys: Vec<KeyPem> = "", parse_keys;
     /// Comma list of earlier HMAC secrets that still verify tokens (Django's SECRET_KEY_FALLBACKS)
     SIGNING_KEY_FALLBACKS signing_key_fallbacks: Vec<Secret> = "", parse_secrets;
     /// aud claim written and required
-    AUDIENCE audience: Option<String> = "", optional(|s| Ok(s.to_string()));
+    AUDIENCE audience: Option<String> = "";
     /// iss claim written and required
-    ISSUER issuer: Option<String> = "", optional(|s| Ok(s.to_string()));
+    ISSUER issuer: Option<String> = "";
     /// Clock skew allowed on exp/iat/nbf
-    LEEWAY leeway: Duration = "0s", parse_duration;
+    LEEWAY leeway: Duration = "0s";
     /// The claim holding the user's id
     USER_ID_CLAIM user_id_claim: String = "user_id", parse_claim_name;
     /// The field users sign in with: username or email (matched case-insensitively)
-    USERNAME_FIELD username_field: LoginField = "username", LoginField::parse;
+    USERNAME_FIELD username_field: LoginField = "username";
     /// The user id tokens carry: int or uuid; fixed for a database at its first start
-    USER_ID_TYPE user_id_type: IdType = "int", IdType::parse;
+    USER_ID_TYPE user_id_type: IdType = "int";
     /// Comma list of user fields written into tokens: username, email, first_name, last_name, is_staff, is_superuser, groups
-    TOKEN_CLAIMS token_claims: TokenClaims = "", TokenClaims::parse;
+    TOKEN_CLAIMS token_claims: TokenClaims = "";
     /// Comma list of Authorization header schemes
     AUTH_HEADER_TYPES auth_header_types: Vec<String> = "Bearer", parse_nonempty_list;
     /// Comma list of token types accepted as Bearer: access, sliding
     AUTH_TOKEN_CLASSES auth_token_classes: Vec<TokenType> = "access", parse_token_classes;
     /// Write last_login on sign-in
-    UPDATE_LAST_LOGIN update_last_login: bool = "false", parse_bool;
+    UPDATE_LAST_LOGIN update_last_login: bool = "false";
     /// Refuse sign-in and refresh to inactive users
-    CHECK_USER_IS_ACTIVE check_user_is_active: bool = "true", parse_bool;
+    CHECK_USER_IS_ACTIVE check_user_is_active: bool = "true";
     /// Route set (simplejwt or djoser) and name=path overrides, comma list
-    ROUTES routes: Routes = "simplejwt", Routes::parse;
+    ROUTES routes: Routes = "simplejwt";
     /// The refresh token travels in an HttpOnly cookie instead of the body
-    REFRESH_COOKIE refresh_cookie: bool = "false", parse_bool;
+    REFRESH_COOKIE refresh_cookie: bool = "false";
     /// Comma list of exact origins allowed cross-origin requests
     CORS_ALLOWED_ORIGINS cors_allowed_origins: Vec<String> = "", parse_origins;
     /// PEM certificate chain; with TLS_KEY: serve HTTPS
-    TLS_CERT tls_cert: Option<PathBuf> = "", optional(|s| Ok(PathBuf::from(s)));
+    TLS_CERT tls_cert: Option<PathBuf> = "";
     /// PEM private key of TLS_CERT
-    TLS_KEY tls_key: Option<PathBuf> = "", optional(|s| Ok(PathBuf::from(s)));
+    TLS_KEY tls_key: Option<PathBuf> = "";
     /// Failed sign-ins allowed per username and per client: N/s, N/min, N/h or off
-    LOGIN_RATE login_rate: Option<Rate> = "10/min", Rate::parse;
+    LOGIN_RATE login_rate: Option<Rate> = "10/min";
     /// open, or closed: sign-up answers 403 and only `jwtd user create` creates users
-    SIGNUP signup: SignUpPolicy = "open", SignUpPolicy::parse;
+    SIGNUP signup: SignUpPolicy = "open";
     /// Sign-up requests allowed per client address: N/s, N/min, N/h or off
-    SIGNUP_RATE signup_rate: Option<Rate> = "20/h", Rate::parse;
+    SIGNUP_RATE signup_rate: Option<Rate> = "20/h";
     /// Comma list of proxy addresses or networks (10.0.0.0/8) whose X-Forwarded-For is believed
     TRUSTED_PROXIES trusted_proxies: Vec<ipnet::IpNet> = "", parse_networks;
     /// Sign-up creates an inactive account and sends an activation link (needs WEBHOOK_URL or SMTP_URL)
-    REQUIRE_EMAIL_VERIFICATION require_email_verification: bool = "false", parse_bool;
+    REQUIRE_EMAIL_VERIFICATION require_email_verification: bool = "false";
     /// How long a password-reset or activation link works
     PASSWORD_RESET_TIMEOUT password_reset_timeout: Duration = "3d", parse_lifetime;
     /// Reset and activation-resend requests per account, then per client address: N/h,N/h (or one rate, or off)
-    PASSWORD_RESET_RATE password_reset_rate: ResetRates = "5/h,20/h", ResetRates::parse;
+    PASSWORD_RESET_RATE password_reset_rate: ResetRates = "5/h,20/h";
     /// Base URL of the pages that take the links: {FRONTEND_URL}/reset/{uid}/{token}, {FRONTEND_URL}/activate/{uid}/{token}
     FRONTEND_URL frontend_url: Option<String> = "", optional(parse_http_url);
     /// Where events and mails are POSTed as signed webhooks (Standard Webhooks)
     WEBHOOK_URL webhook_url: Option<String> = "", optional(parse_http_url);
     /// The webhooks' signing key: whsec_ followed by the base64 of 24 to 64 random bytes
-    WEBHOOK_SECRET webhook_secret: Option<Secret> = "", optional(|s| Ok(Secret::new(s)));
+    WEBHOOK_SECRET webhook_secret: Option<Secret> = "";
     /// smtp://[USER:PASSWORD@]HOST[:PORT] (STARTTLS, required unless the host is a loopback address) or smtps://… (TLS)
-    SMTP_URL smtp_url: Option<Secret> = "", optional(|s| Ok(Secret::new(s)));
+    SMTP_URL smtp_url: Option<Secret> = "";
     /// The From address of mails
     EMAIL_FROM email_from: Option<String> = "", optional(|s| Ok(s.trim().to_string()));
     /// Secrets of the services allowed introspection and the revocation feed: comma list, or the path (/… or ./…) of a file holding them; empty: those routes are not served
@@ -285,9 +290,9 @@ settings! {
     /// Largest request body, in bytes
     MAX_BODY_BYTES max_body_bytes: usize = "65536", parse_body_bytes;
     /// Log lines as text or json
-    LOG_FORMAT log_format: LogFormat = "text", LogFormat::parse;
+    LOG_FORMAT log_format: LogFormat = "text";
     /// Address of a listener serving /metrics alone; unset: /metrics on ADDR
-    METRICS_ADDR metrics_addr: Option<SocketAddr> = "", optional(parse_addr);
+    METRICS_ADDR metrics_addr: Option<SocketAddr> = "";
     /// Connections served at once; past it, newcomers wait in the listen backlog
     MAX_CONNECTIONS max_connections: usize = "10000", parse_count;
     /// Requests handled at once; past it, a request waits QUEUE_TIMEOUT, then gets 503
@@ -297,5 +302,5 @@ settings! {
     /// From the request head until the response head; after it, 503
     REQUEST_TIMEOUT request_timeout: Duration = "30s", parse_lifetime;
     /// On shutdown, how long requests in flight may still take
-    DRAIN_TIMEOUT drain_timeout: Duration = "10s", parse_duration;
+    DRAIN_TIMEOUT drain_timeout: Duration = "10s";
 }

@@ -1,12 +1,16 @@
-//! One parser per setting value type, and how `jwtd config check` shows each type
-//! ([`Show`]). Parsers return the bare complaint; the caller prefixes where the value came from.
+//! One parser per setting value type ([`Parse`], the reading a `settings!` row gets when it names
+//! no parser; the narrower ones a row names, `parse_lifetime`, `parse_count`, …), and how
+//! `jwtd config check` shows each type ([`Show`]). Parsers return the bare complaint; the caller
+//! prefixes where the value came from.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::delivery::ResetRates;
 use super::routes::Routes;
+use super::users::{IdType, LoginField, TokenClaims};
 use super::{KeyPem, Secret};
 use crate::tokens::{Algorithm, TokenType};
 
@@ -120,6 +124,85 @@ impl Show for Vec<ipnet::IpNet> {
 impl Show for Vec<String> {
     fn show(&self) -> Option<String> {
         Some(self.join(","))
+    }
+}
+
+/// The reading of a setting type, for the `settings!` rows that name no parser of their own.
+pub trait Parse: Sized {
+    fn parse(s: &str) -> Result<Self, String>;
+}
+
+/// [`Parse`] by the type's own `parse`.
+macro_rules! parse_with_own {
+    ($($ty:ty),*) => {$(
+        impl Parse for $ty {
+            fn parse(s: &str) -> Result<Self, String> {
+                <$ty>::parse(s)
+            }
+        }
+    )*};
+}
+parse_with_own!(DatabaseUrl, DatabaseTls, LogFormat, SignUpPolicy, LoginField, IdType, TokenClaims, Routes, ResetRates);
+
+impl Parse for bool {
+    fn parse(s: &str) -> Result<Self, String> {
+        parse_bool(s)
+    }
+}
+
+impl Parse for Duration {
+    fn parse(s: &str) -> Result<Self, String> {
+        parse_duration(s)
+    }
+}
+
+impl Parse for SocketAddr {
+    fn parse(s: &str) -> Result<Self, String> {
+        parse_addr(s)
+    }
+}
+
+impl Parse for Algorithm {
+    fn parse(s: &str) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl Parse for String {
+    fn parse(s: &str) -> Result<Self, String> {
+        Ok(s.to_string())
+    }
+}
+
+impl Parse for PathBuf {
+    fn parse(s: &str) -> Result<Self, String> {
+        Ok(PathBuf::from(s))
+    }
+}
+
+impl Parse for Secret {
+    fn parse(s: &str) -> Result<Self, String> {
+        Ok(Secret::new(s))
+    }
+}
+
+impl Parse for KeyPem {
+    fn parse(s: &str) -> Result<Self, String> {
+        parse_key(s)
+    }
+}
+
+/// An optional setting: empty text is `None`.
+impl<T: Parse> Parse for Option<T> {
+    fn parse(s: &str) -> Result<Self, String> {
+        optional(T::parse)(s)
+    }
+}
+
+/// A rate, or `off` (`None`).
+impl Parse for Option<Rate> {
+    fn parse(s: &str) -> Result<Self, String> {
+        Rate::parse(s)
     }
 }
 

@@ -118,6 +118,14 @@ impl Input {
         None
     }
 
+    /// Required CharFields, read in the order given (DRF's 400 body lists every field's error):
+    /// their values, in that order.
+    pub fn required<const N: usize>(mut self, names: [&str; N]) -> Result<[String; N], ApiError> {
+        let values = names.map(|name| self.string(name));
+        let values = values.iter().all(Option::is_some).then(|| values.map(Option::unwrap_or_default));
+        self.finish(values)
+    }
+
     /// Ends field extraction: the values when every field was fine, else DRF's 400 body.
     pub fn finish<T>(self, values: Option<T>) -> Result<T, ApiError> {
         match values {
@@ -212,6 +220,20 @@ mod tests {
         assert_eq!(message(field(r#"{"a": "  "}"#, "a")), BLANK);
         assert_eq!(message(field(r#"{"a": true}"#, "a")), NOT_A_STRING);
         assert_eq!(message(field(r#"{"a": []}"#, "a")), NOT_A_STRING);
+    }
+
+    #[test]
+    fn required_fields_come_in_order_and_every_missing_one_is_named() {
+        let input = parse("application/json", br#"{"b": " 2 ", "a": "1"}"#).unwrap();
+        assert_eq!(input.required(["a", "b"]).unwrap(), ["1", "2"]);
+        let input = parse("application/json", br#"{"b": "", "c": "3"}"#).unwrap();
+        match input.required(["a", "b", "c"]) {
+            Err(ApiError::Fields(e)) => {
+                let named: Vec<_> = e.0.iter().map(|(name, messages)| (name.as_str(), messages[0].as_str())).collect();
+                assert_eq!(named, [("a", REQUIRED), ("b", BLANK)]);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

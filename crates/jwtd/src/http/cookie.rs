@@ -167,6 +167,13 @@ pub(super) fn hand_out_pair(
     Ok((set_cookie, TokenPair { refresh, access: issued.access }))
 }
 
+/// The answer of a view that issues a token pair (obtain, refresh): the pair as JSON, in cookie
+/// mode its refresh token in the cookie instead.
+pub(super) fn answer_pair(metrics: &Metrics, cookie: &RefreshCookie, issued: Issued) -> Result<Response, ApiError> {
+    let (set_cookie, pair) = hand_out_pair(metrics, cookie, issued)?;
+    Ok(with_cookie(set_cookie, axum::Json(pair)))
+}
+
 fn attributes(path: &str, max_age: i64) -> String {
     format!("Path={path}; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict")
 }

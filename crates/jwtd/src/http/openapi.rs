@@ -1,5 +1,5 @@
 //! The OpenAPI 3.1 document of the API (SPEC §1), served at `/api/schema/`. Its paths come from
-//! the route table (`http::api`, the handlers' `#[utoipa::path]` attributes) and the bodies from
+//! the route table (`http::api`, the views' `endpoints!` declarations) and the bodies from
 //! jwtd-proto's `ToSchema` derives; this module assembles them and adds, once for every
 //! operation, what DRF does once for every view: the error responses of SPEC §2 (from
 //! `responses.rs`), form and multipart bodies beside JSON, and the Bearer scheme. It also
@@ -8,7 +8,6 @@
 //! the server to this document.
 
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use jwtd_proto::{
@@ -25,8 +24,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Components, OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
+use super::endpoints::endpoints;
 use super::responses::{error_responses, validation_errors, Empty, Jwks};
-use super::AppState;
 use crate::config::{LoginField, Settings};
 
 /// The security scheme of the protected routes.
@@ -88,16 +87,14 @@ pub(super) fn document(settings: &Settings) -> Bytes {
     Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
 }
 
-/// The OpenAPI 3.1 document of this API.
-#[utoipa::path(
-    get,
-    path = "/api/schema/",
-    tag = "operations",
-    responses((status = 200, description = "This document.", content_type = "application/json", body = Object))
-)]
-pub async fn schema(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], state.parts().schema.clone())
-        .into_response()
+endpoints! {
+    /// The OpenAPI 3.1 document of this API.
+    get "/api/schema/" tag "operations"
+    answers 200 Object in "application/json" "This document.";
+    pub async fn schema(state) -> Response {
+        ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], state.parts().schema.clone())
+            .into_response()
+    }
 }
 
 /// REQUIRE_EMAIL_VERIFICATION: sign-up requires `email` and answers with the user alone

@@ -1,6 +1,6 @@
 //! The response vocabulary of the OpenAPI document: SPEC §2's error responses, built from the
 //! texts the server answers with (`jwtd_proto::messages`, `error.rs`), and the marker types the
-//! handlers' `#[utoipa::path]` attributes name them by (`BodyErrors`, `TokenRefused`, …), plus the
+//! views' declarations (`endpoints!`) name them by (`BodyErrors`, `TokenRefused`, …), plus the
 //! bodies that have no type of their own in jwtd-proto. It must not list a text, status or header
 //! the server does not send: the CI fuzzer checks the server's answers against them.
 
@@ -17,109 +17,51 @@ use utoipa::{IntoResponses, PartialSchema, ToSchema};
 
 use super::error::{BUSY_RETRY_AFTER_SECS, WWW_AUTHENTICATE};
 
-// --- Responses shared by many operations (SPEC §2), referenced from the handlers' attributes.
+// --- Responses shared by many operations (SPEC §2), referenced from the views' declarations.
 
+/// The references to the components of `error_responses`, by status.
 fn refs(entries: &[(&str, &str)]) -> BTreeMap<String, RefOr<ApiResponse>> {
     entries.iter().map(|(status, name)| (status.to_string(), RefOr::Ref(Ref::from_response_name(*name)))).collect()
 }
 
-/// 400, 413 and 415: what parsing a body can answer.
-pub struct BodyErrors;
+/// Declares the refusal sets: each a marker type whose responses are the components named, by
+/// status.
+macro_rules! refusals {
+    ($($(#[doc = $doc:literal])* $name:ident: $(($status:literal, $response:literal)),+;)+) => {$(
+        $(#[doc = $doc])*
+        pub struct $name;
 
-impl IntoResponses for BodyErrors {
-    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        refs(&[("400", "BadRequest"), ("413", "BodyTooLarge"), ("415", "UnsupportedMediaType")])
-    }
+        impl IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+                refs(&[$(($status, $response)),+])
+            }
+        }
+    )+};
 }
 
-/// 401 of the token views: a refused or blacklisted token.
-pub struct TokenRefused;
-
-impl IntoResponses for TokenRefused {
-    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        refs(&[("401", "TokenNotValid")])
-    }
-}
-
-/// 401 and 429 of the sign-in views.
-pub struct CredentialsRefused;
-
-impl IntoResponses for CredentialsRefused {
-    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        refs(&[("401", "NoActiveAccount"), ("429", "Throttled")])
-    }
-}
-
-/// 403 and 429 of sign-up: SIGNUP closed, SIGNUP_RATE used up.
-pub struct SignUpRefused;
-
-impl IntoResponses for SignUpRefused {
-    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        refs(&[("403", "SignUpClosed"), ("429", "Throttled")])
-    }
-}
-
-/// 403 of activation: a link of a user who is active already (djoser's "Stale token").
-pub struct ActivationStale;
-
-impl IntoResponses for ActivationStale {
-    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        refs(&[("403", "StaleToken")])
-    }
-}
-
-/// 429 of the password change: its old-password checks count against LOGIN_RATE.
-pub struct PasswordChecksThrottled;
-
-impl IntoResponses for PasswordChecksThrottled {
-    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        refs(&[("429", "Throttled")])
-    }
-}
-
-/// 401 of the Bearer-protected routes.
-pub struct BearerRefused;
-
-impl IntoResponses for BearerRefused {
-    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        refs(&[("401", "NotAuthenticated")])
-    }
-}
-
-/// 404 of `DELETE /api/auth/sessions/{id}/`: no session of the caller's has that id.
-pub struct SessionNotFound;
-
-impl IntoResponses for SessionNotFound {
-    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        refs(&[("404", "NotFound")])
-    }
-}
-
-/// 401 of the routes for other services: no service token, or not one of SERVICE_TOKENS.
-pub struct ServiceTokenRefused;
-
-impl IntoResponses for ServiceTokenRefused {
-    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        refs(&[("401", "ServiceTokenRefused")])
-    }
-}
-
-/// 403 in cookie mode (REFRESH_COOKIE): a browser request from an origin not allowed.
-pub struct CookieOriginRefused;
-
-impl IntoResponses for CookieOriginRefused {
-    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        refs(&[("403", "CrossOrigin")])
-    }
-}
-
-/// 500 and 503: faults of the server's own (SPEC §2), never caused by the request.
-pub struct ServerFaults;
-
-impl IntoResponses for ServerFaults {
-    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        refs(&[("500", "ServerError"), ("503", "Unavailable")])
-    }
+refusals! {
+    /// 400, 413 and 415: what parsing a body can answer.
+    BodyErrors: ("400", "BadRequest"), ("413", "BodyTooLarge"), ("415", "UnsupportedMediaType");
+    /// 401 of the token views: a refused or blacklisted token.
+    TokenRefused: ("401", "TokenNotValid");
+    /// 401 and 429 of the sign-in views.
+    CredentialsRefused: ("401", "NoActiveAccount"), ("429", "Throttled");
+    /// 403 and 429 of sign-up: SIGNUP closed, SIGNUP_RATE used up.
+    SignUpRefused: ("403", "SignUpClosed"), ("429", "Throttled");
+    /// 403 of activation: a link of a user who is active already (djoser's "Stale token").
+    ActivationStale: ("403", "StaleToken");
+    /// 429 of the password change: its old-password checks count against LOGIN_RATE.
+    PasswordChecksThrottled: ("429", "Throttled");
+    /// 401 of the Bearer-protected routes.
+    BearerRefused: ("401", "NotAuthenticated");
+    /// 404 of `DELETE /api/auth/sessions/{id}/`: no session of the caller's has that id.
+    SessionNotFound: ("404", "NotFound");
+    /// 401 of the routes for other services: no service token, or not one of SERVICE_TOKENS.
+    ServiceTokenRefused: ("401", "ServiceTokenRefused");
+    /// 403 in cookie mode (REFRESH_COOKIE): a browser request from an origin not allowed.
+    CookieOriginRefused: ("403", "CrossOrigin");
+    /// 500 and 503: faults of the server's own (SPEC §2), never caused by the request.
+    ServerFaults: ("500", "ServerError"), ("503", "Unavailable");
 }
 
 /// `additionalProperties: false`.
@@ -141,6 +83,13 @@ impl PartialSchema for Empty {
 }
 
 impl ToSchema for Empty {}
+
+/// The answer itself: `{}` as JSON, what the views that document `body = Empty` answer with.
+impl axum::response::IntoResponse for Empty {
+    fn into_response(self) -> axum::response::Response {
+        axum::Json(json!({})).into_response()
+    }
+}
 
 /// An introspection answer (RFC 7662): `active`, and for an active token its claims and `sub`.
 pub struct Introspection;

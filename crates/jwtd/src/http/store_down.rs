@@ -20,9 +20,8 @@ use crate::config::{IdType, Settings};
 use crate::password::Hasher;
 use crate::service::{AuthService, PasswordPool, Verifier};
 use crate::store::{
-    IdTypeCheck, ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation,
-    RotateRequest, Rotation, SessionClient, SessionListing, SessionScope, Store, StoreError, TokenRow, User,
-    UserListing, UserState,
+    IdTypeCheck, ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshQuery, RefreshRecord, Revocation,
+    RotateRequest, Rotation, SessionListing, SessionRevocation, SignIn, Store, StoreError, TokenRow, User, UserListing,
 };
 use crate::tokens::{Algorithm, Claims, Codec, Policy, TokenType};
 
@@ -89,19 +88,13 @@ impl Store for DownStore {
     async fn revocations_since(&self, _: i64, _: u32) -> Result<Vec<Revocation>, StoreError> {
         down()
     }
-    async fn record_sign_in(
-        &self,
-        _: &RefreshRecord,
-        _: &str,
-        _: &UserState,
-        _: &SessionClient,
-    ) -> Result<bool, StoreError> {
+    async fn record_sign_in(&self, _: SignIn<'_>) -> Result<bool, StoreError> {
         down()
     }
     async fn refresh_row(&self, _: &str) -> Result<Option<TokenRow>, StoreError> {
         down()
     }
-    async fn refresh_check(&self, _: i64, _: &str, _: Option<&str>) -> Result<Option<RefreshCheck>, StoreError> {
+    async fn refresh_check(&self, _: RefreshQuery<'_>) -> Result<Option<RefreshCheck>, StoreError> {
         down()
     }
     async fn session_owner(&self, _: &str) -> Result<Option<i64>, StoreError> {
@@ -110,7 +103,7 @@ impl Store for DownStore {
     async fn sessions(&self, _: i64, _: Instant) -> Result<Vec<SessionListing>, StoreError> {
         down()
     }
-    async fn revoke_sessions(&self, _: i64, _: SessionScope<'_>, _: Instant) -> Result<Vec<String>, StoreError> {
+    async fn revoke_sessions(&self, _: SessionRevocation<'_>) -> Result<Vec<String>, StoreError> {
         down()
     }
     async fn touch_sessions(&self, _: &[(String, i64)]) -> Result<(), StoreError> {
@@ -122,7 +115,7 @@ impl Store for DownStore {
     async fn rotate(&self, _: &RotateRequest) -> Result<Rotation, StoreError> {
         down()
     }
-    async fn import_user(&self, _: &ImportUser, _: &[TokenRow], _: ImportMode) -> Result<ImportOutcome, StoreError> {
+    async fn import_user(&self, _: &ImportUser, _: ImportMode) -> Result<ImportOutcome, StoreError> {
         down()
     }
     async fn import_id_type(&self, _: IdType, _: ImportMode) -> Result<IdTypeCheck, StoreError> {

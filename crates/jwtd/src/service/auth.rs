@@ -23,8 +23,8 @@ use super::{revocation, PasswordPool, SessionActivity, Subject, Throttle, Thrott
 use crate::clock::{Instant, SharedClock};
 use crate::config::{IdType, LoginField, RotationPolicy, Settings, SignUpPolicy, TokenClaim, REGISTERED_CLAIMS};
 use crate::store::{
-    valid_after_revocation, NewUser, RefreshRecord, Refusal, RotateRequest, Rotation, SessionClient, SessionListing,
-    SessionScope, Store, StoreError, User, UserState,
+    valid_after_revocation, NewUser, RefreshQuery, RefreshRecord, Refusal, RotateRequest, Rotation, SessionClient,
+    SessionListing, SessionRevocation, SessionScope, SignIn, Store, StoreError, User, UserState,
 };
 use crate::tokens::{Claims, Codec, TokenError, TokenType};
 
@@ -346,12 +346,12 @@ impl AuthService {
         }
         for field in &self.inner.settings.token_claims.0 {
             let value = match field {
-                TokenClaim::Username => Value::from(user.username.clone()),
-                TokenClaim::Email => Value::from(user.email.clone()),
-                TokenClaim::FirstName => Value::from(user.first_name.clone()),
-                TokenClaim::LastName => Value::from(user.last_name.clone()),
-                TokenClaim::IsStaff => Value::from(user.is_staff),
-                TokenClaim::IsSuperuser => Value::from(user.is_superuser),
+                TokenClaim::Username => Value::from(user.profile.username.clone()),
+                TokenClaim::Email => Value::from(user.profile.email.clone()),
+                TokenClaim::FirstName => Value::from(user.profile.first_name.clone()),
+                TokenClaim::LastName => Value::from(user.profile.last_name.clone()),
+                TokenClaim::IsStaff => Value::from(user.profile.is_staff),
+                TokenClaim::IsSuperuser => Value::from(user.profile.is_superuser),
                 TokenClaim::Groups => Value::from(self.inner.store.user_groups(user.id).await?),
             };
             if !registered(field.name()) {
@@ -383,7 +383,7 @@ impl AuthService {
             issued_at: now.secs(),
             expires_at: refresh.exp_secs(),
         };
-        if !self.inner.store.record_sign_in(&record, &family, seen, client).await? {
+        if !self.inner.store.record_sign_in(SignIn { token: &record, family: &family, seen, client }).await? {
             info!(user_id = user.id, "sign-in raced a change of the user; nothing issued");
             return Err(AuthError::NoActiveAccount);
         }
@@ -526,7 +526,7 @@ impl AuthService {
         let (matches, rehash) =
             self.inner.passwords.verify(password.clone(), user.as_ref().map(|u| u.password.clone())).await?;
         let mut user = match user {
-            Some(user) if matches && user.is_active => user,
+            Some(user) if matches && user.profile.is_active => user,
             _ => {
                 attempt.failed();
                 warn!(username_hash = %username_digest(username), client = %client_text(addr), "sign-in refused");
@@ -636,7 +636,8 @@ impl AuthService {
         match s.rotation {
             RotationPolicy::Off => {
                 // check_user's rules, and then the token's row, from one read.
-                let check = self.inner.store.refresh_check(user_id, claims.jti(), claims.session()).await?;
+                let query = RefreshQuery { user_id, jti: claims.jti(), session: claims.session() };
+                let check = self.inner.store.refresh_check(query).await?;
                 let check = check.ok_or(AuthError::TokenInvalid(TokenError::BadClaim))?;
                 if let Some(refusal) = check.refuses(claims.iat(), now, s.session_max_lifetime, s.check_user_is_active)
                 {
@@ -756,13 +757,14 @@ impl AuthService {
         addr: Option<IpAddr>,
     ) -> Result<Vec<String>, AuthError> {
         let now = self.now();
-        let revoked = self.inner.store.revoke_sessions(key, scope, now).await?;
+        let revoked = self.inner.store.revoke_sessions(SessionRevocation { user_id: key, scope, now }).await?;
         // A refresh that read its token's row before the commit may have dated its access token
         // in a second turned since `now`: revoke that second too (`revocation::settle`'s rule).
         let later = self.now();
         if later.secs() != now.secs() {
             for session in &revoked {
-                self.inner.store.revoke_sessions(key, SessionScope::One(session), later).await?;
+                let again = SessionRevocation { user_id: key, scope: SessionScope::One(session), now: later };
+                self.inner.store.revoke_sessions(again).await?;
             }
         }
         for session in &revoked {
@@ -912,7 +914,7 @@ impl AuthService {
     /// GET /api/me/: the user of an accepted access token, as DRF's JWTAuthentication loads it.
     pub async fn me(&self, user_id: UserId) -> Result<User, AuthError> {
         let user = self.user_of(user_id).await?.ok_or(AuthError::UserNotFound)?;
-        if self.inner.settings.check_user_is_active && !user.is_active {
+        if self.inner.settings.check_user_is_active && !user.profile.is_active {
             return Err(AuthError::UserInactive);
         }
         Ok(user)
@@ -933,8 +935,8 @@ impl AuthService {
         let mut errors = FieldErrors::default();
         // The bucket a sign-in of this user counts in (`authenticate`).
         let login = match self.inner.settings.username_field {
-            LoginField::Username => user.username.clone(),
-            LoginField::Email => user.email.to_lowercase(),
+            LoginField::Username => user.profile.username.clone(),
+            LoginField::Email => user.profile.email.to_lowercase(),
         };
         let attempt = self.reserve_attempt(&login, addr)?;
         let (matches, _) = self.inner.passwords.verify(old, Some(user.password.clone())).await?;

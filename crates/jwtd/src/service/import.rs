@@ -205,28 +205,28 @@ async fn import_batch(
     }
 
     let mut work = Vec::with_capacity(batch.users.len());
-    for user in batch.users {
-        let tokens = by_user.remove(&user.id).unwrap_or_default();
-        let label = format!("user id {} ({:?})", show_id(&user.id), shorten(user.login()));
+    for mut user in batch.users {
+        user.tokens = by_user.remove(&user.id).unwrap_or_default();
+        let label = format!("user id {} ({:?})", show_id(&user.id), shorten(user.profile.login()));
         match check_user(&user) {
-            Ok(()) => work.push((label, user, tokens)),
-            Err(reason) => skip_user(report, counts, label, reason.to_string(), tokens.len()),
+            Ok(()) => work.push((label, user)),
+            Err(reason) => skip_user(report, counts, label, reason.to_string(), user.tokens.len()),
         }
     }
     // Several users in flight at once: SQLite's writer commits them together (each still in its
     // own savepoint), PostgreSQL spreads them over the pool. Results come back in order.
     let mut outcomes = stream::iter(work)
-        .map(|(label, user, tokens)| async move {
-            let outcome = store.import_user(&user, &tokens, mode).await;
-            (label, user, tokens, outcome)
+        .map(|(label, user)| async move {
+            let outcome = store.import_user(&user, mode).await;
+            (label, user, outcome)
         })
         .buffered(IMPORTS_IN_FLIGHT);
-    while let Some((label, user, tokens, outcome)) = outcomes.next().await {
+    while let Some((label, user, outcome)) = outcomes.next().await {
         let outcome = outcome?;
         let refused = match &outcome.user {
             UserImport::Inserted => {
                 report.users_new += 1;
-                report.users_staff += u64::from(user.is_staff || user.is_superuser);
+                report.users_staff += u64::from(user.profile.is_staff || user.profile.is_superuser);
                 report.memberships += outcome.groups;
                 note_password(report, &user.password);
                 None
@@ -242,10 +242,10 @@ async fn import_batch(
             UserImport::EmailTaken { id } => Some(format!("e-mail address already belongs to jwtd user id {id}")),
         };
         if let Some(reason) = refused {
-            skip_user(report, counts, label, reason, tokens.len());
+            skip_user(report, counts, label, reason, user.tokens.len());
             continue;
         }
-        for (row, step) in tokens.iter().zip(&outcome.tokens) {
+        for (row, step) in user.tokens.iter().zip(&outcome.tokens) {
             match step {
                 TokenImport::Insert => {
                     counts.new += 1;
@@ -275,10 +275,11 @@ fn check_user(user: &ImportUser) -> Result<(), &'static str> {
     if matches!(user.id, SourceId::Int(id) if id < 1) {
         return Err("id is not a positive integer");
     }
-    if user.username.is_empty() && user.email.is_empty() {
+    let profile = &user.profile;
+    if profile.username.is_empty() && profile.email.is_empty() {
         return Err("neither a username nor an e-mail address to sign in with");
     }
-    if user.username.chars().count() > MAX_USERNAME_CHARS {
+    if profile.username.chars().count() > MAX_USERNAME_CHARS {
         return Err("username longer than 150 characters");
     }
     Ok(())
@@ -596,13 +597,13 @@ mod tests {
 
         let ada = store.user_by_id(11).await.unwrap().unwrap();
         assert_eq!(
-            (ada.username.as_str(), ada.password.as_str(), ada.email.as_str()),
+            (ada.profile.username.as_str(), ada.password.as_str(), ada.profile.email.as_str()),
             ("ada", PBKDF2, "3@example.com")
         );
-        assert_eq!(ada.date_joined, django::parse_datetime(JOINED).unwrap());
-        assert_eq!(ada.last_login, django::parse_datetime(ISSUED));
-        assert!(ada.is_active);
-        assert!(!store.user_by_id(13).await.unwrap().unwrap().is_active, "carol was inactive in Django");
+        assert_eq!(ada.profile.date_joined, django::parse_datetime(JOINED).unwrap());
+        assert_eq!(ada.profile.last_login, django::parse_datetime(ISSUED));
+        assert!(ada.profile.is_active);
+        assert!(!store.user_by_id(13).await.unwrap().unwrap().profile.is_active, "carol was inactive in Django");
         assert_eq!(store.user_by_name("mallory").await.unwrap().unwrap().id, 1, "jwtd's own user is untouched");
 
         let live = store.refresh_row(&jti(1)).await.unwrap().unwrap();
@@ -743,7 +744,7 @@ mod tests {
         let mut source = read(&path, &opts).await.unwrap();
         let batch = source.next_batch().await.unwrap().unwrap();
         assert_eq!(batch.users.len(), 1);
-        assert_eq!((&batch.users[0].id, batch.users[0].username.as_str()), (&SourceId::Int(7), "ada"));
+        assert_eq!((&batch.users[0].id, batch.users[0].profile.username.as_str()), (&SourceId::Int(7), "ada"));
         assert!(source.next_batch().await.unwrap().is_none());
     }
     /// The reference's custom user model (`accounts.User`) as Django 5.2 creates it in SQLite:
@@ -838,7 +839,7 @@ mod tests {
             let users = store.user_page(0, 100).await.unwrap();
             let shown: Vec<_> = users
                 .iter()
-                .map(|u| (u.uuid.clone().unwrap(), u.email.as_str(), u.is_staff, u.groups.clone()))
+                .map(|u| (u.uuid.clone().unwrap(), u.profile.email.as_str(), u.profile.is_staff, u.groups.clone()))
                 .collect();
             assert_eq!(
                 shown,
@@ -853,7 +854,7 @@ mod tests {
                     ),
                 ]
             );
-            assert_eq!((users[0].first_name.as_str(), users[0].username.as_str()), ("First", ""));
+            assert_eq!((users[0].profile.first_name.as_str(), users[0].profile.username.as_str()), ("First", ""));
             let ada = store.refresh_row(&jti(2)).await.unwrap().unwrap();
             assert_eq!(ada.user_id, users[1].id, "tokens belong to jwtd's id of the user");
             assert!(ada.blacklisted.is_some());

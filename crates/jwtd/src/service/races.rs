@@ -19,9 +19,8 @@ use crate::password::Hasher;
 use crate::store::postgres::{PgOptions, PgStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{
-    IdTypeCheck, ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation,
-    RotateRequest, Rotation, SessionClient, SessionListing, SessionScope, Store, StoreError, TokenRow, User,
-    UserListing, UserState,
+    IdTypeCheck, ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshQuery, RefreshRecord, Revocation,
+    RotateRequest, Rotation, SessionListing, SessionRevocation, SignIn, Store, StoreError, TokenRow, User, UserListing,
 };
 use crate::tokens::{Algorithm, Codec, Policy};
 use jwtd_proto::UserId;
@@ -123,15 +122,9 @@ pausing_store! {
             self.at(Point::UpdatePasswordHash).await;
             self.inner.update_password_hash(user_id, old, new).await
         }
-        async fn record_sign_in(
-            &self,
-            token: &RefreshRecord,
-            family: &str,
-            seen: &UserState,
-            client: &SessionClient,
-        ) -> Result<bool, StoreError> {
+        async fn record_sign_in(&self, sign_in: SignIn<'_>) -> Result<bool, StoreError> {
             self.at(Point::RecordSignIn).await;
-            self.inner.record_sign_in(token, family, seen, client).await
+            self.inner.record_sign_in(sign_in).await
         }
         async fn change_password(&self, user_id: i64, hash: &str, now: Instant) -> Result<(), StoreError> {
             self.inner.change_password(user_id, hash, now).await?;
@@ -159,14 +152,14 @@ pausing_store! {
     set_last_login(user_id: i64, now: Instant) -> ();
     revocations_since(cursor: i64, limit: u32) -> Vec<Revocation>;
     refresh_row(jti: &str) -> Option<TokenRow>;
-    refresh_check(user_id: i64, jti: &str, session: Option<&str>) -> Option<RefreshCheck>;
+    refresh_check(query: RefreshQuery<'_>) -> Option<RefreshCheck>;
     session_owner(session: &str) -> Option<i64>;
     sessions(user_id: i64, now: Instant) -> Vec<SessionListing>;
-    revoke_sessions(user_id: i64, scope: SessionScope<'_>, now: Instant) -> Vec<String>;
+    revoke_sessions(revocation: SessionRevocation<'_>) -> Vec<String>;
     touch_sessions(used: &[(String, i64)]) -> ();
     blacklist(token: &RefreshRecord, family: &str, now: Instant) -> ();
     rotate(req: &RotateRequest) -> Rotation;
-    import_user(user: &ImportUser, tokens: &[TokenRow], mode: ImportMode) -> ImportOutcome;
+    import_user(user: &ImportUser, mode: ImportMode) -> ImportOutcome;
     import_id_type(incoming: IdType, mode: ImportMode) -> IdTypeCheck;
     import_groups(names: &[String], mode: ImportMode) -> u64;
     user_page(after: i64, limit: u32) -> Vec<UserListing>;

@@ -37,10 +37,18 @@ fn record(jti: &str, user_id: i64, issued_at: i64) -> RefreshRecord {
     RefreshRecord { jti: jti.into(), user_id, issued_at, expires_at: issued_at + 86400 }
 }
 
+/// A client that sent neither a `User-Agent` nor its address.
+static NO_CLIENT: SessionClient = SessionClient { user_agent: String::new(), ip: None };
+
+/// A sign-in of `token` into `family` with the user as `seen`, by [`NO_CLIENT`].
+fn sign_in<'a>(token: &'a RefreshRecord, family: &'a str, seen: &'a UserState) -> SignIn<'a> {
+    SignIn { token, family, seen, client: &NO_CLIENT }
+}
+
 /// Records `token` as the first of `family`, as a sign-in does, with the user as it stands.
 async fn recorded(s: &dyn Store, token: &RefreshRecord, family: &str) {
     let seen = s.user_by_id(token.user_id).await.unwrap().unwrap().state();
-    assert!(s.record_sign_in(token, family, &seen, &SessionClient::default()).await.unwrap(), "the user is as read");
+    assert!(s.record_sign_in(sign_in(token, family, &seen)).await.unwrap(), "the user is as read");
 }
 
 /// A rotation of `presented` at `now`. The successor's jti is `successor` when the family is
@@ -69,9 +77,9 @@ async fn users_are_created_found_and_listed(s: &dyn Store) {
     let ada = user(s, "ada").await;
     let bob = user(s, "bob").await;
     assert!(ada.id < bob.id);
-    assert!(ada.is_active);
-    assert_eq!(ada.date_joined, at(T0));
-    assert_eq!(ada.last_login, None);
+    assert!(ada.profile.is_active);
+    assert_eq!(ada.profile.date_joined, at(T0));
+    assert_eq!(ada.profile.last_login, None);
     assert_eq!(ada.tokens_valid_after, 0);
     assert_eq!(s.user_by_name("ada").await.unwrap(), Some(ada.clone()));
     assert_eq!(s.user_by_id(bob.id).await.unwrap(), Some(bob.clone()));
@@ -109,7 +117,7 @@ fn by_email(email: &str, uuid: Option<uuid::Uuid>) -> NewUser {
 async fn e_mail_users_with_uuids_are_found_case_insensitively(s: &dyn Store) {
     let id = uuid::Uuid::new_v4();
     let ada = s.create_user(by_email("Ada@example.org", Some(id))).await.unwrap();
-    assert_eq!((ada.uuid, ada.username.as_str()), (Some(id), ""));
+    assert_eq!((ada.uuid, ada.profile.username.as_str()), (Some(id), ""));
     // usernames may stay blank for any number of users
     let bob = s.create_user(by_email("bob@example.org", None)).await.unwrap();
     assert_eq!(s.user_by_email("ADA@EXAMPLE.ORG").await.unwrap(), Some(ada.clone()));
@@ -191,7 +199,7 @@ async fn users_are_deactivated_and_deleted_with_their_tokens(s: &dyn Store) {
     let start = s.revocations_since(0, 100).await.unwrap().last().map_or(0, |r| r.cursor);
     assert!(s.set_active(ada.id, false, at(T0 + 3)).await.unwrap());
     let deactivated = s.user_by_name("ada").await.unwrap().unwrap();
-    assert!(!deactivated.is_active);
+    assert!(!deactivated.profile.is_active);
     assert_eq!(deactivated.tokens_valid_after, T0 + 4, "deactivation revokes like logout-all");
     assert_eq!(s.refresh_row(&jti(1)).await.unwrap().unwrap().blacklisted, Some(at(T0 + 3)));
     assert!(s.set_active(ada.id, true, at(T0 + 5)).await.unwrap());
@@ -214,7 +222,7 @@ async fn last_login_and_password_hash_are_updated(s: &dyn Store) {
     assert!(s.update_password_hash(ada.id, "hash", "new-hash").await.unwrap());
     assert!(!s.update_password_hash(ada.id, "hash", "old-again").await.unwrap(), "compare-and-swap");
     let ada = s.user_by_id(ada.id).await.unwrap().unwrap();
-    assert_eq!(ada.last_login, Some(Instant::from_millis(T0 * 1000 + 123)));
+    assert_eq!(ada.profile.last_login, Some(Instant::from_millis(T0 * 1000 + 123)));
     assert_eq!(ada.password, "new-hash");
     assert_eq!(ada.tokens_valid_after, 0, "a rehash revokes nothing");
 }
@@ -267,18 +275,32 @@ async fn a_refresh_check_reads_the_user_and_the_token_row(s: &dyn Store) {
     let ada = user(s, "ada").await;
     let standing =
         |token| RefreshCheck { user: UserGate { is_active: true, tokens_valid_after: 0 }, token, session_known: false };
-    assert_eq!(s.refresh_check(ada.id, &jti(1), None).await.unwrap(), Some(standing(None)), "an unrecorded token");
+    assert_eq!(
+        s.refresh_check(RefreshQuery { user_id: ada.id, jti: &jti(1), session: None }).await.unwrap(),
+        Some(standing(None)),
+        "an unrecorded token"
+    );
     recorded(s, &record(&jti(1), ada.id, T0), "fam").await;
     let recorded = TokenStanding { blacklisted: false, family_started: T0 };
-    assert_eq!(s.refresh_check(ada.id, &jti(1), None).await.unwrap(), Some(standing(Some(recorded))));
+    assert_eq!(
+        s.refresh_check(RefreshQuery { user_id: ada.id, jti: &jti(1), session: None }).await.unwrap(),
+        Some(standing(Some(recorded)))
+    );
     s.blacklist(&record(&jti(1), ada.id, T0), "fam", at(T0 + 1)).await.unwrap();
     let blacklisted = TokenStanding { blacklisted: true, ..recorded };
-    assert_eq!(s.refresh_check(ada.id, &jti(1), None).await.unwrap(), Some(standing(Some(blacklisted))));
+    assert_eq!(
+        s.refresh_check(RefreshQuery { user_id: ada.id, jti: &jti(1), session: None }).await.unwrap(),
+        Some(standing(Some(blacklisted)))
+    );
     assert!(s.set_active(ada.id, false, at(T0 + 2)).await.unwrap());
     s.revoke_all(ada.id, at(T0 + 9)).await.unwrap();
-    let check = s.refresh_check(ada.id, &jti(1), None).await.unwrap().unwrap();
+    let check = s.refresh_check(RefreshQuery { user_id: ada.id, jti: &jti(1), session: None }).await.unwrap().unwrap();
     assert_eq!(check.user, UserGate { is_active: false, tokens_valid_after: T0 + 10 });
-    assert_eq!(s.refresh_check(ada.id + 1, &jti(1), None).await.unwrap(), None, "no such user");
+    assert_eq!(
+        s.refresh_check(RefreshQuery { user_id: ada.id + 1, jti: &jti(1), session: None }).await.unwrap(),
+        None,
+        "no such user"
+    );
 }
 
 async fn rotation_creates_one_successor_and_hands_it_back_in_grace(s: &dyn Store) {
@@ -461,35 +483,24 @@ async fn a_password_change_revokes_every_token(s: &dyn Store) {
 async fn a_sign_in_is_recorded_only_while_the_user_is_as_checked(s: &dyn Store) {
     let ada = user(s, "ada").await;
     let seen = ada.state();
-    assert!(s.record_sign_in(&record(&jti(1), ada.id, T0), "f1", &seen, &SessionClient::default()).await.unwrap());
+    assert!(s.record_sign_in(sign_in(&record(&jti(1), ada.id, T0), "f1", &seen)).await.unwrap());
     assert_eq!(s.refresh_row(&jti(1)).await.unwrap().unwrap().family, "f1");
     let ghost = User { id: ada.id + 1000, ..ada.clone() };
-    assert!(
-        !s.record_sign_in(&record(&jti(2), ghost.id, T0), "f2", &ghost.state(), &SessionClient::default())
-            .await
-            .unwrap(),
-        "no user"
-    );
+    assert!(!s.record_sign_in(sign_in(&record(&jti(2), ghost.id, T0), "f2", &ghost.state())).await.unwrap(), "no user");
     s.change_password(ada.id, "new-hash", at(T0 + 1)).await.unwrap();
     assert!(
-        !s.record_sign_in(&record(&jti(3), ada.id, T0 + 1), "f3", &seen, &SessionClient::default()).await.unwrap(),
+        !s.record_sign_in(sign_in(&record(&jti(3), ada.id, T0 + 1), "f3", &seen)).await.unwrap(),
         "password changed"
     );
     let seen = s.user_by_id(ada.id).await.unwrap().unwrap().state();
     s.revoke_all(ada.id, at(T0 + 5)).await.unwrap();
-    assert!(
-        !s.record_sign_in(&record(&jti(4), ada.id, T0 + 6), "f4", &seen, &SessionClient::default()).await.unwrap(),
-        "logout-all"
-    );
+    assert!(!s.record_sign_in(sign_in(&record(&jti(4), ada.id, T0 + 6), "f4", &seen)).await.unwrap(), "logout-all");
     let seen = s.user_by_id(ada.id).await.unwrap().unwrap().state();
     s.set_active(ada.id, false, at(T0 + 7)).await.unwrap();
     s.set_active(ada.id, true, at(T0 + 7)).await.unwrap();
-    assert!(
-        !s.record_sign_in(&record(&jti(5), ada.id, T0 + 9), "f5", &seen, &SessionClient::default()).await.unwrap(),
-        "deactivated"
-    );
+    assert!(!s.record_sign_in(sign_in(&record(&jti(5), ada.id, T0 + 9), "f5", &seen)).await.unwrap(), "deactivated");
     let seen = s.user_by_id(ada.id).await.unwrap().unwrap().state();
-    assert!(s.record_sign_in(&record(&jti(6), ada.id, T0 + 9), "f6", &seen, &SessionClient::default()).await.unwrap());
+    assert!(s.record_sign_in(sign_in(&record(&jti(6), ada.id, T0 + 9), "f6", &seen)).await.unwrap());
     for j in [2, 3, 4, 5] {
         assert_eq!(s.refresh_row(&jti(j)).await.unwrap(), None, "jti {j} not written");
     }
@@ -527,9 +538,17 @@ async fn an_unrecorded_token_of_a_users_own_session_is_refused_and_others_adopte
     let lost = rotate_req(record(&jti_in(0xa1, 2), ada.id, T0), &jti_in(0xa1, 3), at(T0 + 5));
     assert_eq!(s.rotate(&lost).await.unwrap(), Rotation::Invalid);
     assert_eq!(s.refresh_row(&jti_in(0xa1, 2)).await.unwrap(), None, "nothing recorded");
-    let check = s.refresh_check(ada.id, &jti_in(0xa1, 2), Some(ada_session)).await.unwrap().unwrap();
+    let check = s
+        .refresh_check(RefreshQuery { user_id: ada.id, jti: &jti_in(0xa1, 2), session: Some(ada_session) })
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((check.token, check.session_known), (None, true));
-    let check = s.refresh_check(bob.id, &jti_in(0xa1, 2), Some(ada_session)).await.unwrap().unwrap();
+    let check = s
+        .refresh_check(RefreshQuery { user_id: bob.id, jti: &jti_in(0xa1, 2), session: Some(ada_session) })
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!check.session_known, "another user's session");
 
     // Bob's token naming Ada's session: adopted, in a family of its own.
@@ -542,7 +561,7 @@ async fn an_unrecorded_token_of_a_users_own_session_is_refused_and_others_adopte
     // A session row names it too, until its family's last token row is purged.
     let seen = ada.state();
     let signed_in = record(&jti_in(0xa2, 1), ada.id, T0 + 10);
-    assert!(s.record_sign_in(&signed_in, "00000000000000a2", &seen, &SessionClient::default()).await.unwrap());
+    assert!(s.record_sign_in(sign_in(&signed_in, "00000000000000a2", &seen)).await.unwrap());
     assert_eq!(s.session_owner("00000000000000a2").await.unwrap(), Some(ada.id));
     assert!(s.flush_expired(at(T0 + 86400 + 1), 100).await.unwrap() > 0);
     assert_eq!(s.session_owner("00000000000000a2").await.unwrap(), Some(ada.id), "its token row is not expired");
@@ -563,10 +582,13 @@ async fn sessions_are_listed_revoked_one_or_all_but_one_and_touched(s: &dyn Stor
     let (phone, laptop, tablet) = ("000000000000000a", "000000000000000b", "000000000000000c");
     for (i, (session, ua)) in [(phone, "phone"), (laptop, "laptop"), (tablet, "tablet")].into_iter().enumerate() {
         let token = record(&jti_in(0xa + i as u64, 1), ada.id, T0 + i as i64);
-        assert!(s.record_sign_in(&token, session, &ada.state(), &client(ua)).await.unwrap());
+        assert!(s
+            .record_sign_in(SignIn { token: &token, family: session, seen: &ada.state(), client: &client(ua) })
+            .await
+            .unwrap());
     }
     let bobs = record(&jti_in(0xbb, 1), bob.id, T0);
-    assert!(s.record_sign_in(&bobs, "00000000000000bb", &bob.state(), &SessionClient::default()).await.unwrap());
+    assert!(s.record_sign_in(sign_in(&bobs, "00000000000000bb", &bob.state())).await.unwrap());
 
     let listed = s.sessions(ada.id, at(T0 + 10)).await.unwrap();
     let ids: Vec<&str> = listed.iter().map(|l| l.id.as_str()).collect();
@@ -596,11 +618,26 @@ async fn sessions_are_listed_revoked_one_or_all_but_one_and_touched(s: &dyn Stor
 
     // Another user's session or an unknown one: nothing.
     let start = s.revocations_since(0, 100).await.unwrap().last().map_or(0, |r| r.cursor);
-    assert!(s.revoke_sessions(bob.id, SessionScope::One(phone), at(T0 + 80)).await.unwrap().is_empty());
-    assert!(s.revoke_sessions(ada.id, SessionScope::One("0123456789abcdef"), at(T0 + 80)).await.unwrap().is_empty());
+    assert!(s
+        .revoke_sessions(SessionRevocation { user_id: bob.id, scope: SessionScope::One(phone), now: at(T0 + 80) })
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .revoke_sessions(SessionRevocation {
+            user_id: ada.id,
+            scope: SessionScope::One("0123456789abcdef"),
+            now: at(T0 + 80)
+        })
+        .await
+        .unwrap()
+        .is_empty());
     assert!(s.revocations_since(start, 100).await.unwrap().is_empty());
 
-    let revoked = s.revoke_sessions(ada.id, SessionScope::One(phone), at(T0 + 80)).await.unwrap();
+    let revoked = s
+        .revoke_sessions(SessionRevocation { user_id: ada.id, scope: SessionScope::One(phone), now: at(T0 + 80) })
+        .await
+        .unwrap();
     assert_eq!(revoked, [phone]);
     assert!(s.refresh_row(&jti_in(0xa, 1)).await.unwrap().unwrap().blacklisted.is_some());
     let ids: Vec<String> = s.sessions(ada.id, at(T0 + 81)).await.unwrap().into_iter().map(|l| l.id).collect();
@@ -610,7 +647,14 @@ async fn sessions_are_listed_revoked_one_or_all_but_one_and_touched(s: &dyn Stor
     assert_eq!((log[0].user_id, log[0].valid_after, log[0].session.as_deref()), (ada.id, T0 + 81, Some(phone)));
     assert_eq!(s.user_by_id(ada.id).await.unwrap().unwrap().tokens_valid_after, 0, "the user's other tokens stay");
 
-    let mut others = s.revoke_sessions(ada.id, SessionScope::AllBut(Some(tablet)), at(T0 + 90)).await.unwrap();
+    let mut others = s
+        .revoke_sessions(SessionRevocation {
+            user_id: ada.id,
+            scope: SessionScope::AllBut(Some(tablet)),
+            now: at(T0 + 90),
+        })
+        .await
+        .unwrap();
     others.sort();
     assert_eq!(others, [laptop]);
     let ids: Vec<String> = s.sessions(ada.id, at(T0 + 91)).await.unwrap().into_iter().map(|l| l.id).collect();
@@ -652,31 +696,37 @@ async fn expired_rows_are_flushed_in_batches(s: &dyn Store) {
 fn imported(id: i64, name: &str) -> ImportUser {
     ImportUser {
         id: SourceId::Int(id),
-        username: name.into(),
         password: "pbkdf2_sha256$1000$salt$hash".into(),
-        email: format!("{name}@example.com"),
-        first_name: String::new(),
-        last_name: String::new(),
-        is_active: true,
-        is_staff: false,
-        is_superuser: false,
-        date_joined: Instant::from_millis(T0 * 1000 - 1234),
-        last_login: Some(at(T0 - 60)),
+        profile: Profile {
+            date_joined: Instant::from_millis(T0 * 1000 - 1234),
+            last_login: Some(at(T0 - 60)),
+            ..Profile::sample(name, &format!("{name}@example.com"))
+        },
         groups: Vec::new(),
+        tokens: Vec::new(),
     }
+}
+
+/// `user` bringing `tokens` as its refresh-token rows.
+fn with_tokens(user: &ImportUser, tokens: &[TokenRow]) -> ImportUser {
+    ImportUser { tokens: tokens.to_vec(), ..user.clone() }
 }
 
 /// A user of an e-mail sign-in project with UUID keys: no username.
 fn imported_uuid(uuid: &str, email: &str) -> ImportUser {
+    let base = imported(0, "");
     ImportUser {
         id: SourceId::Uuid(uuid.into()),
-        username: String::new(),
-        email: email.into(),
-        first_name: "Ada".into(),
-        last_name: "Lovelace".into(),
-        is_staff: true,
+        profile: Profile {
+            username: String::new(),
+            email: email.into(),
+            first_name: "Ada".into(),
+            last_name: "Lovelace".into(),
+            is_staff: true,
+            ..base.profile
+        },
         groups: vec!["editors".into(), "staff".into()],
-        ..imported(0, "")
+        ..base
     }
 }
 
@@ -704,33 +754,37 @@ async fn an_import_keeps_ids_and_only_adds(s: &dyn Store) {
     let mallory = user(s, "mallory").await;
     let ada = imported(40, "ada");
     let tokens = [imported_token(1, 40, None), imported_token(2, 40, Some(at(T0 + 5)))];
-    let first = s.import_user(&ada, &tokens, write).await.unwrap();
+    let first = s.import_user(&with_tokens(&ada, &tokens), write).await.unwrap();
     assert_eq!(first, outcome(UserImport::Inserted, Some(40), vec![Insert, Insert]));
     let stored = s.user_by_id(40).await.unwrap().unwrap();
-    assert_eq!((stored.username.as_str(), stored.password.as_str()), ("ada", ada.password.as_str()));
-    assert_eq!((stored.date_joined, stored.last_login), (ada.date_joined, ada.last_login));
+    assert_eq!((stored.profile.username.as_str(), stored.password.as_str()), ("ada", ada.password.as_str()));
+    assert_eq!(
+        (stored.profile.date_joined, stored.profile.last_login),
+        (ada.profile.date_joined, ada.profile.last_login)
+    );
     assert_eq!(s.refresh_row(&jti(2)).await.unwrap(), Some(tokens[1].clone()));
     assert!(user(s, "bob").await.id > 40, "sign-ups continue after imported ids");
 
-    let again = s.import_user(&ada, &tokens, write).await.unwrap();
+    let again = s.import_user(&with_tokens(&ada, &tokens), write).await.unwrap();
     assert_eq!(again, outcome(UserImport::Present, Some(40), vec![Present, Present]));
     let mut changed = ada.clone();
     changed.password = "changed in Django since".into();
     let logged_out = [imported_token(1, 40, Some(at(T0 + 9))), imported_token(2, 40, None)];
-    let later = s.import_user(&changed, &logged_out, write).await.unwrap();
+    let later = s.import_user(&with_tokens(&changed, &logged_out), write).await.unwrap();
     assert_eq!(later, outcome(UserImport::Present, Some(40), vec![Blacklist, Present]));
     assert_eq!(s.user_by_id(40).await.unwrap(), Some(stored), "a user already here is left as it is");
     assert_eq!(s.refresh_row(&jti(1)).await.unwrap().unwrap().blacklisted, Some(at(T0 + 9)));
     assert!(s.refresh_row(&jti(2)).await.unwrap().unwrap().blacklisted.is_some(), "never lifted");
 
-    let eve = s.import_user(&imported(40, "eve"), &[imported_token(9, 40, None)], write).await.unwrap();
+    let eve = s.import_user(&with_tokens(&imported(40, "eve"), &[imported_token(9, 40, None)]), write).await.unwrap();
     assert_eq!(eve, outcome(UserImport::IdTaken { username: "ada".into() }, None, vec![]));
-    let other = s.import_user(&imported(99, "mallory"), &[imported_token(9, 99, None)], write).await.unwrap();
+    let other =
+        s.import_user(&with_tokens(&imported(99, "mallory"), &[imported_token(9, 99, None)]), write).await.unwrap();
     assert_eq!(other, outcome(UserImport::UsernameTaken { id: mallory.id }, None, vec![]));
     assert_eq!(s.user_by_id(99).await.unwrap(), None);
     assert_eq!(s.refresh_row(&jti(9)).await.unwrap(), None, "a refused user's tokens are not written");
 
-    let zoe = s.import_user(&imported(50, "zoe"), &[imported_token(1, 50, None)], write).await.unwrap();
+    let zoe = s.import_user(&with_tokens(&imported(50, "zoe"), &[imported_token(1, 50, None)]), write).await.unwrap();
     assert_eq!(zoe, outcome(UserImport::Inserted, Some(50), vec![Conflict]));
     assert_eq!(s.refresh_row(&jti(1)).await.unwrap().unwrap().user_id, 40);
 }
@@ -752,7 +806,7 @@ async fn an_import_of_uuid_users_gives_new_ids_and_keeps_uuids_and_groups(s: &dy
     let ada = imported_uuid(UUID_A, "ada@example.com");
     // The rows' user_id is the store's to fill.
     let tokens = [imported_token(1, 0, None), imported_token(2, 0, Some(at(T0 + 5)))];
-    let dry = s.import_user(&ada, &tokens, ImportMode::DryRun).await.unwrap();
+    let dry = s.import_user(&with_tokens(&ada, &tokens), ImportMode::DryRun).await.unwrap();
     assert_eq!(
         dry,
         ImportOutcome { user: UserImport::Inserted, user_id: None, tokens: vec![Insert, Insert], groups: 2 }
@@ -760,7 +814,7 @@ async fn an_import_of_uuid_users_gives_new_ids_and_keeps_uuids_and_groups(s: &dy
     assert!(s.user_page(0, 10).await.unwrap().is_empty(), "a dry run writes nothing");
     assert_eq!(s.refresh_row(&jti(1)).await.unwrap(), None);
 
-    let first = s.import_user(&ada, &tokens, write).await.unwrap();
+    let first = s.import_user(&with_tokens(&ada, &tokens), write).await.unwrap();
     let id = first.user_id.unwrap();
     assert_eq!(
         first,
@@ -771,25 +825,25 @@ async fn an_import_of_uuid_users_gives_new_ids_and_keeps_uuids_and_groups(s: &dy
     assert_eq!(listed.len(), 1);
     let u = &listed[0];
     assert_eq!(
-        (u.id, u.uuid.as_deref(), u.username.as_str(), u.email.as_str()),
+        (u.id, u.uuid.as_deref(), u.profile.username.as_str(), u.profile.email.as_str()),
         (id, Some(UUID_A), "", "ada@example.com")
     );
     assert_eq!(
-        (u.first_name.as_str(), u.last_name.as_str(), u.is_staff, u.is_superuser),
+        (u.profile.first_name.as_str(), u.profile.last_name.as_str(), u.profile.is_staff, u.profile.is_superuser),
         ("Ada", "Lovelace", true, false)
     );
     assert_eq!(u.groups, ["editors", "staff"]);
 
-    let again = s.import_user(&ada, &tokens, write).await.unwrap();
+    let again = s.import_user(&with_tokens(&ada, &tokens), write).await.unwrap();
     assert_eq!(again, outcome(UserImport::Present, Some(id), vec![Present, Present]));
-    let again_dry = s.import_user(&ada, &tokens, ImportMode::DryRun).await.unwrap();
+    let again_dry = s.import_user(&with_tokens(&ada, &tokens), ImportMode::DryRun).await.unwrap();
     assert_eq!(again_dry, outcome(UserImport::Present, Some(id), vec![Present, Present]));
     // Another UUID with the same address (case aside) is someone else here.
     let twin = imported_uuid("00000000-0000-4000-8000-000000000001", "ADA@example.com");
-    assert_eq!(s.import_user(&twin, &[], write).await.unwrap(), outcome(UserImport::EmailTaken { id }, None, vec![]));
+    assert_eq!(s.import_user(&twin, write).await.unwrap(), outcome(UserImport::EmailTaken { id }, None, vec![]));
     // Blank usernames do not collide with each other.
     let bob = imported_uuid("00000000-0000-4000-8000-000000000002", "bob@example.com");
-    let bob = s.import_user(&bob, &[], write).await.unwrap();
+    let bob = s.import_user(&bob, write).await.unwrap();
     assert_eq!(bob.user, UserImport::Inserted);
     assert!(bob.user_id.unwrap() > id);
     let page = s.user_page(id, 1).await.unwrap();
@@ -876,8 +930,8 @@ async fn an_activation_link_activates_once_then_is_stale(s: &dyn Store) {
         now: at(T0),
     };
     let eve = s.create_user_awaiting_activation(new).await.unwrap();
-    assert!(!eve.is_active);
-    assert!(!s.user_by_id(eve.id).await.unwrap().unwrap().is_active);
+    assert!(!eve.profile.is_active);
+    assert!(!s.user_by_id(eve.id).await.unwrap().unwrap().profile.is_active);
     assert!(s.awaits_activation(eve.id).await.unwrap());
     s.insert_account_token(&link("a1", eve.id, Purpose::Activation, "hash", T0 + 60)).await.unwrap();
     assert_eq!(
@@ -889,7 +943,7 @@ async fn an_activation_link_activates_once_then_is_stale(s: &dyn Store) {
         Redeemed::Invalid
     );
     assert_eq!(s.redeem(&redemption("a1", eve.id, Purpose::Activation, T0, None)).await.unwrap(), Redeemed::Done);
-    assert!(s.user_by_id(eve.id).await.unwrap().unwrap().is_active);
+    assert!(s.user_by_id(eve.id).await.unwrap().unwrap().profile.is_active);
     assert!(!s.awaits_activation(eve.id).await.unwrap());
     assert_eq!(s.redeem(&redemption("a1", eve.id, Purpose::Activation, T0, None)).await.unwrap(), Redeemed::Stale);
     // An operator's decision ends the wait: a deactivated user cannot activate themselves.
@@ -899,7 +953,7 @@ async fn an_activation_link_activates_once_then_is_stale(s: &dyn Store) {
     s.set_active(mal.id, false, at(T0)).await.unwrap();
     assert!(!s.awaits_activation(mal.id).await.unwrap());
     assert_eq!(s.redeem(&redemption("m1", mal.id, Purpose::Activation, T0, None)).await.unwrap(), Redeemed::Stale);
-    assert!(!s.user_by_id(mal.id).await.unwrap().unwrap().is_active);
+    assert!(!s.user_by_id(mal.id).await.unwrap().unwrap().profile.is_active);
     // Expired links are flushed; deleting a user deletes theirs.
     assert!(s.flush_expired(at(T0 + 61), 100).await.unwrap() >= 2);
     assert_eq!(s.account_token("a1").await.unwrap(), None);

@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 
 use crate::clock::Instant;
 use crate::config::IdType;
-use crate::store::{ImportUser, SourceId};
+use crate::store::{ImportUser, Profile, SourceId};
 
 pub const DEFAULT_USER_TABLE: &str = "auth_user";
 /// Users per batch unless told otherwise.
@@ -437,10 +437,8 @@ fn user_from(table: &str, id_type: IdType, f: [Field; 11], now: Instant) -> Resu
         Field::Null => Ok(None),
         other => instant(other).map(Some).ok_or_else(|| fail(format!("{name} is not a date"))),
     };
-    Ok(ImportUser {
-        id: source,
+    let profile = Profile {
         username: text(username, "username")?,
-        password,
         email: normalize_email(&text(email, "email")?),
         first_name: text(first_name, "first_name")?,
         last_name: text(last_name, "last_name")?,
@@ -449,8 +447,8 @@ fn user_from(table: &str, id_type: IdType, f: [Field; 11], now: Instant) -> Resu
         is_superuser: flag(is_superuser, "is_superuser")?,
         date_joined: date(date_joined, "date_joined")?.unwrap_or(now),
         last_login: date(last_login, "last_login")?,
-        groups: Vec::new(),
-    })
+    };
+    Ok(ImportUser { id: source, password, profile, groups: Vec::new(), tokens: Vec::new() })
 }
 
 /// One token row from its six fields: id, jti, user_id, created_at, expires_at, blacklisted_at.
@@ -514,20 +512,89 @@ fn attach_groups(users: &mut [ImportUser], memberships: Vec<(SourceId, String)>)
     }
 }
 
-/// Where the next batch starts: after the last id read (as the column holds it).
-#[derive(Clone)]
-enum Cursor {
+/// Where the next batch starts: after the last id read, `K` as the driver holds it (SQLite: the
+/// column's value; PostgreSQL: its text, cast back to the column's type).
+enum Cursor<K> {
     Start,
-    After(Key),
+    After(K),
     Done,
 }
 
-/// An id as the column holds it, to continue after (SQLite: its value; PostgreSQL: its text,
-/// cast back to the column's type).
-#[derive(Clone)]
-enum Key {
-    Sqlite(Value),
-    Postgres(String),
+impl<K: Clone> Cursor<K> {
+    /// The key the next batch starts after (`Some(None)`: the first batch); `None` once every
+    /// batch was read.
+    fn next(&self) -> Option<Option<K>> {
+        match self {
+            Cursor::Start => Some(None),
+            Cursor::After(key) => Some(Some(key.clone())),
+            Cursor::Done => None,
+        }
+    }
+
+    /// The cursor after a batch that returned `more` (the key to continue after a full page).
+    fn after(more: Option<K>) -> Cursor<K> {
+        more.map_or(Cursor::Done, Cursor::After)
+    }
+}
+
+/// One batch to read: up to `limit` users with ids above `after` (all from the first when
+/// `None`), and what their id range holds.
+struct Page<K> {
+    schema: Schema,
+    after: Option<K>,
+    limit: usize,
+    now: Instant,
+}
+
+impl<K> Page<K> {
+    /// The key to continue after: the last id read when the page was full (a short one is the
+    /// last, and its range runs to the end).
+    fn upto(&self, read: usize, last: Option<K>) -> Option<K> {
+        if read >= self.limit {
+            last
+        } else {
+            None
+        }
+    }
+}
+
+impl Batch {
+    /// Adds a user row from the fields of [`user_from`], or its [`BadRow`].
+    fn add_user(&mut self, schema: &Schema, f: [Field; 11], now: Instant) {
+        match user_from(&schema.user_table, schema.id_type, f, now) {
+            Ok(user) => self.users.push(user),
+            Err(bad) => self.bad_rows.push(bad),
+        }
+    }
+
+    /// Adds a token row from the fields of [`token_from`] unless it expired by `now` (a row
+    /// within the SQLite query's margin: read, then found expired here), or its [`BadRow`].
+    fn add_token(&mut self, schema: &Schema, f: [Field; 6], now: Instant) {
+        match token_from(schema.id_type, f) {
+            Ok(t) if t.expires_at <= now => {}
+            Ok(t) => self.tokens.push(t),
+            Err(bad) => self.bad_rows.push(bad),
+        }
+    }
+
+    /// Puts the memberships `(user id, group name)` read for the batch's id range on its users;
+    /// a row whose user id or name cannot be read is passed over.
+    fn add_memberships(&mut self, schema: &Schema, rows: Vec<(Field, Option<String>)>) {
+        let memberships =
+            rows.into_iter().filter_map(|(id, name)| Some((source_id(schema.id_type, &id)?, name?))).collect();
+        attach_groups(&mut self.users, memberships);
+    }
+}
+
+/// The bounds of a batch's token rows as SQL: its id range, and for the last batch (no `upto`)
+/// the tokens whose user Django deleted too.
+fn tokens_range_sql(after: bool, upto: bool, p: (&str, &str)) -> String {
+    let in_range = range_sql("o.user_id", after, upto, p);
+    if upto {
+        in_range
+    } else {
+        format!("({in_range} OR o.user_id IS NULL)")
+    }
 }
 
 /// An open Django database, read batch by batch inside one read transaction.
@@ -535,17 +602,20 @@ pub struct DjangoSource {
     info: SourceInfo,
     schema: Schema,
     backend: Backend,
-    cursor: Cursor,
     batch_size: usize,
     now: Instant,
 }
 
 enum Backend {
-    /// `None` only while a batch is read on a blocking thread.
-    Sqlite(Option<Connection>),
+    Sqlite {
+        /// `None` only while a batch is read on a blocking thread.
+        conn: Option<Connection>,
+        cursor: Cursor<Value>,
+    },
     Postgres {
         client: tokio_postgres::Client,
         driver: tokio::task::JoinHandle<()>,
+        cursor: Cursor<String>,
     },
 }
 
@@ -564,14 +634,14 @@ impl DjangoSource {
                 let (path, options) = (path.clone(), options.clone());
                 let (conn, schema, info) =
                     tokio::task::spawn_blocking(move || sqlite::open(&path, &options)).await.map_err(query_err)??;
-                (Backend::Sqlite(Some(conn)), schema, info)
+                (Backend::Sqlite { conn: Some(conn), cursor: Cursor::Start }, schema, info)
             }
             DjangoUrl::Postgres(url) => {
                 let (client, driver, schema, info) = postgres::open(url, options).await?;
-                (Backend::Postgres { client, driver }, schema, info)
+                (Backend::Postgres { client, driver, cursor: Cursor::Start }, schema, info)
             }
         };
-        Ok(DjangoSource { info, schema, backend, cursor: Cursor::Start, batch_size, now: options.now })
+        Ok(DjangoSource { info, schema, backend, batch_size, now: options.now })
     }
 
     pub fn info(&self) -> &SourceInfo {
@@ -580,41 +650,41 @@ impl DjangoSource {
 
     /// The next batch, or `None` once every user and token was read.
     pub async fn next_batch(&mut self) -> Result<Option<Batch>, ReadError> {
-        let after = match &self.cursor {
-            Cursor::Done => return Ok(None),
-            Cursor::Start => None,
-            Cursor::After(key) => Some(key.clone()),
-        };
-        let (schema, limit, now) = (self.schema.clone(), self.batch_size, self.now);
-        let (batch, more) = match &mut self.backend {
-            Backend::Sqlite(slot) => {
+        let (schema, limit, now) = (&self.schema, self.batch_size, self.now);
+        match &mut self.backend {
+            Backend::Sqlite { conn: slot, cursor } => {
+                let Some(after) = cursor.next() else { return Ok(None) };
+                let page = Page { schema: schema.clone(), after, limit, now };
                 let conn = slot.take().ok_or_else(|| ReadError::Query("the Django database is closed".into()))?;
                 let (conn, result) = tokio::task::spawn_blocking(move || {
-                    let result = sqlite::batch(&conn, &schema, after.as_ref(), limit, now);
+                    let result = sqlite::batch(&conn, &page);
                     (conn, result)
                 })
                 .await
                 .map_err(query_err)?;
                 *slot = Some(conn);
-                result?
+                let (batch, more) = result?;
+                *cursor = Cursor::after(more);
+                Ok(Some(batch))
             }
-            Backend::Postgres { client, .. } => postgres::batch(client, &schema, after.as_ref(), limit, now).await?,
-        };
-        self.cursor = match more {
-            Some(key) => Cursor::After(key),
-            None => Cursor::Done,
-        };
-        Ok(Some(batch))
+            Backend::Postgres { client, cursor, .. } => {
+                let Some(after) = cursor.next() else { return Ok(None) };
+                let page = Page { schema: schema.clone(), after, limit, now };
+                let (batch, more) = postgres::batch(client, &page).await?;
+                *cursor = Cursor::after(more);
+                Ok(Some(batch))
+            }
+        }
     }
 
     /// Ends the snapshot.
     pub async fn close(self) {
         match self.backend {
-            Backend::Sqlite(Some(conn)) => {
+            Backend::Sqlite { conn: Some(conn), .. } => {
                 let _ = tokio::task::spawn_blocking(move || conn.execute_batch("COMMIT")).await;
             }
-            Backend::Sqlite(None) => {}
-            Backend::Postgres { client, driver } => {
+            Backend::Sqlite { conn: None, .. } => {}
+            Backend::Postgres { client, driver, .. } => {
                 let _ = client.batch_execute("COMMIT").await;
                 drop(client);
                 let _ = driver.await;
@@ -744,30 +814,19 @@ mod sqlite {
         }
     }
 
-    /// The batch after `after`: up to `limit` users and what their id range holds; the key to
-    /// continue after when the page was full.
-    pub(super) fn batch(
-        conn: &Connection,
-        schema: &Schema,
-        after: Option<&Key>,
-        limit: usize,
-        now: Instant,
-    ) -> Result<(Batch, Option<Key>), ReadError> {
-        let after = match after {
-            Some(Key::Sqlite(v)) => Some(v.clone()),
-            Some(Key::Postgres(_)) => return Err(ReadError::Query("a PostgreSQL key for SQLite".into())),
-            None => None,
-        };
+    /// The batch `page` asks for; the key to continue after when the page was full.
+    pub(super) fn batch(conn: &Connection, page: &Page<Value>) -> Result<(Batch, Option<Value>), ReadError> {
+        let Page { schema, after, now, .. } = page;
         let mut batch = Batch::default();
-        let table = &schema.user_table;
         let sql = format!(
-            r#"SELECT {} FROM "{table}" WHERE {} ORDER BY id LIMIT :limit"#,
+            r#"SELECT {} FROM "{}" WHERE {} ORDER BY id LIMIT :limit"#,
             schema.user_select(false),
+            schema.user_table,
             range_sql("id", after.is_some(), false, (":after", ""))
         );
-        let limit_param = i64::try_from(limit).unwrap_or(i64::MAX);
+        let limit_param = i64::try_from(page.limit).unwrap_or(i64::MAX);
         let mut params: Vec<(&str, &dyn ToSql)> = vec![(":limit", &limit_param)];
-        if let Some(a) = &after {
+        if let Some(a) = after {
             params.push((":after", a));
         }
         let mut stmt = conn.prepare(&sql).map_err(query_err)?;
@@ -776,18 +835,12 @@ mod sqlite {
         while let Some(r) = rows.next().map_err(query_err)? {
             read += 1;
             last = Some(r.get::<_, Value>(0).map_err(query_err)?);
-            let f: [Field; 11] = std::array::from_fn(|i| r.get_ref(i).map(field).unwrap_or(Field::Other));
-            match user_from(table, schema.id_type, f, now) {
-                Ok(user) => batch.users.push(user),
-                Err(bad) => batch.bad_rows.push(bad),
-            }
+            batch.add_user(schema, std::array::from_fn(|i| r.get_ref(i).map(field).unwrap_or(Field::Other)), *now);
         }
         drop(rows);
-        // A full page may have more after it; a short one is the last, and its range runs to the end.
-        let upto = if read >= limit { last } else { None };
-        let last_batch = upto.is_none();
+        let upto = page.upto(read, last);
         let mut range: Vec<(&str, &dyn ToSql)> = Vec::new();
-        if let Some(a) = &after {
+        if let Some(a) = after {
             range.push((":after", a));
         }
         if let Some(u) = &upto {
@@ -802,19 +855,13 @@ mod sqlite {
             let mut rows = stmt.query(&*range).map_err(query_err)?;
             let mut memberships = Vec::new();
             while let Some(r) = rows.next().map_err(query_err)? {
-                let id = r.get_ref(0).map(field).unwrap_or(Field::Other);
-                if let (Some(id), Ok(name)) = (source_id(schema.id_type, &id), r.get::<_, String>(1)) {
-                    memberships.push((id, name));
-                }
+                memberships.push((r.get_ref(0).map(field).unwrap_or(Field::Other), r.get::<_, String>(1).ok()));
             }
-            attach_groups(&mut batch.users, memberships);
+            batch.add_memberships(schema, memberships);
         }
         if schema.tokens {
-            let cutoff = cutoff(now);
-            let mut in_range = range_sql("o.user_id", after.is_some(), upto.is_some(), (":after", ":upto"));
-            if last_batch {
-                in_range = format!("({in_range} OR o.user_id IS NULL)");
-            }
+            let cutoff = cutoff(*now);
+            let in_range = tokens_range_sql(after.is_some(), upto.is_some(), (":after", ":upto"));
             let sql = format!(
                 "SELECT o.id, o.jti, o.user_id, o.created_at, o.expires_at,
                         (SELECT min(b.blacklisted_at) FROM {BLACKLISTED} b WHERE b.token_id = o.id)
@@ -826,16 +873,10 @@ mod sqlite {
             let mut stmt = conn.prepare(&sql).map_err(query_err)?;
             let mut rows = stmt.query(&*params).map_err(query_err)?;
             while let Some(r) = rows.next().map_err(query_err)? {
-                let f: [Field; 6] = std::array::from_fn(|i| r.get_ref(i).map(field).unwrap_or(Field::Other));
-                match token_from(schema.id_type, f) {
-                    // Within the margin: read, then found expired here.
-                    Ok(t) if t.expires_at <= now => {}
-                    Ok(t) => batch.tokens.push(t),
-                    Err(bad) => batch.bad_rows.push(bad),
-                }
+                batch.add_token(schema, std::array::from_fn(|i| r.get_ref(i).map(field).unwrap_or(Field::Other)), *now);
             }
         }
-        Ok((batch, upto.map(Key::Sqlite)))
+        Ok((batch, upto))
     }
 }
 
@@ -935,45 +976,31 @@ mod postgres {
         }
     }
 
-    pub(super) async fn batch(
-        client: &Client,
-        schema: &Schema,
-        after: Option<&Key>,
-        limit: usize,
-        now: Instant,
-    ) -> Result<(Batch, Option<Key>), ReadError> {
-        let after = match after {
-            Some(Key::Postgres(s)) => Some(s.clone()),
-            Some(Key::Sqlite(_)) => return Err(ReadError::Query("an SQLite key for PostgreSQL".into())),
-            None => None,
-        };
+    /// The batch `page` asks for; the key to continue after when the page was full.
+    pub(super) async fn batch(client: &Client, page: &Page<String>) -> Result<(Batch, Option<String>), ReadError> {
+        let Page { schema, after, now, .. } = page;
         let mut batch = Batch::default();
-        let table = &schema.user_table;
-        let limit_param = i64::try_from(limit).unwrap_or(i64::MAX);
+        let limit_param = i64::try_from(page.limit).unwrap_or(i64::MAX);
         let sql = format!(
-            r#"SELECT {} FROM "{table}" WHERE {} ORDER BY id LIMIT $1"#,
+            r#"SELECT {} FROM "{}" WHERE {} ORDER BY id LIMIT $1"#,
             schema.user_select(true),
+            schema.user_table,
             range_sql("id", after.is_some(), false, (&cast(schema, "$2"), ""))
         );
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![&limit_param];
-        if let Some(a) = &after {
+        if let Some(a) = after {
             params.push(a);
         }
         let rows = client.query(&sql, &params).await.map_err(query_err)?;
         let mut last = None;
         for r in &rows {
             last = r.try_get::<_, Option<String>>(0).ok().flatten();
-            let f: [Field; 11] = std::array::from_fn(|i| field(r, i, i >= 9));
-            match user_from(table, schema.id_type, f, now) {
-                Ok(user) => batch.users.push(user),
-                Err(bad) => batch.bad_rows.push(bad),
-            }
+            batch.add_user(schema, std::array::from_fn(|i| field(r, i, i >= 9)), *now);
         }
-        let upto = if rows.len() >= limit { last } else { None };
-        let last_batch = upto.is_none();
+        let upto = page.upto(rows.len(), last);
         let mut range: Vec<&(dyn ToSql + Sync)> = Vec::new();
         let (mut p_after, mut p_upto) = (String::new(), String::new());
-        if let Some(a) = &after {
+        if let Some(a) = after {
             range.push(a);
             p_after = cast(schema, &format!("${}", range.len()));
         }
@@ -987,20 +1014,11 @@ mod postgres {
                    WHERE {}"#,
                 range_sql("ug.user_id", after.is_some(), upto.is_some(), (&p_after, &p_upto))
             );
-            let mut memberships = Vec::new();
-            for r in client.query(&sql, &range).await.map_err(query_err)? {
-                let id = field(&r, 0, false);
-                if let (Some(id), Ok(name)) = (source_id(schema.id_type, &id), r.try_get::<_, String>(1)) {
-                    memberships.push((id, name));
-                }
-            }
-            attach_groups(&mut batch.users, memberships);
+            let rows = client.query(&sql, &range).await.map_err(query_err)?;
+            batch.add_memberships(schema, rows.iter().map(|r| (field(r, 0, false), r.try_get(1).ok())).collect());
         }
         if schema.tokens {
-            let mut in_range = range_sql("o.user_id", after.is_some(), upto.is_some(), (&p_after, &p_upto));
-            if last_batch {
-                in_range = format!("({in_range} OR o.user_id IS NULL)");
-            }
+            let in_range = tokens_range_sql(after.is_some(), upto.is_some(), (&p_after, &p_upto));
             let now_ms = now.millis();
             let mut params = range;
             params.push(&now_ms);
@@ -1015,14 +1033,10 @@ mod postgres {
                 params.len(),
             );
             for r in client.query(&sql, &params).await.map_err(query_err)? {
-                let f: [Field; 6] = std::array::from_fn(|i| field(&r, i, i >= 3));
-                match token_from(schema.id_type, f) {
-                    Ok(t) => batch.tokens.push(t),
-                    Err(bad) => batch.bad_rows.push(bad),
-                }
+                batch.add_token(schema, std::array::from_fn(|i| field(&r, i, i >= 3)), *now);
             }
         }
-        Ok((batch, upto.map(Key::Postgres)))
+        Ok((batch, upto))
     }
 
     /// Column `i` of `r`; `is_time` when the query turned a date into epoch milliseconds.
@@ -1370,9 +1384,10 @@ mod tests {
             ('t', '2026-11-26 14:00:00+00', '2026-12-03 14:00:00+00', '0f0c6d7e-8a9b-4c1d-9e2f-0a1b2c3d4e5f', 'bbbb');
     "#;
 
-    /// A fresh PostgreSQL database holding `schema`, when JWTD_TEST_DATABASE_URL names a server:
-    /// (admin client, database name, URL).
-    async fn postgres_with(schema: &str) -> Option<(tokio_postgres::Client, String, String)> {
+    /// Every batch of a fresh PostgreSQL database holding `schema`, read one user at a time from
+    /// its table `user_table` as at 2026-11-26 14:16:20, when JWTD_TEST_DATABASE_URL names a
+    /// server (it creates the database there, and drops it after); `None` otherwise.
+    async fn read_postgres(schema: &str, user_table: &str) -> Option<Result<(SourceInfo, Vec<Batch>), ReadError>> {
         let admin_url = std::env::var("JWTD_TEST_DATABASE_URL").ok().filter(|u| u.starts_with("postgres"))?;
         let connect = |url: String| async move {
             let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
@@ -1385,33 +1400,32 @@ mod tests {
         let base = admin_url.split('?').next().unwrap().rsplit_once('/').unwrap().0;
         let url = format!("{base}/{name}");
         connect(url.clone()).await.batch_execute(schema).await.unwrap();
-        Some((admin, name, url))
+        let options = ReadOptions {
+            user_table: user_table.into(),
+            users_only: false,
+            now: parse_datetime("2026-11-26 14:16:20").unwrap(),
+            batch_size: 1,
+            tls: Default::default(),
+        };
+        let data = read_all(&DjangoUrl::Postgres(url), &options).await;
+        admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await.unwrap();
+        Some(data)
     }
 
     /// Runs when JWTD_TEST_DATABASE_URL names a PostgreSQL server (it creates and drops a
     /// database there); passes without running otherwise.
     #[tokio::test]
     async fn reads_a_django_postgres_database() {
-        let Some((admin, name, url)) = postgres_with(POSTGRES_SCHEMA).await else {
+        let Some(data) = read_postgres(POSTGRES_SCHEMA, DEFAULT_USER_TABLE).await else {
             return;
         };
-        let now = parse_datetime("2026-11-26 14:16:20").unwrap();
-        let options = ReadOptions {
-            user_table: DEFAULT_USER_TABLE.into(),
-            users_only: false,
-            now,
-            batch_size: 1,
-            tls: Default::default(),
-        };
-        let data = read_all(&DjangoUrl::Postgres(url.clone()), &options).await;
-        admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await.unwrap();
         let (info, batches) = data.unwrap();
 
         assert!(batches.iter().all(|b| b.bad_rows.is_empty()));
         assert_eq!((info.id_type, info.users, info.expired_tokens), (IdType::Int, 2, 1));
         let users: Vec<_> = all_users(&batches)
             .iter()
-            .map(|u| (u.id.clone(), u.username.clone(), u.email.clone(), u.is_active))
+            .map(|u| (u.id.clone(), u.profile.username.clone(), u.profile.email.clone(), u.profile.is_active))
             .collect();
         assert_eq!(
             users,
@@ -1421,8 +1435,11 @@ mod tests {
             ]
         );
         let ada = all_users(&batches)[0];
-        assert_eq!(Some(ada.date_joined), parse_datetime("2026-11-01 09:30:00.25"));
-        assert_eq!((ada.last_login, all_users(&batches)[1].last_login), (None, parse_datetime("2026-11-26 14:00:00")));
+        assert_eq!(Some(ada.profile.date_joined), parse_datetime("2026-11-01 09:30:00.25"));
+        assert_eq!(
+            (ada.profile.last_login, all_users(&batches)[1].profile.last_login),
+            (None, parse_datetime("2026-11-26 14:00:00"))
+        );
         let tokens = all_tokens(&batches);
         let live: Vec<_> = tokens.iter().map(|t| (t.row_id, t.jti.as_str(), t.user_id.clone())).collect();
         assert_eq!(live, [(1, "aaaa", Some(SourceId::Int(4))), (2, "bbbb", Some(SourceId::Int(4))), (4, "dddd", None)]);
@@ -1435,25 +1452,17 @@ mod tests {
 
     #[tokio::test]
     async fn reads_a_custom_uuid_user_model_from_postgres() {
-        let Some((admin, name, url)) = postgres_with(POSTGRES_CUSTOM).await else {
+        let Some(data) = read_postgres(POSTGRES_CUSTOM, "accounts_user").await else {
             return;
         };
-        let now = parse_datetime("2026-11-26 14:16:20").unwrap();
-        let options = ReadOptions {
-            user_table: "accounts_user".into(),
-            users_only: false,
-            now,
-            batch_size: 1,
-            tls: Default::default(),
-        };
-        let data = read_all(&DjangoUrl::Postgres(url.clone()), &options).await;
-        admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await.unwrap();
         let (info, batches) = data.unwrap();
         assert_eq!((info.id_type, info.absent.as_slice()), (IdType::Uuid, &[UserColumn::Username][..]));
         assert_eq!(info.memberships_table.as_deref(), Some("accounts_user_groups"));
         // uuid order: 0f… before 5f…
-        let users: Vec<_> =
-            all_users(&batches).iter().map(|u| (u.id.clone(), u.email.clone(), u.is_staff, u.groups.clone())).collect();
+        let users: Vec<_> = all_users(&batches)
+            .iter()
+            .map(|u| (u.id.clone(), u.profile.email.clone(), u.profile.is_staff, u.groups.clone()))
+            .collect();
         assert_eq!(
             users,
             [

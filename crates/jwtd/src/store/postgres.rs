@@ -20,28 +20,25 @@ use tokio_postgres::Row;
 use tracing::{info, warn};
 
 use super::pg_tls::{PgTls, TlsOr};
-use super::SchemaTooNew;
 use super::{
-    database_id_type, decide_id_type, decide_rotation, decide_token_import, decide_user_import, Holder, IdTypeCheck,
-    ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation, RotateRequest, Rotation,
-    RotationDecision, SessionClient, SessionListing, SessionScope, SourceId, Store, StoreError, TokenImport, TokenRow,
-    TokenStanding, User, UserGate, UserImport, UserListing, UserState,
+    database_id_type, decide_id_type, decide_rotation, decide_token_import, imported_row, plan_user_import, Holder,
+    IdTypeCheck, ImportMode, ImportOutcome, ImportUser, LoginKey, NewUser, RefreshCheck, RefreshQuery, RefreshRecord,
+    Revocation, RotateRequest, Rotation, RotationDecision, SessionListing, SessionRevocation, SessionScope, SignIn,
+    SourceId, Store, StoreError, TokenImport, TokenRow, TokenStanding, User, UserGate, UserListing, UserState,
+    UserWrite,
 };
 use super::{decide_redemption, password_fingerprint, AccountToken, Purpose, Redeemed, Redeemer, Redemption};
 use crate::clock::Instant;
 use crate::config::IdType;
-use crate::store::{account_token_columns, columns_of, token_columns, user_columns};
+use crate::store::{
+    account_token_columns, columns_of, migrations, pending, profile_columns, token_columns, user_columns,
+};
 use serde_json::{Map, Value};
 
 type PgError = tokio_postgres::Error;
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
-const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/postgres/0001_initial.sql"),
-    include_str!("../../migrations/postgres/0002_django_shapes.sql"),
-    include_str!("../../migrations/postgres/0003_sessions.sql"),
-    include_str!("../../migrations/postgres/0004_account_tokens.sql"),
-];
+const MIGRATIONS: &[&str] = &migrations!("postgres");
 /// Transaction-scoped advisory locks: "jwtd" in ASCII, then a number per purpose.
 const MIGRATION_LOCK: i64 = 0x6a77_7464_0001;
 const REVOCATION_LOCK: i64 = 0x6a77_7464_0002;
@@ -283,6 +280,31 @@ async fn write_token<C: GenericClient>(c: &C, sql: &str, row: &TokenRow) -> Resu
     .await
 }
 
+/// The statement deleting up to `$2` rows of `$table` (keyed by `$key`) that expired before `$1`
+/// (seconds). SKIP LOCKED: rows a transaction holds (a rotation's) are left for the next pass
+/// rather than waited on.
+macro_rules! delete_expired_sql {
+    ($table:literal, $key:literal) => {
+        concat!(
+            "DELETE FROM ",
+            $table,
+            " WHERE ",
+            $key,
+            " IN (SELECT ",
+            $key,
+            " FROM ",
+            $table,
+            " WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)"
+        )
+    };
+}
+
+/// Runs `sql`, a [`delete_expired_sql!`] statement, for rows expired before `now`; returns how
+/// many went.
+async fn delete_expired(client: &Object, sql: &str, now: Instant, batch: u32) -> Result<u64, StoreError> {
+    exec(client, sql, &[&now.secs(), &i64::from(batch)]).await.map_err(pg_err)
+}
+
 /// Revokes every token of the user. The caller's transaction holds (or now takes) the user's row.
 async fn revoke_user<C: GenericClient>(c: &C, user_id: i64, now: Instant) -> Result<(), PgError> {
     let valid_after = super::valid_after_revocation(now);
@@ -432,12 +454,9 @@ impl PgStore {
         let row = tx.query_one("SELECT coalesce(max(version), 0) FROM jwtd_migrations", &[]).await.map_err(pg_err)?;
         let applied: i32 = row.try_get(0).map_err(pg_err)?;
         let applied = usize::try_from(applied).unwrap_or(0);
-        if applied > MIGRATIONS.len() {
-            return Err(StoreError::Database(Box::new(SchemaTooNew { found: applied, known: MIGRATIONS.len() })));
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        for (version, sql) in pending(MIGRATIONS, applied)? {
             tx.batch_execute(sql).await.map_err(pg_err)?;
-            let version = i32::try_from(i + 1).unwrap_or(i32::MAX);
+            let version = i32::try_from(version).unwrap_or(i32::MAX);
             tx.execute(
                 "INSERT INTO jwtd_migrations (version, applied_ms) VALUES ($1, (extract(epoch FROM now()) * 1000)::bigint)",
                 &[&version],
@@ -505,7 +524,6 @@ impl PgStore {
     async fn import_once(
         client: &mut Object,
         user: &ImportUser,
-        tokens: &[TokenRow],
         mode: ImportMode,
     ) -> Result<Option<ImportOutcome>, PgError> {
         let write = mode == ImportMode::Write;
@@ -524,92 +542,88 @@ impl PgStore {
         }
         .map(holder)
         .transpose()?;
-        let same_login = if !user.username.is_empty() {
+        let same_login = match user.profile.login_key() {
             // `username <> ''` lets the partial unique index answer (without it: a scan of users).
-            opt(&tx, "SELECT id, username, email FROM users WHERE username = $1 AND username <> ''", &[&user.username])
-                .await?
-        } else if !user.email.is_empty() {
-            opt(&tx, "SELECT id, username, email FROM users WHERE lower(email) = lower($1) LIMIT 1", &[&user.email])
-                .await?
-        } else {
-            None
+            Some(LoginKey::Username(name)) => {
+                opt(&tx, "SELECT id, username, email FROM users WHERE username = $1 AND username <> ''", &[&name])
+                    .await?
+            }
+            Some(LoginKey::Email(email)) => {
+                opt(&tx, "SELECT id, username, email FROM users WHERE lower(email) = lower($1) LIMIT 1", &[&email])
+                    .await?
+            }
+            None => None,
         }
         .map(holder)
         .transpose()?;
-        let decision = decide_user_import(user, same_id.as_ref(), same_login.as_ref());
-        let (user_id, groups) = match (&decision, same_id) {
-            (UserImport::Present, Some(h)) => (Some(h.id), 0),
-            (UserImport::Inserted, _) => {
-                let (id, uuid) = match &user.id {
-                    SourceId::Int(id) => (Some(*id), None),
-                    SourceId::Uuid(uuid) => (None, Some(uuid.as_str())),
+        let (decision, plan) = plan_user_import(user, same_id.as_ref(), same_login.as_ref(), mode);
+        let (user_id, groups) = match plan {
+            UserWrite::Refused => {
+                tx.rollback().await?;
+                return Ok(Some(ImportOutcome::refused(decision)));
+            }
+            UserWrite::Keep { user_id, groups } => (user_id, groups),
+            UserWrite::Insert { id, uuid } => {
+                let p = &user.profile;
+                // NULL draws a new id from the identity sequence (a user with a UUID).
+                let inserted = opt(
+                    &tx,
+                    concat!(
+                        "INSERT INTO users (id, uuid, password, ",
+                        profile_columns!(),
+                        ") VALUES (COALESCE($1, nextval(pg_get_serial_sequence('users', 'id'))), $2, $3, $4, $5,
+                                   $6, $7, $8, $9, $10, $11, $12)
+                         ON CONFLICT DO NOTHING RETURNING id"
+                    ),
+                    &[
+                        &id,
+                        &uuid,
+                        &user.password,
+                        &p.username,
+                        &p.email,
+                        &p.first_name,
+                        &p.last_name,
+                        &p.is_active,
+                        &p.is_staff,
+                        &p.is_superuser,
+                        &p.date_joined.millis(),
+                        &p.last_login.map(Instant::millis),
+                    ],
+                )
+                .await?;
+                let Some(inserted) = inserted else {
+                    tx.rollback().await?;
+                    return Ok(None);
                 };
-                if !write {
-                    (id, user.groups.len() as u64)
-                } else {
-                    // NULL draws a new id from the identity sequence (a user with a UUID).
-                    let inserted = opt(
+                let new_id: i64 = inserted.try_get(0)?;
+                if id.is_some() {
+                    // Sign-ups draw ids from the identity sequence: move it past the imported
+                    // id. The nextval is a value no one else holds, so the sequence never
+                    // moves back below an id already handed out (setval is not transactional).
+                    exec(
                         &tx,
-                        "INSERT INTO users (id, uuid, username, password, email, first_name, last_name, is_active,
-                                            is_staff, is_superuser, date_joined_ms, last_login_ms)
-                         VALUES (COALESCE($1, nextval(pg_get_serial_sequence('users', 'id'))), $2, $3, $4, $5, $6,
-                                 $7, $8, $9, $10, $11, $12)
-                         ON CONFLICT DO NOTHING RETURNING id",
-                        &[
-                            &id,
-                            &uuid,
-                            &user.username,
-                            &user.password,
-                            &user.email,
-                            &user.first_name,
-                            &user.last_name,
-                            &user.is_active,
-                            &user.is_staff,
-                            &user.is_superuser,
-                            &user.date_joined.millis(),
-                            &user.last_login.map(Instant::millis),
-                        ],
+                        "SELECT setval(pg_get_serial_sequence('users', 'id'),
+                                       GREATEST($1::bigint, nextval(pg_get_serial_sequence('users', 'id'))))",
+                        &[&new_id],
                     )
                     .await?;
-                    let Some(inserted) = inserted else {
-                        tx.rollback().await?;
-                        return Ok(None);
-                    };
-                    let new_id: i64 = inserted.try_get(0)?;
-                    if id.is_some() {
-                        // Sign-ups draw ids from the identity sequence: move it past the imported
-                        // id. The nextval is a value no one else holds, so the sequence never
-                        // moves back below an id already handed out (setval is not transactional).
-                        exec(
-                            &tx,
-                            "SELECT setval(pg_get_serial_sequence('users', 'id'),
-                                           GREATEST($1::bigint, nextval(pg_get_serial_sequence('users', 'id'))))",
-                            &[&new_id],
-                        )
-                        .await?;
-                    }
-                    let mut groups = 0;
-                    for name in &user.groups {
-                        groups += exec(
-                            &tx,
-                            "INSERT INTO user_groups (user_id, group_id) SELECT $1, id FROM groups WHERE name = $2
-                             ON CONFLICT DO NOTHING",
-                            &[&new_id, name],
-                        )
-                        .await?;
-                    }
-                    (Some(new_id), groups)
                 }
-            }
-            _ => {
-                tx.rollback().await?;
-                return Ok(Some(ImportOutcome { user: decision, user_id: None, tokens: Vec::new(), groups: 0 }));
+                let mut groups = 0;
+                for name in &user.groups {
+                    groups += exec(
+                        &tx,
+                        "INSERT INTO user_groups (user_id, group_id) SELECT $1, id FROM groups WHERE name = $2
+                         ON CONFLICT DO NOTHING",
+                        &[&new_id, name],
+                    )
+                    .await?;
+                }
+                (Some(new_id), groups)
             }
         };
-        let mut outcomes = Vec::with_capacity(tokens.len());
-        for row in tokens {
-            // A new user of a dry run has no id yet: 0 is nobody's, so any row here is another's.
-            let row = TokenRow { user_id: user_id.unwrap_or(0), ..row.clone() };
+        let mut outcomes = Vec::with_capacity(user.tokens.len());
+        for row in &user.tokens {
+            let row = imported_row(row, user_id);
             let step = decide_token_import(token_row(&tx, &row.jti, write).await?.as_ref(), &row);
             match step {
                 // A row inserted meanwhile by a rotation or logout of the same token wins.
@@ -846,28 +860,11 @@ impl Store for PgStore {
         )
         .await
         .map_err(pg_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(Revocation {
-                    cursor: r.try_get(0)?,
-                    user_id: r.try_get(1)?,
-                    valid_after: r.try_get(2)?,
-                    uuid: r.try_get::<_, Option<String>>(3)?.and_then(|s| uuid::Uuid::try_parse(&s).ok()),
-                    session: r.try_get(4)?,
-                })
-            })
-            .collect::<Result<_, PgError>>()
-            .map_err(pg_err)
+        rows.iter().map(Revocation::from_columns).collect::<Result<_, _>>().map_err(pg_err)
     }
 
-    async fn record_sign_in(
-        &self,
-        token: &RefreshRecord,
-        family: &str,
-        seen: &UserState,
-        session: &SessionClient,
-    ) -> Result<bool, StoreError> {
-        let row = TokenRow::first_of_family(token, family.to_string());
+    async fn record_sign_in(&self, sign_in: SignIn<'_>) -> Result<bool, StoreError> {
+        let row = sign_in.row();
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_err)?;
         // The user's row first (lock order): a password change, revocation or deactivation
@@ -890,7 +887,7 @@ impl Store for PgStore {
             })
             .transpose()
             .map_err(pg_err)?;
-        if now.as_ref() != Some(seen) {
+        if now.as_ref() != Some(sign_in.seen) {
             tx.rollback().await.map_err(pg_err)?;
             return Ok(false);
         }
@@ -899,7 +896,7 @@ impl Store for PgStore {
             &tx,
             "INSERT INTO sessions (id, user_id, created_at, last_used_at, user_agent, ip)
              VALUES ($1, $2, $3, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
-            &[&row.family, &row.user_id, &row.issued_at, &session.user_agent, &session.ip],
+            &[&row.family, &row.user_id, &row.issued_at, &sign_in.client.user_agent, &sign_in.client.ip],
         )
         .await
         .map_err(pg_err)?;
@@ -912,12 +909,8 @@ impl Store for PgStore {
         token_row(&client, jti, false).await.map_err(pg_err)
     }
 
-    async fn refresh_check(
-        &self,
-        user_id: i64,
-        jti: &str,
-        session: Option<&str>,
-    ) -> Result<Option<RefreshCheck>, StoreError> {
+    async fn refresh_check(&self, query: RefreshQuery<'_>) -> Result<Option<RefreshCheck>, StoreError> {
+        let RefreshQuery { user_id, jti, session } = query;
         let client = self.client().await?;
         let sql = "SELECT u.is_active, u.tokens_valid_after, t.blacklisted_ms IS NOT NULL, t.family_started, \
                    CASE WHEN t.jti IS NULL THEN EXISTS (SELECT 1 FROM refresh_tokens f WHERE f.family = $3::text AND f.user_id = $1) \
@@ -955,25 +948,11 @@ impl Store for PgStore {
         )
         .await
         .map_err(pg_err)?;
-        let listing = |r: &Row| -> Result<SessionListing, PgError> {
-            let newest: i64 = r.try_get(2)?;
-            Ok(SessionListing {
-                id: r.try_get(0)?,
-                created_at: r.try_get(1)?,
-                last_used_at: r.try_get::<_, Option<i64>>(3)?.map_or(newest, |used| used.max(newest)),
-                user_agent: r.try_get::<_, Option<String>>(4)?.unwrap_or_default(),
-                ip: r.try_get(5)?,
-            })
-        };
-        rows.iter().map(listing).collect::<Result<_, _>>().map_err(pg_err)
+        rows.iter().map(SessionListing::from_columns).collect::<Result<_, _>>().map_err(pg_err)
     }
 
-    async fn revoke_sessions(
-        &self,
-        user_id: i64,
-        scope: SessionScope<'_>,
-        now: Instant,
-    ) -> Result<Vec<String>, StoreError> {
+    async fn revoke_sessions(&self, revocation: SessionRevocation<'_>) -> Result<Vec<String>, StoreError> {
+        let SessionRevocation { user_id, scope, now } = revocation;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_err)?;
         // The user's row first (lock order): a rotation of one of these sessions either committed
@@ -1060,15 +1039,10 @@ impl Store for PgStore {
         }
     }
 
-    async fn import_user(
-        &self,
-        user: &ImportUser,
-        tokens: &[TokenRow],
-        mode: ImportMode,
-    ) -> Result<ImportOutcome, StoreError> {
+    async fn import_user(&self, user: &ImportUser, mode: ImportMode) -> Result<ImportOutcome, StoreError> {
         let mut client = self.client().await?;
         for _ in 0..IMPORT_ATTEMPTS {
-            if let Some(outcome) = Self::import_once(&mut client, user, tokens, mode).await.map_err(pg_err)? {
+            if let Some(outcome) = Self::import_once(&mut client, user, mode).await.map_err(pg_err)? {
                 return Ok(outcome);
             }
         }
@@ -1132,11 +1106,13 @@ impl Store for PgStore {
         let client = self.client().await?;
         let rows = all(
             &client,
-            "SELECT u.id, u.uuid, u.username, u.email, u.first_name, u.last_name, u.is_active, u.is_staff,
-                    u.is_superuser, u.date_joined_ms, u.last_login_ms,
-                    ARRAY(SELECT g.name FROM user_groups ug JOIN groups g ON g.id = ug.group_id
-                          WHERE ug.user_id = u.id ORDER BY g.name)
-             FROM users u WHERE u.id > $1 ORDER BY u.id LIMIT $2",
+            concat!(
+                "SELECT u.id, u.uuid, ",
+                profile_columns!(),
+                ", ARRAY(SELECT g.name FROM user_groups ug JOIN groups g ON g.id = ug.group_id
+                         WHERE ug.user_id = u.id ORDER BY g.name)
+                 FROM users u WHERE u.id > $1 ORDER BY u.id LIMIT $2"
+            ),
             &[&after, &i64::from(limit)],
         )
         .await
@@ -1147,23 +1123,8 @@ impl Store for PgStore {
 
     async fn flush_expired(&self, now: Instant, batch: u32) -> Result<u64, StoreError> {
         let client = self.client().await?;
-        let links = exec(
-            &client,
-            "DELETE FROM account_tokens WHERE digest IN
-             (SELECT digest FROM account_tokens WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
-            &[&now.secs(), &i64::from(batch)],
-        )
-        .await
-        .map_err(pg_err)?;
-        // SKIP LOCKED: rows a rotation holds are left for the next pass rather than waited on.
-        let tokens = exec(
-            &client,
-            "DELETE FROM refresh_tokens WHERE jti IN
-             (SELECT jti FROM refresh_tokens WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
-            &[&now.secs(), &i64::from(batch)],
-        )
-        .await
-        .map_err(pg_err)?;
+        let links = delete_expired(&client, delete_expired_sql!("account_tokens", "digest"), now, batch).await?;
+        let tokens = delete_expired(&client, delete_expired_sql!("refresh_tokens", "jti"), now, batch).await?;
         exec(
             &client,
             "DELETE FROM sessions WHERE id IN (SELECT s.id FROM sessions s

@@ -14,28 +14,25 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use std::cell::RefCell;
 
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, Statement, ToSql, TransactionBehavior};
 use thread_local::ThreadLocal;
 use tokio::sync::oneshot;
 
 use super::{
-    database_id_type, decide_id_type, decide_rotation, decide_token_import, decide_user_import, Holder, IdTypeCheck,
-    ImportMode, ImportOutcome, ImportUser, NewUser, RefreshCheck, RefreshRecord, Revocation, RotateRequest, Rotation,
-    RotationDecision, SchemaTooNew, SessionClient, SessionListing, SessionScope, SourceId, Store, StoreError,
-    TokenImport, TokenRow, TokenStanding, User, UserGate, UserImport, UserListing, UserState,
+    database_id_type, decide_id_type, decide_rotation, decide_token_import, imported_row, plan_user_import, Holder,
+    IdTypeCheck, ImportMode, ImportOutcome, ImportUser, LoginKey, NewUser, RefreshCheck, RefreshQuery, RefreshRecord,
+    Revocation, RotateRequest, Rotation, RotationDecision, SessionListing, SessionRevocation, SessionScope, SignIn,
+    SourceId, Store, StoreError, TokenImport, TokenRow, TokenStanding, User, UserGate, UserListing, UserWrite,
 };
 use super::{decide_redemption, password_fingerprint, AccountToken, Purpose, Redeemed, Redeemer, Redemption};
 use crate::clock::Instant;
 use crate::config::IdType;
-use crate::store::{account_token_columns, columns_of, token_columns, user_columns};
+use crate::store::{
+    account_token_columns, columns_of, migrations, pending, profile_columns, token_columns, user_columns,
+};
 use serde_json::{Map, Value};
 
-const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/sqlite/0001_initial.sql"),
-    include_str!("../../migrations/sqlite/0002_django_shapes.sql"),
-    include_str!("../../migrations/sqlite/0003_sessions.sql"),
-    include_str!("../../migrations/sqlite/0004_account_tokens.sql"),
-];
+const MIGRATIONS: &[&str] = &migrations!("sqlite");
 /// Most write jobs one transaction takes.
 const MAX_BATCH: usize = 512;
 
@@ -214,22 +211,20 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Applies the migrations this binary has and the file lacks; a file migrated by a newer jwtd
-/// is [`SchemaTooNew`].
+/// is [`super::SchemaTooNew`].
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db_err)?;
     // A negative user_version is no version jwtd ever wrote: refused like a newer one.
     let version = usize::try_from(version).unwrap_or(usize::MAX);
-    if version > MIGRATIONS.len() {
-        return Err(StoreError::Database(Box::new(SchemaTooNew { found: version, known: MIGRATIONS.len() })));
-    }
-    apply(tx, version).map_err(db_err)
+    let pending = pending(MIGRATIONS, version)?;
+    apply(tx, pending).map_err(db_err)
 }
 
-fn apply(tx: rusqlite::Transaction<'_>, version: usize) -> rusqlite::Result<()> {
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+fn apply<'a>(tx: rusqlite::Transaction<'_>, pending: impl Iterator<Item = (usize, &'a str)>) -> rusqlite::Result<()> {
+    for (version, sql) in pending {
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX))?;
+        tx.pragma_update(None, "user_version", i64::try_from(version).unwrap_or(i64::MAX))?;
     }
     tx.commit()
 }
@@ -315,20 +310,39 @@ fn revoke_family(conn: &Connection, user_id: i64, family: &str, now: Instant) ->
 const LIVE_FAMILIES: &str = "SELECT DISTINCT family FROM refresh_tokens
      WHERE user_id = ?1 AND blacklisted_ms IS NULL AND expires_at > ?2";
 
+/// A statement inserting a token row, its values `$values`: ?1 to ?7 bound by [`bind_token`].
+macro_rules! insert_token_with {
+    ($values:literal) => {
+        concat!(
+            "INSERT INTO refresh_tokens (jti, user_id, family, family_started, issued_at, expires_at, blacklisted_ms) ",
+            $values
+        )
+    };
+}
+
+/// Binds `row` to ?1 to ?7 of `stmt`, an [`insert_token_with!`] statement.
+fn bind_token(stmt: &mut Statement<'_>, row: &TokenRow) -> rusqlite::Result<()> {
+    let blacklisted = row.blacklisted.map(Instant::millis);
+    let values: [&dyn ToSql; 7] =
+        [&row.jti, &row.user_id, &row.family, &row.family_started, &row.issued_at, &row.expires_at, &blacklisted];
+    for (i, value) in values.into_iter().enumerate() {
+        stmt.raw_bind_parameter(i + 1, value)?;
+    }
+    Ok(())
+}
+
 fn insert_token(conn: &Connection, row: &TokenRow) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO refresh_tokens (jti, user_id, family, family_started, issued_at, expires_at, blacklisted_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (jti) DO NOTHING",
-    )?
-    .execute(params![
-        row.jti,
-        row.user_id,
-        row.family,
-        row.family_started,
-        row.issued_at,
-        row.expires_at,
-        row.blacklisted.map(Instant::millis)
-    ])?;
+    let mut stmt =
+        conn.prepare_cached(insert_token_with!("VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (jti) DO NOTHING"))?;
+    bind_token(&mut stmt, row)?;
+    stmt.raw_execute()?;
+    Ok(())
+}
+
+/// Blacklists the row of `jti` at `at` unless it is blacklisted already.
+fn blacklist_row(conn: &Connection, jti: &str, at: Option<Instant>) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE refresh_tokens SET blacklisted_ms = ?2 WHERE jti = ?1 AND blacklisted_ms IS NULL")?
+        .execute(params![jti, at.map(Instant::millis)])?;
     Ok(())
 }
 
@@ -452,12 +466,7 @@ async fn run_blocking<T: Send + 'static>(
 }
 
 /// [`Store::import_user`] on `conn`: inside the writer's savepoint, or on a reader for a dry run.
-fn import_in(
-    conn: &Connection,
-    user: &ImportUser,
-    tokens: &[TokenRow],
-    mode: ImportMode,
-) -> rusqlite::Result<ImportOutcome> {
+fn import_in(conn: &Connection, user: &ImportUser, mode: ImportMode) -> rusqlite::Result<ImportOutcome> {
     let holder = |r: &Row<'_>| Ok(Holder { id: r.get(0)?, username: r.get(1)?, email: r.get(2)? });
     let same_id = match &user.id {
         SourceId::Int(id) => {
@@ -468,79 +477,67 @@ fn import_in(
         }
     }
     .optional()?;
-    let same_login = if !user.username.is_empty() {
+    let same_login = match user.profile.login_key() {
         // `username <> ''` lets the partial unique index answer (without it: a scan of users).
-        conn.prepare_cached("SELECT id, username, email FROM users WHERE username = ?1 AND username <> ''")?
-            .query_row([&user.username], holder)
-            .optional()?
-    } else if !user.email.is_empty() {
-        conn.prepare_cached("SELECT id, username, email FROM users WHERE lower(email) = lower(?1) LIMIT 1")?
-            .query_row([&user.email], holder)
-            .optional()?
-    } else {
-        None
+        Some(LoginKey::Username(name)) => conn
+            .prepare_cached("SELECT id, username, email FROM users WHERE username = ?1 AND username <> ''")?
+            .query_row([name], holder)
+            .optional()?,
+        Some(LoginKey::Email(email)) => conn
+            .prepare_cached("SELECT id, username, email FROM users WHERE lower(email) = lower(?1) LIMIT 1")?
+            .query_row([email], holder)
+            .optional()?,
+        None => None,
     };
-    let decision = decide_user_import(user, same_id.as_ref(), same_login.as_ref());
-    let write = mode == ImportMode::Write;
-    let (user_id, groups) = match (&decision, same_id) {
-        (UserImport::Present, Some(h)) => (Some(h.id), 0),
-        (UserImport::Inserted, _) => {
-            let (id, uuid) = match &user.id {
-                SourceId::Int(id) => (Some(*id), None),
-                SourceId::Uuid(uuid) => (None, Some(uuid.as_str())),
-            };
-            if !write {
-                (id, user.groups.len() as u64)
-            } else {
-                // An explicit id above sqlite_sequence's value moves it up (AUTOINCREMENT), so
-                // later sign-ups continue after the imported ids; NULL draws a new one.
-                let id: i64 = conn.query_row(
-                    "INSERT INTO users (id, uuid, username, password, email, first_name, last_name, is_active,
-                                        is_staff, is_superuser, date_joined_ms, last_login_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
-                    params![
-                        id,
-                        uuid,
-                        user.username,
-                        user.password,
-                        user.email,
-                        user.first_name,
-                        user.last_name,
-                        user.is_active,
-                        user.is_staff,
-                        user.is_superuser,
-                        user.date_joined.millis(),
-                        user.last_login.map(Instant::millis)
-                    ],
-                    |r| r.get(0),
-                )?;
-                let mut groups = 0;
-                for name in &user.groups {
-                    groups += conn
-                        .prepare_cached(
-                            "INSERT INTO user_groups (user_id, group_id) SELECT ?1, id FROM groups WHERE name = ?2
-                             ON CONFLICT DO NOTHING",
-                        )?
-                        .execute(params![id, name])? as u64;
-                }
-                (Some(id), groups)
+    let (decision, write) = plan_user_import(user, same_id.as_ref(), same_login.as_ref(), mode);
+    let (user_id, groups) = match write {
+        UserWrite::Refused => return Ok(ImportOutcome::refused(decision)),
+        UserWrite::Keep { user_id, groups } => (user_id, groups),
+        UserWrite::Insert { id, uuid } => {
+            let p = &user.profile;
+            // An explicit id above sqlite_sequence's value moves it up (AUTOINCREMENT), so
+            // later sign-ups continue after the imported ids; NULL draws a new one.
+            let id: i64 = conn.query_row(
+                concat!(
+                    "INSERT INTO users (id, uuid, password, ",
+                    profile_columns!(),
+                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id"
+                ),
+                params![
+                    id,
+                    uuid,
+                    user.password,
+                    p.username,
+                    p.email,
+                    p.first_name,
+                    p.last_name,
+                    p.is_active,
+                    p.is_staff,
+                    p.is_superuser,
+                    p.date_joined.millis(),
+                    p.last_login.map(Instant::millis)
+                ],
+                |r| r.get(0),
+            )?;
+            let mut groups = 0;
+            for name in &user.groups {
+                groups += conn
+                    .prepare_cached(
+                        "INSERT INTO user_groups (user_id, group_id) SELECT ?1, id FROM groups WHERE name = ?2
+                         ON CONFLICT DO NOTHING",
+                    )?
+                    .execute(params![id, name])? as u64;
             }
+            (Some(id), groups)
         }
-        _ => return Ok(ImportOutcome { user: decision, user_id: None, tokens: Vec::new(), groups: 0 }),
     };
-    let mut outcomes = Vec::with_capacity(tokens.len());
-    for row in tokens {
-        // A new user of a dry run has no id yet: 0 is nobody's, so any row here is another's.
-        let row = TokenRow { user_id: user_id.unwrap_or(0), ..row.clone() };
+    let mut outcomes = Vec::with_capacity(user.tokens.len());
+    for row in &user.tokens {
+        let row = imported_row(row, user_id);
         let step = decide_token_import(token_row(conn, &row.jti)?.as_ref(), &row);
         match step {
-            TokenImport::Insert if write => insert_token(conn, &row)?,
-            TokenImport::Blacklist if write => {
-                conn.execute(
-                    "UPDATE refresh_tokens SET blacklisted_ms = ?2 WHERE jti = ?1 AND blacklisted_ms IS NULL",
-                    params![row.jti, row.blacklisted.map(Instant::millis)],
-                )?;
-            }
+            TokenImport::Insert if mode == ImportMode::Write => insert_token(conn, &row)?,
+            TokenImport::Blacklist if mode == ImportMode::Write => blacklist_row(conn, &row.jti, row.blacklisted)?,
             _ => {}
         }
         outcomes.push(step);
@@ -718,49 +715,27 @@ impl Store for SqliteStore {
                 "SELECT r.id, r.user_id, r.valid_after, u.uuid, r.session FROM revocations r
                  LEFT JOIN users u ON u.id = r.user_id WHERE r.id > ?1 ORDER BY r.id LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![cursor, limit], |r| {
-                Ok(Revocation {
-                    cursor: r.get(0)?,
-                    user_id: r.get(1)?,
-                    valid_after: r.get(2)?,
-                    uuid: r.get::<_, Option<String>>(3)?.and_then(|s| uuid::Uuid::try_parse(&s).ok()),
-                    session: r.get(4)?,
-                })
-            })?;
+            let rows = stmt.query_map(params![cursor, limit], |r| Revocation::from_columns(r))?;
             rows.collect()
         })
         .await
     }
 
-    async fn record_sign_in(
-        &self,
-        token: &RefreshRecord,
-        family: &str,
-        seen: &UserState,
-        client: &SessionClient,
-    ) -> Result<bool, StoreError> {
-        let row = TokenRow::first_of_family(token, family.to_string());
-        let seen = seen.clone();
-        let client = client.clone();
+    async fn record_sign_in(&self, sign_in: SignIn<'_>) -> Result<bool, StoreError> {
+        let row = sign_in.row();
+        let seen = sign_in.seen.clone();
+        let client = sign_in.client.clone();
         // One statement on the single writer: the row goes in only if the user is as checked.
         self.write(move |c| {
-            let n = c
-                .prepare_cached(
-                    "INSERT INTO refresh_tokens (jti, user_id, family, family_started, issued_at, expires_at)
-                     SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2
-                       AND password = ?7 AND is_active = ?8 AND tokens_valid_after = ?9)",
-                )?
-                .execute(params![
-                    row.jti,
-                    row.user_id,
-                    row.family,
-                    row.family_started,
-                    row.issued_at,
-                    row.expires_at,
-                    seen.password,
-                    seen.is_active,
-                    seen.tokens_valid_after
-                ])?;
+            let mut stmt = c.prepare_cached(insert_token_with!(
+                "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2
+                   AND password = ?8 AND is_active = ?9 AND tokens_valid_after = ?10)"
+            ))?;
+            bind_token(&mut stmt, &row)?;
+            stmt.raw_bind_parameter(8, &seen.password)?;
+            stmt.raw_bind_parameter(9, seen.is_active)?;
+            stmt.raw_bind_parameter(10, seen.tokens_valid_after)?;
+            let n = stmt.raw_execute()?;
             if n > 0 {
                 c.prepare_cached(
                     "INSERT INTO sessions (id, user_id, created_at, last_used_at, user_agent, ip)
@@ -784,12 +759,8 @@ impl Store for SqliteStore {
         self.read(move |c| token_row(c, &jti)).await
     }
 
-    async fn refresh_check(
-        &self,
-        user_id: i64,
-        jti: &str,
-        session: Option<&str>,
-    ) -> Result<Option<RefreshCheck>, StoreError> {
+    async fn refresh_check(&self, query: RefreshQuery<'_>) -> Result<Option<RefreshCheck>, StoreError> {
+        let RefreshQuery { user_id, jti, session } = query;
         let (jti, session) = (jti.to_string(), session.map(str::to_string));
         self.read(move |c| {
             c.prepare_cached(REFRESH_CHECK)?.query_row(params![user_id, jti, session], refresh_check_from).optional()
@@ -810,27 +781,14 @@ impl Store for SqliteStore {
                  WHERE t.user_id = ?1 AND t.blacklisted_ms IS NULL AND t.expires_at > ?2
                  GROUP BY t.family ORDER BY 2 DESC, 3 DESC, t.family",
             )?;
-            let rows = stmt.query_map(params![user_id, now.secs()], |r| {
-                let newest: i64 = r.get(2)?;
-                Ok(SessionListing {
-                    id: r.get(0)?,
-                    created_at: r.get(1)?,
-                    last_used_at: r.get::<_, Option<i64>>(3)?.map_or(newest, |used| used.max(newest)),
-                    user_agent: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
-                    ip: r.get(5)?,
-                })
-            })?;
+            let rows = stmt.query_map(params![user_id, now.secs()], |r| SessionListing::from_columns(r))?;
             rows.collect()
         })
         .await
     }
 
-    async fn revoke_sessions(
-        &self,
-        user_id: i64,
-        scope: SessionScope<'_>,
-        now: Instant,
-    ) -> Result<Vec<String>, StoreError> {
+    async fn revoke_sessions(&self, revocation: SessionRevocation<'_>) -> Result<Vec<String>, StoreError> {
+        let SessionRevocation { user_id, scope, now } = revocation;
         let (one, keep) = match scope {
             SessionScope::One(id) => (Some(id.to_string()), None),
             SessionScope::AllBut(keep) => (None, keep.map(str::to_string)),
@@ -871,11 +829,7 @@ impl Store for SqliteStore {
         let row = TokenRow::first_of_family(token, family.to_string()).blacklisted_at(now);
         self.write(move |tx| {
             insert_token(tx, &row)?;
-            tx.execute(
-                "UPDATE refresh_tokens SET blacklisted_ms = ?2 WHERE jti = ?1 AND blacklisted_ms IS NULL",
-                params![row.jti, now.millis()],
-            )?;
-            Ok(())
+            blacklist_row(tx, &row.jti, Some(now))
         })
         .await
     }
@@ -929,18 +883,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn import_user(
-        &self,
-        user: &ImportUser,
-        tokens: &[TokenRow],
-        mode: ImportMode,
-    ) -> Result<ImportOutcome, StoreError> {
-        let (user, tokens) = (user.clone(), tokens.to_vec());
+    async fn import_user(&self, user: &ImportUser, mode: ImportMode) -> Result<ImportOutcome, StoreError> {
+        let user = user.clone();
         match mode {
             // One write job: the writer runs it atomically (in its own savepoint).
-            ImportMode::Write => self.write(move |tx| import_in(tx, &user, &tokens, mode)).await,
+            ImportMode::Write => self.write(move |tx| import_in(tx, &user, mode)).await,
             // A dry run decides on a reader connection, away from the writer.
-            ImportMode::DryRun => self.read(move |c| import_in(c, &user, &tokens, mode)).await,
+            ImportMode::DryRun => self.read(move |c| import_in(c, &user, mode)).await,
         }
     }
 
@@ -996,14 +945,14 @@ impl Store for SqliteStore {
 
     async fn user_page(&self, after: i64, limit: u32) -> Result<Vec<UserListing>, StoreError> {
         self.read(move |c| {
-            let mut stmt = c.prepare(
-                "SELECT u.id, u.uuid, u.username, u.email, u.first_name, u.last_name, u.is_active, u.is_staff,
-                        u.is_superuser, u.date_joined_ms, u.last_login_ms,
-                        (SELECT json_group_array(name) FROM
-                           (SELECT g.name FROM user_groups ug JOIN groups g ON g.id = ug.group_id
-                            WHERE ug.user_id = u.id ORDER BY g.name))
-                 FROM users u WHERE u.id > ?1 ORDER BY u.id LIMIT ?2",
-            )?;
+            let mut stmt = c.prepare(concat!(
+                "SELECT u.id, u.uuid, ",
+                profile_columns!(),
+                ", (SELECT json_group_array(name) FROM
+                      (SELECT g.name FROM user_groups ug JOIN groups g ON g.id = ug.group_id
+                       WHERE ug.user_id = u.id ORDER BY g.name))
+                 FROM users u WHERE u.id > ?1 ORDER BY u.id LIMIT ?2"
+            ))?;
             let rows = stmt.query_map(params![after, limit], |r| {
                 let groups: String = r.get(11)?;
                 UserListing::from_columns(r, serde_json::from_str(&groups).unwrap_or_default())
@@ -1038,10 +987,11 @@ impl Store for SqliteStore {
     async fn create_user_awaiting_activation(&self, user: NewUser) -> Result<User, StoreError> {
         created(
             self.write(move |c| {
-                let Some(user) = insert_user(c, &user)? else { return Ok(None) };
+                let Some(mut user) = insert_user(c, &user)? else { return Ok(None) };
                 c.execute("UPDATE users SET is_active = 0 WHERE id = ?1", [user.id])?;
                 c.execute("INSERT INTO pending_activations (user_id) VALUES (?1)", [user.id])?;
-                Ok(Some(User { is_active: false, ..user }))
+                user.profile.is_active = false;
+                Ok(Some(user))
             })
             .await,
         )

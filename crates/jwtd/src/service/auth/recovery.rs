@@ -103,7 +103,7 @@ pub async fn send_link(
     };
     let url = format!("{}/{page}/{uid}/{token}", delivery.frontend_url());
     let user_id = serde_json::to_value(public_id).unwrap_or_default();
-    delivery.mail(&Mail { kind, user_id, email: user.email.clone(), uid, token, url, valid_for: lifetime });
+    delivery.mail(&Mail { kind, user_id, email: user.profile.email.clone(), uid, token, url, valid_for: lifetime });
     info!(user_id = user.id, kind = kind.event_type(), "link queued");
     Ok(())
 }
@@ -190,13 +190,13 @@ impl AuthService {
 
     async fn link_for(&self, email: &str, purpose: Purpose, addr: Option<IpAddr>) -> Result<(), StoreError> {
         let store = self.inner.store.as_ref();
-        let Some(user) = store.user_by_email(email).await?.filter(|u| !u.email.is_empty()) else {
+        let Some(user) = store.user_by_email(email).await?.filter(|u| !u.profile.email.is_empty()) else {
             info!(email_hash = %username_digest(email), kind = purpose.name(), "link request for no account");
             return Ok(());
         };
         let wanted = match purpose {
-            Purpose::PasswordReset => user.is_active && usable(&user.password),
-            Purpose::Activation => !user.is_active && store.awaits_activation(user.id).await?,
+            Purpose::PasswordReset => user.profile.is_active && usable(&user.password),
+            Purpose::Activation => !user.profile.is_active && store.awaits_activation(user.id).await?,
         };
         if !wanted {
             info!(user_id = user.id, kind = purpose.name(), "link request for an account that takes none");
@@ -229,7 +229,7 @@ impl AuthService {
         // on the state the store reads in its transaction.
         let seen = Redeemer {
             password_fingerprint: password_fingerprint(&user.password),
-            is_active: user.is_active,
+            is_active: user.profile.is_active,
             awaiting_activation: false,
         };
         let row = self.inner.store.account_token(&digest).await?;
