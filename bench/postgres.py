@@ -193,15 +193,25 @@ def sign_in(base, k):
     return body["refresh"]
 
 
-def prepare(bases, users, pool_size):
-    """Signs the users up (through the first instance) and returns, per instance, `pool_size`
-    refresh tokens spread over the users."""
+def sign_up(base, users):
     with concurrent.futures.ThreadPoolExecutor(8) as ex:
-        for status, _ in ex.map(lambda k: post(bases[0] + "/api/auth/signup/",
+        for status, _ in ex.map(lambda k: post(base + "/api/auth/signup/",
                                                 {"username": username(k), "password": PASSWORD}), range(users)):
             if status not in (201, 400):
                 sys.exit(f"sign-up -> {status}")
-        return [list(ex.map(lambda i, b=b: sign_in(b, i % users), range(pool_size))) for b in bases]
+
+
+def top_up(base, pool, users, size):
+    """Makes the rotation pool file `pool` hold `size` never-presented refresh tokens, signing in
+    (spread over the users) for the missing ones: the tokens in flight when wrk stops are lost."""
+    have = []
+    if os.path.exists(pool):
+        with open(pool) as f:
+            have = [line.strip() for line in f if line.strip()]
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        new = list(ex.map(lambda i: sign_in(base, i % users), range(len(have), size)))
+    with open(pool, "w") as f:
+        f.write("\n".join(have + new) + "\n")
 
 
 # ------------------------------------------------------------------------------------- wrk
@@ -260,26 +270,33 @@ def measure(pg, instances, scenario, args, tmp):
     pg.psql(f"CREATE DATABASE {db}")
     with jwtd_instances(instances, f"{pg.url}/{db}", SCENARIOS[scenario][1], tmp) as (bases, pids):
         conns = max(1, args.connections // instances)
-        tokens = prepare(bases, args.users, 2 * conns)
+        sign_up(bases[0], args.users)
+        pools = [os.path.join(tmp, f"pool-{i}.txt") for i in range(instances)]
         envs = []
-        for i, toks in enumerate(tokens):
+        for base, pool in zip(bases, pools):
+            with contextlib.suppress(OSError):
+                os.unlink(pool)
             if scenario == "rotate":
-                pool = os.path.join(tmp, f"pool-{i}.txt")
-                with open(pool, "w") as f:
-                    f.write("\n".join(toks) + "\n")
                 envs.append({"BENCH_POOL": pool, "BENCH_POOL_OUT": pool, "BENCH_RECYCLE": "1"})
             else:
-                envs.append({"BENCH_REFRESH": toks[0]})
-        print(f"  {scenario}, {instances} instance(s): {args.users} users, {len(tokens[0])} tokens per instance; "
-              f"warm-up {args.warmup} s", file=sys.stderr, flush=True)
-        one_run(bases, pids, pg.pid, scenario, envs, args.connections, args.warmup)
+                envs.append({"BENCH_REFRESH": sign_in(base, 0)})
+
+        def run(seconds):
+            if scenario == "rotate":
+                for base, pool in zip(bases, pools):
+                    top_up(base, pool, args.users, 2 * conns)
+            return one_run(bases, pids, pg.pid, scenario, envs, args.connections, seconds)
+        print(f"  {scenario}, {instances} instance(s): {args.users} users; warm-up {args.warmup} s", file=sys.stderr,
+              flush=True)
+        run(args.warmup)
         runs = []
         for _ in range(args.runs):
-            r = one_run(bases, pids, pg.pid, scenario, envs, args.connections, args.duration)
+            r = run(args.duration)
             print(f"  {scenario:<8} x{instances}  {r['rps']:>9,.0f} req/s  p99 {r['p99_ms']:6.2f} ms  "
                   f"jwtd {100 * r['jwtd_cpu_s'] / r['wall_s']:3.0f} %  "
                   f"postgres {100 * r['pg_cpu_s'] / r['wall_s']:3.0f} %  "
-                  f"wrk {100 * r['wrk_cpu_s'] / r['wall_s']:3.0f} %  non2xx {r['non2xx']}  sockerr {r['socket_errors']}",
+                  f"wrk {100 * r['wrk_cpu_s'] / r['wall_s']:3.0f} %  non2xx {r['non2xx']} (starved {r['starved']})  "
+                  f"sockerr {r['socket_errors']}",
                   file=sys.stderr, flush=True)
             runs.append(r)
     med = lambda f: statistics.median(f(r) for r in runs)  # noqa: E731
