@@ -27,8 +27,8 @@ the performance targets (issue 21) each with its verdict:
   - mixed (90/9/1) >= 80 % of its argon2id bound: 1 % of the requests sign in, so N req/s need
     N/100 hashes/s, and the bound is argon2id's all-core rate x 100;
   - peak RSS (VmHWM) <= 32 MiB in every scenario whose load has no sign-ins (me, verify, refresh,
-    rotate: their preparation signs in, so one hash's 19 MiB is in that peak, as in the start-up
-    dummy hash), and in signin and mixed <= 16 MiB + the hash pool's threads (one per core,
+    rotate: their preparation signs in, one at a time (bench.py --prep-concurrency 1), so one
+    hash's 19 MiB is in that peak, as in the start-up dummy hash), and in signin and mixed <= 16 MiB + the hash pool's threads (one per core,
     crates/jwtd/src/service/hashing.rs) x argon2id's memory (19 MiB, m=19456 KiB);
   - and, unchanged from the previous round, x reference, sign-in's share of argon2id's rate, p99
     during a sign-in flood and start-up time.
@@ -214,11 +214,14 @@ def main():
         subprocess.run(["cargo", "build", "--release", "--locked", "-p", "jwtd", "-p", "jwtd-bench-ceiling"],
                        cwd=ROOT, check=True)
     tmp = tempfile.mkdtemp(prefix="jwtd-bench-")
+    plain_env = dict(os.environ)
     wrk_log = install_wrk_wrapper(tmp)
     ceiling = hello_world(args.runs, tmp)
     hashes = argon2_rate()
-    vs = bench_py(["--vs", "jwtd", "simplejwt:2", "--scenarios", ",".join(SCENARIOS), "--runs", str(args.runs)],
-                  os.path.join(tmp, "vs.json"))
+    # One sign-in at a time while bench.py prepares (the rotation pool's sign-ins too), so a
+    # scenario's peak RSS holds one hash's memory, not the preparation's concurrent hashes.
+    vs = bench_py(["--vs", "jwtd", "simplejwt:2", "--scenarios", ",".join(SCENARIOS), "--runs", str(args.runs),
+                   "--prep-concurrency", "1"], os.path.join(tmp, "vs.json"))
     # Sign-in alone too: in the alternating runs, the reference is still working off its queue of
     # PBKDF2 sign-ins (p50 of seconds) when jwtd's turn starts, and takes CPU from the hash pool.
     alone = bench_py(["--target", "jwtd", "--scenarios", "signin", "--runs", str(args.runs)],
@@ -300,7 +303,9 @@ def main():
     print("\n".join(lines))
     print(f"\nraw results: {tmp}/ceiling.json, {tmp}/vs.json, {tmp}/signin.json, {wrk_log}")
     if args.postgres:
-        subprocess.run([sys.executable, os.path.join(HERE, "postgres.py"), "--runs", str(args.runs)], check=True)
+        # Without the wrk wrapper: postgres.py reads its own wrk's rusage.
+        subprocess.run([sys.executable, os.path.join(HERE, "postgres.py"), "--runs", str(args.runs)], check=True,
+                       env=plain_env)
 
 
 if __name__ == "__main__":
