@@ -147,7 +147,8 @@ impl HmacKey {
 /// What checks a signature: a prepared HMAC secret, or a public key (through jsonwebtoken).
 #[derive(Clone)]
 enum Checker {
-    Hmac(HmacKey),
+    /// Boxed: the prepared states of SHA-512 are some 400 bytes.
+    Hmac(Box<HmacKey>),
     Public(DecodingKey),
 }
 
@@ -250,7 +251,7 @@ impl KeySet {
                 return Err("the secret is empty".into());
             }
             let key = HmacKey::new(alg, secret).ok_or_else(|| format!("{alg} cannot take this secret"))?;
-            keys.push(Key::new(None, Checker::Hmac(key), alg.jsonwebtoken(), None));
+            keys.push(Key::new(None, Checker::Hmac(Box::new(key)), alg.jsonwebtoken(), None));
         }
         Ok(KeySet { keys })
     }
@@ -439,7 +440,7 @@ pub struct Codec {
 /// What signs new tokens: the prepared HMAC secret, or a private key (through jsonwebtoken).
 #[derive(Clone)]
 enum Signer {
-    Hmac(HmacKey),
+    Hmac(Box<HmacKey>),
     Private(EncodingKey),
 }
 
@@ -465,7 +466,7 @@ impl Codec {
     pub fn from_secrets(alg: Algorithm, secret: &[u8], fallbacks: &[&[u8]], policy: Policy) -> Result<Self, String> {
         let keys = KeySet::hmac_with_fallbacks(alg, secret, fallbacks)?;
         let signer = HmacKey::new(alg, secret).ok_or_else(|| format!("{alg} cannot take this secret"))?;
-        Ok(Codec::new(alg, None, Signer::Hmac(signer), keys, policy))
+        Ok(Codec::new(alg, None, Signer::Hmac(Box::new(signer)), keys, policy))
     }
 
     /// An asymmetric codec: signs with `signing` (its header names the key's `kid`), verifies with
