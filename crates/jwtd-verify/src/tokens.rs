@@ -1,8 +1,9 @@
 //! Tokens as SimpleJWT writes and reads them: claims, signing and verification (SPEC §3).
 //!
-//! PURE: no I/O, no clock. Time arrives as an argument, keys as bytes. jsonwebtoken checks
-//! the signature and the pinned algorithm; the time-based and SimpleJWT-specific checks are
-//! ours, so that they use the injected `now` and yield SimpleJWT's exact failure reasons.
+//! PURE: no I/O, no clock. Time arrives as an argument, keys as bytes. HMAC signatures are made
+//! and checked with the `hmac` crate over a key prepared once, public-key ones with jsonwebtoken;
+//! the pinned algorithm, the time-based and SimpleJWT-specific checks are ours, so that they
+//! use the injected `now` and yield SimpleJWT's exact failure reasons.
 //! Asymmetric keys (PEM, JWK, thumbprints, generation) are in [`keys`].
 
 mod claims;

@@ -31,7 +31,7 @@ use crate::clock::SharedClock;
 use crate::config::{DatabaseUrl, IdType, Settings};
 use crate::http::{self, AppState, Limits};
 use crate::password::Hasher;
-use crate::service::{AuthService, Delivery, PasswordPool, Verifier};
+use crate::service::{AuthService, Delivery, PasswordPool, Profiles, Verifier};
 use crate::store::pg_tls::PgTls;
 use crate::store::postgres::{PgOptions, PgStore};
 use crate::store::sqlite::SqliteStore;
@@ -144,6 +144,7 @@ async fn state_with_tasks(settings: Settings, deps: Deps) -> Result<(AppState, B
     let poll = RevocationPoll {
         store: store.clone(),
         verifier: parts.verifier.clone(),
+        profiles: parts.auth.profiles().clone(),
         id_type: s.user_id_type,
         clock: clock.clone(),
         keep_sessions: s.access_token_lifetime.max(s.sliding_token_lifetime) + s.leeway + REVOKED_SESSION_MARGIN,
@@ -421,6 +422,8 @@ async fn reload_on_hangup(reloader: CertReloader) {
 struct RevocationPoll {
     store: Arc<dyn Store>,
     verifier: Verifier,
+    /// Every user a row names is forgotten there: the profile may have changed with it.
+    profiles: Arc<Profiles>,
     id_type: IdType,
     clock: SharedClock,
     /// How long a revoked session is kept after its revocation: the longest lifetime of a token
@@ -439,10 +442,14 @@ impl RevocationPoll {
         loop {
             let batch = self.store.revocations_since(*cursor, 1000).await?;
             for r in &batch {
-                match (&r.session, r.public_id(self.id_type)) {
+                let user_id = r.public_id(self.id_type);
+                match (&r.session, user_id) {
                     (Some(session), _) => self.verifier.revoke_session(session, r.valid_after),
                     (None, Some(user_id)) => self.verifier.revoke_before(user_id, r.valid_after),
                     (None, None) => {}
+                }
+                if let Some(user_id) = user_id {
+                    self.profiles.forget(user_id);
                 }
                 *cursor = r.cursor;
             }

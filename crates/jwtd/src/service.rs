@@ -10,6 +10,7 @@ mod auth;
 pub(crate) mod delivery;
 mod hashing;
 pub(crate) mod import;
+mod profiles;
 #[cfg(test)]
 mod races;
 pub(crate) mod revocation;
@@ -25,5 +26,6 @@ pub(crate) use auth::{
 };
 pub(crate) use delivery::Delivery;
 pub(crate) use hashing::PasswordPool;
+pub(crate) use profiles::Profiles;
 pub(crate) use service_tokens::ServiceTokens;
 pub(crate) use throttle::{Reservation, Subject, Throttle, Throttled};

@@ -29,6 +29,12 @@ impl Database {
         self.0.set_active(user_id, active, now).await
     }
 
+    /// Records a sign-in's time as `last_login`, as another instance's sign-in does with
+    /// UPDATE_LAST_LOGIN.
+    pub async fn set_last_login(&self, user_id: i64, now: Instant) -> Result<(), StoreError> {
+        self.0.set_last_login(user_id, now).await
+    }
+
     /// Revokes every token of a user, as logout-all does.
     pub async fn revoke_all(&self, user_id: i64, now: Instant) -> Result<(), StoreError> {
         self.0.revoke_all(user_id, now).await

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{DecodingKey, EncodingKey, Header};
 use serde_json::{Map, Value};
+use sha2::{Sha256, Sha384, Sha512};
 
 use super::keys::{KeyError, PrivateKey, PublicKey};
 use super::{Claims, TokenError};
@@ -90,12 +92,102 @@ pub struct Policy {
     pub leeway: Duration,
 }
 
+/// An HMAC secret with its keyed state prepared once: the inner and outer padded key blocks
+/// already hashed (RFC 2104), so that a token costs a clone of that state and the hashing of its
+/// own bytes, not the key's too.
+#[derive(Clone)]
+enum HmacKey {
+    Sha256(Hmac<Sha256>),
+    Sha384(Hmac<Sha384>),
+    Sha512(Hmac<Sha512>),
+}
+
+impl HmacKey {
+    /// The prepared key of an HMAC algorithm; `None` for any other algorithm.
+    fn new(alg: Algorithm, secret: &[u8]) -> Option<HmacKey> {
+        // HMAC takes a key of any length, so `new_from_slice` cannot fail here.
+        Some(match alg {
+            Algorithm::HS256 => HmacKey::Sha256(Hmac::new_from_slice(secret).ok()?),
+            Algorithm::HS384 => HmacKey::Sha384(Hmac::new_from_slice(secret).ok()?),
+            Algorithm::HS512 => HmacKey::Sha512(Hmac::new_from_slice(secret).ok()?),
+            _ => return None,
+        })
+    }
+
+    /// Appends `.` and the MAC of what `token` holds (the signing input), base64url-encoded.
+    fn sign_onto(&self, token: &mut String) {
+        fn sign<M: Mac + Clone>(key: &M, token: &mut String) {
+            let mut mac = key.clone();
+            mac.update(token.as_bytes());
+            token.push('.');
+            URL_SAFE_NO_PAD.encode_string(mac.finalize().into_bytes(), token);
+        }
+        match self {
+            HmacKey::Sha256(key) => sign(key, token),
+            HmacKey::Sha384(key) => sign(key, token),
+            HmacKey::Sha512(key) => sign(key, token),
+        }
+    }
+
+    /// Whether `signature` is the MAC of `message`, compared in constant time.
+    fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        fn check<M: Mac + Clone>(key: &M, message: &[u8], signature: &[u8]) -> bool {
+            let mut mac = key.clone();
+            mac.update(message);
+            mac.verify_slice(signature).is_ok()
+        }
+        match self {
+            HmacKey::Sha256(key) => check(key, message, signature),
+            HmacKey::Sha384(key) => check(key, message, signature),
+            HmacKey::Sha512(key) => check(key, message, signature),
+        }
+    }
+}
+
+/// What checks a signature: a prepared HMAC secret, or a public key (through jsonwebtoken).
+#[derive(Clone)]
+enum Checker {
+    /// Boxed: the prepared states of SHA-512 are some 400 bytes.
+    Hmac(Box<HmacKey>),
+    Public(DecodingKey),
+}
+
+impl Checker {
+    /// Whether `signature` (the token's third part) signs `message` (its first two) with `alg`.
+    /// A signature that is not base64url is malformed, as jsonwebtoken reports it.
+    fn check(&self, signature: &str, message: &[u8], alg: jsonwebtoken::Algorithm) -> Result<(), TokenError> {
+        match self {
+            Checker::Hmac(key) => {
+                let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| TokenError::Malformed)?;
+                if key.verify(message, &signature) {
+                    Ok(())
+                } else {
+                    Err(TokenError::BadSignature)
+                }
+            }
+            Checker::Public(key) => match jsonwebtoken::crypto::verify(signature, message, key, alg) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(TokenError::BadSignature),
+                Err(e) => {
+                    use jsonwebtoken::errors::ErrorKind as K;
+                    match e.kind() {
+                        K::InvalidSignature | K::InvalidAlgorithm | K::InvalidAlgorithmName | K::InvalidKeyFormat => {
+                            Err(TokenError::BadSignature)
+                        }
+                        _ => Err(TokenError::Malformed),
+                    }
+                }
+            },
+        }
+    }
+}
+
 /// One key tokens may be verified with.
 #[derive(Clone)]
 struct Key {
     /// `None` for the HMAC secret: SimpleJWT writes no `kid`, and PyJWT ignores one.
     kid: Option<String>,
-    decoding: DecodingKey,
+    checker: Checker,
     /// The one algorithm a token checked with this key may name.
     alg: jsonwebtoken::Algorithm,
     /// The key as a JWK Set member; `None` for the HMAC secret, which is never published.
@@ -106,9 +198,9 @@ struct Key {
 }
 
 impl Key {
-    fn new(kid: Option<String>, decoding: DecodingKey, alg: jsonwebtoken::Algorithm, jwk: Option<Value>) -> Key {
+    fn new(kid: Option<String>, checker: Checker, alg: jsonwebtoken::Algorithm, jwk: Option<Value>) -> Key {
         let usual_headers = usual_headers(alg, kid.as_deref());
-        Key { kid, decoding, alg, jwk, usual_headers }
+        Key { kid, checker, alg, jwk, usual_headers }
     }
 }
 
@@ -158,7 +250,8 @@ impl KeySet {
             if secret.is_empty() {
                 return Err("the secret is empty".into());
             }
-            keys.push(Key::new(None, DecodingKey::from_secret(secret), alg.jsonwebtoken(), None));
+            let key = HmacKey::new(alg, secret).ok_or_else(|| format!("{alg} cannot take this secret"))?;
+            keys.push(Key::new(None, Checker::Hmac(Box::new(key)), alg.jsonwebtoken(), None));
         }
         Ok(KeySet { keys })
     }
@@ -170,7 +263,7 @@ impl KeySet {
             if !set.knows(key.kid()) {
                 set.keys.push(Key::new(
                     Some(key.kid().to_string()),
-                    key.decoding().clone(),
+                    Checker::Public(key.decoding().clone()),
                     key.algorithm().jsonwebtoken(),
                     Some(key.jwk()),
                 ));
@@ -219,8 +312,9 @@ impl KeySet {
     /// SimpleJWT and PyJWT write them) with each key in turn. The header's `alg` must be the
     /// chosen key's: `none`, another family, or an HMAC token "signed" with a public key are refused.
     ///
-    /// The header is decoded once, the signature checked over the token's first two parts with
-    /// `jsonwebtoken::crypto::verify`, and only a payload whose signature holds is decoded.
+    /// The header is decoded once, the signature checked over the token's first two parts (with
+    /// the prepared HMAC key, or `jsonwebtoken::crypto::verify` for a public key), and only a
+    /// payload whose signature holds is decoded.
     fn verify_signature(&self, token: &str) -> Result<Map<String, Value>, TokenError> {
         let (message, signature) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
         let (header, payload) = message.split_once('.').ok_or(TokenError::Malformed)?;
@@ -245,19 +339,7 @@ impl KeySet {
         }
         let mut outcome = Err(TokenError::BadSignature);
         for key in candidates.filter(|k| k.alg == alg) {
-            outcome = match jsonwebtoken::crypto::verify(signature, message.as_bytes(), &key.decoding, alg) {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(TokenError::BadSignature),
-                Err(e) => {
-                    use jsonwebtoken::errors::ErrorKind as K;
-                    match e.kind() {
-                        K::InvalidSignature | K::InvalidAlgorithm | K::InvalidAlgorithmName | K::InvalidKeyFormat => {
-                            Err(TokenError::BadSignature)
-                        }
-                        _ => Err(TokenError::Malformed),
-                    }
-                }
-            };
+            outcome = key.checker.check(signature, message.as_bytes(), alg);
             if outcome != Err(TokenError::BadSignature) {
                 break;
             }
@@ -344,16 +426,28 @@ fn check_audience_and_issuer(policy: &Policy, claims: &Claims) -> Result<(), Tok
 /// Signs tokens with one key and one pinned algorithm, and verifies them with its [`KeySet`].
 #[derive(Clone)]
 pub struct Codec {
-    header: Header,
-    encoding: EncodingKey,
+    alg: Algorithm,
+    /// The `kid` new tokens carry; `None` for HMAC.
+    kid: Option<String>,
+    /// The header segment every new token starts with, encoded once, as jsonwebtoken writes it
+    /// (`{"typ":"JWT","alg":…}`, then `"kid":…` for a public key).
+    header: String,
+    signer: Signer,
     keys: KeySet,
     policy: Policy,
+}
+
+/// What signs new tokens: the prepared HMAC secret, or a private key (through jsonwebtoken).
+#[derive(Clone)]
+enum Signer {
+    Hmac(Box<HmacKey>),
+    Private(EncodingKey),
 }
 
 impl fmt::Debug for Codec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Codec")
-            .field("alg", &self.header.alg)
+            .field("alg", &self.alg)
             .field("keys", &self.keys)
             .field("policy", &self.policy)
             .finish_non_exhaustive()
@@ -371,7 +465,8 @@ impl Codec {
     /// earlier secrets kept through a rotation (SIGNING_KEY_FALLBACKS).
     pub fn from_secrets(alg: Algorithm, secret: &[u8], fallbacks: &[&[u8]], policy: Policy) -> Result<Self, String> {
         let keys = KeySet::hmac_with_fallbacks(alg, secret, fallbacks)?;
-        Ok(Codec { header: Header::new(alg.jsonwebtoken()), encoding: EncodingKey::from_secret(secret), keys, policy })
+        let signer = HmacKey::new(alg, secret).ok_or_else(|| format!("{alg} cannot take this secret"))?;
+        Ok(Codec::new(alg, None, Signer::Hmac(Box::new(signer)), keys, policy))
     }
 
     /// An asymmetric codec: signs with `signing` (its header names the key's `kid`), verifies with
@@ -379,10 +474,14 @@ impl Codec {
     /// rotation stay valid until they expire.
     pub fn from_keys(signing: &PrivateKey, previous: Vec<PublicKey>, policy: Policy) -> Self {
         let current = signing.public().clone();
-        let mut header = Header::new(current.algorithm().jsonwebtoken());
-        header.kid = Some(current.kid().to_string());
+        let (alg, kid) = (current.algorithm(), Some(current.kid().to_string()));
         let keys = KeySet::public(std::iter::once(current).chain(previous));
-        Codec { header, encoding: signing.encoding().clone(), keys, policy }
+        Codec::new(alg, kid, Signer::Private(signing.encoding().clone()), keys, policy)
+    }
+
+    fn new(alg: Algorithm, kid: Option<String>, signer: Signer, keys: KeySet, policy: Policy) -> Self {
+        let [header, _] = usual_headers(alg.jsonwebtoken(), kid.as_deref());
+        Codec { alg, kid, header, signer, keys, policy }
     }
 
     pub fn policy(&self) -> &Policy {
@@ -391,7 +490,7 @@ impl Codec {
 
     /// The `kid` new tokens carry; `None` for HMAC.
     pub fn kid(&self) -> Option<&str> {
-        self.header.kid.as_deref()
+        self.kid.as_deref()
     }
 
     /// The keys presented tokens are checked with.
@@ -405,15 +504,37 @@ impl Codec {
     }
 
     /// Signs `claims`, adding `aud`/`iss` when configured (as SimpleJWT's TokenBackend does).
+    /// The token is byte for byte the one `jsonwebtoken::encode` writes with this key and header.
     pub fn encode(&self, claims: &Claims) -> Result<String, TokenError> {
-        let mut map = claims.as_map().clone();
-        if let Some(aud) = &self.policy.audience {
-            map.insert("aud".into(), aud.clone().into());
+        let payload = match (&self.policy.audience, &self.policy.issuer) {
+            (None, None) => serde_json::to_vec(claims.as_map()),
+            (audience, issuer) => {
+                let mut map = claims.as_map().clone();
+                if let Some(aud) = audience {
+                    map.insert("aud".into(), aud.clone().into());
+                }
+                if let Some(iss) = issuer {
+                    map.insert("iss".into(), iss.clone().into());
+                }
+                serde_json::to_vec(&map)
+            }
         }
-        if let Some(iss) = &self.policy.issuer {
-            map.insert("iss".into(), iss.clone().into());
+        .map_err(|_| TokenError::Encode)?;
+        // header '.' payload '.' signature, the last at most 512 bytes (RSA-4096) as base64.
+        let mut token = String::with_capacity(self.header.len() + payload.len() * 4 / 3 + 700);
+        token.push_str(&self.header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        match &self.signer {
+            Signer::Hmac(key) => key.sign_onto(&mut token),
+            Signer::Private(key) => {
+                let signature = jsonwebtoken::crypto::sign(token.as_bytes(), key, self.alg.jsonwebtoken())
+                    .map_err(|_| TokenError::Encode)?;
+                token.push('.');
+                token.push_str(&signature);
+            }
         }
-        jsonwebtoken::encode(&self.header, &map, &self.encoding).map_err(|_| TokenError::Encode)
+        Ok(token)
     }
 
     /// [`verify`] with this codec's keys and policy.
@@ -450,6 +571,73 @@ mod tests {
         let claims = access(60);
         let token = c.encode(&claims).unwrap();
         assert_eq!(c.decode(&token, Instant::from_secs(NOW)).unwrap(), claims);
+    }
+
+    /// jsonwebtoken's own check of `token` with `secret`, `exp` only.
+    fn jsonwebtoken_decodes(token: &str, alg: Algorithm, secret: &[u8]) -> Map<String, Value> {
+        let mut validation = jsonwebtoken::Validation::new(alg.jsonwebtoken());
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let key = DecodingKey::from_secret(secret);
+        jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation).unwrap().claims
+    }
+
+    #[test]
+    fn hmac_tokens_are_jsonwebtokens_byte_for_byte_and_verify_both_ways() {
+        let secret = b"test-secret-0123456789abcdef0123456789abcdef0123456789";
+        let now = Instant::from_secs(NOW);
+        let with_aud = Policy { audience: Some("aud".into()), issuer: Some("iss".into()), ..Policy::default() };
+        for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
+            for policy in [Policy::default(), with_aud.clone()] {
+                let ours = Codec::from_secret(alg, secret, policy.clone()).unwrap();
+                // The payload jsonwebtoken is given: the claims, then aud/iss as configured.
+                let payload = |claims: &Claims| {
+                    let mut map = claims.as_map().clone();
+                    if let (Some(aud), Some(iss)) = (&policy.audience, &policy.issuer) {
+                        map.insert("aud".into(), aud.clone().into());
+                        map.insert("iss".into(), iss.clone().into());
+                    }
+                    map
+                };
+                let theirs = |claims: &Claims, secret: &[u8]| {
+                    let header = Header::new(alg.jsonwebtoken());
+                    jsonwebtoken::encode(&header, &payload(claims), &EncodingKey::from_secret(secret)).unwrap()
+                };
+                let token = ours.encode(&access(60)).unwrap();
+                assert_eq!(token, theirs(&access(60), secret), "{alg}");
+                assert_eq!(jsonwebtoken_decodes(&token, alg, secret), payload(&access(60)), "{alg}");
+                let signed = theirs(&access(120), secret);
+                assert_eq!(ours.decode(&signed, now).unwrap().as_map(), &payload(&access(120)), "{alg}");
+                let forged = theirs(&access(60), b"another-secret-0123456789abcdef0123");
+                assert_eq!(ours.decode(&forged, now), Err(TokenError::BadSignature), "{alg}");
+            }
+        }
+    }
+
+    #[test]
+    fn asymmetric_tokens_are_jsonwebtokens_byte_for_byte() {
+        // RS256 and EdDSA signatures are deterministic, so the whole token can be compared.
+        for alg in [Algorithm::RS256, Algorithm::EdDSA] {
+            let c = asymmetric(alg);
+            let claims = access(60);
+            let mut header = Header::new(alg.jsonwebtoken());
+            header.kid = Some(private(alg).public().kid().to_string());
+            let theirs = jsonwebtoken::encode(&header, claims.as_map(), private(alg).encoding()).unwrap();
+            assert_eq!(c.encode(&claims).unwrap(), theirs, "{alg}");
+            assert_eq!(c.kid(), header.kid.as_deref());
+        }
+    }
+
+    #[test]
+    fn a_signature_that_is_not_base64url_is_malformed_and_a_short_one_bad() {
+        let c = codec(Policy::default());
+        let token = c.encode(&access(60)).unwrap();
+        let (message, signature) = token.rsplit_once('.').unwrap();
+        let now = Instant::from_secs(NOW);
+        assert_eq!(c.decode(&format!("{message}.{signature}="), now), Err(TokenError::Malformed));
+        assert_eq!(c.decode(&format!("{message}.{}", &signature[..40]), now), Err(TokenError::BadSignature));
+        assert_eq!(c.decode(&format!("{message}."), now), Err(TokenError::BadSignature));
     }
 
     #[test]

@@ -83,13 +83,13 @@ endpoints! {
     answers 200 Me "The user of the access token."
     refuses BearerRefused, ServerFaults;
     pub async fn me(auth, user) -> Result<Json<Me>, ApiError> {
-        let u = auth.me(user.user_id).await?;
+        let p = auth.profile(user.user_id).await?;
         Ok(Json(Me {
             id: user.user_id,
-            username: u.profile.username,
-            email: u.profile.email,
-            date_joined: isoformat(u.profile.date_joined),
-            last_login: u.profile.last_login.map(isoformat),
+            username: p.username.clone(),
+            email: p.email.clone(),
+            date_joined: isoformat(p.date_joined),
+            last_login: p.last_login.map(isoformat),
         }))
     }
 

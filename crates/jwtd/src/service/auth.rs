@@ -19,12 +19,12 @@ mod recovery;
 pub use recovery::send_link;
 
 use super::delivery::{Delivery, EventKind};
-use super::{revocation, PasswordPool, SessionActivity, Subject, Throttle, Throttled, Verifier};
+use super::{revocation, PasswordPool, Profiles, SessionActivity, Subject, Throttle, Throttled, Verifier};
 use crate::clock::{Instant, SharedClock};
 use crate::config::{IdType, LoginField, RotationPolicy, Settings, SignUpPolicy, TokenClaim, REGISTERED_CLAIMS};
 use crate::store::{
-    valid_after_revocation, NewUser, RefreshQuery, RefreshRecord, Refusal, RotateRequest, Rotation, SessionClient,
-    SessionListing, SessionRevocation, SessionScope, SignIn, Store, StoreError, User, UserState,
+    valid_after_revocation, NewUser, Profile, RefreshQuery, RefreshRecord, Refusal, RotateRequest, Rotation,
+    SessionClient, SessionListing, SessionRevocation, SessionScope, SignIn, Store, StoreError, User, UserState,
 };
 use crate::tokens::{Claims, Codec, TokenError, TokenType};
 
@@ -152,6 +152,8 @@ struct Parts {
     signup_throttle: Arc<Throttle>,
     /// Sessions refreshed since `app`'s task last wrote their `last_used_at`.
     activity: SessionActivity,
+    /// What `/api/me/` answers, recently read; `app`'s revocation poll forgets revoked users.
+    profiles: Arc<Profiles>,
     settings: Arc<Settings>,
     /// Mails and security events (SPEC §8); disabled unless WEBHOOK_URL or SMTP_URL is set.
     delivery: Delivery,
@@ -210,6 +212,7 @@ impl AuthService {
                 throttle,
                 signup_throttle,
                 activity,
+                profiles: Arc::default(),
                 settings,
                 delivery: Delivery::disabled(),
                 reset_throttles,
@@ -229,6 +232,11 @@ impl AuthService {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// The profiles `/api/me/` answers from; a revocation read from the log forgets its user.
+    pub fn profiles(&self) -> &Arc<Profiles> {
+        &self.inner.profiles
     }
 
     /// Where mails and events go.
@@ -488,6 +496,8 @@ impl AuthService {
             Err(e) => return Err(e.into()),
         };
         info!(user_id = user.id, "user signed up");
+        // SQLite may give a deleted user's id again: nothing of that user is answered for this one.
+        self.forget_profile(&user);
         self.emit_for(EventKind::UserCreated, &user, addr);
         if verify_email {
             // Inactive until the link is followed: no tokens (djoser answers with the user alone).
@@ -545,6 +555,7 @@ impl AuthService {
         }
         if self.inner.settings.update_last_login {
             self.inner.store.set_last_login(user.id, self.now()).await?;
+            self.forget_profile(&user);
         }
         Ok(user)
     }
@@ -911,7 +922,34 @@ impl AuthService {
         self.sign(&renewed)
     }
 
-    /// GET /api/me/: the user of an accepted access token, as DRF's JWTAuthentication loads it.
+    /// GET /api/me/: the profile of an accepted access token's user, as DRF's JWTAuthentication
+    /// loads it, from [`Profiles`] when it was read within [`Profiles::FRESH_FOR`].
+    pub async fn profile(&self, user_id: UserId) -> Result<Arc<Profile>, AuthError> {
+        let now = self.now();
+        let profile = match self.inner.profiles.get(user_id, now) {
+            Some(profile) => profile,
+            None => {
+                let start = self.inner.profiles.start_read();
+                let user = self.user_of(user_id).await?.ok_or(AuthError::UserNotFound)?;
+                let profile = Arc::new(user.profile);
+                self.inner.profiles.keep(user_id, profile.clone(), start, now);
+                profile
+            }
+        };
+        if self.inner.settings.check_user_is_active && !profile.is_active {
+            return Err(AuthError::UserInactive);
+        }
+        Ok(profile)
+    }
+
+    /// Drops what [`Profiles`] holds of `user`, whose profile this instance just changed.
+    pub(crate) fn forget_profile(&self, user: &User) {
+        if let Ok(id) = self.public_id(user) {
+            self.inner.profiles.forget(id);
+        }
+    }
+
+    /// The user of an accepted access token, read from the store (with its password hash).
     pub async fn me(&self, user_id: UserId) -> Result<User, AuthError> {
         let user = self.user_of(user_id).await?.ok_or(AuthError::UserNotFound)?;
         if self.inner.settings.check_user_is_active && !user.profile.is_active {
@@ -980,6 +1018,7 @@ impl AuthService {
         let clock = self.inner.clock.as_ref();
         let valid_after = revocation::settle(self.inner.store.as_ref(), clock, key, now).await?;
         self.inner.verifier.revoke_before(user_id, valid_after);
+        self.inner.profiles.forget(user_id);
         revocation::wait_out(clock, valid_after).await;
         Ok(())
     }

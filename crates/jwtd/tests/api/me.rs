@@ -228,3 +228,55 @@ async fn user_id_claim_is_a_setting() {
     let access = app.refresh(&ada.refresh).await.expect_status(200).field("access");
     assert_eq!(app.me(&access).await.json()["username"], "ada");
 }
+
+/// `/api/me/` answers from memory a profile read within the last second (`service/profiles.rs`).
+/// A change another instance or the CLI makes shows once that second is over; one made through
+/// this instance, or logged as a revocation, shows at once.
+#[tokio::test]
+async fn a_profile_changed_elsewhere_shows_within_a_second_and_at_once_after_this_instances_change() {
+    let app = spawn_app_with(|s| s.update_last_login = true).await;
+    let ada = app.sign_up("ada").await;
+    assert_eq!(app.me(&ada.access).await.json()["last_login"], json!(null));
+
+    // Another instance's sign-in: the profile read a moment ago is still answered…
+    let elsewhere = app.now_secs();
+    app.store().await.set_last_login(ada.id, app.clock.now()).await.unwrap();
+    app.advance(std::time::Duration::from_millis(900));
+    assert_eq!(app.me(&ada.access).await.json()["last_login"], json!(null));
+    // …until it is a second old.
+    app.advance(std::time::Duration::from_millis(100));
+    assert_eq!(app.me(&ada.access).await.json()["last_login"], json!(isoformat(elsewhere)));
+
+    // A sign-in through this instance shows at once.
+    app.advance(secs(5));
+    let here = app.now_secs();
+    app.sign_in(&ada).await;
+    assert_eq!(app.me(&ada.access).await.json()["last_login"], json!(isoformat(here)));
+}
+
+#[tokio::test]
+async fn a_revocation_read_from_the_log_makes_the_profile_read_again() {
+    let app = spawn_app().await;
+    let ada = app.sign_up("ada").await;
+    let phone = app.sign_in(&ada).await;
+    assert_eq!(app.me(&ada.access).await.json()["last_login"], json!(null));
+    let at = app.now_secs();
+    let store = app.store().await;
+    store.set_last_login(ada.id, app.clock.now()).await.unwrap();
+    // The phone's session is revoked; a revocation is logged, and the poll that reads it forgets
+    // ada's profile here (as it does on every instance).
+    let sessions = app.get_with_token("/api/auth/sessions/", &phone.access).await.json();
+    let phone_session =
+        sessions["sessions"].as_array().unwrap().iter().find(|s| s["current"] == json!(true)).unwrap()["id"].clone();
+    let other = app
+        .send(
+            app.client
+                .delete(app.url(&format!("/api/auth/sessions/{}/", phone_session.as_str().unwrap())))
+                .bearer_auth(&ada.access),
+        )
+        .await;
+    other.expect_status(200);
+    app.background.poll_revocations().await.unwrap();
+
+    assert_eq!(app.me(&ada.access).await.json()["last_login"], json!(isoformat(at)));
+}

@@ -264,6 +264,7 @@ impl AuthService {
         };
         match self.inner.store.redeem(&redemption).await? {
             Redeemed::Done => {
+                self.forget_profile(&user);
                 info!(user_id = user.id, "account activated");
                 Ok(())
             }
