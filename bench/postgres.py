@@ -340,6 +340,7 @@ def main():
         results = [measure(pg, n, s, args, tmp) for n in (1, 2) for s in SCENARIOS]
     finally:
         pg.stop()
+    shutil.rmtree(tmp, ignore_errors=True)  # kept, with jwtd's logs, when a run failed
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print()
     print(f"# PostgreSQL: {version} (defaults, fsync on), jwtd and wrk on the same {os.cpu_count()} cores; "
