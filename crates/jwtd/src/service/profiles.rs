@@ -18,7 +18,7 @@
 //! A read racing a change never leaves the old profile behind: every forget counts a change,
 //! and a profile read while a change was counted is not kept.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +34,9 @@ pub struct Profiles {
     entries: DashMap<UserId, Entry>,
     /// Forgets so far: a read that saw another count at its start than at its end is not kept.
     changes: AtomicU64,
+    /// When a full cache last dropped its stale entries (milliseconds): it sweeps at most once
+    /// per [`Profiles::FRESH_FOR`], so a cache full of fresh entries costs a miss no scan.
+    swept_at: AtomicI64,
 }
 
 #[derive(Debug, Clone)]
@@ -49,8 +52,8 @@ pub struct ReadStart(u64);
 impl Profiles {
     /// How long a profile is answered from memory before it is read again.
     pub const FRESH_FOR: Duration = Duration::from_secs(1);
-    /// Most profiles kept; when full, the ones older than [`Profiles::FRESH_FOR`] go first, and a
-    /// new one is not kept while every entry is fresh.
+    /// Most profiles kept; when full, the ones older than [`Profiles::FRESH_FOR`] go first (at most
+    /// one sweep per that time), and a new one is not kept while the cache stays full.
     pub const CAPACITY: usize = 10_000;
 
     /// The profile of `user` read at most [`Profiles::FRESH_FOR`] before `now`.
@@ -68,6 +71,12 @@ impl Profiles {
     /// meanwhile (it may predate the change).
     pub fn keep(&self, user: UserId, profile: Arc<Profile>, start: ReadStart, now: Instant) {
         if self.entries.len() >= Self::CAPACITY {
+            let last = self.swept_at.load(Ordering::Relaxed);
+            let due = now.millis().saturating_sub(last) >= Self::FRESH_FOR.as_millis() as i64;
+            if !due || self.swept_at.compare_exchange(last, now.millis(), Ordering::AcqRel, Ordering::Relaxed).is_err()
+            {
+                return;
+            }
             self.entries.retain(|_, entry| fresh(entry, now));
             if self.entries.len() >= Self::CAPACITY {
                 return;
