@@ -1044,6 +1044,7 @@ pub(crate) struct TestDatabase {
     pub(crate) store: PgStore,
     admin: tokio_postgres::Client,
     name: String,
+    url: String,
 }
 
 /// `url` with its database name replaced by `name`.
@@ -1070,8 +1071,49 @@ impl TestDatabase {
         let name = format!("jwtd_test_{}", uuid::Uuid::new_v4().simple());
         admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
         let options = PgOptions { max_connections: 16, startup_wait: Duration::from_secs(5), tls: Default::default() };
-        let store = PgStore::connect(&with_database(&admin_url, &name), options).await.unwrap();
-        Some(TestDatabase { store, admin, name })
+        let url = with_database(&admin_url, &name);
+        let store = PgStore::connect(&url, options).await.unwrap();
+        Some(TestDatabase { store, admin, name, url })
+    }
+
+    /// A connection of its own to the test database, beside the store's.
+    async fn connect(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+    }
+
+    /// The states of the store's connections (`pg_stat_activity`), once none is running a
+    /// statement: `idle`, or `idle in transaction` for one left inside a transaction.
+    async fn settled_store_connections(&self) -> Vec<String> {
+        for _ in 0..10_000 {
+            let rows = self
+                .admin
+                .query(
+                    "SELECT state FROM pg_stat_activity WHERE datname = $1 AND application_name = 'jwtd' ORDER BY pid",
+                    &[&self.name],
+                )
+                .await
+                .unwrap();
+            let states: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+            if !states.iter().any(|s| s == "active") {
+                return states;
+            }
+        }
+        panic!("the store's connections kept running statements");
+    }
+
+    /// Returns once one of the store's connections waits for a lock.
+    async fn until_the_store_waits_for_a_lock(&self) {
+        for _ in 0..10_000 {
+            let sql = "SELECT count(*) FROM pg_stat_activity
+                       WHERE datname = $1 AND application_name = 'jwtd' AND wait_event_type = 'Lock'";
+            let waiting: i64 = self.admin.query_one(sql, &[&self.name]).await.unwrap().get(0);
+            if waiting > 0 {
+                return;
+            }
+        }
+        panic!("the store never waited for the lock");
     }
 
     pub(crate) async fn drop_database(self) {
@@ -1108,4 +1150,91 @@ async fn an_unreachable_postgres_is_unavailable_after_the_startup_wait() {
     }
     assert!(text.contains(&format!("postgres://jwtd:****@127.0.0.1:{port}/jwtd")), "{text}");
     assert!(!text.contains("s3cret"), "{text}");
+}
+
+/// PostgreSQL only: a rotation sends BEGIN and its locking reads in one flight, its writes and
+/// COMMIT in another. Dropped while waiting mid-flight (a request given up), it leaves its
+/// pooled connection outside any transaction, having written nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_dropped_mid_flight_leaves_no_transaction_open() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let s = &db.store;
+    let ada = user(s, "ada").await;
+    recorded(s, &record(&jti(1), ada.id, T0), "fam").await;
+    recorded(s, &record(&jti(5), ada.id, T0), "other").await;
+    // Its statements are prepared on the connection by a first rotation: the next one pipelines.
+    s.rotate(&rotate_req(record(&jti(5), ada.id, T0), &jti(6), at(T0 + 60))).await.unwrap();
+    let holder = db.connect().await;
+    holder.batch_execute("BEGIN").await.unwrap();
+    holder.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&ada.id]).await.unwrap();
+    let req = rotate_req(record(&jti(1), ada.id, T0), &jti(2), at(T0 + 60));
+    tokio::select! {
+        r = s.rotate(&req) => {
+            panic!("rotated while another transaction held the user's row: {r:?}")
+        }
+        () = db.until_the_store_waits_for_a_lock() => {}
+    }
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(db.settled_store_connections().await, ["idle"]);
+    assert_eq!(s.refresh_row(&jti(1)).await.unwrap().unwrap().replaced_by, None, "nothing written");
+    assert_eq!(s.refresh_row(&jti(2)).await.unwrap(), None);
+    let again = s.rotate(&rotate_req(record(&jti(1), ada.id, T0), &jti(2), at(T0 + 60))).await.unwrap();
+    assert!(matches!(again, Rotation::Rotated(ref r) if r.jti == jti(2)), "{again:?}");
+    db.drop_database().await;
+}
+
+/// PostgreSQL only: a write that fails in the flight of the writes and COMMIT rolls the whole
+/// rotation back, is the error reported (not the aborted transaction's that follow it), and
+/// leaves the connection outside any transaction, ready for the next rotation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_failing_mid_flight_rolls_the_rotation_back() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let s = &db.store;
+    let ada = user(s, "ada").await;
+    recorded(s, &record(&jti(1), ada.id, T0), "fam").await;
+    recorded(s, &record(&jti(5), ada.id, T0), "other").await;
+    s.rotate(&rotate_req(record(&jti(5), ada.id, T0), &jti(6), at(T0 + 60))).await.unwrap();
+    let other = db.connect().await;
+    let limit = format!("ALTER TABLE refresh_tokens ADD CONSTRAINT too_late CHECK (issued_at < {})", T0 + 100);
+    other.batch_execute(&limit).await.unwrap();
+    let err = s.rotate(&rotate_req(record(&jti(1), ada.id, T0), &jti(2), at(T0 + 100))).await.unwrap_err();
+    let StoreError::Database(e) = err else { panic!("expected a database error, got {err:?}") };
+    let code = e.downcast_ref::<tokio_postgres::Error>().and_then(tokio_postgres::Error::code);
+    assert_eq!(code, Some(&tokio_postgres::error::SqlState::CHECK_VIOLATION), "{e}");
+    assert_eq!(db.settled_store_connections().await, ["idle"]);
+    assert_eq!(s.refresh_row(&jti(1)).await.unwrap().unwrap().replaced_by, None, "rolled back whole");
+    assert_eq!(s.refresh_row(&jti(2)).await.unwrap(), None);
+    other.batch_execute("ALTER TABLE refresh_tokens DROP CONSTRAINT too_late").await.unwrap();
+    let again = s.rotate(&rotate_req(record(&jti(1), ada.id, T0), &jti(2), at(T0 + 100))).await.unwrap();
+    assert!(matches!(again, Rotation::Rotated(ref r) if r.jti == jti(2)), "{again:?}");
+    db.drop_database().await;
+}
+
+/// PostgreSQL only: a deadlock reported inside the first flight (the user's row locked, the
+/// token's row held by a transaction that then waits for the user's row) is rolled back and
+/// retried on the same connection, and the rotation goes through once the other transaction ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadlock_mid_flight_is_retried() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let s = &db.store;
+    let ada = user(s, "ada").await;
+    recorded(s, &record(&jti(1), ada.id, T0), "fam").await;
+    recorded(s, &record(&jti(5), ada.id, T0), "other").await;
+    s.rotate(&rotate_req(record(&jti(5), ada.id, T0), &jti(6), at(T0 + 60))).await.unwrap();
+    let holder = db.connect().await;
+    // The rotation's deadlock check (after PostgreSQL's default deadlock_timeout, 1 s) runs first
+    // and finds the cycle: the rotation is the transaction aborted, not this one.
+    holder.batch_execute("SET deadlock_timeout = '60s'; BEGIN").await.unwrap();
+    holder.execute("SELECT 1 FROM refresh_tokens WHERE jti = $1 FOR UPDATE", &[&jti(1)]).await.unwrap();
+    let store = s.clone();
+    let rotation =
+        tokio::spawn(async move { store.rotate(&rotate_req(record(&jti(1), ada.id, T0), &jti(2), at(T0 + 60))).await });
+    db.until_the_store_waits_for_a_lock().await;
+    holder.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&ada.id]).await.unwrap();
+    holder.batch_execute("COMMIT").await.unwrap();
+    let rotated = rotation.await.unwrap().unwrap();
+    assert!(matches!(rotated, Rotation::Rotated(ref r) if r.jti == jti(2)), "{rotated:?}");
+    assert_eq!(s.refresh_row(&jti(1)).await.unwrap().unwrap().replaced_by, Some(jti(2)));
+    assert_eq!(db.settled_store_connections().await, ["idle"]);
+    db.drop_database().await;
 }

@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
+use futures_util::future::{join3, try_join3, FutureExt};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::Row;
+use tokio_postgres::{Row, Statement};
 use tracing::{info, warn};
 
 use super::pg_tls::{PgTls, TlsOr};
@@ -229,19 +230,16 @@ async fn groups_of<C: GenericClient>(c: &C, user_id: i64) -> Result<Vec<String>,
     Ok(names)
 }
 
-const TOKEN_COLUMNS: &str = token_columns!();
-
 fn token_from(r: &Row) -> Result<TokenRow, PgError> {
     TokenRow::from_columns(r)
 }
 
+const TOKEN: &str = concat!("SELECT ", token_columns!(), " FROM refresh_tokens WHERE jti = $1");
+const LOCK_TOKEN: &str = concat!("SELECT ", token_columns!(), " FROM refresh_tokens WHERE jti = $1 FOR UPDATE");
+
 async fn token_row<C: GenericClient>(c: &C, jti: &str, lock: bool) -> Result<Option<TokenRow>, PgError> {
-    let sql = if lock {
-        format!("SELECT {TOKEN_COLUMNS} FROM refresh_tokens WHERE jti = $1 FOR UPDATE")
-    } else {
-        format!("SELECT {TOKEN_COLUMNS} FROM refresh_tokens WHERE jti = $1")
-    };
-    opt(c, &sql, &[&jti]).await?.as_ref().map(token_from).transpose()
+    let sql = if lock { LOCK_TOKEN } else { TOKEN };
+    opt(c, sql, &[&jti]).await?.as_ref().map(token_from).transpose()
 }
 
 /// The statement inserting a token row, then `$on_conflict`: what it does when the jti is there.
@@ -255,29 +253,27 @@ macro_rules! insert_token_then {
     };
 }
 
+const INSERT_TOKEN: &str = insert_token_then!("ON CONFLICT (jti) DO NOTHING");
+
 /// Inserts the row unless its jti is already there; returns whether it was inserted. Two
 /// transactions inserting the same jti: the second waits for the first, then inserts nothing.
 async fn insert_token<C: GenericClient>(c: &C, row: &TokenRow) -> Result<bool, PgError> {
-    let n = write_token(c, insert_token_then!("ON CONFLICT (jti) DO NOTHING"), row).await?;
+    let n = write_token(c, INSERT_TOKEN, row).await?;
     Ok(n > 0)
 }
 
 /// Runs `sql`, an [`insert_token_then!`] statement, for `row`; returns how many rows it wrote.
 async fn write_token<C: GenericClient>(c: &C, sql: &str, row: &TokenRow) -> Result<u64, PgError> {
-    exec(
-        c,
-        sql,
-        &[
-            &row.jti,
-            &row.user_id,
-            &row.family,
-            &row.family_started,
-            &row.issued_at,
-            &row.expires_at,
-            &row.blacklisted.map(Instant::millis),
-        ],
-    )
-    .await
+    let stmt = c.prepare_cached(sql).await?;
+    write_prepared(c, &stmt, row).await
+}
+
+/// Runs `stmt`, a prepared [`insert_token_then!`] statement, for `row`: sent when first polled.
+async fn write_prepared<C: GenericClient>(c: &C, stmt: &Statement, row: &TokenRow) -> Result<u64, PgError> {
+    let blacklisted = row.blacklisted.map(Instant::millis);
+    let params: Params<'_> =
+        &[&row.jti, &row.user_id, &row.family, &row.family_started, &row.issued_at, &row.expires_at, &blacklisted];
+    c.execute(stmt, params).await
 }
 
 /// The statement deleting up to `$2` rows of `$table` (keyed by `$key`) that expired before `$1`
@@ -361,6 +357,13 @@ async fn revoke_family<C: GenericClient>(c: &C, user_id: i64, family: &str, now:
 /// Import is retried this often when a sign-up takes the id or username between the check and
 /// the insert.
 const IMPORT_ATTEMPTS: usize = 3;
+
+/// Rotation's statements: the user's row, then the presented token's (LOCK_TOKEN); the successor
+/// inserted (INSERT_TOKEN), then the presented token marked replaced by it.
+const LOCK_USER: &str = "SELECT is_active, tokens_valid_after FROM users WHERE id = $1 FOR UPDATE";
+const MARK_ROTATED: &str = "UPDATE refresh_tokens SET replaced_by = $2, rotated_ms = $3,
+     blacklisted_ms = CASE WHEN $4 THEN coalesce(blacklisted_ms, $3) ELSE blacklisted_ms END
+     WHERE jti = $1";
 
 /// What one rotation attempt came to.
 enum Attempt {
@@ -468,53 +471,122 @@ impl PgStore {
         tx.commit().await.map_err(pg_err)
     }
 
-    /// One rotation transaction on `client`. Dropping the transaction on an error rolls it back.
-    async fn rotate_once(client: &mut Object, req: &RotateRequest) -> Result<Attempt, PgError> {
-        let tx = client.transaction().await?;
+    /// One rotation transaction on `client`, in two round trips when it rotates: BEGIN and the
+    /// locking reads in one flight, the writes and COMMIT in another (see [`Pipelined`]). The
+    /// rarer steps (a successor's row, a session's owner, a never-seen token's row, reuse) take
+    /// one round trip each, in the same transaction.
+    async fn rotate_once(client: &Object, req: &RotateRequest) -> Result<Attempt, PgError> {
         let p = &req.presented;
+        // Cached per connection: no round trip after a connection's first rotation.
+        let lock_user = client.prepare_cached(LOCK_USER).await?;
+        let lock_token = client.prepare_cached(LOCK_TOKEN).await?;
+        let insert = client.prepare_cached(INSERT_TOKEN).await?;
+        let mark = client.prepare_cached(MARK_ROTATED).await?;
+        let mut tx = Pipelined::on(client);
         // The user's row first: rotations, revocations and deletions of one user take turns,
-        // so a successor is never created beside a concurrent logout-all that misses it.
-        let user = opt(&tx, "SELECT is_active, tokens_valid_after FROM users WHERE id = $1 FOR UPDATE", &[&p.user_id])
-            .await?
+        // so a successor is never created beside a concurrent logout-all that misses it. The
+        // token's row is read by the next statement, which PostgreSQL starts (with a snapshot
+        // of its own) once the user's row is locked: the same order and the same view as one
+        // round trip each.
+        let ((), user, presented) = try_join3(
+            tx.begin(),
+            client.query_opt(&lock_user, &[&p.user_id]),
+            client.query_opt(&lock_token, &[&p.jti]),
+        )
+        .await?;
+        let user = user
             .map(|r| Ok::<_, PgError>(UserGate { is_active: r.try_get(0)?, tokens_valid_after: r.try_get(1)? }))
             .transpose()?;
-        let presented = token_row(&tx, &p.jti, true).await?;
+        let presented = presented.as_ref().map(token_from).transpose()?;
         let successor = match presented.as_ref().and_then(|r| r.replaced_by.as_deref()) {
-            Some(next) => token_row(&tx, next, false).await?,
+            Some(next) => token_row(client, next, false).await?,
             None => None,
         };
         let owner = match (&presented, &req.session) {
-            (None, Some(session)) => session_owner(&tx, session).await?,
+            (None, Some(session)) => session_owner(client, session).await?,
             _ => None,
         };
         let decision = decide_rotation(presented.as_ref(), successor.as_ref(), user, owner, req, super::new_family);
         let outcome = match decision {
             RotationDecision::Rotate { record_presented, successor } => {
                 if let Some(first) = &record_presented {
-                    if !insert_token(&tx, first).await? {
+                    if !insert_token(client, first).await? {
                         tx.rollback().await?;
                         return Ok(Attempt::Raced);
                     }
                 }
-                insert_token(&tx, &successor).await?;
-                exec(
-                    &tx,
-                    "UPDATE refresh_tokens SET replaced_by = $2, rotated_ms = $3,
-                     blacklisted_ms = CASE WHEN $4 THEN coalesce(blacklisted_ms, $3) ELSE blacklisted_ms END
-                     WHERE jti = $1",
-                    &[&p.jti, &successor.jti, &req.now.millis(), &req.blacklist_after],
+                let (inserted, marked, committed) = join3(
+                    write_prepared(client, &insert, &successor),
+                    client.execute(&mark, &[&p.jti, &successor.jti, &req.now.millis(), &req.blacklist_after]),
+                    tx.commit(),
                 )
-                .await?;
-                Rotation::Rotated(successor)
+                .await;
+                // An error before COMMIT left the transaction aborted, and COMMIT then ended it
+                // as a rollback: the first error is the one to report.
+                inserted?;
+                marked?;
+                committed?;
+                return Ok(Attempt::Done(Rotation::Rotated(successor)));
             }
             RotationDecision::RevokeFamily { family } => {
-                revoke_family(&tx, p.user_id, &family, req.now).await?;
+                revoke_family(client, p.user_id, &family, req.now).await?;
                 Rotation::Reused { family }
             }
             RotationDecision::Answer(outcome) => outcome,
         };
         tx.commit().await?;
         Ok(Attempt::Done(outcome))
+    }
+}
+
+/// A transaction driven by hand on a pooled connection, so that BEGIN and COMMIT travel in one
+/// write with the statements beside them. tokio-postgres sends a request when its future is
+/// first polled (statements prepared beforehand), the futures of one `join` are polled in the
+/// order written, and PostgreSQL runs what arrives in that order, each statement after the one
+/// before has finished (and taken its locks). A statement that fails aborts the transaction:
+/// the next ones of its flight fail too, and a COMMIT among them ends it as a rollback.
+///
+/// Until COMMIT or ROLLBACK has been answered, the transaction may be open: dropped before that
+/// (an error mid-flight, or the request dropped while waiting), it sends ROLLBACK on the same
+/// connection without waiting for the answer, as tokio-postgres's own `Transaction` does, so
+/// whoever takes the connection from the pool next is queued behind it.
+struct Pipelined<'c> {
+    client: &'c Object,
+    open: bool,
+}
+
+impl<'c> Pipelined<'c> {
+    fn on(client: &'c Object) -> Self {
+        Pipelined { client, open: false }
+    }
+
+    fn begin(&mut self) -> impl std::future::Future<Output = Result<(), PgError>> + 'c {
+        self.open = true;
+        self.client.batch_execute("BEGIN")
+    }
+
+    /// COMMIT; however it is answered, the transaction is over.
+    async fn commit(&mut self) -> Result<(), PgError> {
+        self.end("COMMIT").await
+    }
+
+    async fn rollback(&mut self) -> Result<(), PgError> {
+        self.end("ROLLBACK").await
+    }
+
+    async fn end(&mut self, sql: &str) -> Result<(), PgError> {
+        let answer = self.client.batch_execute(sql).await;
+        self.open = false;
+        answer
+    }
+}
+
+impl Drop for Pipelined<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // The first poll sends it; the answer is discarded by the connection's task.
+            let _ = self.client.batch_execute("ROLLBACK").now_or_never();
+        }
     }
 }
 
@@ -1015,11 +1087,11 @@ impl Store for PgStore {
     }
 
     async fn rotate(&self, req: &RotateRequest) -> Result<Rotation, StoreError> {
-        let mut client = self.client().await?;
+        let client = self.client().await?;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match Self::rotate_once(&mut client, req).await {
+            match Self::rotate_once(&client, req).await {
                 Ok(Attempt::Done(outcome)) => return Ok(outcome),
                 Ok(Attempt::Raced) if attempt < ROTATE_ATTEMPTS => {}
                 Ok(Attempt::Raced) => {
