@@ -3,6 +3,7 @@ and two, with the CPU split between jwtd, PostgreSQL and wrk.
 
     python3 bench/postgres.py                 # release binary as it is (bench/run.py builds it)
     python3 bench/postgres.py --runs 1 --duration 5
+    python3 bench/postgres.py --scenario rotate --instances 1   # one row of the table only
     python3 bench/run.py --postgres           # after run.py's own table
 
 Starts PostgreSQL (the newest /usr/lib/postgresql/*/bin, or --pg-bin; as the `postgres` user when
@@ -324,6 +325,10 @@ def main():
     ap.add_argument("--connections", type=int, default=64, help="wrk connections in all (default 64)")
     ap.add_argument("--users", type=int, default=64, help="accounts the refresh tokens spread over (default 64)")
     ap.add_argument("--pg-bin", help="PostgreSQL's server binaries (default: newest /usr/lib/postgresql/*/bin)")
+    ap.add_argument("--scenario", choices=sorted(SCENARIOS), action="append",
+                    help="only this scenario (repeatable; default: all)")
+    ap.add_argument("--instances", type=int, choices=(1, 2), action="append",
+                    help="only this many jwtd instances (repeatable; default: 1 and 2)")
     ap.add_argument("--json", help="write the results here too")
     args = ap.parse_args()
     if not shutil.which("wrk"):
@@ -337,7 +342,8 @@ def main():
     try:
         version = pg.start()
         print(f"{version} on 127.0.0.1:{pg.port}, data in {pg.data}", file=sys.stderr, flush=True)
-        results = [measure(pg, n, s, args, tmp) for n in (1, 2) for s in SCENARIOS]
+        results = [measure(pg, n, s, args, tmp) for n in (args.instances or (1, 2)) for s in SCENARIOS
+                   if s in (args.scenario or SCENARIOS)]
     finally:
         pg.stop()
     shutil.rmtree(tmp, ignore_errors=True)  # kept, with jwtd's logs, when a run failed
@@ -360,13 +366,14 @@ def main():
         lines.append(row(f"rotate, {r['instances']} jwtd instance(s): rotations/s", f"{r['rps']:,.0f}", ">= 5,000",
                          r["rps"] >= 5000 and r["non2xx"] == 0))
     rot = [x for x in results if x["scenario"] == "rotate"]
-    per_pg = min(x["per_pg_cpu"] for x in rot)
+    per_pg = min((x["per_pg_cpu"] for x in rot), default=0)
     print(f"{'target':<44} {'measured':>30}  {'wanted':<34} verdict")
     print("\n".join(lines))
     print()
-    print(f"scale estimate: {per_pg:,.0f} rotations per PostgreSQL CPU-second (the lower of one and two "
-          f"instances) x {USERS_PER_15_MIN} s = {per_pg * USERS_PER_15_MIN:,.0f} active users per PostgreSQL core "
-          f"at one refresh per 15 minutes")
+    if rot:
+        print(f"scale estimate: {per_pg:,.0f} rotations per PostgreSQL CPU-second (the lower of one and two "
+              f"instances) x {USERS_PER_15_MIN} s = {per_pg * USERS_PER_15_MIN:,.0f} active users per PostgreSQL "
+              f"core at one refresh per 15 minutes")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"postgres": version, "load_average": load, "results": results}, f, indent=1)
