@@ -11,11 +11,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tower::{Layer, Service};
 
-use crate::extract::authenticate;
+use crate::extract::{authenticate, bearer};
 use crate::tokens::Claims;
 use crate::{AuthUser, BearerError, Verifier};
 
@@ -51,20 +52,35 @@ impl<S> Layer<S> for VerifyLayer {
 }
 
 impl Check for VerifyLayer {
-    fn check(&self, request: Request) -> impl Future<Output = Result<Request, BearerError>> + Send + 'static {
-        let verifier = self.verifier.clone();
-        let optional = self.optional;
-        async move {
-            let (mut parts, body) = request.into_parts();
-            match authenticate(&parts, &verifier).await {
-                Ok(user) => {
-                    parts.extensions.insert(user);
+    fn check(&self, mut request: Request) -> Verdict {
+        if self.verifier.waits() {
+            let (verifier, optional) = (self.verifier.clone(), self.optional);
+            return Verdict::Later(Box::pin(async move {
+                let (mut parts, body) = request.into_parts();
+                match authenticate(&parts, &verifier).await {
+                    Ok(user) => {
+                        parts.extensions.insert(user);
+                    }
+                    Err(BearerError::NotProvided) if optional => {}
+                    Err(refusal) => return Err(refusal),
                 }
-                Err(BearerError::NotProvided) if optional => {}
-                Err(refusal) => return Err(refusal),
-            }
-            Ok(Request::from_parts(parts, body))
+                Ok(Request::from_parts(parts, body))
+            }));
         }
+        // Local keys: decided now, on the request as it is (`authenticate`'s steps, without a wait).
+        if request.extensions().get::<AuthUser>().is_some() {
+            return Verdict::Now(Ok(request));
+        }
+        let header = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let user = match bearer(header, self.verifier.header_types()) {
+            Ok(raw) => self.verifier.access(raw).map(AuthUser::from),
+            Err(BearerError::NotProvided) if self.optional => return Verdict::Now(Ok(request)),
+            Err(refusal) => Err(refusal),
+        };
+        Verdict::Now(user.map(|user| {
+            request.extensions_mut().insert(user);
+            request
+        }))
     }
 }
 
@@ -120,13 +136,12 @@ impl<S> Layer<S> for RequireClaims {
 }
 
 impl Check for RequireClaims {
-    fn check(&self, request: Request) -> impl Future<Output = Result<Request, BearerError>> + Send + 'static {
-        let verdict = match request.extensions().get::<AuthUser>() {
+    fn check(&self, request: Request) -> Verdict {
+        Verdict::Now(match request.extensions().get::<AuthUser>() {
             None => Err(BearerError::NotProvided),
             Some(user) if !(self.predicate)(&user.claims) => Err(BearerError::InsufficientScope),
             Some(_) => Ok(request),
-        };
-        std::future::ready(verdict)
+        })
     }
 }
 
@@ -137,7 +152,28 @@ pub type Guarded<S> = Checked<S, RequireClaims>;
 /// [`AuthUser`] added to its extensions, say), or the refusal to answer with.
 pub trait Check: sealed::Sealed + Clone + Send + 'static {
     /// The verdict on `request`, owning what it needs, so the inner service can be called after.
-    fn check(&self, request: Request) -> impl Future<Output = Result<Request, BearerError>> + Send + 'static;
+    fn check(&self, request: Request) -> Verdict;
+}
+
+/// A [`Check`]'s verdict: the request to pass on, or the refusal. Known at once when nothing is
+/// awaited (local keys, claim guards); else after the wait (remote keys being fetched).
+// The request is held by value: boxing it would cost the allocation per request this type saves.
+#[allow(clippy::large_enum_variant)]
+pub enum Verdict {
+    /// Decided: the inner service is called at once, with no copy of it and no boxed future.
+    Now(Result<Request, BearerError>),
+    /// Decided once the future is ready.
+    Later(BoxFuture<Result<Request, BearerError>>),
+}
+
+impl std::fmt::Debug for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verdict::Now(Ok(_)) => f.write_str("Verdict::Now(Ok(..))"),
+            Verdict::Now(Err(refusal)) => f.debug_tuple("Verdict::Now").field(&Err::<(), _>(refusal)).finish(),
+            Verdict::Later(_) => f.write_str("Verdict::Later(..)"),
+        }
+    }
 }
 
 mod sealed {
@@ -162,22 +198,58 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = BoxFuture<Result<Response, S::Error>>;
+    type Future = CheckedFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let verdict = self.check.check(request);
-        // The clone is ready only once polled; the one that was polled ready serves this request.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
-            match verdict.await {
-                Ok(request) => inner.call(request).await,
-                Err(refusal) => Ok(refusal.into_response()),
+        match self.check.check(request) {
+            // The inner service was polled ready for this call.
+            Verdict::Now(Ok(request)) => CheckedFuture::Inner { future: self.inner.call(request) },
+            Verdict::Now(Err(refusal)) => {
+                CheckedFuture::Refused { answer: std::future::ready(Ok(refusal.into_response())) }
             }
-        })
+            Verdict::Later(verdict) => {
+                // The clone is ready only once polled; the one that was polled ready serves this request.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                CheckedFuture::Waiting {
+                    future: Box::pin(async move {
+                        match verdict.await {
+                            Ok(request) => inner.call(request).await,
+                            Err(refusal) => Ok(refusal.into_response()),
+                        }
+                    }),
+                }
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of a [`Checked`] service: the inner service's, the refusal's answer, or the
+    /// wait for a [`Verdict::Later`] and then the inner service.
+    #[project = CheckedProjection]
+    pub enum CheckedFuture<F, E> {
+        Inner { #[pin] future: F },
+        Refused { answer: std::future::Ready<Result<Response, E>> },
+        Waiting { future: BoxFuture<Result<Response, E>> },
+    }
+}
+
+impl<F, E> Future for CheckedFuture<F, E>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            CheckedProjection::Inner { future } => future.poll(cx),
+            CheckedProjection::Refused { answer } => Pin::new(answer).poll(cx),
+            CheckedProjection::Waiting { future } => future.as_mut().poll(cx),
+        }
     }
 }

@@ -44,7 +44,7 @@ pub use extract::{authenticate, bearer, AuthClaims, AuthUser};
 pub use feed::{FeedError, RevocationFeed};
 pub use fetch::FetchError;
 pub use jwtd_proto::UserId;
-pub use layer::{Check, Checked, Guarded, RequireClaims, Verify, VerifyLayer};
+pub use layer::{Check, Checked, CheckedFuture, Guarded, RequireClaims, Verdict, Verify, VerifyLayer};
 pub use refusal::{WWW_AUTHENTICATE, WWW_AUTHENTICATE_INSUFFICIENT_SCOPE};
 pub use remote_keys::{RemoteKeys, RemoteKeysError, RemoteOptions, MAX_JWKS_BYTES};
 pub use tokens::{Claims, TokenError, TokenType};

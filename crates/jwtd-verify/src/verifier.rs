@@ -296,6 +296,12 @@ impl Verifier {
         Ok(AccessClaims { user_id, claims })
     }
 
+    /// Whether [`Verifier::authenticate`] may wait (remote keys, fetched when stale or missing a
+    /// `kid`); with local keys it is [`Verifier::access`], decided at once.
+    pub fn waits(&self) -> bool {
+        matches!(self.inner.keys, Keys::Remote { .. })
+    }
+
     /// [`Verifier::access`], first fetching remote keys when they are stale, and again when the
     /// token names a `kid` they lack (a key rotation at the issuer). Local keys never wait.
     pub async fn authenticate(&self, raw: &str) -> Result<AccessClaims, BearerError> {

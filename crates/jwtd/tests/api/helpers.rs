@@ -696,7 +696,10 @@ impl ResourceServer {
             vec!["Bearer".into()],
             "user_id".into(),
         );
-        let app = Router::new().route("/hello", get(hello)).with_state(verifier);
+        // The same handler behind a `VerifyLayer`, whose remote keys make its verdict a wait.
+        let layered =
+            Router::new().route("/layered", get(hello)).layer(jwtd_verify::VerifyLayer::new(verifier.clone()));
+        let app = Router::new().route("/hello", get(hello)).merge(layered).with_state(verifier);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
         let base = format!("http://{}", listener.local_addr().expect("an address"));
         let (stop, stopped) = oneshot::channel::<()>();
@@ -713,6 +716,15 @@ impl ResourceServer {
     /// GET /hello with `token` as Bearer token.
     pub async fn hello(&self, token: &str) -> Reply {
         let request = self.client.get(format!("{}/hello", self.base)).bearer_auth(token);
+        Reply::read(request.send().await.expect("the service answers")).await
+    }
+
+    /// GET /layered (the handler behind a `VerifyLayer`) with `token` as Bearer token, or none.
+    pub async fn layered(&self, token: Option<&str>) -> Reply {
+        let mut request = self.client.get(format!("{}/layered", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
         Reply::read(request.send().await.expect("the service answers")).await
     }
 

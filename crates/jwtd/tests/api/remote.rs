@@ -25,6 +25,10 @@ async fn another_service_authenticates_jwtd_tokens_through_jwks() {
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["detail"], BEARER_INVALID);
     assert_eq!(service.hello_anonymously().await.status, 401);
+    service.layered(Some(&ada.access)).await.expect(200, &format!("hello, user {}", ada.id));
+    let r = service.layered(Some(&forged)).await;
+    assert_eq!((r.status, r.json()["detail"].as_str()), (401, Some(BEARER_INVALID)));
+    assert_eq!(service.layered(None).await.status, 401);
 
     // jwtd rotates its key (old one kept as previous), on the same address. The service meets
     // the new kid and fetches the JWKS again; old and new tokens both pass.
@@ -41,6 +45,7 @@ async fn another_service_authenticates_jwtd_tokens_through_jwks() {
     jwtd_app.clock.advance(Duration::from_secs(11)); // past RemoteOptions::min_refresh, no sleep
     assert_eq!(service.hello(&new_access).await.status, 200);
     assert_eq!(service.hello(&ada.access).await.status, 200);
+    assert_eq!(service.layered(Some(&new_access)).await.status, 200);
 
     // A made-up kid right after a fetch does not fetch again (min_refresh) and is refused.
     let stranger = generate_key(Algorithm::ES256);
@@ -70,6 +75,7 @@ async fn remote_verification_without_any_fetched_key_is_a_503() {
     let r = service.hello(&token).await;
     assert_eq!(r.status, 503);
     assert!(r.json()["detail"].is_string());
+    assert_eq!(service.layered(Some(&token)).await.status, 503);
 }
 
 /// Serves `router` on 127.0.0.1:0; its base URL.
