@@ -1152,6 +1152,16 @@ async fn an_unreachable_postgres_is_unavailable_after_the_startup_wait() {
     assert!(!text.contains("s3cret"), "{text}");
 }
 
+/// Ada, with token 1 (family "fam") never rotated, on a store whose connection has prepared the
+/// rotation's statements by rotating token 5 (another family): its next rotation pipelines.
+async fn ready_to_pipeline(s: &PgStore) -> User {
+    let ada = user(s, "ada").await;
+    recorded(s, &record(&jti(1), ada.id, T0), "fam").await;
+    recorded(s, &record(&jti(5), ada.id, T0), "other").await;
+    s.rotate(&rotate_req(record(&jti(5), ada.id, T0), &jti(6), at(T0 + 60))).await.unwrap();
+    ada
+}
+
 /// PostgreSQL only: a rotation sends BEGIN and its locking reads in one flight, its writes and
 /// COMMIT in another. Dropped while waiting mid-flight (a request given up), it leaves its
 /// pooled connection outside any transaction, having written nothing.
@@ -1159,11 +1169,7 @@ async fn an_unreachable_postgres_is_unavailable_after_the_startup_wait() {
 async fn a_rotation_dropped_mid_flight_leaves_no_transaction_open() {
     let Some(db) = TestDatabase::create().await else { return };
     let s = &db.store;
-    let ada = user(s, "ada").await;
-    recorded(s, &record(&jti(1), ada.id, T0), "fam").await;
-    recorded(s, &record(&jti(5), ada.id, T0), "other").await;
-    // Its statements are prepared on the connection by a first rotation: the next one pipelines.
-    s.rotate(&rotate_req(record(&jti(5), ada.id, T0), &jti(6), at(T0 + 60))).await.unwrap();
+    let ada = ready_to_pipeline(s).await;
     let holder = db.connect().await;
     holder.batch_execute("BEGIN").await.unwrap();
     holder.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&ada.id]).await.unwrap();
@@ -1190,10 +1196,7 @@ async fn a_rotation_dropped_mid_flight_leaves_no_transaction_open() {
 async fn a_write_failing_mid_flight_rolls_the_rotation_back() {
     let Some(db) = TestDatabase::create().await else { return };
     let s = &db.store;
-    let ada = user(s, "ada").await;
-    recorded(s, &record(&jti(1), ada.id, T0), "fam").await;
-    recorded(s, &record(&jti(5), ada.id, T0), "other").await;
-    s.rotate(&rotate_req(record(&jti(5), ada.id, T0), &jti(6), at(T0 + 60))).await.unwrap();
+    let ada = ready_to_pipeline(s).await;
     let other = db.connect().await;
     let limit = format!("ALTER TABLE refresh_tokens ADD CONSTRAINT too_late CHECK (issued_at < {})", T0 + 100);
     other.batch_execute(&limit).await.unwrap();
@@ -1217,10 +1220,7 @@ async fn a_write_failing_mid_flight_rolls_the_rotation_back() {
 async fn a_deadlock_mid_flight_is_retried() {
     let Some(db) = TestDatabase::create().await else { return };
     let s = &db.store;
-    let ada = user(s, "ada").await;
-    recorded(s, &record(&jti(1), ada.id, T0), "fam").await;
-    recorded(s, &record(&jti(5), ada.id, T0), "other").await;
-    s.rotate(&rotate_req(record(&jti(5), ada.id, T0), &jti(6), at(T0 + 60))).await.unwrap();
+    let ada = ready_to_pipeline(s).await;
     let holder = db.connect().await;
     // The rotation's deadlock check (after PostgreSQL's default deadlock_timeout, 1 s) runs first
     // and finds the cycle: the rotation is the transaction aborted, not this one.
